@@ -1,0 +1,24 @@
+//! leakscope: find who saw whose data in stream, cache, session and ownership logs.
+//!
+//! The pipeline runs one way, one module per stage:
+//! [`load`] (read and validate, with [`time`] normalisation and [`dedup`]) →
+//! [`intervals`] → [`join`] → [`classify`] → [`aggregate`] → [`report`].
+//! [`analyze`] runs them in order.
+
+pub mod aggregate;
+pub mod analyze;
+pub mod classify;
+pub mod dedup;
+pub mod error;
+pub mod generate;
+pub mod intervals;
+pub mod join;
+pub mod load;
+pub mod mapping;
+pub mod report;
+pub mod schema;
+pub mod settings;
+pub mod time;
+pub mod verdict;
+
+pub use error::{Error, Result};

@@ -1,0 +1,321 @@
+//! Load and validate: finds a dataset's files, reads and checks every row, de-duplicates, and accounts for each row.
+
+pub mod read;
+pub mod table;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::dedup::dedup;
+use crate::error::{Error, Result};
+use crate::mapping::Mapping;
+use crate::schema::Kind;
+use crate::settings::Settings;
+use crate::time::TimeForm;
+use read::{Compression, Format};
+use table::Table;
+use validate::Rejection;
+
+/// How to load a dataset.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// A mapping file named on the command line; otherwise `<dataset>/mapping.toml` if present.
+    pub mapping: Option<PathBuf>,
+    /// Treat an unreadable file as fatal.
+    pub strict: bool,
+    /// Draw a progress bar on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+/// Rows of one file or one kind: read = accepted + rejected + duplicates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RowCounts {
+    pub read: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub duplicates: u64,
+}
+
+impl RowCounts {
+    pub fn add(&mut self, o: &RowCounts) {
+        self.read += o.read;
+        self.accepted += o.accepted;
+        self.rejected += o.rejected;
+        self.duplicates += o.duplicates;
+    }
+
+    pub fn balances(&self) -> bool {
+        self.read == self.accepted + self.rejected + self.duplicates
+    }
+}
+
+/// One input file and what became of its rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputFile {
+    #[serde(skip)]
+    pub kind: Kind,
+    /// Path relative to the dataset, with `/` separators.
+    pub path: String,
+    pub format: Format,
+    pub compression: Compression,
+    pub size: u64,
+    pub sha256: String,
+    pub rows: RowCounts,
+    /// Timestamp form detected per column.
+    pub time_forms: BTreeMap<String, TimeForm>,
+    /// Why the file could not be read at all, if so.
+    pub error: Option<String>,
+}
+
+/// A dataset after loading: accepted rows per kind, and the account of every row.
+#[derive(Debug)]
+pub struct LoadedDataset {
+    pub root: PathBuf,
+    pub settings: Settings,
+    pub mapping: Mapping,
+    pub files: Vec<InputFile>,
+    /// Files in kind folders with names the contract does not cover.
+    pub skipped: Vec<String>,
+    pub tables: BTreeMap<Kind, Table>,
+    pub rejections: BTreeMap<Kind, Vec<Rejection>>,
+    pub warnings: Vec<String>,
+}
+
+impl LoadedDataset {
+    pub fn counts(&self, kind: Kind) -> RowCounts {
+        let mut c = RowCounts::default();
+        for f in self.files.iter().filter(|f| f.kind == kind) {
+            c.add(&f.rows);
+        }
+        c
+    }
+
+    pub fn table(&self, kind: Kind) -> &Table {
+        &self.tables[&kind]
+    }
+}
+
+struct Found {
+    kind: Kind,
+    path: PathBuf,
+    rel: String,
+    format: Format,
+    compression: Compression,
+}
+
+/// Loads a dataset folder. The folder is only ever read.
+pub fn load(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> {
+    if !root.is_dir() {
+        return Err(Error::Dataset {
+            path: root.to_path_buf(),
+            reason: "no such folder".into(),
+        });
+    }
+    let settings = Settings::load(root)?;
+    let mapping = Mapping::resolve(root, opts.mapping.as_deref())?;
+    let (found, skipped) = discover(root)?;
+
+    let bar = if opts.progress && std::io::stderr().is_terminal() {
+        let b = indicatif::ProgressBar::new(found.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} loading {pos}/{len} files {wide_bar} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+
+    let results: Vec<(InputFile, Option<validate::ValidatedFile>)> = found
+        .par_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let r = load_file(f, i as u32, &mapping, &settings);
+            bar.inc(1);
+            r
+        })
+        .collect();
+    bar.finish_and_clear();
+
+    let mut files = Vec::with_capacity(results.len());
+    let mut tables: BTreeMap<Kind, Table> = Kind::ALL.iter().map(|&k| (k, Table::new(k))).collect();
+    let mut rejections: BTreeMap<Kind, Vec<Rejection>> = Kind::ALL.iter().map(|&k| (k, Vec::new())).collect();
+    let mut warnings = Vec::new();
+    for (file, validated) in results {
+        if let Some(e) = &file.error {
+            if opts.strict {
+                return Err(Error::UnreadableFile {
+                    path: root.join(&file.path),
+                    reason: e.clone(),
+                });
+            }
+            warnings.push(format!("{}: file skipped, cannot be read: {e}", file.path));
+        }
+        if let Some(v) = validated {
+            warnings.extend(v.warnings);
+            rejections.get_mut(&file.kind).map(|r| r.extend(v.rejections));
+            if let Some(t) = tables.get_mut(&file.kind) {
+                t.append(v.table);
+            }
+        }
+        files.push(file);
+    }
+    for w in settings.unknown_keys.iter() {
+        warnings.push(format!("dataset.toml: unknown setting {w:?} ignored"));
+    }
+
+    let n_files = files.len();
+    let mut deduped = BTreeMap::new();
+    for (kind, table) in tables {
+        let (kept, dups) = dedup(table, n_files);
+        for (f, d) in files.iter_mut().zip(&dups) {
+            if f.kind == kind {
+                f.rows.duplicates = *d;
+                f.rows.accepted = f.rows.read - f.rows.rejected - d;
+            }
+        }
+        deduped.insert(kind, kept);
+    }
+    for f in &files {
+        if !f.rows.balances() {
+            return Err(Error::Accounting {
+                what: f.path.clone(),
+                detail: format!("{:?}", f.rows),
+            });
+        }
+    }
+    let loaded = LoadedDataset {
+        root: root.to_path_buf(),
+        settings,
+        mapping,
+        files,
+        skipped,
+        tables: deduped,
+        rejections,
+        warnings,
+    };
+    for kind in Kind::ALL {
+        let c = loaded.counts(kind);
+        let kept = loaded.tables[&kind].len() as u64;
+        let rejected = loaded.rejections[&kind].len() as u64;
+        if c.accepted != kept || c.rejected != rejected || !c.balances() {
+            return Err(Error::Accounting {
+                what: kind.name().to_string(),
+                detail: format!("{c:?} but {kept} rows kept and {rejected} quarantined"),
+            });
+        }
+    }
+    Ok(loaded)
+}
+
+fn load_file(
+    f: &Found,
+    index: u32,
+    mapping: &Mapping,
+    settings: &Settings,
+) -> (InputFile, Option<validate::ValidatedFile>) {
+    let mut file = InputFile {
+        kind: f.kind,
+        path: f.rel.clone(),
+        format: f.format,
+        compression: f.compression,
+        size: 0,
+        sha256: String::new(),
+        rows: RowCounts::default(),
+        time_forms: BTreeMap::new(),
+        error: None,
+    };
+    match hash_file(&f.path) {
+        Ok((size, sha)) => {
+            file.size = size;
+            file.sha256 = sha;
+        }
+        Err(e) => {
+            file.error = Some(e.to_string());
+            return (file, None);
+        }
+    }
+    let raw = match read::read_file(&f.path, f.format, f.compression) {
+        Ok(r) => r,
+        Err(e) => {
+            file.error = Some(e);
+            return (file, None);
+        }
+    };
+    let v = validate::validate(f.kind, &f.rel, index, &raw, mapping, settings);
+    file.rows.read = raw.rows.len() as u64;
+    file.rows.rejected = v.rejections.len() as u64;
+    file.rows.accepted = v.table.len() as u64;
+    file.time_forms = v.forms.clone();
+    (file, Some(v))
+}
+
+fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let size = std::io::copy(&mut f, &mut h)?;
+    Ok((size, hex::encode(h.finalize())))
+}
+
+/// Lists every file under each kind folder, sorted by path; files the contract does not cover are returned apart.
+fn discover(root: &Path) -> Result<(Vec<Found>, Vec<String>)> {
+    let mut found = Vec::new();
+    let mut skipped = Vec::new();
+    for kind in Kind::ALL {
+        let dir = root.join(kind.name());
+        if !dir.is_dir() {
+            if kind.required() {
+                return Err(Error::Dataset {
+                    path: root.to_path_buf(),
+                    reason: format!("the required folder {}/ is missing", kind.name()),
+                });
+            }
+            continue;
+        }
+        let mut paths = Vec::new();
+        walk(&dir, &mut paths)?;
+        paths.sort();
+        for path in paths {
+            let rel = relative(root, &path);
+            match read::detect(&path) {
+                Some((format, compression)) => found.push(Found {
+                    kind,
+                    path,
+                    rel,
+                    format,
+                    compression,
+                }),
+                None => skipped.push(rel),
+            }
+        }
+    }
+    Ok((found, skipped))
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}

@@ -1,0 +1,428 @@
+//! Readers: one per file format, each turning a file into a header and raw text rows.
+//!
+//! Readers do not interpret values; they only split the file into rows and
+//! cells, and keep what is needed to quote a row back in the quarantine.
+
+use std::io::Read;
+use std::path::Path;
+
+use polars::prelude::*;
+
+/// Container format of a log file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    Jsonl,
+    Parquet,
+}
+
+/// Compression wrapped around a CSV or JSONL file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+/// Recognises a log file by its name; `None` for names the contract does not cover.
+pub fn detect(path: &Path) -> Option<(Format, Compression)> {
+    let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+    let (stem, compression) = if let Some(s) = name.strip_suffix(".gz") {
+        (s, Compression::Gzip)
+    } else if let Some(s) = name.strip_suffix(".zst") {
+        (s, Compression::Zstd)
+    } else {
+        (name.as_str(), Compression::None)
+    };
+    let format = if stem.ends_with(".csv") {
+        Format::Csv
+    } else if stem.ends_with(".jsonl") || stem.ends_with(".ndjson") {
+        Format::Jsonl
+    } else if stem.ends_with(".parquet") && compression == Compression::None {
+        Format::Parquet
+    } else {
+        return None;
+    };
+    Some((format, compression))
+}
+
+/// One data row as the file had it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawRow {
+    /// 1-based line for text formats (the CSV header is line 1), 0-based row index for Parquet.
+    pub line: u64,
+    /// One cell per header column; `None` is absent (empty string or null).
+    /// `Err` when the row could not even be split into cells.
+    pub cells: Result<Vec<Option<String>>, String>,
+    /// Header positions whose JSON value was an object or array.
+    pub nested: Vec<usize>,
+    /// Byte range of the row in the decoded file, for quoting it back (text formats).
+    pub span: (usize, usize),
+}
+
+/// A whole file split into rows.
+#[derive(Debug, Default)]
+pub struct RawFile {
+    pub headers: Vec<String>,
+    pub rows: Vec<RawRow>,
+    /// The decoded bytes of a text file, to quote rejected rows from.
+    pub text: Vec<u8>,
+    /// Parquet rows have no text; their quote is rendered from the cells.
+    pub from_parquet: bool,
+}
+
+impl RawFile {
+    /// The row as it stood in the file, for the quarantine.
+    pub fn quote(&self, row: &RawRow) -> String {
+        if self.from_parquet {
+            let mut obj = serde_json::Map::new();
+            if let Ok(cells) = &row.cells {
+                for (h, c) in self.headers.iter().zip(cells) {
+                    let v = c.clone().map(serde_json::Value::String).unwrap_or(serde_json::Value::Null);
+                    obj.insert(h.clone(), v);
+                }
+            }
+            return serde_json::Value::Object(obj).to_string();
+        }
+        let (a, b) = row.span;
+        let bytes = self.text.get(a..b.min(self.text.len())).unwrap_or(&[]);
+        let s = String::from_utf8_lossy(bytes);
+        s.trim_end_matches(['\r', '\n']).to_string()
+    }
+}
+
+/// Reads and splits one file. An `Err` means the file as a whole is unreadable.
+pub fn read_file(path: &Path, format: Format, compression: Compression) -> Result<RawFile, String> {
+    match format {
+        Format::Parquet => read_parquet(path),
+        Format::Csv => Ok(split_csv(decode(path, compression)?)),
+        Format::Jsonl => Ok(split_jsonl(decode(path, compression)?)),
+    }
+}
+
+fn decode(path: &Path, compression: Compression) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let res = match compression {
+        Compression::None => std::io::BufReader::new(file).read_to_end(&mut out),
+        Compression::Gzip => flate2::read::MultiGzDecoder::new(file).read_to_end(&mut out),
+        Compression::Zstd => zstd::stream::read::Decoder::new(file)
+            .and_then(|mut d| d.read_to_end(&mut out)),
+    };
+    res.map_err(|e| match compression {
+        Compression::None => e.to_string(),
+        Compression::Gzip => format!("bad gzip stream: {e}"),
+        Compression::Zstd => format!("bad zstd stream: {e}"),
+    })?;
+    Ok(out)
+}
+
+/// Splits CSV text. Records that cannot be split are kept as rows with a reason.
+pub fn split_csv(text: Vec<u8>) -> RawFile {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(text.as_slice());
+    let mut file = RawFile::default();
+    let mut record = csv::ByteRecord::new();
+    let mut pending: Option<(u64, usize, Result<Vec<Option<String>>, String>)> = None;
+    let mut header_seen = false;
+    let mut lines = LineCounter::new(&text);
+    let finish = |file: &mut RawFile, pending: &mut Option<(u64, usize, Result<Vec<Option<String>>, String>)>, end: usize| {
+        if let Some((line, start, cells)) = pending.take() {
+            file.rows.push(RawRow {
+                line,
+                cells,
+                nested: Vec::new(),
+                span: (start, end),
+            });
+        }
+    };
+    loop {
+        let pos_before = rdr.position().clone();
+        match rdr.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let pos = record.position().cloned().unwrap_or(pos_before);
+                let start = lines.skip_blank(pos.byte() as usize);
+                finish(&mut file, &mut pending, start);
+                if !header_seen {
+                    header_seen = true;
+                    file.headers = record
+                        .iter()
+                        .enumerate()
+                        .map(|(i, h)| {
+                            let h = String::from_utf8_lossy(h);
+                            let h = if i == 0 { h.trim_start_matches('\u{feff}') } else { &h };
+                            h.trim().to_string()
+                        })
+                        .collect();
+                    continue;
+                }
+                let cells = if record.len() != file.headers.len() {
+                    Err(format!(
+                        "record has {} fields, the header has {}",
+                        record.len(),
+                        file.headers.len()
+                    ))
+                } else {
+                    record
+                        .iter()
+                        .enumerate()
+                        .map(|(i, f)| match std::str::from_utf8(f) {
+                            Ok("") => Ok(None),
+                            Ok(s) => Ok(Some(s.to_string())),
+                            Err(_) => Err(format!("invalid UTF-8 in column {:?}", file.headers[i])),
+                        })
+                        .collect()
+                };
+                pending = Some((lines.line_at(start), start, cells));
+            }
+            Err(e) => {
+                let start = lines.skip_blank(pos_before.byte() as usize);
+                finish(&mut file, &mut pending, start);
+                let line = lines.line_at(start);
+                if !header_seen {
+                    header_seen = true;
+                    continue;
+                }
+                pending = Some((line, start, Err(format!("malformed CSV record: {e}"))));
+                if rdr.position().byte() == pos_before.byte() {
+                    break;
+                }
+            }
+        }
+    }
+    let end = text.len();
+    finish(&mut file, &mut pending, end);
+    file.text = text;
+    file
+}
+
+/// Turns byte offsets into 1-based line numbers, for offsets visited in increasing order.
+struct LineCounter<'a> {
+    text: &'a [u8],
+    byte: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a [u8]) -> Self {
+        LineCounter { text, byte: 0, line: 1 }
+    }
+
+    /// The first byte at or after `at` that is not a line break: where a record really starts,
+    /// since the CSV reader counts blank lines before a record as part of it.
+    fn skip_blank(&self, mut at: usize) -> usize {
+        while at < self.text.len() && matches!(self.text[at], b'\n' | b'\r') {
+            at += 1;
+        }
+        at
+    }
+
+    fn line_at(&mut self, at: usize) -> u64 {
+        let at = at.min(self.text.len());
+        if at > self.byte {
+            self.line += self.text[self.byte..at].iter().filter(|&&b| b == b'\n').count() as u64;
+            self.byte = at;
+        }
+        self.line
+    }
+}
+
+/// Splits JSON Lines text; every non-blank line is one row.
+pub fn split_jsonl(text: Vec<u8>) -> RawFile {
+    let mut file = RawFile::default();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut parsed: Vec<(u64, (usize, usize), Result<serde_json::Map<String, serde_json::Value>, String>)> =
+        Vec::new();
+    let mut start = 0usize;
+    let mut line_no = 0u64;
+    while start < text.len() {
+        line_no += 1;
+        let end = text[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|p| start + p + 1)
+            .unwrap_or(text.len());
+        let raw = &text[start..end];
+        let span = (start, end);
+        start = end;
+        let trimmed = raw.trim_ascii();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let line_no = line_no;
+        let res = match std::str::from_utf8(trimmed) {
+            Err(_) => Err("invalid UTF-8".to_string()),
+            Ok(s) => match serde_json::from_str::<serde_json::Value>(s) {
+                Ok(serde_json::Value::Object(m)) => {
+                    for k in m.keys() {
+                        if !index.contains_key(k) {
+                            index.insert(k.clone(), file.headers.len());
+                            file.headers.push(k.clone());
+                        }
+                    }
+                    Ok(m)
+                }
+                Ok(_) => Err("line is JSON but not an object".to_string()),
+                Err(e) => Err(format!("invalid JSON: {e}")),
+            },
+        };
+        parsed.push((line_no, span, res));
+    }
+    let width = file.headers.len();
+    for (line, span, res) in parsed {
+        let mut nested = Vec::new();
+        let cells = res.map(|m| {
+            let mut cells = vec![None; width];
+            for (k, v) in m {
+                let i = index[&k];
+                cells[i] = match v {
+                    serde_json::Value::Null => None,
+                    serde_json::Value::String(s) if s.is_empty() => None,
+                    serde_json::Value::String(s) => Some(s),
+                    serde_json::Value::Bool(b) => Some(b.to_string()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    other => {
+                        nested.push(i);
+                        Some(other.to_string())
+                    }
+                };
+            }
+            cells
+        });
+        file.rows.push(RawRow {
+            line,
+            cells,
+            nested,
+            span,
+        });
+    }
+    file.text = text;
+    file
+}
+
+fn read_parquet(path: &Path) -> Result<RawFile, String> {
+    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let df = ParquetReader::new(f)
+        .finish()
+        .map_err(|e| format!("bad Parquet file: {e}"))?;
+    let mut file = RawFile {
+        from_parquet: true,
+        ..RawFile::default()
+    };
+    let height = df.height();
+    let mut columns: Vec<Vec<Option<String>>> = Vec::with_capacity(df.width());
+    for col in df.columns() {
+        file.headers.push(col.name().to_string());
+        columns.push(column_as_text(col.as_materialized_series()).map_err(|e| {
+            format!("column {:?} cannot be read as text: {e}", col.name())
+        })?);
+    }
+    file.rows = (0..height)
+        .map(|i| RawRow {
+            line: i as u64,
+            cells: Ok(columns.iter().map(|c| c[i].clone()).collect()),
+            nested: Vec::new(),
+            span: (0, 0),
+        })
+        .collect();
+    Ok(file)
+}
+
+/// Renders a Parquet column as the text the other formats would carry, so one validator serves all.
+fn column_as_text(s: &Series) -> PolarsResult<Vec<Option<String>>> {
+    if let DataType::Datetime(unit, tz) = s.dtype() {
+        let per_ms: i64 = match unit {
+            TimeUnit::Milliseconds => 1,
+            TimeUnit::Microseconds => 1_000,
+            TimeUnit::Nanoseconds => 1_000_000,
+        };
+        let phys = s.to_physical_repr();
+        let ca = phys.i64()?;
+        return Ok(ca
+            .iter()
+            .map(|v| {
+                v.and_then(|raw| {
+                    let ms = raw.div_euclid(per_ms);
+                    let sub_ms = raw.rem_euclid(per_ms);
+                    let dt = chrono::DateTime::from_timestamp_millis(ms)?;
+                    let frac = if per_ms == 1 {
+                        format!("{:03}", ms.rem_euclid(1000))
+                    } else if per_ms == 1_000 {
+                        format!("{:03}{:03}", ms.rem_euclid(1000), sub_ms)
+                    } else {
+                        format!("{:03}{:06}", ms.rem_euclid(1000), sub_ms)
+                    };
+                    let base = dt.format("%Y-%m-%d %H:%M:%S");
+                    Some(if tz.is_some() {
+                        format!("{base}.{frac}Z").replacen(' ', "T", 1)
+                    } else {
+                        format!("{base}.{frac}")
+                    })
+                })
+            })
+            .collect());
+    }
+    let text = s.cast(&DataType::String)?;
+    Ok(text
+        .str()?
+        .iter()
+        .map(|v| v.filter(|s| !s.is_empty()).map(str::to_string))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_formats_by_name() {
+        assert_eq!(detect(Path::new("a.csv")), Some((Format::Csv, Compression::None)));
+        assert_eq!(detect(Path::new("a.CSV.GZ")), Some((Format::Csv, Compression::Gzip)));
+        assert_eq!(detect(Path::new("a.ndjson.zst")), Some((Format::Jsonl, Compression::Zstd)));
+        assert_eq!(detect(Path::new("a.parquet")), Some((Format::Parquet, Compression::None)));
+        assert_eq!(detect(Path::new("a.parquet.gz")), None);
+        assert_eq!(detect(Path::new("README.md")), None);
+    }
+
+    #[test]
+    fn csv_rows_keep_lines_and_quotes() {
+        let f = split_csv(b"a,b\n1,\"x\ny\"\n\n2,z\n3\n".to_vec());
+        assert_eq!(f.headers, vec!["a", "b"]);
+        assert_eq!(f.rows.len(), 3);
+        assert_eq!(f.rows[0].line, 2);
+        assert_eq!(f.rows[0].cells, Ok(vec![Some("1".into()), Some("x\ny".into())]));
+        assert_eq!(f.rows[1].line, 5);
+        assert_eq!(f.quote(&f.rows[1]), "2,z");
+        assert!(f.rows[2].cells.is_err());
+        assert_eq!(f.quote(&f.rows[2]), "3");
+    }
+
+    #[test]
+    fn csv_bom_and_bad_utf8() {
+        let mut text = "\u{feff}a,b\n".as_bytes().to_vec();
+        text.extend_from_slice(b"\xff,1\n");
+        let f = split_csv(text);
+        assert_eq!(f.headers, vec!["a", "b"]);
+        assert_eq!(f.rows.len(), 1);
+        assert!(f.rows[0].cells.as_ref().unwrap_err().contains("invalid UTF-8"));
+    }
+
+    #[test]
+    fn jsonl_rows_union_keys() {
+        let f = split_jsonl(b"{\"a\":1,\"b\":null}\n\n{\"c\":\"x\",\"a\":\"\"}\n[1]\nnot json\n{\"a\":{\"k\":1}}".to_vec());
+        assert_eq!(f.headers, vec!["a", "b", "c"]);
+        assert_eq!(f.rows.len(), 5);
+        assert_eq!(f.rows[0].cells, Ok(vec![Some("1".into()), None, None]));
+        assert_eq!(f.rows[1].line, 3);
+        assert_eq!(f.rows[1].cells, Ok(vec![None, None, Some("x".into())]));
+        assert!(f.rows[2].cells.is_err());
+        assert!(f.rows[3].cells.is_err());
+        assert_eq!(f.rows[4].nested, vec![0]);
+        assert_eq!(f.quote(&f.rows[3]), "not json");
+    }
+}

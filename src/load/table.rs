@@ -1,0 +1,176 @@
+//! `Table`: the validated rows of one log kind, typed and columnar, ready to become a polars frame.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+
+use crate::schema::{ColumnType, Kind};
+
+/// The values of one column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnData {
+    Text(Vec<Option<String>>),
+    /// UTC epoch milliseconds.
+    Time(Vec<Option<i64>>),
+    Num(Vec<Option<f64>>),
+    Bool(Vec<Option<bool>>),
+}
+
+impl ColumnData {
+    pub fn for_type(ty: ColumnType) -> ColumnData {
+        match ty {
+            ColumnType::Text | ColumnType::Enum(_) => ColumnData::Text(Vec::new()),
+            ColumnType::Timestamp => ColumnData::Time(Vec::new()),
+            ColumnType::Number => ColumnData::Num(Vec::new()),
+            ColumnType::Bool => ColumnData::Bool(Vec::new()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            ColumnData::Text(v) => v.len(),
+            ColumnData::Time(v) => v.len(),
+            ColumnData::Num(v) => v.len(),
+            ColumnData::Bool(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn append(&mut self, other: ColumnData) {
+        match (self, other) {
+            (ColumnData::Text(a), ColumnData::Text(b)) => a.extend(b),
+            (ColumnData::Time(a), ColumnData::Time(b)) => a.extend(b),
+            (ColumnData::Num(a), ColumnData::Num(b)) => a.extend(b),
+            (ColumnData::Bool(a), ColumnData::Bool(b)) => a.extend(b),
+            _ => unreachable!("columns of one kind share their types"),
+        }
+    }
+
+    fn select(self, idx: &[usize]) -> ColumnData {
+        fn pick<T: Clone>(v: Vec<Option<T>>, idx: &[usize]) -> Vec<Option<T>> {
+            idx.iter().map(|&i| v[i].clone()).collect()
+        }
+        match self {
+            ColumnData::Text(v) => ColumnData::Text(pick(v, idx)),
+            ColumnData::Time(v) => ColumnData::Time(pick(v, idx)),
+            ColumnData::Num(v) => ColumnData::Num(pick(v, idx)),
+            ColumnData::Bool(v) => ColumnData::Bool(pick(v, idx)),
+        }
+    }
+
+    fn to_column(&self, name: &str) -> Column {
+        let name: PlSmallStr = name.into();
+        match self {
+            ColumnData::Text(v) => Column::new(name, v.iter().map(|o| o.as_deref()).collect::<Vec<_>>()),
+            ColumnData::Time(v) => Column::new(name, v.as_slice()),
+            ColumnData::Num(v) => Column::new(name, v.as_slice()),
+            ColumnData::Bool(v) => Column::new(name, v.as_slice()),
+        }
+    }
+}
+
+/// Accepted rows of one kind: every contract column (absent ones all null) and any extra columns.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub kind: Kind,
+    /// Contract columns in schema order.
+    pub columns: Vec<ColumnData>,
+    /// Columns the contract does not name, by header, as text.
+    pub extra: BTreeMap<String, Vec<Option<String>>>,
+    /// A 128-bit digest of each row's parsed values, for duplicate detection.
+    pub digest: Vec<u128>,
+    /// Which input file (index into the run's file list) and line each row came from.
+    pub source: Vec<(u32, u64)>,
+}
+
+impl Table {
+    pub fn new(kind: Kind) -> Table {
+        Table {
+            kind,
+            columns: kind.columns().iter().map(|c| ColumnData::for_type(c.ty)).collect(),
+            extra: BTreeMap::new(),
+            digest: Vec::new(),
+            source: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.digest.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.digest.is_empty()
+    }
+
+    pub fn column(&self, name: &str) -> Option<&ColumnData> {
+        let i = self.kind.columns().iter().position(|c| c.name == name)?;
+        self.columns.get(i)
+    }
+
+    pub fn text(&self, name: &str) -> &[Option<String>] {
+        match self.column(name) {
+            Some(ColumnData::Text(v)) => v,
+            _ => &[],
+        }
+    }
+
+    pub fn time(&self, name: &str) -> &[Option<i64>] {
+        match self.column(name) {
+            Some(ColumnData::Time(v)) => v,
+            _ => &[],
+        }
+    }
+
+    /// Appends another table of the same kind, padding extra columns either side with nulls.
+    pub fn append(&mut self, other: Table) {
+        let before = self.len();
+        let added = other.len();
+        for (mine, theirs) in self.columns.iter_mut().zip(other.columns) {
+            mine.append(theirs);
+        }
+        for (name, mut values) in other.extra {
+            let col = self.extra.entry(name).or_insert_with(|| vec![None; before]);
+            col.append(&mut values);
+        }
+        for col in self.extra.values_mut() {
+            col.resize(before + added, None);
+        }
+        self.digest.extend(other.digest);
+        self.source.extend(other.source);
+    }
+
+    /// Keeps the rows at `idx`, in that order.
+    pub fn select(self, idx: &[usize]) -> Table {
+        Table {
+            kind: self.kind,
+            columns: self.columns.into_iter().map(|c| c.select(idx)).collect(),
+            extra: self
+                .extra
+                .into_iter()
+                .map(|(k, v)| (k, idx.iter().map(|&i| v[i].clone()).collect()))
+                .collect(),
+            digest: idx.iter().map(|&i| self.digest[i]).collect(),
+            source: idx.iter().map(|&i| self.source[i]).collect(),
+        }
+    }
+
+    /// The table as a polars frame: contract columns, then extra columns in name order.
+    pub fn to_frame(&self) -> PolarsResult<DataFrame> {
+        let mut cols: Vec<Column> = self
+            .kind
+            .columns()
+            .iter()
+            .zip(&self.columns)
+            .map(|(c, d)| d.to_column(c.name))
+            .collect();
+        for (name, values) in &self.extra {
+            if self.kind.column(name).is_none() {
+                cols.push(ColumnData::Text(values.clone()).to_column(name));
+            }
+        }
+        DataFrame::new(self.len(), cols)
+    }
+}

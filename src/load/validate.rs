@@ -1,0 +1,410 @@
+//! Row validation: checks each raw row against the contract, types its values, and quarantines the rest.
+
+use std::collections::BTreeMap;
+use std::hash::Hasher;
+
+use chrono_tz::Tz;
+
+use super::read::{RawFile, RawRow};
+use super::table::{ColumnData, Table};
+use crate::mapping::Mapping;
+use crate::schema::{Column, ColumnType, Kind, Presence};
+use crate::settings::Settings;
+use crate::time::{self, TimeError, TimeForm};
+
+/// A row that broke the contract, with where and why.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Rejection {
+    /// File path relative to the dataset.
+    pub file: String,
+    /// 1-based line (header = 1) for text files, 0-based row index for Parquet.
+    pub line: u64,
+    /// The contract column at fault; empty when the row as a whole is unreadable.
+    pub column: String,
+    pub reason: String,
+    /// The row as the file had it.
+    pub raw: String,
+}
+
+/// What validation made of one file.
+#[derive(Debug)]
+pub struct ValidatedFile {
+    pub table: Table,
+    pub rejections: Vec<Rejection>,
+    /// The timestamp form detected for each timestamp column present.
+    pub forms: BTreeMap<String, TimeForm>,
+    /// Problems that deserve a prominent line in the run's output.
+    pub warnings: Vec<String>,
+}
+
+/// Where each contract column sits in the file's header, after mapping.
+struct Layout {
+    contract: Vec<Option<usize>>,
+    extra: Vec<(String, usize)>,
+    duplicate: Option<String>,
+}
+
+fn layout(kind: Kind, headers: &[String], mapping: &Mapping) -> Layout {
+    let mut contract = vec![None; kind.columns().len()];
+    let mut extra = Vec::new();
+    let mut duplicate = None;
+    let mut seen_extra = std::collections::HashSet::new();
+    for (i, h) in headers.iter().enumerate() {
+        let name = mapping.column_name(kind, h);
+        match kind.columns().iter().position(|c| c.name == name) {
+            Some(ci) => {
+                if contract[ci].is_some() {
+                    duplicate.get_or_insert_with(|| name.to_string());
+                } else {
+                    contract[ci] = Some(i);
+                }
+            }
+            None => {
+                if seen_extra.insert(name.to_string()) {
+                    extra.push((name.to_string(), i));
+                }
+            }
+        }
+    }
+    Layout {
+        contract,
+        extra,
+        duplicate,
+    }
+}
+
+/// Validates every row of a file of `kind`. `file_index` tags accepted rows with their origin.
+pub fn validate(
+    kind: Kind,
+    rel_path: &str,
+    file_index: u32,
+    raw: &RawFile,
+    mapping: &Mapping,
+    settings: &Settings,
+) -> ValidatedFile {
+    let cols = kind.columns();
+    let lay = layout(kind, &raw.headers, mapping);
+    let mut forms = BTreeMap::new();
+    let mut warnings = Vec::new();
+    let mut naive_blocked: Option<String> = None;
+    for (ci, c) in cols.iter().enumerate() {
+        if c.ty != ColumnType::Timestamp {
+            continue;
+        }
+        let Some(hi) = lay.contract[ci] else { continue };
+        let values = raw.rows.iter().filter_map(|r| match &r.cells {
+            Ok(cells) => cells[hi].as_deref(),
+            Err(_) => None,
+        });
+        if let Some(form) = time::detect_form(values) {
+            forms.insert(c.name.to_string(), form);
+            if form == TimeForm::Naive && settings.timezone.is_none() && naive_blocked.is_none() {
+                naive_blocked = Some(c.name.to_string());
+            }
+        }
+    }
+    let mut table = Table::new(kind);
+    for (name, _) in &lay.extra {
+        table.extra.insert(name.clone(), Vec::new());
+    }
+    let mut rejections = Vec::new();
+    let ctx = RowContext {
+        cols,
+        lay: &lay,
+        forms: &forms,
+        mapping,
+        kind,
+        tz: settings.timezone,
+    };
+    for row in &raw.rows {
+        let result = match (&row.cells, &lay.duplicate, &naive_blocked) {
+            (Err(reason), _, _) => Err((String::new(), reason.clone())),
+            (Ok(_), Some(dup), _) => Err((dup.clone(), format!("column {dup:?} appears more than once in the header"))),
+            (Ok(_), None, Some(col)) => Err((col.clone(), TimeError::NoTimezone.to_string())),
+            (Ok(cells), None, None) => ctx.parse_row(row, cells),
+        };
+        match result {
+            Ok(values) => push_row(&mut table, &ctx, row, values, settings, file_index),
+            Err((column, reason)) => rejections.push(Rejection {
+                file: rel_path.to_string(),
+                line: row.line,
+                column,
+                reason,
+                raw: raw.quote(row),
+            }),
+        }
+    }
+    if let Some(col) = &naive_blocked {
+        warnings.push(format!(
+            "{rel_path}: all {} rows rejected: column {col:?} holds naive times and dataset.toml names no timezone; add timezone = \"Area/City\" to dataset.toml",
+            raw.rows.len()
+        ));
+    }
+    ValidatedFile {
+        table,
+        rejections,
+        forms,
+        warnings,
+    }
+}
+
+/// A parsed value of one contract column.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Absent,
+    Text(String),
+    Time(i64),
+    Num(f64),
+    Bool(bool),
+}
+
+struct RowContext<'a> {
+    cols: &'static [Column],
+    lay: &'a Layout,
+    forms: &'a BTreeMap<String, TimeForm>,
+    mapping: &'a Mapping,
+    kind: Kind,
+    tz: Option<Tz>,
+}
+
+type RowError = (String, String);
+
+impl RowContext<'_> {
+    fn parse_row(&self, row: &RawRow, cells: &[Option<String>]) -> Result<Vec<Value>, RowError> {
+        let mut values = Vec::with_capacity(self.cols.len());
+        for (ci, c) in self.cols.iter().enumerate() {
+            let cell = match self.lay.contract[ci] {
+                Some(hi) => {
+                    if row.nested.contains(&hi) {
+                        return Err((c.name.into(), "holds a JSON object or array, expected a single value".into()));
+                    }
+                    cells[hi].as_deref()
+                }
+                None => None,
+            };
+            let cell = match (cell, self.mapping.values_for(self.kind, c.name)) {
+                (Some(v), Some(map)) => Some(map.get(v).map(String::as_str).unwrap_or(v)),
+                (v, _) => v,
+            };
+            values.push(self.parse_value(c, cell)?);
+        }
+        for (ci, c) in self.cols.iter().enumerate() {
+            let needed = match c.presence {
+                Presence::Required => true,
+                Presence::Optional => false,
+                Presence::RequiredWhen(other, when) => {
+                    let oi = self.cols.iter().position(|x| x.name == other).unwrap_or(ci);
+                    matches!(&values[oi], Value::Text(v) if when.contains(&v.as_str()))
+                }
+            };
+            if needed && values[ci] == Value::Absent {
+                let reason = if self.lay.contract[ci].is_none() {
+                    format!("required column {:?} is missing from the file", c.name)
+                } else {
+                    "missing required value".to_string()
+                };
+                return Err((c.name.into(), reason));
+            }
+        }
+        Ok(values)
+    }
+
+    fn parse_value(&self, c: &Column, cell: Option<&str>) -> Result<Value, RowError> {
+        let Some(v) = cell else { return Ok(Value::Absent) };
+        let err = |reason: String| (c.name.to_string(), reason);
+        match c.ty {
+            ColumnType::Text => Ok(Value::Text(v.to_string())),
+            ColumnType::Enum(allowed) => {
+                let lower = v.to_ascii_lowercase();
+                match allowed.iter().find(|a| **a == lower) {
+                    Some(a) => Ok(Value::Text((*a).to_string())),
+                    None => Err(err(format!(
+                        "unknown value {v:?} (expected one of {})",
+                        allowed.join(", ")
+                    ))),
+                }
+            }
+            ColumnType::Number => match v.trim().parse::<f64>() {
+                Ok(n) if n.is_finite() => Ok(Value::Num(if n == 0.0 { 0.0 } else { n })),
+                _ => Err(err(format!("{v:?} is not a number"))),
+            },
+            ColumnType::Bool => match v.trim().to_ascii_lowercase().as_str() {
+                "true" => Ok(Value::Bool(true)),
+                "false" => Ok(Value::Bool(false)),
+                _ => Err(err(format!("{v:?} is not true or false"))),
+            },
+            ColumnType::Timestamp => {
+                let Some(form) = self.forms.get(c.name) else {
+                    return Err(err(format!("{v:?} is not a timestamp in any contract form")));
+                };
+                time::parse(v.trim(), *form, self.tz)
+                    .map(Value::Time)
+                    .map_err(|e| err(format!("{v:?}: {e}")))
+            }
+        }
+    }
+}
+
+fn push_row(
+    table: &mut Table,
+    ctx: &RowContext,
+    row: &RawRow,
+    mut values: Vec<Value>,
+    settings: &Settings,
+    file_index: u32,
+) {
+    let cells = row.cells.as_ref().map(Vec::as_slice).unwrap_or(&[]);
+    apply_clock_offset(ctx.kind, ctx.cols, &mut values, settings);
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (c, v) in ctx.cols.iter().zip(&values) {
+        hash_value(&mut h, c.name, v);
+    }
+    for (name, hi) in &ctx.lay.extra {
+        if let Some(v) = &cells[*hi] {
+            hash_value(&mut h, name, &Value::Text(v.clone()));
+        }
+    }
+    table.digest.push(h.digest128());
+    table.source.push((file_index, row.line));
+    for (col, v) in table.columns.iter_mut().zip(values) {
+        match (col, v) {
+            (ColumnData::Text(c), Value::Text(s)) => c.push(Some(s)),
+            (ColumnData::Time(c), Value::Time(t)) => c.push(Some(t)),
+            (ColumnData::Num(c), Value::Num(n)) => c.push(Some(n)),
+            (ColumnData::Bool(c), Value::Bool(b)) => c.push(Some(b)),
+            (ColumnData::Text(c), _) => c.push(None),
+            (ColumnData::Time(c), _) => c.push(None),
+            (ColumnData::Num(c), _) => c.push(None),
+            (ColumnData::Bool(c), _) => c.push(None),
+        }
+    }
+    for (name, hi) in &ctx.lay.extra {
+        if let Some(col) = table.extra.get_mut(name) {
+            col.push(cells[*hi].clone());
+        }
+    }
+}
+
+/// Corrects `ts` by the clock that wrote it: cache rows by `cache_node`, deliveries by `server`.
+fn apply_clock_offset(kind: Kind, cols: &[Column], values: &mut [Value], settings: &Settings) {
+    let key_col = match kind {
+        Kind::Cache => "cache_node",
+        Kind::Deliveries => "server",
+        _ => return,
+    };
+    if settings.clock_offset_ms.is_empty() {
+        return;
+    }
+    let pos = |n: &str| cols.iter().position(|c| c.name == n);
+    let (Some(ki), Some(ti)) = (pos(key_col), pos("ts")) else { return };
+    let offset = match &values[ki] {
+        Value::Text(k) => settings.clock_offset_ms.get(k).copied(),
+        _ => None,
+    };
+    if let (Some(off), Value::Time(t)) = (offset, &mut values[ti]) {
+        *t += off;
+    }
+}
+
+fn hash_value(h: &mut xxhash_rust::xxh3::Xxh3, name: &str, v: &Value) {
+    let (tag, bytes): (u8, Vec<u8>) = match v {
+        Value::Absent => return,
+        Value::Text(s) => (1, s.as_bytes().to_vec()),
+        Value::Time(t) => (2, t.to_le_bytes().to_vec()),
+        Value::Num(n) => (3, n.to_bits().to_le_bytes().to_vec()),
+        Value::Bool(b) => (4, vec![*b as u8]),
+    };
+    h.write_u64(name.len() as u64);
+    h.write(name.as_bytes());
+    h.write_u8(tag);
+    h.write_u64(bytes.len() as u64);
+    h.write(&bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::read::split_csv;
+
+    fn run(kind: Kind, csv: &str, settings: &Settings) -> ValidatedFile {
+        let raw = split_csv(csv.as_bytes().to_vec());
+        validate(kind, "f.csv", 0, &raw, &Mapping::default(), settings)
+    }
+
+    #[test]
+    fn every_reason_is_named() {
+        let csv = "ts,session_id,requested_stream_id,cache_node,cache_key,cache_status,bytes,viewed,captured_at\n\
+            2019-12-26T00:00:00Z,s1,c1,n1,k1,HIT,10,true,\n\
+            2019-12-26T00:00:00Z,s1,c1,n1,k1,warm,10,true,\n\
+            2019-12-26T00:00:00Z,,c1,n1,k1,hit,10,true,\n\
+            2019-12-26T00:00:00Z,s1,c1,n1,k1,hit,ten,true,\n\
+            2019-12-26T00:00:00Z,s1,c1,n1,k1,hit,10,yes,\n\
+            yesterday,s1,c1,n1,k1,hit,10,true,\n\
+            2019-12-26T00:00:00Z,s1,c1,n1,k1,hit,10,true,soon\n\
+            2019-12-26T00:00:00Z,s1,c1\n";
+        let v = run(Kind::Deliveries, csv, &Settings::default());
+        assert_eq!(v.table.len(), 1);
+        let got: Vec<(u64, &str)> = v.rejections.iter().map(|r| (r.line, r.column.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![(3, "cache_status"), (4, "session_id"), (5, "bytes"), (6, "viewed"), (7, "ts"), (8, "captured_at"), (9, "")]
+        );
+        assert!(v.rejections[0].reason.contains("unknown value \"warm\""));
+        assert_eq!(v.rejections[1].reason, "missing required value");
+        assert_eq!(v.rejections[6].raw, "2019-12-26T00:00:00Z,s1,c1");
+        assert_eq!(v.table.text("cache_status"), &[Some("hit".to_string())]);
+    }
+
+    #[test]
+    fn conditional_requirements() {
+        let csv = "ts,cache_node,cache_key,op,object_id,origin_stream_id\n\
+            1000,n,k,fill,o1,c1\n\
+            1000,n,k,fill,,c1\n\
+            1000,n,k,EVICT,,\n";
+        let v = run(Kind::Cache, csv, &Settings::default());
+        assert_eq!(v.table.len(), 2);
+        assert_eq!(v.rejections.len(), 1);
+        assert_eq!(v.rejections[0].column, "object_id");
+        let v = run(Kind::Sessions, "ts,session_id,event\n1,s,start\n2,s,end\n", &Settings::default());
+        assert_eq!(v.rejections.len(), 1);
+        assert_eq!(v.rejections[0].reason, "required column \"account_id\" is missing from the file");
+    }
+
+    #[test]
+    fn naive_file_without_zone_is_rejected_whole() {
+        let csv = "ts,stream_id,account_id,event\n2019-12-26 08:00:00,c,a,bind\n2019-12-26 09:00:00,c,b,bind\n";
+        let v = run(Kind::Ownership, csv, &Settings::default());
+        assert_eq!(v.table.len(), 0);
+        assert_eq!(v.rejections.len(), 2);
+        assert!(v.rejections.iter().all(|r| r.reason == "naive time and no timezone"));
+        assert_eq!(v.warnings.len(), 1);
+        let s = Settings {
+            timezone: Some(chrono_tz::Asia::Shanghai),
+            ..Settings::default()
+        };
+        let v = run(Kind::Ownership, csv, &s);
+        assert_eq!(v.table.time("ts"), &[Some(1_577_318_400_000), Some(1_577_322_000_000)]);
+    }
+
+    #[test]
+    fn clock_offsets_follow_the_writing_clock() {
+        let mut s = Settings::default();
+        s.clock_offset_ms.insert("n1".into(), -1500);
+        s.clock_offset_ms.insert("srv".into(), 250);
+        let v = run(Kind::Cache, "ts,cache_node,cache_key,op,captured_at\n10000,n1,k,evict,5000\n", &s);
+        assert_eq!(v.table.time("ts"), &[Some(8500)]);
+        assert_eq!(v.table.time("captured_at"), &[Some(5000)]);
+        let csv = "ts,session_id,requested_stream_id,cache_node,cache_key,cache_status,server\n10000,s,c,n1,k,hit,srv\n";
+        let v = run(Kind::Deliveries, csv, &s);
+        assert_eq!(v.table.time("ts"), &[Some(10250)]);
+    }
+
+    #[test]
+    fn same_values_in_other_forms_share_a_digest() {
+        let a = run(Kind::Ownership, "ts,stream_id,account_id,event\n1577318400000,c,a,BIND\n", &Settings::default());
+        let b = run(Kind::Ownership, "event,account_id,stream_id,ts,extra\nbind,a,c,2019-12-26T08:00:00+08:00,\n", &Settings::default());
+        let c = run(Kind::Ownership, "event,account_id,stream_id,ts,extra\nbind,a,c,2019-12-26T08:00:00+08:00,x\n", &Settings::default());
+        assert_eq!(a.table.digest, b.table.digest);
+        assert_ne!(a.table.digest, c.table.digest);
+    }
+}

@@ -1,0 +1,208 @@
+//! The contract's log kinds and columns, as data: what each kind requires and how each column is typed.
+
+use std::fmt;
+
+/// One log kind of a dataset; each lives in its own subfolder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Deliveries,
+    Cache,
+    Sessions,
+    Ownership,
+    Changes,
+    Accounts,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::Deliveries,
+        Kind::Cache,
+        Kind::Sessions,
+        Kind::Ownership,
+        Kind::Changes,
+        Kind::Accounts,
+    ];
+
+    /// The subfolder name, which is also the name used in reports and mapping files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Deliveries => "deliveries",
+            Kind::Cache => "cache",
+            Kind::Sessions => "sessions",
+            Kind::Ownership => "ownership",
+            Kind::Changes => "changes",
+            Kind::Accounts => "accounts",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    pub fn required(self) -> bool {
+        !matches!(self, Kind::Changes | Kind::Accounts)
+    }
+
+    pub fn columns(self) -> &'static [Column] {
+        match self {
+            Kind::Deliveries => DELIVERIES,
+            Kind::Cache => CACHE,
+            Kind::Sessions => SESSIONS,
+            Kind::Ownership => OWNERSHIP,
+            Kind::Changes => CHANGES,
+            Kind::Accounts => ACCOUNTS,
+        }
+    }
+
+    pub fn column(self, name: &str) -> Option<&'static Column> {
+        self.columns().iter().find(|c| c.name == name)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a column's text is parsed and checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    /// Opaque identifier or free text, compared exactly.
+    Text,
+    /// A timestamp in one of the contract's three forms.
+    Timestamp,
+    /// A number (integer or decimal).
+    Number,
+    /// `true` or `false`.
+    Bool,
+    /// One of a fixed set of lower-case values, compared case-insensitively.
+    Enum(&'static [&'static str]),
+}
+
+/// When a column's value must be present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Required,
+    Optional,
+    /// Required only when another column has one of the given values.
+    RequiredWhen(&'static str, &'static [&'static str]),
+}
+
+/// A contract column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    pub name: &'static str,
+    pub ty: ColumnType,
+    pub presence: Presence,
+}
+
+const fn col(name: &'static str, ty: ColumnType, presence: Presence) -> Column {
+    Column { name, ty, presence }
+}
+
+use ColumnType::*;
+use Presence::*;
+
+pub const CACHE_STATUS: &[&str] = &["hit", "miss", "bypass"];
+pub const CACHE_OPS: &[&str] = &["fill", "evict", "purge"];
+pub const SESSION_EVENTS: &[&str] = &["start", "end"];
+pub const OWNERSHIP_EVENTS: &[&str] = &["bind", "unbind", "grant", "revoke"];
+pub const CHANGE_KINDS: &[&str] = &[
+    "deploy",
+    "config",
+    "rollback",
+    "detection",
+    "mitigation",
+    "note",
+];
+
+const DELIVERIES: &[Column] = &[
+    col("ts", Timestamp, Required),
+    col("session_id", Text, Required),
+    col("requested_stream_id", Text, Required),
+    col("cache_node", Text, Required),
+    col("cache_key", Text, Required),
+    col("cache_status", Enum(CACHE_STATUS), Required),
+    col("request_id", Text, Optional),
+    col("object_id", Text, Optional),
+    col("origin_stream_id", Text, Optional),
+    col("captured_at", Timestamp, Optional),
+    col("kind", Text, Optional),
+    col("bytes", Number, Optional),
+    col("viewed", Bool, Optional),
+    col("server", Text, Optional),
+    col("rtt_ms", Number, Optional),
+    col("loss_pct", Number, Optional),
+];
+
+const CACHE: &[Column] = &[
+    col("ts", Timestamp, Required),
+    col("cache_node", Text, Required),
+    col("cache_key", Text, Required),
+    col("op", Enum(CACHE_OPS), Required),
+    col("object_id", Text, RequiredWhen("op", &["fill"])),
+    col("origin_stream_id", Text, RequiredWhen("op", &["fill"])),
+    col("captured_at", Timestamp, Optional),
+    col("config_version", Text, Optional),
+];
+
+const SESSIONS: &[Column] = &[
+    col("ts", Timestamp, Required),
+    col("session_id", Text, Required),
+    col("event", Enum(SESSION_EVENTS), Required),
+    col("account_id", Text, RequiredWhen("event", &["start"])),
+    col("client", Text, Optional),
+    col("integration", Text, Optional),
+];
+
+const OWNERSHIP: &[Column] = &[
+    col("ts", Timestamp, Required),
+    col("stream_id", Text, Required),
+    col("account_id", Text, Required),
+    col("event", Enum(OWNERSHIP_EVENTS), Required),
+];
+
+const CHANGES: &[Column] = &[
+    col("ts", Timestamp, Required),
+    col("component", Text, Required),
+    col("kind", Enum(CHANGE_KINDS), Required),
+    col("version", Text, Optional),
+    col("description", Text, Optional),
+];
+
+const ACCOUNTS: &[Column] = &[
+    col("account_id", Text, Required),
+    col("country", Text, Optional),
+];
+
+/// The contract column closest to `name`, for "did you mean" hints.
+pub fn closest_column(kind: Kind, name: &str) -> Option<&'static str> {
+    kind.columns()
+        .iter()
+        .map(|c| (strsim::jaro_winkler(c.name, name), c.name))
+        .filter(|(score, _)| *score > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, n)| n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_by_name() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::from_name(k.name()), Some(k));
+        }
+        assert_eq!(Kind::from_name("delivery"), None);
+    }
+
+    #[test]
+    fn hint_finds_near_misses() {
+        assert_eq!(closest_column(Kind::Deliveries, "sesion_id"), Some("session_id"));
+        assert_eq!(closest_column(Kind::Cache, "cache_nod"), Some("cache_node"));
+        assert_eq!(closest_column(Kind::Sessions, "zzzzzz"), None);
+    }
+}

@@ -1,0 +1,200 @@
+//! Time normalisation: detect each column's timestamp form per file and turn values into UTC milliseconds.
+
+use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone};
+use chrono_tz::Tz;
+
+/// The three timestamp forms of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeForm {
+    Rfc3339,
+    EpochMs,
+    Naive,
+}
+
+impl TimeForm {
+    pub fn describe(self) -> &'static str {
+        match self {
+            TimeForm::Rfc3339 => "RFC 3339 with offset",
+            TimeForm::EpochMs => "epoch milliseconds",
+            TimeForm::Naive => "naive local time",
+        }
+    }
+}
+
+/// Why a timestamp value was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeError {
+    /// The value is not in the form detected for its column.
+    WrongForm(TimeForm),
+    /// A naive time in a dataset that names no time zone.
+    NoTimezone,
+    /// A naive time that the zone skips (daylight-saving gap).
+    NonexistentLocal,
+}
+
+impl std::fmt::Display for TimeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TimeError::WrongForm(form) => write!(f, "not a valid timestamp in this column's form ({})", form.describe()),
+            TimeError::NoTimezone => f.write_str("naive time and no timezone"),
+            TimeError::NonexistentLocal => f.write_str("local time does not exist in the dataset's timezone"),
+        }
+    }
+}
+
+/// The form a value looks like, judged by its shape only (it may still fail to parse).
+pub fn classify(value: &str) -> Option<TimeForm> {
+    let b = value.as_bytes();
+    let digits = b.strip_prefix(b"-").unwrap_or(b);
+    if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
+        return Some(TimeForm::EpochMs);
+    }
+    let looks_dated = b.len() >= 19
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && matches!(b[10], b'T' | b't' | b' ')
+        && b[13] == b':';
+    if !looks_dated {
+        return None;
+    }
+    let tail = &b[19..];
+    let has_offset = tail.ends_with(b"Z") || tail.ends_with(b"z") || tail.iter().any(|&c| c == b'+' || c == b'-');
+    Some(if has_offset { TimeForm::Rfc3339 } else { TimeForm::Naive })
+}
+
+/// The form most values take; ties prefer RFC 3339, then epoch, then naive.
+pub fn detect_form<'a>(values: impl Iterator<Item = &'a str>) -> Option<TimeForm> {
+    let mut counts = [0usize; 3];
+    for v in values {
+        if let Some(form) = classify(v) {
+            counts[form as usize] += 1;
+        }
+    }
+    let forms = [TimeForm::Rfc3339, TimeForm::EpochMs, TimeForm::Naive];
+    let best = (0..3).max_by(|&a, &b| counts[a].cmp(&counts[b]).then(b.cmp(&a)))?;
+    (counts[best] > 0).then_some(forms[best])
+}
+
+/// Parses one value in its column's form to UTC epoch milliseconds (fractions truncated toward the past).
+pub fn parse(value: &str, form: TimeForm, tz: Option<Tz>) -> Result<i64, TimeError> {
+    let wrong = TimeError::WrongForm(form);
+    match form {
+        TimeForm::EpochMs => {
+            if classify(value) != Some(TimeForm::EpochMs) {
+                return Err(wrong);
+            }
+            value.parse::<i64>().map_err(|_| wrong)
+        }
+        TimeForm::Rfc3339 => {
+            if classify(value) != Some(TimeForm::Rfc3339) {
+                return Err(wrong);
+            }
+            parse_rfc3339(value).ok_or(wrong)
+        }
+        TimeForm::Naive => {
+            if classify(value) != Some(TimeForm::Naive) {
+                return Err(wrong);
+            }
+            let naive = parse_naive(value).ok_or(wrong)?;
+            let tz = tz.ok_or(TimeError::NoTimezone)?;
+            match tz.from_local_datetime(&naive) {
+                LocalResult::Single(t) => Ok(t.timestamp_millis()),
+                LocalResult::Ambiguous(early, _) => Ok(early.timestamp_millis()),
+                LocalResult::None => Err(TimeError::NonexistentLocal),
+            }
+        }
+    }
+}
+
+fn parse_rfc3339(value: &str) -> Option<i64> {
+    let mut s = value.to_string();
+    if s.as_bytes().get(10) == Some(&b' ') || s.as_bytes().get(10) == Some(&b't') {
+        s.replace_range(10..11, "T");
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(&s) {
+        return Some(t.timestamp_millis());
+    }
+    // Offsets without a colon (`+0800`) are common in server logs.
+    DateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+fn parse_naive(value: &str) -> Option<NaiveDateTime> {
+    let fmt = match value.as_bytes().get(10) {
+        Some(b'T') => "%Y-%m-%dT%H:%M:%S%.f",
+        Some(b't') => "%Y-%m-%dt%H:%M:%S%.f",
+        _ => "%Y-%m-%d %H:%M:%S%.f",
+    };
+    NaiveDateTime::parse_from_str(value, fmt).ok()
+}
+
+/// Formats epoch milliseconds as RFC 3339 UTC with milliseconds, the one form leakscope writes.
+pub fn format_ms(ms: i64) -> String {
+    match DateTime::from_timestamp_millis(ms) {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        None => ms.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: i64 = 1_577_318_400_000; // 2019-12-26T00:00:00Z
+
+    #[test]
+    fn three_forms_agree() {
+        let shanghai = Some(chrono_tz::Asia::Shanghai);
+        assert_eq!(parse("2019-12-26T08:00:00+08:00", TimeForm::Rfc3339, None), Ok(T));
+        assert_eq!(parse("2019-12-26T00:00:00Z", TimeForm::Rfc3339, None), Ok(T));
+        assert_eq!(parse("2019-12-26 00:00:00.123Z", TimeForm::Rfc3339, None), Ok(T + 123));
+        assert_eq!(parse("2019-12-26T08:00:00+0800", TimeForm::Rfc3339, None), Ok(T));
+        assert_eq!(parse("1577318400000", TimeForm::EpochMs, None), Ok(T));
+        assert_eq!(parse("2019-12-26 08:00:00", TimeForm::Naive, shanghai), Ok(T));
+        assert_eq!(parse("2019-12-26 08:00:00.5", TimeForm::Naive, shanghai), Ok(T + 500));
+    }
+
+    #[test]
+    fn sub_millisecond_fractions_truncate_toward_the_past() {
+        assert_eq!(parse("2019-12-26T00:00:00.1239Z", TimeForm::Rfc3339, None), Ok(T + 123));
+        assert_eq!(parse("1969-12-31T23:59:59.9995Z", TimeForm::Rfc3339, None), Ok(-1));
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        assert_eq!(parse("2019-12-26 08:00:00", TimeForm::Naive, None), Err(TimeError::NoTimezone));
+        assert_eq!(
+            parse("1577318400000", TimeForm::Rfc3339, None),
+            Err(TimeError::WrongForm(TimeForm::Rfc3339))
+        );
+        assert_eq!(
+            parse("2019-13-26T08:00:00Z", TimeForm::Rfc3339, None),
+            Err(TimeError::WrongForm(TimeForm::Rfc3339))
+        );
+        assert_eq!(parse("12.5", TimeForm::EpochMs, None), Err(TimeError::WrongForm(TimeForm::EpochMs)));
+        let ny = Some(chrono_tz::America::New_York);
+        assert_eq!(parse("2021-03-14 02:30:00", TimeForm::Naive, ny), Err(TimeError::NonexistentLocal));
+        // 01:30 happens twice on 2021-11-07 in New York; the earlier (EDT, UTC-4) is taken.
+        assert_eq!(
+            parse("2021-11-07 01:30:00", TimeForm::Naive, ny),
+            parse("2021-11-07T01:30:00-04:00", TimeForm::Rfc3339, None)
+        );
+    }
+
+    #[test]
+    fn majority_decides_the_form() {
+        let vals = ["garbage", "1577318400000", "2019-12-26T00:00:00Z", "2019-12-26T00:00:01Z"];
+        assert_eq!(detect_form(vals.iter().copied()), Some(TimeForm::Rfc3339));
+        assert_eq!(detect_form(["1", "2"].iter().copied()), Some(TimeForm::EpochMs));
+        assert_eq!(detect_form(["x"].iter().copied()), None);
+        assert_eq!(detect_form(["1", "2019-12-26 08:00:00"].iter().copied()), Some(TimeForm::EpochMs));
+    }
+
+    #[test]
+    fn formats_utc_millis() {
+        assert_eq!(format_ms(T + 5), "2019-12-26T00:00:00.005Z");
+    }
+}

@@ -1,0 +1,416 @@
+//! A deliberately simple reference implementation of docs/SEMANTICS.md ("State over time" and
+//! "The verdict of one delivery"), for differential testing of the engine.
+//!
+//! No polars, no indexes, no sorting tricks: every look-up scans every event. All times are
+//! corrected UTC epoch milliseconds. Each function quotes the sentence it implements.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub request_id: String,
+    /// Corrected delivery time t.
+    pub ts: i64,
+    pub session_id: String,
+    pub requested_stream_id: String,
+    pub cache_node: String,
+    pub cache_key: String,
+    pub cache_status: String,
+    pub object_id: Option<String>,
+    pub origin_stream_id: Option<String>,
+    pub captured_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOp {
+    Fill,
+    Evict,
+    Purge,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEvent {
+    /// Corrected time on the node.
+    pub ts: i64,
+    pub node: String,
+    pub key: String,
+    pub op: CacheOp,
+    /// Present for fills.
+    pub object_id: Option<String>,
+    /// Present for fills.
+    pub origin_stream_id: Option<String>,
+    pub captured_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionOp {
+    Start,
+    End,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionEvent {
+    pub ts: i64,
+    pub session_id: String,
+    pub event: SessionOp,
+    /// Present for starts (required), optional for ends (ignored).
+    pub account_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnOp {
+    Bind,
+    Unbind,
+    Grant,
+    Revoke,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnershipEvent {
+    pub ts: i64,
+    pub stream_id: String,
+    pub account_id: String,
+    pub event: OwnOp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dataset {
+    pub deliveries: Vec<Delivery>,
+    pub cache: Vec<CacheEvent>,
+    pub sessions: Vec<SessionEvent>,
+    pub ownership: Vec<OwnershipEvent>,
+    pub tolerance_ms: i64,
+    pub session_ttl_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Class {
+    Ok,
+    Leak,
+    Ambiguous,
+    Unresolved,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Missing {
+    NoSession,
+    NoContent,
+    NoOwner,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefVerdict {
+    pub class: Class,
+    pub missing: Option<Missing>,
+}
+
+/// The fill a cache key held at an instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fill {
+    pub ts: i64,
+    pub object_id: Option<String>,
+    pub origin_stream_id: String,
+    pub captured_at: Option<i64>,
+}
+
+impl Dataset {
+    /// "For session s at t: take the latest `start` with ts <= t. The session is open if
+    /// t < min(next `end` with ts >= that start, start + `session_ttl`). [...] Two `start`s of
+    /// one session at the same millisecond: the one with the greatest account id wins."
+    pub fn recipient(&self, session: &str, at: i64) -> Option<String> {
+        let starts: Vec<&SessionEvent> = self
+            .sessions
+            .iter()
+            .filter(|e| e.session_id == session && e.event == SessionOp::Start && e.ts <= at)
+            .collect();
+        let start_ts = starts.iter().map(|e| e.ts).max()?;
+        let account = starts
+            .iter()
+            .filter(|e| e.ts == start_ts)
+            .map(|e| e.account_id.clone())
+            .max()?;
+        let next_end = self
+            .sessions
+            .iter()
+            .filter(|e| e.session_id == session && e.event == SessionOp::End && e.ts >= start_ts)
+            .map(|e| e.ts)
+            .min();
+        let closes = match next_end {
+            Some(end) => end.min(start_ts + self.session_ttl_ms),
+            None => start_ts + self.session_ttl_ms,
+        };
+        if at < closes {
+            account
+        } else {
+            None
+        }
+    }
+
+    /// "The owner at L is the account of the latest `bind` with ts <= L, unless an `unbind`
+    /// came later (no owner). At one millisecond, `bind` wins over `unbind`; two binds at one
+    /// millisecond: the greatest account id."
+    pub fn owner(&self, stream: &str, at: i64) -> Option<String> {
+        let binds: Vec<&OwnershipEvent> = self
+            .ownership
+            .iter()
+            .filter(|e| e.stream_id == stream && e.event == OwnOp::Bind && e.ts <= at)
+            .collect();
+        let bind_ts = binds.iter().map(|e| e.ts).max()?;
+        let unbound_later = self.ownership.iter().any(|e| {
+            e.stream_id == stream && e.event == OwnOp::Unbind && e.ts > bind_ts && e.ts <= at
+        });
+        if unbound_later {
+            return None;
+        }
+        binds
+            .iter()
+            .filter(|e| e.ts == bind_ts)
+            .map(|e| e.account_id.clone())
+            .max()
+    }
+
+    /// "(stream, account) holds a grant at L if its latest `grant` or `revoke` with ts <= L is a
+    /// `grant`. A change of owner does not end a grant. At one millisecond, `revoke` wins."
+    pub fn granted(&self, stream: &str, account: &str, at: i64) -> bool {
+        let evs: Vec<&OwnershipEvent> = self
+            .ownership
+            .iter()
+            .filter(|e| {
+                e.stream_id == stream
+                    && e.account_id == account
+                    && matches!(e.event, OwnOp::Grant | OwnOp::Revoke)
+                    && e.ts <= at
+            })
+            .collect();
+        let Some(last) = evs.iter().map(|e| e.ts).max() else {
+            return false;
+        };
+        !evs.iter().any(|e| e.ts == last && e.event == OwnOp::Revoke)
+    }
+
+    /// "(node, key) holds the object of the latest `fill` with ts <= L, unless an `evict` or
+    /// `purge` of that key, or a `purge` of `*` on that node, came after it. At one millisecond a
+    /// `fill` wins over `evict`/`purge`; two fills at one millisecond: the greatest object id."
+    pub fn cache_at(&self, node: &str, key: &str, at: i64) -> Option<Fill> {
+        let fills: Vec<&CacheEvent> = self
+            .cache
+            .iter()
+            .filter(|e| e.node == node && e.key == key && e.op == CacheOp::Fill && e.ts <= at)
+            .collect();
+        let fill_ts = fills.iter().map(|e| e.ts).max()?;
+        let removed_later = self.cache.iter().any(|e| {
+            e.node == node
+                && e.ts > fill_ts
+                && e.ts <= at
+                && match e.op {
+                    CacheOp::Fill => false,
+                    CacheOp::Evict => e.key == key,
+                    CacheOp::Purge => e.key == key || e.key == "*",
+                }
+        });
+        if removed_later {
+            return None;
+        }
+        let winner = fills
+            .iter()
+            .filter(|e| e.ts == fill_ts)
+            .max_by(|a, b| a.object_id.cmp(&b.object_id))?;
+        Some(Fill {
+            ts: winner.ts,
+            object_id: winner.object_id.clone(),
+            origin_stream_id: winner
+                .origin_stream_id
+                .clone()
+                .expect("fills name their origin"),
+            captured_at: winner.captured_at,
+        })
+    }
+
+    /// The delivery evaluated at shift d: `Ok(authorized)` or the first thing not found.
+    pub fn evaluate(&self, del: &Delivery, d: i64) -> Result<bool, Missing> {
+        let t = del.ts;
+        // 1. recipient = the account of s at t+d
+        let recipient = self
+            .recipient(&del.session_id, t + d)
+            .ok_or(Missing::NoSession)?;
+        // 2. content
+        let (origin, capture) = match &del.origin_stream_id {
+            Some(origin) => (origin.clone(), del.captured_at.unwrap_or(t)),
+            None => {
+                let fill = self
+                    .cache_at(&del.cache_node, &del.cache_key, t + d)
+                    .ok_or(Missing::NoContent)?;
+                let capture = del.captured_at.or(fill.captured_at).unwrap_or(fill.ts);
+                (fill.origin_stream_id, capture)
+            }
+        };
+        // 3. subject = the owner of the origin stream at capture time + d
+        let subject = self.owner(&origin, capture + d).ok_or(Missing::NoOwner)?;
+        // 4. authorized = recipient == subject, or the recipient holds a grant at t+d
+        Ok(recipient == subject || self.granted(&origin, &recipient, t + d))
+    }
+
+    pub fn classify(&self, del: &Delivery) -> RefVerdict {
+        let at0 = match self.evaluate(del, 0) {
+            Err(m) => {
+                return RefVerdict {
+                    class: Class::Unresolved,
+                    missing: Some(m),
+                }
+            }
+            Ok(a) => a,
+        };
+        let tol = self.tolerance_ms;
+        let flips = [-tol, tol]
+            .iter()
+            .any(|&d| self.evaluate(del, d) == Ok(!at0));
+        let class = if flips {
+            Class::Ambiguous
+        } else if at0 {
+            Class::Ok
+        } else {
+            Class::Leak
+        };
+        RefVerdict {
+            class,
+            missing: None,
+        }
+    }
+
+    /// Every delivery's verdict, by request_id.
+    pub fn verdicts(&self) -> BTreeMap<String, RefVerdict> {
+        self.deliveries
+            .iter()
+            .map(|d| (d.request_id.clone(), self.classify(d)))
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A tiny builder for hand-written cases: times are seconds after BASE unless given in ms.
+
+pub const BASE: i64 = 1_577_318_400_000; // 2019-12-26T00:00:00Z
+
+pub fn secs(s: f64) -> i64 {
+    BASE + (s * 1000.0).round() as i64
+}
+
+impl Dataset {
+    pub fn new() -> Dataset {
+        Dataset {
+            deliveries: Vec::new(),
+            cache: Vec::new(),
+            sessions: Vec::new(),
+            ownership: Vec::new(),
+            tolerance_ms: 2_000,
+            session_ttl_ms: 24 * 3_600_000,
+        }
+    }
+
+    pub fn start(mut self, ts: i64, session: &str, account: &str) -> Self {
+        self.sessions.push(SessionEvent {
+            ts,
+            session_id: session.into(),
+            event: SessionOp::Start,
+            account_id: Some(account.into()),
+        });
+        self
+    }
+
+    pub fn end(mut self, ts: i64, session: &str) -> Self {
+        self.sessions.push(SessionEvent {
+            ts,
+            session_id: session.into(),
+            event: SessionOp::End,
+            account_id: None,
+        });
+        self
+    }
+
+    pub fn own(mut self, ts: i64, stream: &str, account: &str, event: OwnOp) -> Self {
+        self.ownership.push(OwnershipEvent {
+            ts,
+            stream_id: stream.into(),
+            account_id: account.into(),
+            event,
+        });
+        self
+    }
+
+    pub fn fill(
+        mut self,
+        ts: i64,
+        node: &str,
+        key: &str,
+        object: &str,
+        origin: &str,
+        captured: Option<i64>,
+    ) -> Self {
+        self.cache.push(CacheEvent {
+            ts,
+            node: node.into(),
+            key: key.into(),
+            op: CacheOp::Fill,
+            object_id: Some(object.into()),
+            origin_stream_id: Some(origin.into()),
+            captured_at: captured,
+        });
+        self
+    }
+
+    pub fn drop_key(mut self, ts: i64, node: &str, key: &str, op: CacheOp) -> Self {
+        self.cache.push(CacheEvent {
+            ts,
+            node: node.into(),
+            key: key.into(),
+            op,
+            object_id: None,
+            origin_stream_id: None,
+            captured_at: None,
+        });
+        self
+    }
+
+    /// A delivery from the cache (no origin named by the delivery).
+    pub fn deliver(mut self, rid: &str, ts: i64, session: &str, node: &str, key: &str) -> Self {
+        self.deliveries.push(Delivery {
+            request_id: rid.into(),
+            ts,
+            session_id: session.into(),
+            requested_stream_id: "req".into(),
+            cache_node: node.into(),
+            cache_key: key.into(),
+            cache_status: "hit".into(),
+            object_id: None,
+            origin_stream_id: None,
+            captured_at: None,
+        });
+        self
+    }
+
+    /// Sets the last delivery's own origin / object / capture time.
+    pub fn named(
+        mut self,
+        origin: Option<&str>,
+        object: Option<&str>,
+        captured: Option<i64>,
+    ) -> Self {
+        let d = self.deliveries.last_mut().expect("a delivery first");
+        d.origin_stream_id = origin.map(Into::into);
+        d.object_id = object.map(Into::into);
+        d.captured_at = captured;
+        self
+    }
+
+    pub fn tolerance(mut self, ms: i64) -> Self {
+        self.tolerance_ms = ms;
+        self
+    }
+
+    pub fn ttl(mut self, ms: i64) -> Self {
+        self.session_ttl_ms = ms;
+        self
+    }
+}
