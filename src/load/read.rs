@@ -307,8 +307,9 @@ pub fn split_jsonl(text: Vec<u8>) -> RawFile {
 
 fn read_parquet(path: &Path) -> Result<RawFile, String> {
     let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let df = ParquetReader::new(f)
-        .finish()
+    // A corrupt file must cost only itself, even if the decoder panics on it.
+    let df = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ParquetReader::new(f).finish()))
+        .map_err(|_| "bad Parquet file: the decoder gave up on it".to_string())?
         .map_err(|e| format!("bad Parquet file: {e}"))?;
     let mut file = RawFile {
         from_parquet: true,

@@ -19,9 +19,10 @@ pub fn write_all(a: &Analysis, out: &Path, opts: &AnalyzeOptions) -> Result<()> 
     let summary = serde_json::to_string_pretty(&a.summary).map_err(|e| Error::output(out, e))?;
     write(&out.join("summary.json"), format!("{summary}\n").as_bytes())?;
     tables::write_quarantine(&a.loaded, &out.join("quarantine"))?;
-    tables::write_leaks(a, out)?;
-    tables::write_unresolved(a, &out.join("unresolved.csv"))?;
-    tables::write_verdicts(a, &out.join("verdicts.parquet"))?;
+    let evidence = tables::evidence(a).map_err(|e| Error::polars("building the verdict table", e))?;
+    tables::write_leaks(a, &evidence, out)?;
+    tables::write_unresolved(a, &evidence, &out.join("unresolved.csv"))?;
+    tables::write_verdicts(&evidence, &out.join("verdicts.parquet"))?;
     let manifest = manifest_json(&a.loaded, &a.timings, opts, out)?;
     write(&out.join("manifest.json"), format!("{manifest}\n").as_bytes())
 }

@@ -18,7 +18,7 @@ const TIME_COLUMNS: &[&str] = &["ts", "captured_at", "capture_ts", "fill_ts"];
 ///
 /// `origin_stream_id` and `object_id` are the resolved content: the delivery's own
 /// where it named them, otherwise what the cache held.
-fn evidence(a: &Analysis) -> PolarsResult<DataFrame> {
+pub fn evidence(a: &Analysis) -> PolarsResult<DataFrame> {
     let v = &a.verdicts;
     let text = |f: &dyn Fn(usize) -> Option<String>| (0..v.len()).map(f).collect::<Vec<_>>();
     let mut df = a.deliveries.drop_many(["origin_stream_id", "object_id"]);
@@ -50,24 +50,21 @@ fn rows_of(df: &DataFrame, a: &Analysis, class: Class) -> PolarsResult<DataFrame
     df.filter(&mask)
 }
 
-pub fn write_leaks(a: &Analysis, out: &Path) -> Result<()> {
+pub fn write_leaks(a: &Analysis, all: &DataFrame, out: &Path) -> Result<()> {
     let ctx = |e| Error::polars("building the leak table", e);
-    let all = evidence(a).map_err(ctx)?;
-    let leaks = rows_of(&all, a, Class::Leak).map_err(ctx)?;
+    let leaks = rows_of(all, a, Class::Leak).map_err(ctx)?;
     let leaks = leaks.drop_many(["class", "reason", "flipped"]);
     write_csv(&leaks, &out.join("leaks.csv"))?;
     write_parquet(leaks, &out.join("leaks.parquet"))
 }
 
-pub fn write_verdicts(a: &Analysis, path: &Path) -> Result<()> {
-    let all = evidence(a).map_err(|e| Error::polars("building the verdict table", e))?;
-    write_parquet(all, path)
+pub fn write_verdicts(all: &DataFrame, path: &Path) -> Result<()> {
+    write_parquet(all.clone(), path)
 }
 
-pub fn write_unresolved(a: &Analysis, path: &Path) -> Result<()> {
+pub fn write_unresolved(a: &Analysis, all: &DataFrame, path: &Path) -> Result<()> {
     let ctx = |e| Error::polars("building the unresolved table", e);
-    let all = evidence(a).map_err(ctx)?;
-    let rows = rows_of(&all, a, Class::Unresolved).map_err(ctx)?;
+    let rows = rows_of(all, a, Class::Unresolved).map_err(ctx)?;
     let keep = [
         "ts",
         "request_id",

@@ -1,0 +1,169 @@
+//! Input order, file layout, format and thread count must not change a single output byte.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+type Rows = Vec<Vec<Option<String>>>;
+
+struct Synthetic {
+    kinds: Vec<(&'static str, Vec<String>, Rows)>,
+}
+
+/// A small platform with resales, grants, re-authentication, session ends, evictions and purges,
+/// and deliveries at random times so that some land near boundaries.
+fn synthetic(seed: u64) -> Synthetic {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let t0: i64 = 1_577_318_400_000;
+    let s = |v: &str| Some(v.to_string());
+    let t = |ms: i64| Some((t0 + ms).to_string());
+    let mut own: Rows = Vec::new();
+    for i in 0..6 {
+        own.push(vec![t(-86_400_000), s(&format!("c{i}")), s(&format!("a{i}")), s("bind")]);
+    }
+    own.push(vec![t(300_000), s("c1"), s("a1"), s("unbind")]);
+    own.push(vec![t(310_000), s("c1"), s("a4"), s("bind")]);
+    own.push(vec![t(100_000), s("c0"), s("a2"), s("grant")]);
+    own.push(vec![t(500_000), s("c0"), s("a2"), s("revoke")]);
+    let mut ses: Rows = Vec::new();
+    for i in 0..6 {
+        ses.push(vec![t(0), s(&format!("s{i}")), s("start"), s(&format!("a{i}")), s("nest_hub")]);
+    }
+    ses.push(vec![t(400_000), s("s3"), s("start"), s("a5"), s("nest_hub")]);
+    ses.push(vec![t(600_000), s("s4"), s("end"), None, s("nest_hub")]);
+    let mut cache: Rows = Vec::new();
+    for k in 0..40 {
+        let node = format!("n{}", rng.gen_range(0..2));
+        let key = ["still/low", "k-a", "k-b"][rng.gen_range(0..3)];
+        let at = rng.gen_range(0..900_000);
+        let op = ["fill", "fill", "fill", "evict", "purge"][rng.gen_range(0..5)];
+        let (obj, origin) = if op == "fill" {
+            (s(&format!("o{k}")), s(&format!("c{}", rng.gen_range(0..6))))
+        } else {
+            (None, None)
+        };
+        let key = if op == "purge" && rng.gen_bool(0.3) { "*" } else { key };
+        cache.push(vec![t(at), s(&node), s(key), s(op), obj, origin, None, s("v2")]);
+    }
+    let mut del: Rows = Vec::new();
+    for r in 0..300 {
+        let at = rng.gen_range(0..900_000);
+        let named = rng.gen_bool(0.3);
+        del.push(vec![
+            t(at),
+            s(&format!("s{}", rng.gen_range(0..7))),
+            s(&format!("c{}", rng.gen_range(0..6))),
+            s(&format!("n{}", rng.gen_range(0..2))),
+            s(["still/low", "k-a", "k-b"][rng.gen_range(0..3)]),
+            s(["hit", "miss"][rng.gen_range(0..2)]),
+            s(&format!("r{r}")),
+            if named { s(&format!("x{r}")) } else { None },
+            if named { s(&format!("c{}", rng.gen_range(0..6))) } else { None },
+            if named && rng.gen_bool(0.5) { t(at - rng.gen_range(0..400_000)) } else { None },
+            s(&rng.gen_range(100..5000).to_string()),
+            s(if rng.gen_bool(0.5) { "true" } else { "false" }),
+        ]);
+    }
+    let h = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    Synthetic {
+        kinds: vec![
+            (
+                "deliveries",
+                h(&[
+                    "ts", "session_id", "requested_stream_id", "cache_node", "cache_key", "cache_status", "request_id",
+                    "object_id", "origin_stream_id", "captured_at", "bytes", "viewed",
+                ]),
+                del,
+            ),
+            (
+                "cache",
+                h(&["ts", "cache_node", "cache_key", "op", "object_id", "origin_stream_id", "captured_at", "config_version"]),
+                cache,
+            ),
+            ("sessions", h(&["ts", "session_id", "event", "account_id", "client"]), ses),
+            ("ownership", h(&["ts", "stream_id", "account_id", "event"]), own),
+        ],
+    }
+}
+
+fn write_plain(ds: &Synthetic, root: &Path) {
+    for (kind, h, rows) in &ds.kinds {
+        std::fs::create_dir_all(root.join(kind)).unwrap();
+        write_rows(&root.join(kind).join("all"), Target::Csv, h, rows);
+    }
+}
+
+fn write_shuffled(ds: &Synthetic, root: &Path, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let targets = [Target::Parquet, Target::JsonlGz, Target::CsvZst];
+    for (kind, h, rows) in &ds.kinds {
+        let dir = root.join(kind).join("nested");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut rows = rows.clone();
+        rows.shuffle(&mut rng);
+        let cut1 = rows.len() / 3;
+        let cut2 = 2 * rows.len() / 3;
+        for (i, part) in [&rows[..cut1], &rows[cut1..cut2], &rows[cut2..]].into_iter().enumerate() {
+            write_rows(&dir.join(format!("part{i}")), targets[i], h, part);
+        }
+    }
+}
+
+const COMPARED: [&str; 5] = ["summary.json", "leaks.csv", "leaks.parquet", "verdicts.parquet", "unresolved.csv"];
+
+fn outputs(out: &Path) -> Vec<Vec<u8>> {
+    COMPARED.iter().map(|f| std::fs::read(out.join(f)).unwrap()).collect()
+}
+
+#[test]
+fn shuffling_and_splitting_change_no_output_byte() {
+    let ds = synthetic(11);
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain");
+    write_plain(&ds, &plain);
+    let s = analyze_ok(&plain, &dir.path().join("out-plain"));
+    assert_eq!(s["deliveries"], 300);
+    // The dataset must exercise every class, or this test proves little.
+    for key in ["leak_deliveries", "ok_deliveries", "ambiguous_deliveries", "unresolved_deliveries"] {
+        assert!(s[key].as_u64().unwrap() > 0, "{key} is zero: {s}");
+    }
+    let expected = outputs(&dir.path().join("out-plain"));
+    for seed in [1, 2] {
+        let shuffled = dir.path().join(format!("shuffled{seed}"));
+        write_shuffled(&ds, &shuffled, seed);
+        let out = dir.path().join(format!("out{seed}"));
+        analyze_ok(&shuffled, &out);
+        let got = outputs(&out);
+        for (i, name) in COMPARED.iter().enumerate() {
+            assert!(got[i] == expected[i], "{name} differs after shuffling with seed {seed}");
+        }
+    }
+}
+
+#[test]
+fn thread_count_changes_no_output_byte() {
+    let ds = synthetic(12);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_shuffled(&ds, &data, 3);
+    let out = dir.path().join("out");
+    let mut runs = Vec::new();
+    for threads in [Some("1"), None] {
+        let mut cmd = bin();
+        cmd.arg("analyze").arg(&data).arg("--out").arg(&out).arg("--quiet");
+        match threads {
+            Some(n) => cmd.env("POLARS_MAX_THREADS", n).env("RAYON_NUM_THREADS", n),
+            None => cmd.env_remove("POLARS_MAX_THREADS").env_remove("RAYON_NUM_THREADS"),
+        };
+        assert!(cmd.status().unwrap().success());
+        let mut bytes = outputs(&out);
+        bytes.push(std::fs::read(out.join("manifest.json")).unwrap());
+        runs.push(bytes);
+    }
+    assert!(runs[0] == runs[1], "outputs differ between 1 thread and the default");
+}

@@ -1,0 +1,158 @@
+//! Property test: random bytes and mutated valid files never panic a reader, and every row read is accounted for.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use leakscope::load::{load, LoadOptions};
+use leakscope::schema::Kind;
+use proptest::prelude::*;
+
+const VALID_CSV: &str = "ts,session_id,requested_stream_id,cache_node,cache_key,cache_status,request_id,bytes,viewed,rtt_ms\n\
+2019-12-26T00:00:00Z,s1,c1,n1,k1,hit,r1,100,true,30\n\
+2019-12-26T00:00:01Z,s2,c2,n1,k1,miss,r2,200,false,31\n\
+2019-12-26T00:00:02Z,\"s,3\",c3,n2,k2,bypass,r3,300,,32\n\
+2019-12-26T00:00:03Z,s4,c4,n2,k2,HIT,r4,400,TRUE,33\n";
+
+const VALID_JSONL: &str = "{\"ts\":1577318400000,\"session_id\":\"s1\",\"requested_stream_id\":\"c1\",\"cache_node\":\"n1\",\"cache_key\":\"k1\",\"cache_status\":\"hit\",\"bytes\":100}\n\
+{\"ts\":1577318401000,\"session_id\":\"s2\",\"requested_stream_id\":\"c2\",\"cache_node\":\"n1\",\"cache_key\":\"k1\",\"cache_status\":\"miss\",\"viewed\":true}\n\
+{\"ts\":1577318402000,\"session_id\":\"s3\",\"requested_stream_id\":\"c3\",\"cache_node\":\"n2\",\"cache_key\":\"k2\",\"cache_status\":\"bypass\"}\n";
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Truncate(usize),
+    Quote(usize),
+    BadUtf8(usize),
+    Newline(usize),
+    Delete(usize),
+    HugeField(usize),
+    WrongType(usize),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        any::<usize>().prop_map(Mutation::Truncate),
+        any::<usize>().prop_map(Mutation::Quote),
+        any::<usize>().prop_map(Mutation::BadUtf8),
+        any::<usize>().prop_map(Mutation::Newline),
+        any::<usize>().prop_map(Mutation::Delete),
+        any::<usize>().prop_map(Mutation::HugeField),
+        any::<usize>().prop_map(Mutation::WrongType),
+    ]
+}
+
+fn mutate(mut b: Vec<u8>, ms: &[Mutation]) -> Vec<u8> {
+    for m in ms {
+        let at = |p: usize, len: usize| if len == 0 { 0 } else { p % len };
+        match *m {
+            Mutation::Truncate(p) => b.truncate(at(p, b.len() + 1)),
+            Mutation::Quote(p) => b.insert(at(p, b.len() + 1), b'"'),
+            Mutation::BadUtf8(p) => {
+                let i = at(p, b.len() + 1);
+                b.splice(i..i, [0xff, 0xfe]);
+            }
+            Mutation::Newline(p) => b.insert(at(p, b.len() + 1), b'\n'),
+            Mutation::Delete(p) => {
+                if !b.is_empty() {
+                    let i = at(p, b.len());
+                    b.remove(i);
+                }
+            }
+            Mutation::HugeField(p) => {
+                let i = at(p, b.len() + 1);
+                b.splice(i..i, std::iter::repeat_n(b'x', 200_000));
+            }
+            Mutation::WrongType(p) => {
+                // Replace a digit run with text, so numbers and times stop parsing.
+                if let Some(i) = (0..b.len()).map(|k| (k + at(p, b.len().max(1))) % b.len()).find(|&k| b[k].is_ascii_digit()) {
+                    b[i] = b'z';
+                }
+            }
+        }
+    }
+    b
+}
+
+/// Loads a dataset whose only deliveries file holds `bytes`, and checks the accounting.
+fn check(name: &str, bytes: &[u8]) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    empty_dataset(dir.path());
+    std::fs::write(dir.path().join("deliveries").join(name), bytes).unwrap();
+    let loaded = load(dir.path(), &LoadOptions::default());
+    let loaded = match loaded {
+        Ok(l) => l,
+        Err(e) => return Err(TestCaseError::fail(format!("load failed: {e}"))),
+    };
+    let c = loaded.counts(Kind::Deliveries);
+    prop_assert_eq!(c.read, c.accepted + c.rejected + c.duplicates);
+    prop_assert_eq!(c.rejected as usize, loaded.rejections[&Kind::Deliveries].len());
+    prop_assert_eq!(c.accepted as usize, loaded.table(Kind::Deliveries).len());
+    prop_assert_eq!(loaded.files.len(), 1);
+    Ok(())
+}
+
+fn gzip(b: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+
+fn parquet_bytes() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("v.csv");
+    std::fs::write(&src, VALID_CSV).unwrap();
+    let (h, rows) = read_csv(&src);
+    let p = write_rows(&dir.path().join("v"), Target::Parquet, &h, &rows);
+    std::fs::read(Path::new(&p)).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        for name in ["d.csv", "d.jsonl", "d.parquet", "d.csv.gz", "d.jsonl.zst"] {
+            check(name, &bytes)?;
+        }
+    }
+
+    #[test]
+    fn mutated_csv_is_accounted_for(ms in proptest::collection::vec(mutation(), 1..6)) {
+        let b = mutate(VALID_CSV.as_bytes().to_vec(), &ms);
+        check("d.csv", &b)?;
+        check("d.csv.gz", &gzip(&b))?;
+    }
+
+    #[test]
+    fn mutated_jsonl_is_accounted_for(ms in proptest::collection::vec(mutation(), 1..6)) {
+        let b = mutate(VALID_JSONL.as_bytes().to_vec(), &ms);
+        check("d.jsonl", &b)?;
+        check("d.jsonl.zst", &zstd::encode_all(b.as_slice(), 1).unwrap())?;
+    }
+
+    #[test]
+    fn mutated_parquet_is_accounted_for(ms in proptest::collection::vec(mutation(), 1..4)) {
+        let b = mutate(parquet_bytes(), &ms);
+        check("d.parquet", &b)?;
+    }
+
+    #[test]
+    fn mutated_gzip_stream_is_accounted_for(ms in proptest::collection::vec(mutation(), 1..4)) {
+        let b = mutate(gzip(VALID_CSV.as_bytes()), &ms);
+        check("d.csv.gz", &b)?;
+    }
+}
+
+#[test]
+fn unmutated_files_load_completely() {
+    for (name, bytes, n) in [("d.csv", VALID_CSV.as_bytes().to_vec(), 4), ("d.jsonl", VALID_JSONL.as_bytes().to_vec(), 3), ("d.parquet", parquet_bytes(), 4)] {
+        let dir = tempfile::tempdir().unwrap();
+        empty_dataset(dir.path());
+        std::fs::write(dir.path().join("deliveries").join(name), bytes).unwrap();
+        let loaded = load(dir.path(), &LoadOptions::default()).unwrap();
+        let c = loaded.counts(Kind::Deliveries);
+        assert_eq!((c.read, c.accepted, c.rejected), (n, n, 0), "{name}");
+    }
+}
