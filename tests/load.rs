@@ -123,6 +123,30 @@ fn every_format_gives_the_same_answer() {
 }
 
 #[test]
+fn one_dataset_mixing_every_format_balances() {
+    let base = tempfile::tempdir().unwrap();
+    let expected = analyze_ok(&fixture("mixed"), &base.path().join("ref-out"));
+    let ds = base.path().join("mixed-formats");
+    convert_dataset_with(&fixture("mixed"), &ds, |i| Target::ALL[i % Target::ALL.len()]);
+    let out = base.path().join("out");
+    let s = analyze_ok(&ds, &out);
+    assert_eq!(s, expected);
+    let m = read_json(&out.join("manifest.json"));
+    let formats: std::collections::BTreeSet<String> = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{}/{}", f["format"].as_str().unwrap(), f["compression"].as_str().unwrap()))
+        .collect();
+    assert_eq!(formats.len(), 7, "{formats:?}");
+    let quarantined: usize = ["deliveries", "cache", "sessions", "ownership", "changes", "accounts"]
+        .iter()
+        .map(|k| read_csv(&out.join(format!("quarantine/{k}.csv"))).1.len())
+        .sum();
+    assert_eq!(quarantined, 9);
+}
+
+#[test]
 fn manifest_and_quarantine_are_byte_identical_across_runs() {
     let out = tempfile::tempdir().unwrap();
     let mut first = Vec::new();

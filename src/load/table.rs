@@ -49,9 +49,10 @@ impl ColumnData {
         }
     }
 
+    /// Keeps the values at `idx`, which must not repeat; values are moved, not copied.
     fn select(self, idx: &[usize]) -> ColumnData {
-        fn pick<T: Clone>(v: Vec<Option<T>>, idx: &[usize]) -> Vec<Option<T>> {
-            idx.iter().map(|&i| v[i].clone()).collect()
+        fn pick<T>(mut v: Vec<Option<T>>, idx: &[usize]) -> Vec<Option<T>> {
+            idx.iter().map(|&i| v[i].take()).collect()
         }
         match self {
             ColumnData::Text(v) => ColumnData::Text(pick(v, idx)),
@@ -142,7 +143,7 @@ impl Table {
         self.source.extend(other.source);
     }
 
-    /// Keeps the rows at `idx`, in that order.
+    /// Keeps the rows at `idx` (no index twice), in that order.
     pub fn select(self, idx: &[usize]) -> Table {
         Table {
             kind: self.kind,
@@ -150,7 +151,7 @@ impl Table {
             extra: self
                 .extra
                 .into_iter()
-                .map(|(k, v)| (k, idx.iter().map(|&i| v[i].clone()).collect()))
+                .map(|(k, mut v)| (k, idx.iter().map(|&i| v[i].take()).collect()))
                 .collect(),
             digest: idx.iter().map(|&i| self.digest[i]).collect(),
             source: idx.iter().map(|&i| self.source[i]).collect(),

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::hash::Hasher;
 
 use chrono_tz::Tz;
+use rayon::prelude::*;
 
 use super::read::{RawFile, RawRow};
 use super::table::{ColumnData, Table};
@@ -11,6 +12,9 @@ use crate::mapping::Mapping;
 use crate::schema::{Column, ColumnType, Kind, Presence};
 use crate::settings::Settings;
 use crate::time::{self, TimeError, TimeForm};
+
+/// Rows validated per parallel task: large enough to amortise scheduling, small enough to spread a file over cores.
+const ROWS_PER_CHUNK: usize = 32_768;
 
 /// A row that broke the contract, with where and why.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -103,11 +107,13 @@ pub fn validate(
             }
         }
     }
-    let mut table = Table::new(kind);
-    for (name, _) in &lay.extra {
-        table.extra.insert(name.clone(), Vec::new());
-    }
-    let mut rejections = Vec::new();
+    let new_table = || {
+        let mut table = Table::new(kind);
+        for (name, _) in &lay.extra {
+            table.extra.insert(name.clone(), Vec::new());
+        }
+        table
+    };
     let ctx = RowContext {
         cols,
         lay: &lay,
@@ -116,23 +122,42 @@ pub fn validate(
         kind,
         tz: settings.timezone,
     };
-    for row in &raw.rows {
-        let result = match (&row.cells, &lay.duplicate, &naive_blocked) {
-            (Err(reason), _, _) => Err((String::new(), reason.clone())),
-            (Ok(_), Some(dup), _) => Err((dup.clone(), format!("column {dup:?} appears more than once in the header"))),
-            (Ok(_), None, Some(col)) => Err((col.clone(), TimeError::NoTimezone.to_string())),
-            (Ok(cells), None, None) => ctx.parse_row(row, cells),
-        };
-        match result {
-            Ok(values) => push_row(&mut table, &ctx, row, values, settings, file_index),
-            Err((column, reason)) => rejections.push(Rejection {
-                file: rel_path.to_string(),
-                line: row.line,
-                column,
-                reason,
-                raw: raw.quote(row),
-            }),
-        }
+    // Rows are independent, so large files are checked in parallel chunks; appending
+    // the chunks in order keeps the file's row order.
+    let parts: Vec<(Table, Vec<Rejection>)> = raw
+        .rows
+        .par_chunks(ROWS_PER_CHUNK)
+        .map(|chunk| {
+            let mut table = new_table();
+            let mut rejections = Vec::new();
+            for row in chunk {
+                let result = match (&row.cells, &lay.duplicate, &naive_blocked) {
+                    (Err(reason), _, _) => Err((String::new(), reason.clone())),
+                    (Ok(_), Some(dup), _) => {
+                        Err((dup.clone(), format!("column {dup:?} appears more than once in the header")))
+                    }
+                    (Ok(_), None, Some(col)) => Err((col.clone(), TimeError::NoTimezone.to_string())),
+                    (Ok(cells), None, None) => ctx.parse_row(row, cells),
+                };
+                match result {
+                    Ok(values) => push_row(&mut table, &ctx, row, values, settings, file_index),
+                    Err((column, reason)) => rejections.push(Rejection {
+                        file: rel_path.to_string(),
+                        line: row.line,
+                        column,
+                        reason,
+                        raw: raw.quote(row),
+                    }),
+                }
+            }
+            (table, rejections)
+        })
+        .collect();
+    let mut table = new_table();
+    let mut rejections = Vec::new();
+    for (t, r) in parts {
+        table.append(t);
+        rejections.extend(r);
     }
     if let Some(col) = &naive_blocked {
         warnings.push(format!(
@@ -215,7 +240,7 @@ impl RowContext<'_> {
         match c.ty {
             ColumnType::Text => Ok(Value::Text(v.to_string())),
             ColumnType::Enum(allowed) => {
-                let lower = v.to_ascii_lowercase();
+                let lower = v.trim().to_ascii_lowercase();
                 match allowed.iter().find(|a| **a == lower) {
                     Some(a) => Ok(Value::Text((*a).to_string())),
                     None => Err(err(format!(

@@ -164,8 +164,14 @@ pub fn write_rows(stem: &Path, target: Target, headers: &[String], rows: &[Vec<O
     path
 }
 
-/// Copies a dataset whose data files are all CSV, converting each to `target`.
+/// Copies a dataset whose data files are CSV or JSONL, converting each to `target`.
 pub fn convert_dataset(src: &Path, dst: &Path, target: Target) {
+    convert_dataset_with(src, dst, |_| target)
+}
+
+/// Like `convert_dataset`, choosing the target per data file (by its position in path order).
+pub fn convert_dataset_with(src: &Path, dst: &Path, choose: impl Fn(usize) -> Target) {
+    let mut n = 0;
     for entry in walk(src) {
         let rel = entry.strip_prefix(src).unwrap();
         let out = dst.join(rel);
@@ -173,7 +179,8 @@ pub fn convert_dataset(src: &Path, dst: &Path, target: Target) {
         let ext = entry.extension().and_then(|e| e.to_str());
         if ext == Some("csv") || ext == Some("jsonl") {
             let (h, rows) = if ext == Some("csv") { read_csv(&entry) } else { read_jsonl(&entry) };
-            write_rows(&out.with_extension(""), target, &h, &rows);
+            write_rows(&out.with_extension(""), choose(n), &h, &rows);
+            n += 1;
         } else {
             std::fs::copy(&entry, &out).unwrap();
         }
