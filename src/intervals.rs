@@ -152,6 +152,14 @@ struct CacheState<'a> {
     config: Option<&'a str>,
 }
 
+impl CacheState<'_> {
+    /// Orders events of one key in one millisecond: fills first, then by object id, and by every
+    /// other field after that, so the winner never depends on input order.
+    fn rank(&self) -> (bool, Option<&str>, Option<&str>, Option<i64>, Option<&str>) {
+        (self.fill, self.object, self.origin, self.captured, self.config)
+    }
+}
+
 /// Cache events per (node, key), except purges of `*`. At one millisecond a fill beats an
 /// evict or purge, and the greatest object id wins among fills.
 fn cache_frame(t: &Table) -> PolarsResult<DataFrame> {
@@ -173,7 +181,7 @@ fn cache_frame(t: &Table) -> PolarsResult<DataFrame> {
             config: if o == "fill" { cfg[i].as_deref() } else { None },
         };
         let slot = state.entry((ts, n, k)).or_insert_with(|| new.clone());
-        if (new.fill, new.object) > (slot.fill, slot.object) {
+        if new.rank() > slot.rank() {
             *slot = new;
         }
     }
@@ -256,5 +264,10 @@ mod tests {
         assert_eq!(f.height(), 1);
         assert_eq!(f.column("c_object").unwrap().str().unwrap().get(0), Some("o2"));
         assert_eq!(purge_frame(&c).unwrap().height(), 1);
+        for rows in ["5,n,k,fill,o1,c1\n5,n,k,fill,o1,c2\n", "5,n,k,fill,o1,c2\n5,n,k,fill,o1,c1\n"] {
+            let c = table(Kind::Cache, &format!("ts,cache_node,cache_key,op,object_id,origin_stream_id\n{rows}"));
+            let f = cache_frame(&c).unwrap();
+            assert_eq!(f.column("c_origin").unwrap().str().unwrap().get(0), Some("c2"), "{rows}");
+        }
     }
 }
