@@ -48,6 +48,39 @@ pub fn detect(path: &Path) -> Option<(Format, Compression)> {
     Some((format, compression))
 }
 
+/// The cells of one row, in header order, held in one buffer; an empty cell is absent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cells(csv::StringRecord);
+
+impl Cells {
+    /// The cell at header position `i`; `None` when empty or past the end.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        self.0.get(i).filter(|s| !s.is_empty())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn to_vec(&self) -> Vec<Option<String>> {
+        (0..self.len()).map(|i| self.get(i).map(str::to_string)).collect()
+    }
+}
+
+impl<'a> FromIterator<Option<&'a str>> for Cells {
+    fn from_iter<I: IntoIterator<Item = Option<&'a str>>>(iter: I) -> Self {
+        let mut r = csv::StringRecord::new();
+        for c in iter {
+            r.push_field(c.unwrap_or(""));
+        }
+        Cells(r)
+    }
+}
+
 /// One data row as the file had it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawRow {
@@ -55,7 +88,7 @@ pub struct RawRow {
     pub line: u64,
     /// One cell per header column; `None` is absent (empty string or null).
     /// `Err` when the row could not even be split into cells.
-    pub cells: Result<Vec<Option<String>>, String>,
+    pub cells: Result<Cells, String>,
     /// Header positions whose JSON value was an object or array.
     pub nested: Vec<usize>,
     /// Byte range of the row in the decoded file, for quoting it back (text formats).
@@ -79,8 +112,8 @@ impl RawFile {
         if self.from_parquet {
             let mut obj = serde_json::Map::new();
             if let Ok(cells) = &row.cells {
-                for (h, c) in self.headers.iter().zip(cells) {
-                    let v = c.clone().map(serde_json::Value::String).unwrap_or(serde_json::Value::Null);
+                for (i, h) in self.headers.iter().enumerate() {
+                    let v = cells.get(i).map(|c| serde_json::Value::String(c.to_string())).unwrap_or(serde_json::Value::Null);
                     obj.insert(h.clone(), v);
                 }
             }
@@ -127,10 +160,10 @@ pub fn split_csv(text: Vec<u8>) -> RawFile {
         .from_reader(text.as_slice());
     let mut file = RawFile::default();
     let mut record = csv::ByteRecord::new();
-    let mut pending: Option<(u64, usize, Result<Vec<Option<String>>, String>)> = None;
+    let mut pending: Option<(u64, usize, Result<Cells, String>)> = None;
     let mut header_seen = false;
     let mut lines = LineCounter::new(&text);
-    let finish = |file: &mut RawFile, pending: &mut Option<(u64, usize, Result<Vec<Option<String>>, String>)>, end: usize| {
+    let finish = |file: &mut RawFile, pending: &mut Option<(u64, usize, Result<Cells, String>)>, end: usize| {
         if let Some((line, start, cells)) = pending.take() {
             file.rows.push(RawRow {
                 line,
@@ -168,15 +201,13 @@ pub fn split_csv(text: Vec<u8>) -> RawFile {
                         file.headers.len()
                     ))
                 } else {
-                    record
-                        .iter()
-                        .enumerate()
-                        .map(|(i, f)| match std::str::from_utf8(f) {
-                            Ok("") => Ok(None),
-                            Ok(s) => Ok(Some(s.to_string())),
-                            Err(_) => Err(format!("invalid UTF-8 in column {:?}", file.headers[i])),
-                        })
-                        .collect()
+                    match csv::StringRecord::from_byte_record(record.clone()) {
+                        Ok(r) => Ok(Cells(r)),
+                        Err(e) => {
+                            let field = e.utf8_error().field();
+                            Err(format!("invalid UTF-8 in column {:?}", file.headers[field]))
+                        }
+                    }
                 };
                 pending = Some((lines.line_at(start), start, cells));
             }
@@ -277,12 +308,11 @@ pub fn split_jsonl(text: Vec<u8>) -> RawFile {
     for (line, span, res) in parsed {
         let mut nested = Vec::new();
         let cells = res.map(|m| {
-            let mut cells = vec![None; width];
+            let mut cells: Vec<Option<String>> = vec![None; width];
             for (k, v) in m {
                 let i = index[&k];
                 cells[i] = match v {
                     serde_json::Value::Null => None,
-                    serde_json::Value::String(s) if s.is_empty() => None,
                     serde_json::Value::String(s) => Some(s),
                     serde_json::Value::Bool(b) => Some(b.to_string()),
                     serde_json::Value::Number(n) => Some(n.to_string()),
@@ -292,7 +322,7 @@ pub fn split_jsonl(text: Vec<u8>) -> RawFile {
                     }
                 };
             }
-            cells
+            cells.iter().map(|c| c.as_deref()).collect()
         });
         file.rows.push(RawRow {
             line,
@@ -326,7 +356,7 @@ fn read_parquet(path: &Path) -> Result<RawFile, String> {
     file.rows = (0..height)
         .map(|i| RawRow {
             line: i as u64,
-            cells: Ok(columns.iter().map(|c| c[i].clone()).collect()),
+            cells: Ok(columns.iter().map(|c| c[i].as_deref()).collect()),
             nested: Vec::new(),
             span: (0, 0),
         })
@@ -396,7 +426,7 @@ mod tests {
         assert_eq!(f.headers, vec!["a", "b"]);
         assert_eq!(f.rows.len(), 3);
         assert_eq!(f.rows[0].line, 2);
-        assert_eq!(f.rows[0].cells, Ok(vec![Some("1".into()), Some("x\ny".into())]));
+        assert_eq!(f.rows[0].cells.as_ref().unwrap().to_vec(), vec![Some("1".into()), Some("x\ny".into())]);
         assert_eq!(f.rows[1].line, 5);
         assert_eq!(f.quote(&f.rows[1]), "2,z");
         assert!(f.rows[2].cells.is_err());
@@ -418,9 +448,9 @@ mod tests {
         let f = split_jsonl(b"{\"a\":1,\"b\":null}\n\n{\"c\":\"x\",\"a\":\"\"}\n[1]\nnot json\n{\"a\":{\"k\":1}}".to_vec());
         assert_eq!(f.headers, vec!["a", "b", "c"]);
         assert_eq!(f.rows.len(), 5);
-        assert_eq!(f.rows[0].cells, Ok(vec![Some("1".into()), None, None]));
+        assert_eq!(f.rows[0].cells.as_ref().unwrap().to_vec(), vec![Some("1".into()), None, None]);
         assert_eq!(f.rows[1].line, 3);
-        assert_eq!(f.rows[1].cells, Ok(vec![None, None, Some("x".into())]));
+        assert_eq!(f.rows[1].cells.as_ref().unwrap().to_vec(), vec![None, None, Some("x".into())]);
         assert!(f.rows[2].cells.is_err());
         assert!(f.rows[3].cells.is_err());
         assert_eq!(f.rows[4].nested, vec![0]);

@@ -6,7 +6,7 @@ use std::hash::Hasher;
 use chrono_tz::Tz;
 use rayon::prelude::*;
 
-use super::read::{RawFile, RawRow};
+use super::read::{Cells, RawFile, RawRow};
 use super::table::{ColumnData, Table};
 use crate::mapping::Mapping;
 use crate::schema::{Column, ColumnType, Kind, Presence};
@@ -97,7 +97,7 @@ pub fn validate(
         }
         let Some(hi) = lay.contract[ci] else { continue };
         let values = raw.rows.iter().filter_map(|r| match &r.cells {
-            Ok(cells) => cells[hi].as_deref(),
+            Ok(cells) => cells.get(hi),
             Err(_) => None,
         });
         if let Some(form) = time::detect_form(values) {
@@ -195,7 +195,7 @@ struct RowContext<'a> {
 type RowError = (String, String);
 
 impl RowContext<'_> {
-    fn parse_row(&self, row: &RawRow, cells: &[Option<String>]) -> Result<Vec<Value>, RowError> {
+    fn parse_row(&self, row: &RawRow, cells: &Cells) -> Result<Vec<Value>, RowError> {
         let mut values = Vec::with_capacity(self.cols.len());
         for (ci, c) in self.cols.iter().enumerate() {
             let cell = match self.lay.contract[ci] {
@@ -203,7 +203,7 @@ impl RowContext<'_> {
                     if row.nested.contains(&hi) {
                         return Err((c.name.into(), "holds a JSON object or array, expected a single value".into()));
                     }
-                    cells[hi].as_deref()
+                    cells.get(hi)
                 }
                 None => None,
             };
@@ -278,15 +278,16 @@ fn push_row(
     settings: &Settings,
     file_index: u32,
 ) {
-    let cells = row.cells.as_ref().map(Vec::as_slice).unwrap_or(&[]);
+    let empty = Cells::default();
+    let cells = row.cells.as_ref().unwrap_or(&empty);
     apply_clock_offset(ctx.kind, ctx.cols, &mut values, settings);
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     for (c, v) in ctx.cols.iter().zip(&values) {
         hash_value(&mut h, c.name, v);
     }
     for (name, hi) in &ctx.lay.extra {
-        if let Some(v) = &cells[*hi] {
-            hash_value(&mut h, name, &Value::Text(v.clone()));
+        if let Some(v) = cells.get(*hi) {
+            hash_field(&mut h, name, 1, v.as_bytes());
         }
     }
     table.digest.push(h.digest128());
@@ -305,7 +306,7 @@ fn push_row(
     }
     for (name, hi) in &ctx.lay.extra {
         if let Some(col) = table.extra.get_mut(name) {
-            col.push(cells[*hi].clone());
+            col.push(cells.get(*hi).map(str::to_string));
         }
     }
 }
@@ -332,18 +333,22 @@ fn apply_clock_offset(kind: Kind, cols: &[Column], values: &mut [Value], setting
 }
 
 fn hash_value(h: &mut xxhash_rust::xxh3::Xxh3, name: &str, v: &Value) {
-    let (tag, bytes): (u8, Vec<u8>) = match v {
-        Value::Absent => return,
-        Value::Text(s) => (1, s.as_bytes().to_vec()),
-        Value::Time(t) => (2, t.to_le_bytes().to_vec()),
-        Value::Num(n) => (3, n.to_bits().to_le_bytes().to_vec()),
-        Value::Bool(b) => (4, vec![*b as u8]),
-    };
+    match v {
+        Value::Absent => {}
+        Value::Text(s) => hash_field(h, name, 1, s.as_bytes()),
+        Value::Time(t) => hash_field(h, name, 2, &t.to_le_bytes()),
+        Value::Num(n) => hash_field(h, name, 3, &n.to_bits().to_le_bytes()),
+        Value::Bool(b) => hash_field(h, name, 4, &[*b as u8]),
+    }
+}
+
+/// Feeds one named, typed value to the digest; lengths are included so fields cannot run together.
+fn hash_field(h: &mut xxhash_rust::xxh3::Xxh3, name: &str, tag: u8, bytes: &[u8]) {
     h.write_u64(name.len() as u64);
     h.write(name.as_bytes());
     h.write_u8(tag);
     h.write_u64(bytes.len() as u64);
-    h.write(&bytes);
+    h.write(bytes);
 }
 
 #[cfg(test)]
