@@ -26,10 +26,17 @@ pub fn dedup(table: Table, n_files: usize) -> (Table, Vec<u64>) {
     let ts = table.time("ts");
     if table.kind == Kind::Deliveries {
         let rid = table.text("request_id");
+        // Sorting by a digest of the id keeps equal ids together with integer compares;
+        // the ids themselves break digest ties, so a collision can never merge two ids.
+        let rid_digest: Vec<u128> = rid
+            .par_iter()
+            .map(|r| r.as_deref().map_or(0, |r| xxhash_rust::xxh3::xxh3_128(r.as_bytes())))
+            .collect();
         let mut by_rid: Vec<usize> = (0..n).filter(|&i| keep[i] && rid[i].is_some()).collect();
         by_rid.par_sort_unstable_by(|&a, &b| {
-            rid[a]
-                .cmp(&rid[b])
+            rid_digest[a]
+                .cmp(&rid_digest[b])
+                .then_with(|| rid[a].cmp(&rid[b]))
                 .then(ts[a].cmp(&ts[b]))
                 .then(table.digest[a].cmp(&table.digest[b]))
         });

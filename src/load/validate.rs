@@ -114,12 +114,19 @@ pub fn validate(
         }
         table
     };
+    let pos = |n: &str| cols.iter().position(|c| c.name == n);
+    let clock = match kind {
+        _ if settings.clock_offset_ms.is_empty() => None,
+        Kind::Cache => pos("cache_node").zip(pos("ts")),
+        Kind::Deliveries => pos("server").zip(pos("ts")),
+        _ => None,
+    };
     let ctx = RowContext {
         cols,
         lay: &lay,
-        forms: &forms,
-        mapping,
-        kind,
+        forms: cols.iter().map(|c| forms.get(c.name).copied()).collect(),
+        value_maps: cols.iter().map(|c| mapping.values_for(kind, c.name)).collect(),
+        clock,
         tz: settings.timezone,
     };
     // Rows are independent, so large files are checked in parallel chunks; appending
@@ -183,12 +190,16 @@ enum Value {
     Bool(bool),
 }
 
+/// Everything about a file that every row needs, resolved once per file rather than per cell.
 struct RowContext<'a> {
     cols: &'static [Column],
     lay: &'a Layout,
-    forms: &'a BTreeMap<String, TimeForm>,
-    mapping: &'a Mapping,
-    kind: Kind,
+    /// The detected time form per contract column (timestamp columns only).
+    forms: Vec<Option<TimeForm>>,
+    /// The mapping's value rewrites per contract column.
+    value_maps: Vec<Option<&'a BTreeMap<String, String>>>,
+    /// Positions of the clock column (`cache_node` or `server`) and `ts`, when offsets apply.
+    clock: Option<(usize, usize)>,
     tz: Option<Tz>,
 }
 
@@ -207,11 +218,11 @@ impl RowContext<'_> {
                 }
                 None => None,
             };
-            let cell = match (cell, self.mapping.values_for(self.kind, c.name)) {
+            let cell = match (cell, self.value_maps[ci]) {
                 (Some(v), Some(map)) => Some(map.get(v).map(String::as_str).unwrap_or(v)),
                 (v, _) => v,
             };
-            values.push(self.parse_value(c, cell)?);
+            values.push(self.parse_value(ci, c, cell)?);
         }
         for (ci, c) in self.cols.iter().enumerate() {
             let needed = match c.presence {
@@ -234,14 +245,14 @@ impl RowContext<'_> {
         Ok(values)
     }
 
-    fn parse_value(&self, c: &Column, cell: Option<&str>) -> Result<Value, RowError> {
+    fn parse_value(&self, ci: usize, c: &Column, cell: Option<&str>) -> Result<Value, RowError> {
         let Some(v) = cell else { return Ok(Value::Absent) };
         let err = |reason: String| (c.name.to_string(), reason);
         match c.ty {
             ColumnType::Text => Ok(Value::Text(v.to_string())),
             ColumnType::Enum(allowed) => {
-                let lower = v.trim().to_ascii_lowercase();
-                match allowed.iter().find(|a| **a == lower) {
+                let v = v.trim();
+                match allowed.iter().find(|a| a.eq_ignore_ascii_case(v)) {
                     Some(a) => Ok(Value::Text((*a).to_string())),
                     None => Err(err(format!(
                         "unknown value {v:?} (expected one of {})",
@@ -253,16 +264,21 @@ impl RowContext<'_> {
                 Ok(n) if n.is_finite() => Ok(Value::Num(if n == 0.0 { 0.0 } else { n })),
                 _ => Err(err(format!("{v:?} is not a number"))),
             },
-            ColumnType::Bool => match v.trim().to_ascii_lowercase().as_str() {
-                "true" => Ok(Value::Bool(true)),
-                "false" => Ok(Value::Bool(false)),
-                _ => Err(err(format!("{v:?} is not true or false"))),
-            },
+            ColumnType::Bool => {
+                let b = v.trim();
+                if b.eq_ignore_ascii_case("true") {
+                    Ok(Value::Bool(true))
+                } else if b.eq_ignore_ascii_case("false") {
+                    Ok(Value::Bool(false))
+                } else {
+                    Err(err(format!("{v:?} is not true or false")))
+                }
+            }
             ColumnType::Timestamp => {
-                let Some(form) = self.forms.get(c.name) else {
+                let Some(form) = self.forms[ci] else {
                     return Err(err(format!("{v:?} is not a timestamp in any contract form")));
                 };
-                time::parse(v.trim(), *form, self.tz)
+                time::parse(v.trim(), form, self.tz)
                     .map(Value::Time)
                     .map_err(|e| err(format!("{v:?}: {e}")))
             }
@@ -280,7 +296,9 @@ fn push_row(
 ) {
     let empty = Cells::default();
     let cells = row.cells.as_ref().unwrap_or(&empty);
-    apply_clock_offset(ctx.kind, ctx.cols, &mut values, settings);
+    if let Some((key, ts)) = ctx.clock {
+        apply_clock_offset(key, ts, &mut values, settings);
+    }
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     for (c, v) in ctx.cols.iter().zip(&values) {
         hash_value(&mut h, c.name, v);
@@ -312,22 +330,12 @@ fn push_row(
 }
 
 /// Corrects `ts` by the clock that wrote it: cache rows by `cache_node`, deliveries by `server`.
-fn apply_clock_offset(kind: Kind, cols: &[Column], values: &mut [Value], settings: &Settings) {
-    let key_col = match kind {
-        Kind::Cache => "cache_node",
-        Kind::Deliveries => "server",
-        _ => return,
-    };
-    if settings.clock_offset_ms.is_empty() {
-        return;
-    }
-    let pos = |n: &str| cols.iter().position(|c| c.name == n);
-    let (Some(ki), Some(ti)) = (pos(key_col), pos("ts")) else { return };
-    let offset = match &values[ki] {
+fn apply_clock_offset(key: usize, ts: usize, values: &mut [Value], settings: &Settings) {
+    let offset = match &values[key] {
         Value::Text(k) => settings.clock_offset_ms.get(k).copied(),
         _ => None,
     };
-    if let (Some(off), Value::Time(t)) = (offset, &mut values[ti]) {
+    if let (Some(off), Value::Time(t)) = (offset, &mut values[ts]) {
         *t += off;
     }
 }
