@@ -72,13 +72,13 @@ pub fn resolve(deliveries: &DataFrame, tl: &Timelines, tolerance_ms: i64) -> Pol
             .then(coalesce(&[col("d_captured"), col("ts")]))
             .otherwise(
                 when(held.clone())
-                    .then(coalesce(&[col("d_captured"), col("c_captured"), col("c_ts")]))
+                    .then(coalesce(&[col("c_captured"), col("c_ts")]))
                     .otherwise(null_i64()),
             )
             .alias("capture_ts"),
         when(named.clone())
             .then(col("d_object"))
-            .otherwise(when(held).then(coalesce(&[col("d_object"), col("c_object")])).otherwise(null_str()))
+            .otherwise(when(held).then(col("c_object")).otherwise(null_str()))
             .alias("object"),
         when(from_cache.clone()).then(col("c_ts")).otherwise(null_i64()).alias("fill_ts"),
         when(from_cache).then(col("c_config")).otherwise(null_str()).alias("config"),

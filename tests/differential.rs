@@ -331,8 +331,9 @@ fn case_own_origin() -> (Dataset, Expected) {
         // object_id alone does not name content: cache is used, empty -> no_content
         .deliver("r4", secs(50.0), "s1", "n", "empty")
         .named(None, Some("oB"), None)
-        // captured_at alone: content from the cache (cR filled at 150, captured 50 by the
-        // fill), capture time from the delivery (120): owner bob -> ok for s2 (bob)
+        // captured_at alone names no content: the content, capture time included, is the
+        // cache's (cR filled at 150, captured 50): owner alice -> leak for s2 (bob); the
+        // delivery's own 120 (bob's time) does not override it
         .fill(secs(150.0), "n", "kR", "oR", "cR", Some(secs(50.0)))
         .deliver("r5", secs(200.0), "s2", "n", "kR")
         .named(None, None, Some(secs(120.0)))
@@ -348,7 +349,7 @@ fn case_own_origin() -> (Dataset, Expected) {
         ("r2", "leak"),
         ("r3", "leak"),
         ("r4", "no_content"),
-        ("r5", "ok"),
+        ("r5", "leak"),
         ("r6", "leak"),
         ("r7", "ambiguous"),
         ("r8", "leak"),

@@ -338,25 +338,36 @@ pub fn split_jsonl(text: Vec<u8>) -> RawFile {
 fn read_parquet(path: &Path) -> Result<RawFile, String> {
     let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
     // A corrupt file must cost only itself, even if the decoder panics on it.
-    let df = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ParquetReader::new(f).finish()))
-        .map_err(|_| "bad Parquet file: the decoder gave up on it".to_string())?
-        .map_err(|e| format!("bad Parquet file: {e}"))?;
+    let (zoned, df) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut reader = ParquetReader::new(f);
+        // polars is built without time-zone support, which drops the zone from the frame's
+        // types; the file's own schema still says which timestamps are instants.
+        let zoned: std::collections::HashSet<String> = reader
+            .schema()?
+            .iter_values()
+            .filter(|field| matches!(field.dtype(), ArrowDataType::Timestamp(_, Some(tz)) if !tz.is_empty()))
+            .map(|field| field.name.to_string())
+            .collect();
+        reader.finish().map(|df| (zoned, df))
+    }))
+    .map_err(|_| "bad Parquet file: the decoder gave up on it".to_string())?
+    .map_err(|e| format!("bad Parquet file: {e}"))?;
     let mut file = RawFile {
         from_parquet: true,
         ..RawFile::default()
     };
     let height = df.height();
-    let mut columns: Vec<Vec<Option<String>>> = Vec::with_capacity(df.width());
+    let mut columns: Vec<StringChunked> = Vec::with_capacity(df.width());
     for col in df.columns() {
         file.headers.push(col.name().to_string());
-        columns.push(column_as_text(col.as_materialized_series()).map_err(|e| {
-            format!("column {:?} cannot be read as text: {e}", col.name())
-        })?);
+        let text = column_as_text(col.as_materialized_series(), zoned.contains(col.name().as_str()))
+            .map_err(|e| format!("column {:?} cannot be read as text: {e}", col.name()))?;
+        columns.push(text.rechunk().into_owned());
     }
     file.rows = (0..height)
         .map(|i| RawRow {
             line: i as u64,
-            cells: Ok(columns.iter().map(|c| c[i].as_deref()).collect()),
+            cells: Ok(columns.iter().map(|c| c.get(i)).collect()),
             nested: Vec::new(),
             span: (0, 0),
         })
@@ -365,8 +376,9 @@ fn read_parquet(path: &Path) -> Result<RawFile, String> {
 }
 
 /// Renders a Parquet column as the text the other formats would carry, so one validator serves all.
-fn column_as_text(s: &Series) -> PolarsResult<Vec<Option<String>>> {
+fn column_as_text(s: &Series, zoned: bool) -> PolarsResult<StringChunked> {
     if let DataType::Datetime(unit, tz) = s.dtype() {
+        let zoned = zoned || tz.is_some();
         let per_ms: i64 = match unit {
             TimeUnit::Milliseconds => 1,
             TimeUnit::Microseconds => 1_000,
@@ -376,34 +388,28 @@ fn column_as_text(s: &Series) -> PolarsResult<Vec<Option<String>>> {
         let ca = phys.i64()?;
         return Ok(ca
             .iter()
-            .map(|v| {
-                v.and_then(|raw| {
-                    let ms = raw.div_euclid(per_ms);
-                    let sub_ms = raw.rem_euclid(per_ms);
-                    let dt = chrono::DateTime::from_timestamp_millis(ms)?;
-                    let frac = if per_ms == 1 {
-                        format!("{:03}", ms.rem_euclid(1000))
-                    } else if per_ms == 1_000 {
-                        format!("{:03}{:03}", ms.rem_euclid(1000), sub_ms)
-                    } else {
-                        format!("{:03}{:06}", ms.rem_euclid(1000), sub_ms)
-                    };
-                    let base = dt.format("%Y-%m-%d %H:%M:%S");
-                    Some(if tz.is_some() {
-                        format!("{base}.{frac}Z").replacen(' ', "T", 1)
-                    } else {
-                        format!("{base}.{frac}")
-                    })
-                })
-            })
+            .map(|v| v.and_then(|raw| datetime_text(raw, per_ms, zoned)))
             .collect());
     }
     let text = s.cast(&DataType::String)?;
-    Ok(text
-        .str()?
-        .iter()
-        .map(|v| v.filter(|s| !s.is_empty()).map(str::to_string))
-        .collect())
+    Ok(text.str()?.clone())
+}
+
+/// A Parquet timestamp as RFC 3339 (with a zone) or naive text (without), keeping its full precision.
+fn datetime_text(raw: i64, per_ms: i64, zoned: bool) -> Option<String> {
+    let ms = raw.div_euclid(per_ms);
+    let sub_ms = raw.rem_euclid(per_ms);
+    let dt = chrono::DateTime::from_timestamp_millis(ms)?;
+    let frac = match per_ms {
+        1 => format!("{:03}", ms.rem_euclid(1000)),
+        1_000 => format!("{:03}{:03}", ms.rem_euclid(1000), sub_ms),
+        _ => format!("{:03}{:06}", ms.rem_euclid(1000), sub_ms),
+    };
+    Some(if zoned {
+        format!("{}.{frac}Z", dt.format("%Y-%m-%dT%H:%M:%S"))
+    } else {
+        format!("{}.{frac}", dt.format("%Y-%m-%d %H:%M:%S"))
+    })
 }
 
 #[cfg(test)]

@@ -17,11 +17,15 @@ const TIME_COLUMNS: &[&str] = &["ts", "captured_at", "capture_ts", "fill_ts"];
 /// The deliveries with their verdicts and evidence, one row per accepted delivery.
 ///
 /// `origin_stream_id` and `object_id` are the resolved content: the delivery's own
-/// where it named them, otherwise what the cache held.
+/// where it named its origin, otherwise what the cache held (`delivery_object_id`
+/// keeps what the delivery row itself said).
 pub fn evidence(a: &Analysis) -> PolarsResult<DataFrame> {
     let v = &a.verdicts;
     let text = |f: &dyn Fn(usize) -> Option<String>| (0..v.len()).map(f).collect::<Vec<_>>();
-    let mut df = a.deliveries.drop_many(["origin_stream_id", "object_id"]);
+    // The delivery's own origin, where present, is the resolved one; its own object id is
+    // kept apart because, without an origin, the cache's object is the content.
+    let mut df = a.deliveries.drop_many(["origin_stream_id"]);
+    df.rename("object_id", "delivery_object_id".into())?;
     let cols = [
         Column::new("class".into(), v.iter().map(|x| x.class.as_str()).collect::<Vec<_>>()),
         Column::new("reason".into(), v.iter().map(|x| x.missing.map(|m| m.as_str())).collect::<Vec<_>>()),

@@ -242,7 +242,7 @@ impl Dataset {
                 let fill = self
                     .cache_at(&del.cache_node, &del.cache_key, t + d)
                     .ok_or(Missing::NoContent)?;
-                let capture = del.captured_at.or(fill.captured_at).unwrap_or(fill.ts);
+                let capture = fill.captured_at.unwrap_or(fill.ts);
                 (fill.origin_stream_id, capture)
             }
         };
