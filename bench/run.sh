@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Issue 6 benchmark: leakscope analyze vs. a DuckDB implementation of contract §4 on the same Parquet data.
+#
+#   bench/run.sh [SIZE ...]        sizes as 1e6, 1e7, 1e8 or plain integers; default: 1e6 1e7
+#
+# Environment (all optional):
+#   RUNS=3                         timed runs of each tool per size, alternated
+#   BENCH_DIR=$HOME/.cache/leakscope-bench   datasets, outputs, venv and results (outside the repo)
+#   CARGO_TARGET_DIR=$HOME/.cache/leakscope-target
+#   SCENARIO=cache-key-collision SEED=1      what `leakscope generate` simulates
+#   REGENERATE=1                   generate the datasets again even if they exist (e.g. after the generator changed)
+#   SKIP_BUILD=1                   use the existing release binary, don't run cargo
+#   LEAKSCOPE=/path/to/leakscope   time this binary instead (implies SKIP_BUILD=1)
+#   DUCKDB_THREADS=2 DUCKDB_MEMORY_LIMIT=16GB   DuckDB settings (see bench/README.md)
+#   PYTHON=python3                 the interpreter the venv is made from
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+RUNS="${RUNS:-3}"
+BENCH_DIR="${BENCH_DIR:-$HOME/.cache/leakscope-bench}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/leakscope-target}"
+SCENARIO="${SCENARIO:-cache-key-collision}"
+SEED="${SEED:-1}"
+export DUCKDB_THREADS="${DUCKDB_THREADS:-2}"
+export DUCKDB_MEMORY_LIMIT="${DUCKDB_MEMORY_LIMIT:-16GB}"
+PYTHON="${PYTHON:-python3}"
+VENV="$BENCH_DIR/venv"
+leakscope="${LEAKSCOPE:-$CARGO_TARGET_DIR/release/leakscope}"
+[[ -z "${LEAKSCOPE:-}" ]] || SKIP_BUILD=1
+
+die() { echo "bench: $*" >&2; exit 1; }
+say() { echo "bench: $*" >&2; }
+
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, got '$RUNS'"
+[[ -x /usr/bin/time ]] || die "/usr/bin/time not found (GNU time; Debian package 'time')"
+/usr/bin/time -v true >/dev/null 2>&1 || die "/usr/bin/time does not support -v (need GNU time)"
+command -v "$PYTHON" >/dev/null || die "$PYTHON not found"
+
+sizes=("$@")
+[[ ${#sizes[@]} -gt 0 ]] || sizes=(1e6 1e7)
+counts=()
+for s in "${sizes[@]}"; do
+  n="$("$PYTHON" -c 'import sys
+try:
+    v = float(sys.argv[1]); assert v >= 1 and v == int(v); print(int(v))
+except Exception:
+    sys.exit(1)' "$s")" || die "size '$s' is not a positive whole number (examples: 1e6, 2500000)"
+  counts+=("$n")
+done
+
+mkdir -p "$BENCH_DIR/data" "$BENCH_DIR/out"
+
+# 1. leakscope, release build.
+if [[ "${SKIP_BUILD:-}" != 1 ]]; then
+  command -v cargo >/dev/null || die "cargo not found: install a Rust toolchain or set SKIP_BUILD=1"
+  say "building leakscope (release) into $CARGO_TARGET_DIR"
+  (cd "$repo" && cargo build --release --locked --quiet) || die "cargo build --release failed"
+fi
+[[ -x "$leakscope" ]] || die "no leakscope binary at $leakscope (build it, or unset SKIP_BUILD / LEAKSCOPE)"
+
+# 2. The DuckDB peer's venv, re-installed when requirements.txt changes.
+req="$here/requirements.txt"
+stamp="$VENV/.requirements.sha256"
+want="$(sha256sum "$req" | cut -d' ' -f1)"
+if [[ ! -x "$VENV/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  say "creating $VENV with $(basename "$req")"
+  rm -rf "$VENV"
+  "$PYTHON" -m venv "$VENV" || die "python venv failed (Debian: apt-get install python3-venv)"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req" || die "pip install -r $req failed"
+  echo "$want" >"$stamp"
+fi
+duckdb_version="$("$VENV/bin/python" -c 'import duckdb; print(duckdb.__version__)')"
+
+# Seconds and peak RSS (KiB) from a `/usr/bin/time -v` report.
+wall_s() { awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$1"; }
+rss_kb() { awk -F': ' '/Maximum resident set size/ { print $2 }' "$1"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+maxof() { sort -g | tail -n1; }
+
+# One timed run: tool name, dataset, output dir; sets W (wall seconds) and K (peak RSS, KiB).
+# Fails loudly, with the end of the tool's stderr, if the tool fails.
+timed() {
+  local tool="$1" ds="$2" out="$3"
+  rm -rf "$out"
+  mkdir -p "$out"
+  local cmd
+  if [[ "$tool" == leakscope ]]; then
+    cmd=("$leakscope" --quiet analyze "$ds" --out "$out")
+  else
+    cmd=("$VENV/bin/python" "$here/duckdb_leaks.py" "$ds" --out "$out" --threads "$DUCKDB_THREADS" --memory-limit "$DUCKDB_MEMORY_LIMIT")
+  fi
+  if ! /usr/bin/time -v -o "$out.time" "${cmd[@]}" >"$out.stdout" 2>"$out.stderr"; then
+    tail -n 20 "$out.stderr" >&2
+    die "$tool failed on $ds (full log: $out.stderr)"
+  fi
+  W="$(wall_s "$out.time")"
+  K="$(rss_kb "$out.time")"
+  [[ -n "$W" && -n "$K" ]] || die "could not read wall time and peak RSS from $out.time"
+}
+
+results="$BENCH_DIR/results-$(date -u +%Y%m%dT%H%M%SZ).tsv"
+printf 'deliveries\tleakscope_s\tduckdb_s\tratio\tleakscope_rss_mib\tduckdb_rss_mib\tcounts\n' >"$results"
+rows=()
+failed=0
+
+for i in "${!counts[@]}"; do
+  n="${counts[$i]}"
+  ds="$BENCH_DIR/data/$SCENARIO-seed$SEED-$n"
+  # 3. The dataset: generated once, reused while its completion marker is there.
+  if [[ ! -f "$ds/.complete" || "${REGENERATE:-}" == 1 ]]; then
+    say "generating $n deliveries ($SCENARIO, seed $SEED) into $ds"
+    rm -rf "$ds" "$ds.partial"
+    "$leakscope" --quiet generate --scenario "$SCENARIO" --seed "$SEED" --deliveries "$n" --format parquet --out "$ds.partial" \
+      || die "leakscope generate failed for $n deliveries"
+    mv "$ds.partial" "$ds"
+    touch "$ds/.complete"
+  else
+    say "reusing $ds"
+  fi
+  # Warm the page cache so the first timed run is not the only one reading from disk.
+  find "$ds" -type f -name '*.parquet' -exec cat {} + >/dev/null
+
+  # 4. Alternate the two tools (L D, D L, L D, ...), RUNS times each.
+  out="$BENCH_DIR/out/$n"
+  l_wall=() l_rss=() d_wall=() d_rss=()
+  for ((r = 1; r <= RUNS; r++)); do
+    if ((r % 2)); then order=(leakscope duckdb); else order=(duckdb leakscope); fi
+    for tool in "${order[@]}"; do
+      timed "$tool" "$ds" "$out/$tool-$r"
+      w="$W" k="$K"
+      say "$n deliveries, run $r/$RUNS, $tool: ${w} s, $((k / 1024)) MiB"
+      if [[ "$tool" == leakscope ]]; then l_wall+=("$w") l_rss+=("$k"); else d_wall+=("$w") d_rss+=("$k"); fi
+    done
+  done
+
+  # 5. Same counts: every run of both tools against leakscope's first.
+  verdict="equal"
+  for ((r = 1; r <= RUNS; r++)); do
+    for tool in leakscope duckdb; do
+      if ! "$PYTHON" "$here/compare_summaries.py" "$out/leakscope-1/summary.json" "$out/$tool-$r/summary.json" >/dev/null; then
+        verdict="DIFFER"
+      fi
+    done
+  done
+  if [[ "$verdict" != equal ]]; then
+    failed=1
+    say "summary.json counts differ for $n deliveries (see above; outputs in $out)"
+  fi
+
+  lw="$(printf '%s\n' "${l_wall[@]}" | median)"
+  dw="$(printf '%s\n' "${d_wall[@]}" | median)"
+  lr="$(printf '%s\n' "${l_rss[@]}" | maxof)"
+  dr="$(printf '%s\n' "${d_rss[@]}" | maxof)"
+  ratio="$(awk -v a="$lw" -v b="$dw" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
+  row="$(printf '%s\t%.2f\t%.2f\t%s\t%d\t%d\t%s' "$n" "$lw" "$dw" "$ratio" $((lr / 1024)) $((dr / 1024)) "$verdict")"
+  rows+=("$row")
+  printf '%s\n' "$row" >>"$results"
+done
+
+# 6. The table and the issue's targets.
+echo
+echo "leakscope $("$leakscope" --version | awk '{ print $NF }') vs DuckDB $duckdb_version ($DUCKDB_THREADS threads, memory_limit $DUCKDB_MEMORY_LIMIT); $RUNS runs each, median wall time, max peak RSS; $(nproc) CPUs"
+printf '%-12s %12s %12s %10s %12s %12s %8s\n' deliveries "leakscope s" "duckdb s" "ratio L/D" "L RSS MiB" "D RSS MiB" counts
+for row in "${rows[@]}"; do
+  IFS=$'\t' read -r n lw dw ratio lr dr verdict <<<"$row"
+  printf '%-12s %12s %12s %10s %12s %12s %8s\n' "$n" "$lw" "$dw" "$ratio" "$lr" "$dr" "$verdict"
+  if [[ "$n" == 10000000 ]]; then
+    ok=$(awk -v r="$ratio" -v a="$lr" -v b="$dr" 'BEGIN { print (r <= 0.5 && a <= b) ? "met" : "NOT met" }')
+    echo "  target 10^7 (leakscope >= 2x faster, RSS no higher): $ok"
+  fi
+  if [[ "$n" == 100000000 ]]; then
+    ok=$(awk -v a="$lr" 'BEGIN { print (a < 16384) ? "met" : "NOT met" }')
+    echo "  target 10^8 (leakscope peak RSS < 16 GiB): $ok"
+  fi
+done
+echo "results: $results"
+exit "$failed"
