@@ -1,0 +1,822 @@
+//! The traffic sweep: tick by tick, viewers ask for stills, pages, live segments and clips; caches
+//! fill and serve; the incident's bug does its damage; every delivery is written and judged.
+//!
+//! Deliveries stream straight to the writers; only one tick's deliveries and the cache's current
+//! entries are held in memory.
+
+use std::collections::HashMap;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use super::output::Output;
+use super::rows::{LogKind, Row, Val};
+use super::scenario::Scenario;
+use super::timefmt::{tick_ms, CONTROL, FILL, HIT, TICKS};
+use super::truth::{evaluate, special_content, Content, Fill, ObjId, TruthAcc};
+use super::world::{account_name, cam_name, session_name, SpecialKind, World};
+
+/// Per-writer clock errors: a logged time is the true time minus the declared correction.
+#[derive(Debug, Clone, Default)]
+pub struct Clocks {
+    /// Per cache node (index into `World::nodes`).
+    pub node: Vec<i64>,
+    /// Per stream server (same index as its node).
+    pub server: Vec<i64>,
+}
+
+/// Counters the tests and the run summary look at.
+#[derive(Debug, Clone, Default)]
+pub struct SimStats {
+    pub fills: u64,
+    pub evictions: u64,
+    pub purges: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub with_origin: u64,
+    pub misrouted: u64,
+    pub shared_key_hits: u64,
+    /// Ordinary deliveries whose recipient was not the account the simulation meant. Must be 0.
+    pub recipient_mismatch: u64,
+}
+
+const STILL_MAX_AGE: i64 = 45;
+const PAGE_MAX_AGE: i64 = 10;
+const MISROUTE_SHARE: f64 = 0.25;
+/// Under the bad page config, pages are kept an hour.
+const SHARED_PAGE_MAX_AGE: i64 = 60;
+
+struct Entry {
+    node: u16,
+    key: String,
+    fill: Option<Fill>,
+    before: Option<Fill>,
+    fill_tick: i64,
+    seen_tick: i64,
+    /// Position in `Sim::filled`, or `u32::MAX`.
+    filled_pos: u32,
+}
+
+/// One delivery of the current tick, before it gets its request id.
+struct Del {
+    ts: i64,
+    seq: u32,
+    session: u32,
+    requested: u32,
+    node: u16,
+    key: String,
+    status: &'static str,
+    origin: Option<u32>,
+    object: Option<ObjId>,
+    captured: Option<i64>,
+    /// Content from the cache when the row names none.
+    cached: Option<Content>,
+    kind: &'static str,
+    bytes: i64,
+    viewed: Option<bool>,
+    rtt: i64,
+    loss10: i64,
+    cause: &'static str,
+    /// The account the simulation sent it to (`None` for planned boundary cases).
+    meant_for: Option<u32>,
+}
+
+impl Del {
+    fn content(&self) -> Content {
+        match self.origin {
+            Some(cam) => Content::Row {
+                cam,
+                captured: self.captured,
+                obj: self.object,
+            },
+            None => self.cached.unwrap_or(Content::Cache {
+                now: None,
+                before: None,
+            }),
+        }
+    }
+}
+
+struct Sim<'a> {
+    w: &'a World,
+    rng: ChaCha8Rng,
+    out: &'a mut Output,
+    truth: &'a mut TruthAcc,
+    clocks: &'a Clocks,
+    entries: Vec<Entry>,
+    index: HashMap<(u16, String), u32>,
+    filled: Vec<u32>,
+    pool: Vec<u32>,
+    pool_pos: Vec<u32>,
+    next_img: u64,
+    next_seg: u64,
+    next_req: u64,
+    stats: SimStats,
+    cache_rows: Vec<(i64, u16, Row)>,
+}
+
+/// Runs the sweep and writes every kind. Returns the counters.
+pub fn run(
+    w: &World,
+    rng: ChaCha8Rng,
+    out: &mut Output,
+    truth: &mut TruthAcc,
+    clocks: &Clocks,
+    deliveries: u64,
+) -> anyhow::Result<SimStats> {
+    write_static(w, out)?;
+    let mut sim = Sim {
+        w,
+        rng,
+        out,
+        truth,
+        clocks,
+        entries: Vec::new(),
+        index: HashMap::new(),
+        filled: Vec::new(),
+        pool: Vec::new(),
+        pool_pos: vec![u32::MAX; w.activations.len()],
+        next_img: 1,
+        next_seg: 1,
+        next_req: 1,
+        stats: SimStats::default(),
+        cache_rows: Vec::new(),
+    };
+    sim.sweep(deliveries)?;
+    Ok(sim.stats)
+}
+
+/// Accounts, ownership, sessions and changes: all planned, written sorted by time.
+fn write_static(w: &World, out: &mut Output) -> anyhow::Result<()> {
+    for (a, acc) in w.accounts.iter().enumerate() {
+        let row = vec![
+            Val::text(account_name(a as u32)),
+            Val::text(w.account_country(a as u32)),
+            Val::text(acc.plan),
+        ];
+        out.emit(LogKind::Accounts, a, row)?;
+    }
+    let mut own: Vec<(i64, u32, u32, &'static str)> = Vec::new();
+    for (c, cam) in w.cams.iter().enumerate() {
+        for e in &cam.events {
+            own.push((
+                e.ts,
+                c as u32,
+                e.account,
+                if e.bind { "bind" } else { "unbind" },
+            ));
+        }
+    }
+    for g in &w.grants {
+        for &(ts, grant) in &g.events {
+            own.push((ts, g.cam, g.grantee, if grant { "grant" } else { "revoke" }));
+        }
+    }
+    own.sort();
+    for (ts, cam, acct, ev) in own {
+        let row = vec![
+            Val::Ts(ts),
+            Val::text(cam_name(cam)),
+            Val::text(account_name(acct)),
+            Val::Enum(ev),
+        ];
+        out.emit(LogKind::Ownership, cam as usize, row)?;
+    }
+    // (ts, session, start account, account named on an end row)
+    let mut sess: Vec<(i64, u32, Option<u32>, Option<u32>)> = Vec::new();
+    for (s, session) in w.sessions.iter().enumerate() {
+        let mut current = None;
+        for e in &session.events {
+            if e.start.is_some() {
+                current = e.start;
+            }
+            // Some collectors name the account on end rows too (optional there).
+            let named = if e.start.is_none() && s % 3 == 0 {
+                current
+            } else {
+                None
+            };
+            sess.push((e.ts, s as u32, e.start, named));
+        }
+    }
+    sess.sort();
+    for (ts, s, start, named) in sess {
+        let session = &w.sessions[s as usize];
+        let row = vec![
+            Val::Ts(ts),
+            Val::text(session_name(s)),
+            Val::Enum(if start.is_some() { "start" } else { "end" }),
+            Val::opt_text(start.or(named).map(account_name)),
+            Val::text(session.client),
+            Val::opt_text(session.integration.map(str::to_string)),
+        ];
+        out.emit(LogKind::Sessions, s as usize, row)?;
+    }
+    for (i, c) in w.changes.iter().enumerate() {
+        let row = vec![
+            Val::Ts(c.ts),
+            Val::text(c.component),
+            Val::Enum(c.kind),
+            Val::opt_text(c.version.map(str::to_string)),
+            Val::text(c.description.clone()),
+        ];
+        out.emit(LogKind::Changes, i, row)?;
+    }
+    Ok(())
+}
+
+/// Deliveries per tick: a day/night triangle (integers only, so every platform agrees), summing to `total`.
+fn quotas(scenario: Scenario, total: u64) -> Vec<u64> {
+    let weights: Vec<u64> = (0..TICKS)
+        .map(|k| (600 + ((k + 360).rem_euclid(1440) - 720).unsigned_abs()) * scenario.surge(k))
+        .collect();
+    let sum: u128 = weights.iter().map(|&w| w as u128).sum();
+    let mut cum: u128 = 0;
+    let mut prev: u64 = 0;
+    weights
+        .iter()
+        .map(|&w| {
+            cum += w as u128;
+            let upto = (total as u128 * cum / sum) as u64;
+            let q = upto - prev;
+            prev = upto;
+            q
+        })
+        .collect()
+}
+
+impl Sim<'_> {
+    fn sweep(&mut self, deliveries: u64) -> anyhow::Result<()> {
+        let w = self.w;
+        let specials = w.specials.len() as u64;
+        anyhow::ensure!(
+            deliveries >= specials * 4,
+            "--deliveries {deliveries} is too small for the planned boundary cases ({specials}); use at least {}",
+            specials * 4
+        );
+        let quota = quotas(w.scenario, deliveries - specials);
+        let mut starts: Vec<Vec<u32>> = vec![Vec::new(); TICKS as usize];
+        let mut ends: Vec<Vec<u32>> = vec![Vec::new(); TICKS as usize + 1];
+        for (i, a) in w.activations.iter().enumerate() {
+            if a.from >= a.to {
+                continue;
+            }
+            starts[a.from as usize].push(i as u32);
+            ends[a.to as usize].push(i as u32);
+        }
+        let mut resale_at: HashMap<i64, Vec<u32>> = HashMap::new();
+        for r in &w.resales {
+            resale_at.entry(r.tick).or_default().push(r.cam);
+        }
+        let inc = w.scenario.incident();
+        let mut special_fills: Vec<(i64, u16, String, Fill)> = w
+            .specials
+            .iter()
+            .flat_map(|s| {
+                s.fills
+                    .iter()
+                    .map(move |f| (f.ts, s.node, s.key.clone(), *f))
+            })
+            .collect();
+        special_fills.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.cmp(&b.2)));
+        let mut next_fill = 0usize;
+        let mut carry = 0u64;
+        let mut next_special = 0usize;
+        for k in 0..TICKS {
+            for &a in &ends[k as usize] {
+                self.pool_remove(a);
+            }
+            for &a in &starts[k as usize] {
+                self.pool_add(a);
+            }
+            // Control phase: evictions on resale, purges at mitigation, ordinary LRU evictions.
+            if let Some(cams) = resale_at.get(&k) {
+                for &c in cams {
+                    self.evict_cam(k, c);
+                }
+            }
+            if k == inc.mitigation {
+                match w.scenario {
+                    Scenario::CacheKeyCollision => {
+                        for n in 0..w.nodes.len() as u16 {
+                            self.purge(k, n);
+                        }
+                    }
+                    Scenario::AuthPageCache => {
+                        for n in 0..w.nodes.len() as u16 {
+                            if w.country_code(n) == w.scenario.page_region() {
+                                self.purge(k, n);
+                            }
+                        }
+                    }
+                    Scenario::SessionMixup => {}
+                }
+            }
+            self.random_evictions(k);
+            while next_fill < special_fills.len() && special_fills[next_fill].0 < tick_ms(k + 1) {
+                let (ts, node, key, fill) = special_fills[next_fill].clone();
+                self.cache_row(ts, node, &key, "fill", Some(&fill), k);
+                self.stats.fills += 1;
+                next_fill += 1;
+            }
+
+            let mut dels: Vec<Del> = Vec::new();
+            let q = quota[k as usize] + carry;
+            if self.pool.is_empty() {
+                carry = q;
+            } else {
+                carry = 0;
+                for _ in 0..q {
+                    let d = self.request(k, dels.len() as u32);
+                    dels.push(d);
+                }
+            }
+            if w.scenario == Scenario::SessionMixup && k > inc.start && k < inc.mitigation {
+                self.misroute(&mut dels);
+            }
+            while next_special < w.specials.len() && w.specials[next_special].ts < tick_ms(k + 1) {
+                let d = self.special(next_special, dels.len() as u32);
+                dels.push(d);
+                next_special += 1;
+            }
+            self.flush_cache_rows()?;
+            dels.sort_by_key(|d| (d.ts, d.seq));
+            for d in dels {
+                self.emit(d)?;
+            }
+        }
+        anyhow::ensure!(
+            carry == 0,
+            "{carry} deliveries found no open session at the end of the window"
+        );
+        anyhow::ensure!(
+            next_special == w.specials.len(),
+            "a planned boundary case fell outside the window"
+        );
+        Ok(())
+    }
+
+    fn pool_add(&mut self, a: u32) {
+        self.pool_pos[a as usize] = self.pool.len() as u32;
+        self.pool.push(a);
+    }
+
+    fn pool_remove(&mut self, a: u32) {
+        let p = self.pool_pos[a as usize];
+        if p == u32::MAX {
+            return;
+        }
+        let last = *self.pool.last().expect("pool holds a");
+        self.pool.swap_remove(p as usize);
+        if last != a {
+            self.pool_pos[last as usize] = p;
+        }
+        self.pool_pos[a as usize] = u32::MAX;
+    }
+
+    fn ctrl_ts(&mut self, k: i64) -> i64 {
+        tick_ms(k) + self.rng.gen_range(CONTROL.0..CONTROL.1)
+    }
+
+    fn cache_row(
+        &mut self,
+        ts: i64,
+        node: u16,
+        key: &str,
+        op: &'static str,
+        fill: Option<&Fill>,
+        k: i64,
+    ) {
+        let n = &self.w.nodes[node as usize];
+        let logged = ts - self.clocks.node[node as usize];
+        let (obj, origin, cap, cfg) = match fill {
+            Some(f) => {
+                let cfg = (self.rng.gen::<f64>() < 0.97).then(|| config_version(self.w, node, k));
+                (
+                    Val::text(f.obj.name()),
+                    Val::text(cam_name(f.cam)),
+                    Val::opt_ts(f.captured),
+                    Val::opt_text(cfg),
+                )
+            }
+            None => (Val::Null, Val::Null, Val::Null, Val::Null),
+        };
+        let row = vec![
+            Val::Ts(logged),
+            Val::text(n.name.clone()),
+            Val::text(key),
+            Val::Enum(op),
+            obj,
+            origin,
+            cap,
+            cfg,
+        ];
+        self.cache_rows.push((ts, node, row));
+    }
+
+    fn flush_cache_rows(&mut self) -> anyhow::Result<()> {
+        let mut rows = std::mem::take(&mut self.cache_rows);
+        rows.sort_by_key(|r| r.0);
+        for (_, node, row) in rows {
+            self.out.emit(LogKind::Cache, node as usize, row)?;
+        }
+        Ok(())
+    }
+
+    /// The key holds nothing from now on (evict or purge).
+    fn unfill(&mut self, id: u32) {
+        let e = &mut self.entries[id as usize];
+        e.fill = None;
+        e.fill_tick = i64::MIN / 2;
+        let p = e.filled_pos;
+        e.filled_pos = u32::MAX;
+        if p != u32::MAX {
+            let last = *self.filled.last().expect("filled holds id");
+            self.filled.swap_remove(p as usize);
+            if last != id {
+                self.entries[last as usize].filled_pos = p;
+            }
+        }
+    }
+
+    fn evict_cam(&mut self, k: i64, cam: u32) {
+        for n in 0..self.w.nodes.len() as u16 {
+            for q in ["hq", "lq"] {
+                let key = format!("still/{}/{q}", cam_name(cam));
+                if let Some(&id) = self.index.get(&(n, key.clone())) {
+                    if self.entries[id as usize].fill.is_some() {
+                        let ts = self.ctrl_ts(k);
+                        self.unfill(id);
+                        self.cache_row(ts, n, &key, "evict", None, k);
+                        self.stats.evictions += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn purge(&mut self, k: i64, node: u16) {
+        let ts = self.ctrl_ts(k);
+        let ids: Vec<u32> = self
+            .filled
+            .iter()
+            .copied()
+            .filter(|&id| self.entries[id as usize].node == node)
+            .collect();
+        for id in ids {
+            self.unfill(id);
+        }
+        self.cache_row(ts, node, "*", "purge", None, k);
+        self.stats.purges += 1;
+    }
+
+    fn random_evictions(&mut self, k: i64) {
+        // Memory pressure: now and then an entry that has not been refreshed for two hours goes.
+        if !self.filled.is_empty() && self.rng.gen::<f64>() < 0.3 {
+            let id = self.filled[self.rng.gen_range(0..self.filled.len())];
+            let e = &self.entries[id as usize];
+            if e.fill_tick < k - 120 {
+                let (node, key) = (e.node, e.key.clone());
+                let ts = self.ctrl_ts(k);
+                self.unfill(id);
+                self.cache_row(ts, node, &key, "evict", None, k);
+                self.stats.evictions += 1;
+            }
+        }
+    }
+
+    fn entry(&mut self, node: u16, key: String) -> u32 {
+        if let Some(&id) = self.index.get(&(node, key.clone())) {
+            return id;
+        }
+        let id = self.entries.len() as u32;
+        self.entries.push(Entry {
+            node,
+            key: key.clone(),
+            fill: None,
+            before: None,
+            fill_tick: i64::MIN / 2,
+            seen_tick: i64::MIN,
+            filled_pos: u32::MAX,
+        });
+        self.index.insert((node, key), id);
+        id
+    }
+
+    fn network(&mut self, poor: bool) -> (i64, i64) {
+        if poor {
+            (self.rng.gen_range(350..1500), self.rng.gen_range(50..250))
+        } else {
+            (self.rng.gen_range(12..180), self.rng.gen_range(0..15))
+        }
+    }
+
+    fn viewed(&mut self) -> Option<bool> {
+        (self.rng.gen::<f64>() < 0.75).then(|| self.rng.gen::<f64>() < 0.6)
+    }
+
+    fn visible_cam(&mut self, account: u32, k: i64) -> u32 {
+        let vis = &self.w.vis[account as usize];
+        let n = vis.iter().filter(|v| v.from <= k && k < v.to).count();
+        let pick = self.rng.gen_range(0..n.max(1));
+        vis.iter()
+            .filter(|v| v.from <= k && k < v.to)
+            .nth(pick)
+            .map(|v| v.cam)
+            .unwrap_or(self.w.accounts[account as usize].primary)
+    }
+
+    /// One ordinary request from a random open session.
+    fn request(&mut self, k: i64, seq: u32) -> Del {
+        let w = self.w;
+        let act = w.activations[self.pool[self.rng.gen_range(0..self.pool.len())] as usize];
+        let s = &w.sessions[act.session as usize];
+        let (rtt, loss10) = self.network(s.poor);
+        let viewed = self.viewed();
+        let mix = w.scenario.mix();
+        let x = self.rng.gen_range(0..1000);
+        let inc = w.scenario.incident();
+        let live = k >= inc.start && k < inc.mitigation;
+        let mut d = Del {
+            ts: 0,
+            seq,
+            session: act.session,
+            requested: 0,
+            node: s.node,
+            key: String::new(),
+            status: "bypass",
+            origin: None,
+            object: None,
+            captured: None,
+            cached: None,
+            kind: "still",
+            bytes: 0,
+            viewed,
+            rtt,
+            loss10,
+            cause: "normal",
+            meant_for: Some(act.account),
+        };
+        if x < mix.still + mix.page {
+            let (cam, key, max_age) = if x < mix.still {
+                let cam = self.visible_cam(act.account, k);
+                let shared = w.scenario == Scenario::CacheKeyCollision
+                    && live
+                    && s.integration == Some("google_home")
+                    && s.poor;
+                let key = if shared {
+                    d.cause = "shared_key";
+                    "still//lq".to_string()
+                } else {
+                    format!(
+                        "still/{}/{}",
+                        cam_name(cam),
+                        if s.poor { "lq" } else { "hq" }
+                    )
+                };
+                d.bytes = if s.poor {
+                    self.rng.gen_range(18_000..40_000)
+                } else {
+                    self.rng.gen_range(150_000..260_000)
+                };
+                (cam, key, STILL_MAX_AGE)
+            } else {
+                let cam = w.accounts[act.account as usize].primary;
+                let shared = w.scenario == Scenario::AuthPageCache
+                    && live
+                    && w.country_code(s.node) == w.scenario.page_region();
+                let (key, max_age) = if shared {
+                    d.cause = "shared_page";
+                    ("page/dashboard".to_string(), SHARED_PAGE_MAX_AGE)
+                } else {
+                    (
+                        format!("page/dashboard/{}", account_name(act.account)),
+                        PAGE_MAX_AGE,
+                    )
+                };
+                d.kind = "page";
+                d.bytes = self.rng.gen_range(40_000..90_000);
+                (cam, key, max_age)
+            };
+            d.requested = cam;
+            self.through_cache(&mut d, k, cam, key, max_age);
+            return d;
+        }
+        let cam = self.visible_cam(act.account, k);
+        d.requested = cam;
+        d.ts = tick_ms(k) + self.rng.gen_range(HIT.0..HIT.1);
+        if x >= mix.still + mix.page + mix.segment {
+            // A recorded clip from the last two days.
+            for _ in 0..6 {
+                let c = self.rng.gen_range((k - 2880)..k);
+                let cap = tick_ms(c) + self.rng.gen_range(HIT.0..HIT.1);
+                if w.owner_at(cam, cap).is_some() {
+                    d.kind = "clip";
+                    d.key = format!("clip/{}", cam_name(cam));
+                    d.origin = Some(cam);
+                    d.captured = Some(cap);
+                    d.object = Some(ObjId::Clip(cam, cap));
+                    d.bytes = self.rng.gen_range(1_000_000..4_000_000);
+                    self.stats.with_origin += 1;
+                    return d;
+                }
+            }
+        }
+        d.kind = "segment";
+        d.key = format!("live/{}", cam_name(cam));
+        d.origin = Some(cam);
+        d.captured = (self.rng.gen::<f64>() < 0.9).then(|| d.ts - self.rng.gen_range(400..2500));
+        d.object = (self.rng.gen::<f64>() < 0.9).then_some(ObjId::Seg(self.next_seg));
+        self.next_seg += 1;
+        d.bytes = self.rng.gen_range(300_000..900_000);
+        self.stats.with_origin += 1;
+        d
+    }
+
+    /// A still or page through the cache: the first request of a tick for a stale or empty key
+    /// misses and fills it (fill phase); the others hit (hit phase).
+    fn through_cache(&mut self, d: &mut Del, k: i64, cam: u32, key: String, max_age: i64) {
+        let id = self.entry(d.node, key.clone());
+        d.key = key;
+        let first = self.entries[id as usize].seen_tick != k;
+        self.entries[id as usize].seen_tick = k;
+        let e = &self.entries[id as usize];
+        if first && (e.fill.is_none() || e.fill_tick < k - max_age) {
+            let ts = tick_ms(k) + self.rng.gen_range(FILL.0..FILL.1);
+            let fill_ts = ts - self.rng.gen_range(0..30);
+            let captured =
+                (self.rng.gen::<f64>() < 0.9).then(|| fill_ts - self.rng.gen_range(200..2000));
+            let fill = Fill {
+                ts: fill_ts,
+                cam,
+                captured,
+                obj: ObjId::Img(self.next_img),
+            };
+            self.next_img += 1;
+            let e = &mut self.entries[id as usize];
+            e.before = e.fill;
+            e.fill = Some(fill);
+            e.fill_tick = k;
+            if e.filled_pos == u32::MAX {
+                e.filled_pos = self.filled.len() as u32;
+                self.filled.push(id);
+            }
+            let key = e.key.clone();
+            self.cache_row(fill_ts, d.node, &key, "fill", Some(&fill), k);
+            self.stats.fills += 1;
+            self.stats.misses += 1;
+            self.stats.with_origin += 1;
+            d.ts = ts;
+            d.status = "miss";
+            d.origin = Some(cam);
+            d.object = Some(fill.obj);
+            d.captured = captured;
+        } else {
+            let e = &self.entries[id as usize];
+            let fill = e.fill.expect("a fresh entry holds a fill");
+            d.cached = Some(Content::Cache {
+                now: Some(fill),
+                before: e.before,
+            });
+            d.ts = tick_ms(k) + self.rng.gen_range(HIT.0..HIT.1);
+            d.status = "hit";
+            if self.rng.gen::<f64>() < 0.25 {
+                d.object = Some(fill.obj);
+            }
+            if self.rng.gen::<f64>() < 0.2 {
+                // Some servers log the capture time of what they served: the fill's.
+                d.captured = fill.captured;
+            }
+            self.stats.hits += 1;
+            if d.cause == "shared_key" || d.cause == "shared_page" {
+                self.stats.shared_key_hits += 1;
+            }
+        }
+    }
+
+    /// The connection-pool bug: some responses go out on another viewer's session.
+    fn misroute(&mut self, dels: &mut [Del]) {
+        let w = self.w;
+        for d in dels.iter_mut() {
+            if self.rng.gen::<f64>() >= MISROUTE_SHARE || self.pool.len() < 2 {
+                continue;
+            }
+            let other = w.activations[self.pool[self.rng.gen_range(0..self.pool.len())] as usize];
+            if Some(other.account) == d.meant_for || other.session == d.session {
+                continue;
+            }
+            if let Some(Content::Cache { now: Some(f), .. }) = d.cached {
+                d.origin = Some(f.cam);
+                d.object = Some(f.obj);
+                d.captured = Some(f.captured.unwrap_or(f.ts));
+                d.cached = None;
+                self.stats.with_origin += 1;
+            }
+            d.session = other.session;
+            d.requested = w.accounts[other.account as usize].primary;
+            d.meant_for = Some(other.account);
+            d.cause = "misrouted";
+            self.stats.misrouted += 1;
+        }
+    }
+
+    fn special(&mut self, i: usize, seq: u32) -> Del {
+        let sp = &self.w.specials[i];
+        let (rtt, loss10) = self.network(false);
+        let viewed = self.viewed();
+        let content = special_content(sp);
+        let (object, cached) = match content {
+            Content::Row { obj, .. } => (obj, None),
+            c @ Content::Cache { .. } => (None, Some(c)),
+        };
+        if sp.origin.is_some() {
+            self.stats.with_origin += 1;
+        }
+        Del {
+            ts: sp.ts,
+            seq,
+            session: sp.session,
+            requested: sp.requested,
+            node: sp.node,
+            key: sp.key.clone(),
+            status: if sp.origin.is_some() { "bypass" } else { "hit" },
+            origin: sp.origin,
+            object,
+            captured: sp.captured,
+            cached,
+            kind: if sp.origin.is_some() { "clip" } else { "still" },
+            bytes: self.rng.gen_range(100_000..2_000_000),
+            viewed,
+            rtt,
+            loss10,
+            cause: sp.kind.name(),
+            meant_for: None,
+        }
+    }
+
+    fn emit(&mut self, d: Del) -> anyhow::Result<()> {
+        let w = self.w;
+        let rid = format!("req-{:010}", self.next_req);
+        self.next_req += 1;
+        let content = d.content();
+        let eval = evaluate(w, d.ts, d.session, &content);
+        if let Some(a) = d.meant_for {
+            if eval.recipient != Some(a) {
+                self.stats.recipient_mismatch += 1;
+            }
+        }
+        let planned = d.meant_for.is_none() && SpecialKind::ALL.iter().any(|k| k.name() == d.cause);
+        self.truth
+            .record(&rid, d.ts, d.viewed, &eval, d.cause, planned)?;
+        let node = &w.nodes[d.node as usize];
+        let row = vec![
+            Val::Ts(d.ts - self.clocks.server[d.node as usize]),
+            Val::text(session_name(d.session)),
+            Val::text(cam_name(d.requested)),
+            Val::text(node.name.clone()),
+            Val::text(d.key),
+            Val::Enum(d.status),
+            Val::text(rid),
+            Val::opt_text(d.object.map(ObjId::name)),
+            Val::opt_text(d.origin.map(cam_name)),
+            Val::opt_ts(d.captured),
+            Val::text(d.kind),
+            Val::Int(d.bytes),
+            d.viewed.map(Val::Bool).unwrap_or(Val::Null),
+            Val::text(node.server.clone()),
+            Val::Int(d.rtt),
+            Val::Num(d.loss10 as f64 / 10.0),
+            Val::text(app_version(w, d.session)),
+        ];
+        self.out.emit(LogKind::Deliveries, d.node as usize, row)
+    }
+}
+
+/// The client build that logged a delivery (an extra, non-contract column).
+fn app_version(w: &World, session: u32) -> &'static str {
+    match w.sessions.get(session as usize).map(|s| s.client) {
+        Some("ios") => "ios-5.12.0",
+        Some("android") => "android-5.11.3",
+        Some("web") => "web-2019.12",
+        Some("nest_hub") => "gh-1.52",
+        Some("echo_show") => "alexa-3.2",
+        _ => "unknown",
+    }
+}
+
+/// The cache configuration a fill was stored under.
+fn config_version(w: &World, node: u16, k: i64) -> String {
+    let inc = w.scenario.incident();
+    let live = k >= inc.start && k < inc.mitigation;
+    match w.scenario {
+        Scenario::CacheKeyCollision => if live { "v2" } else { "v1" }.to_string(),
+        Scenario::SessionMixup => "v7".to_string(),
+        Scenario::AuthPageCache => {
+            if live && w.country_code(node) == w.scenario.page_region() {
+                "edge-cfg-42".to_string()
+            } else {
+                "edge-cfg-41".to_string()
+            }
+        }
+    }
+}

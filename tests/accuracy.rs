@@ -1,0 +1,121 @@
+//! End to end: for every scenario, clean and dirty, three seeds each, the analyser's summary equals
+//! the generator's truth on every key, and its leak set equals `truth_leaks.csv` exactly.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use leakscope::analyze::{analyze, summary_json, AnalyzeOptions};
+use leakscope::generate::{generate, GenerateArgs};
+use leakscope::schema::Kind;
+use leakscope::verdict::Class;
+
+const SCENARIOS: [&str; 3] = ["cache-key-collision", "session-mixup", "auth-page-cache"];
+const DELIVERIES: u64 = 10_000;
+
+fn read_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Compares one dataset; returns a description of every disagreement.
+fn check(scenario: &str, seed: u64, dirty: bool, format: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = GenerateArgs::new(scenario, seed, DELIVERIES, dir.path());
+    args.format = format.to_string();
+    args.dirty = dirty;
+    let report = generate(&args).unwrap();
+    let label = format!(
+        "{scenario} seed {seed} {format}{}",
+        if dirty { " dirty" } else { "" }
+    );
+    let analysis = match analyze(dir.path(), &AnalyzeOptions::default()) {
+        Ok(a) => a,
+        Err(e) => return vec![format!("{label}: analyze failed: {e}")],
+    };
+    let got = summary_json(&analysis);
+    let want = &report.truth;
+    let mut problems = Vec::new();
+    for (key, w) in want.as_object().unwrap() {
+        if key == "rows" {
+            for (kind, counts) in w.as_object().unwrap() {
+                for (field, v) in counts.as_object().unwrap() {
+                    let g = &got["rows"][kind][field];
+                    if g != v {
+                        problems.push(format!(
+                            "{label}: rows.{kind}.{field}: truth {v}, analyser {g}"
+                        ));
+                    }
+                }
+            }
+        } else if &got[key] != w {
+            problems.push(format!("{label}: {key}: truth {w}, analyser {}", got[key]));
+        }
+    }
+    // The leak sets, and for a few differing deliveries what each side made of them.
+    let ids = analysis.loaded.table(Kind::Deliveries).text("request_id");
+    let mut engine: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        if let Some(id) = id {
+            engine.insert(id.clone(), i);
+        }
+    }
+    let engine_leaks: BTreeSet<&String> = engine
+        .iter()
+        .filter(|(_, &i)| analysis.verdicts[i].class == Class::Leak)
+        .map(|(id, _)| id)
+        .collect();
+    let truth_leaks: Vec<String> = read_lines(&dir.path().join("truth_leaks.csv"));
+    let truth_set: BTreeSet<&String> = truth_leaks.iter().collect();
+    if engine_leaks != truth_set {
+        let details: BTreeMap<String, String> = read_lines(&dir.path().join("truth_details.csv"))
+            .into_iter()
+            .map(|l| (l.split(',').next().unwrap_or("").to_string(), l))
+            .collect();
+        let only_truth: Vec<&&String> = truth_set.difference(&engine_leaks).collect();
+        let only_engine: Vec<&&String> = engine_leaks.difference(&truth_set).collect();
+        problems.push(format!(
+            "{label}: leak sets differ: {} only in truth, {} only in the analyser",
+            only_truth.len(),
+            only_engine.len()
+        ));
+        for id in only_truth.iter().chain(only_engine.iter()).take(6) {
+            let v = engine
+                .get(id.as_str())
+                .map(|&i| format!("{:?}", analysis.verdicts[i]));
+            problems.push(format!(
+                "    {id}: truth {:?}; analyser {}",
+                details
+                    .get(id.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| "ok".into()),
+                v.unwrap_or_else(|| "no such delivery".into())
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn analyser_matches_the_truth_of_every_scenario() {
+    let mut problems = Vec::new();
+    for scenario in SCENARIOS {
+        for (seed, clean_format, dirty_format) in [
+            (1, "csv", "mixed"),
+            (2, "parquet", "csv"),
+            (3, "jsonl", "parquet"),
+        ] {
+            problems.extend(check(scenario, seed, false, clean_format));
+            problems.extend(check(scenario, seed, true, dirty_format));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} disagreements:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
