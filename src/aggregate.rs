@@ -67,7 +67,9 @@ pub fn summarize(loaded: &LoadedDataset, verdicts: &[Verdict]) -> Summary {
         if v.class != Class::Leak {
             continue;
         }
-        let (Some(s), Some(r)) = (v.subject.as_deref(), v.recipient.as_deref()) else { continue };
+        let (Some(s), Some(r)) = (v.subject.as_deref(), v.recipient.as_deref()) else {
+            continue;
+        };
         subjects.insert(s);
         recipients.insert(r);
         pairs.insert((s, r));
@@ -100,7 +102,10 @@ pub fn summarize(loaded: &LoadedDataset, verdicts: &[Verdict]) -> Summary {
         last_leak: last.map(format_ms),
         exposed_accounts_upper: subjects_upper.len() as u64,
         unresolved_by_reason,
-        rows: Kind::ALL.iter().map(|&k| (k.name(), loaded.counts(k))).collect(),
+        rows: Kind::ALL
+            .iter()
+            .map(|&k| (k.name(), loaded.counts(k)))
+            .collect(),
         unreadable_files: loaded.files.iter().filter(|f| f.error.is_some()).count() as u64,
     }
 }

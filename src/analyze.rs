@@ -1,12 +1,13 @@
 //! The `analyze` pipeline end to end: load → intervals → join → classify → aggregate, then the outputs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use polars::prelude::DataFrame;
 
 use crate::aggregate::{summarize, Summary};
 use crate::error::{Error, Result};
+use crate::findings::{self, Findings};
 use crate::load::{load, LoadOptions, LoadedDataset};
 use crate::schema::Kind;
 use crate::verdict::Verdict;
@@ -18,6 +19,8 @@ pub struct AnalyzeOptions {
     pub load: LoadOptions,
     /// Recorded in the manifest.
     pub command_line: Vec<String>,
+    /// A key file: account and session ids in the shareable outputs (reports, notification lists) become keyed hashes.
+    pub pseudonymize: Option<PathBuf>,
 }
 
 /// Wall-clock time spent in one stage.
@@ -34,10 +37,16 @@ pub struct Analysis {
     pub deliveries: DataFrame,
     pub verdicts: Vec<Verdict>,
     pub summary: Summary,
+    /// The facts behind report.md/report.html and the notification lists.
+    pub findings: Findings,
     pub timings: Vec<StageTiming>,
 }
 
 pub fn analyze(dataset: &Path, opts: &AnalyzeOptions) -> Result<Analysis> {
+    if let Some(key) = &opts.pseudonymize {
+        // Check the key before minutes of work, not after.
+        report::Pseudonyms::from_keyfile(key)?;
+    }
     let mut timings = Vec::new();
     let mut clock = Instant::now();
     let mut lap = |stage: &'static str, timings: &mut Vec<StageTiming>| {
@@ -49,7 +58,8 @@ pub fn analyze(dataset: &Path, opts: &AnalyzeOptions) -> Result<Analysis> {
     };
     let loaded = load(dataset, &opts.load)?;
     lap("load", &mut timings);
-    let timelines = intervals::build(&loaded).map_err(|e| Error::polars("building timelines", e))?;
+    let timelines =
+        intervals::build(&loaded).map_err(|e| Error::polars("building timelines", e))?;
     let deliveries = loaded
         .table(Kind::Deliveries)
         .to_frame()
@@ -58,16 +68,18 @@ pub fn analyze(dataset: &Path, opts: &AnalyzeOptions) -> Result<Analysis> {
     let lookups = join::resolve(&deliveries, &timelines, loaded.settings.tolerance_ms)
         .map_err(|e| Error::polars("joining deliveries with sessions, cache and ownership", e))?;
     lap("join", &mut timings);
-    let verdicts =
-        classify::classify(&lookups, deliveries.height()).map_err(|e| Error::polars("classifying deliveries", e))?;
+    let verdicts = classify::classify(&lookups, deliveries.height())
+        .map_err(|e| Error::polars("classifying deliveries", e))?;
     lap("classify", &mut timings);
     let summary = summarize(&loaded, &verdicts);
+    let findings = findings::find(&loaded, &verdicts);
     lap("aggregate", &mut timings);
     Ok(Analysis {
         loaded,
         deliveries,
         verdicts,
         summary,
+        findings,
         timings,
     })
 }

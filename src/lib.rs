@@ -2,7 +2,7 @@
 //!
 //! The pipeline runs one way, one module per stage:
 //! [`load`] (read and validate, with [`time`] normalisation and [`dedup`]) →
-//! [`intervals`] → [`join`] → [`classify`] → [`aggregate`] → [`report`].
+//! [`intervals`] → [`join`] → [`classify`] → [`aggregate`] (with [`findings`]) → [`report`].
 //! [`analyze`] runs them in order.
 
 pub mod aggregate;
@@ -10,6 +10,7 @@ pub mod analyze;
 pub mod classify;
 pub mod dedup;
 pub mod error;
+pub mod findings;
 pub mod generate;
 pub mod intervals;
 pub mod join;

@@ -27,21 +27,52 @@ pub fn evidence(a: &Analysis) -> PolarsResult<DataFrame> {
     let mut df = a.deliveries.drop_many(["origin_stream_id"]);
     df.rename("object_id", "delivery_object_id".into())?;
     let cols = [
-        Column::new("class".into(), v.iter().map(|x| x.class.as_str()).collect::<Vec<_>>()),
-        Column::new("reason".into(), v.iter().map(|x| x.missing.map(|m| m.as_str())).collect::<Vec<_>>()),
-        Column::new("flipped".into(), v.iter().map(|x| x.flipped).collect::<Vec<_>>()),
-        Column::new("recipient_account".into(), text(&|i| v[i].recipient.clone())),
-        Column::new("origin_stream_id".into(), text(&|i| v[i].origin_stream_id.clone())),
+        Column::new(
+            "class".into(),
+            v.iter().map(|x| x.class.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "reason".into(),
+            v.iter()
+                .map(|x| x.missing.map(|m| m.as_str()))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "flipped".into(),
+            v.iter().map(|x| x.flipped).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "recipient_account".into(),
+            text(&|i| v[i].recipient.clone()),
+        ),
+        Column::new(
+            "origin_stream_id".into(),
+            text(&|i| v[i].origin_stream_id.clone()),
+        ),
         Column::new("subject_account".into(), text(&|i| v[i].subject.clone())),
         Column::new("object_id".into(), text(&|i| v[i].object_id.clone())),
-        Column::new("capture_ts".into(), v.iter().map(|x| x.capture_ts).collect::<Vec<_>>()),
-        Column::new("fill_ts".into(), v.iter().map(|x| x.fill_ts).collect::<Vec<_>>()),
-        Column::new("config_version".into(), text(&|i| v[i].config_version.clone())),
+        Column::new(
+            "capture_ts".into(),
+            v.iter().map(|x| x.capture_ts).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "fill_ts".into(),
+            v.iter().map(|x| x.fill_ts).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "config_version".into(),
+            text(&|i| v[i].config_version.clone()),
+        ),
         Column::new(
             "content_source".into(),
-            v.iter().map(|x| x.content_source.map(|c| c.as_str())).collect::<Vec<_>>(),
+            v.iter()
+                .map(|x| x.content_source.map(|c| c.as_str()))
+                .collect::<Vec<_>>(),
         ),
-        Column::new("granted".into(), v.iter().map(|x| x.granted).collect::<Vec<_>>()),
+        Column::new(
+            "granted".into(),
+            v.iter().map(|x| x.granted).collect::<Vec<_>>(),
+        ),
     ];
     for c in cols {
         df.with_column(c)?;
@@ -89,9 +120,13 @@ fn write_parquet(mut df: DataFrame, path: &Path) -> Result<()> {
     for name in TIME_COLUMNS {
         if let Ok(c) = df.column(name) {
             let dt = c
-                .cast(&DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)))
+                .cast(&DataType::Datetime(
+                    TimeUnit::Milliseconds,
+                    Some(TimeZone::UTC),
+                ))
                 .map_err(|e| Error::polars(format!("{name} as a datetime"), e))?;
-            df.with_column(dt).map_err(|e| Error::polars("replacing a column", e))?;
+            df.with_column(dt)
+                .map_err(|e| Error::polars("replacing a column", e))?;
         }
     }
     let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
@@ -104,7 +139,11 @@ fn write_parquet(mut df: DataFrame, path: &Path) -> Result<()> {
 /// Writes a frame as CSV with RFC 3339 times, integral numbers without a fraction and absent values empty.
 pub(crate) fn write_csv(df: &DataFrame, path: &Path) -> Result<()> {
     let mut w = csv::Writer::from_path(path).map_err(|e| Error::output(path, e))?;
-    let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
     w.write_record(&names).map_err(|e| Error::output(path, e))?;
     let cols: Vec<&Column> = df.columns().iter().collect();
     let mut rec: Vec<String> = Vec::with_capacity(cols.len());
@@ -141,8 +180,14 @@ pub fn write_quarantine(loaded: &LoadedDataset, dir: &Path) -> Result<()> {
         let mut rows: Vec<_> = loaded.rejections[&kind].iter().collect();
         rows.sort();
         for r in rows {
-            w.write_record([r.file.as_str(), &r.line.to_string(), &r.column, &r.reason, &r.raw])
-                .map_err(|e| Error::output(&path, e))?;
+            w.write_record([
+                r.file.as_str(),
+                &r.line.to_string(),
+                &r.column,
+                &r.reason,
+                &r.raw,
+            ])
+            .map_err(|e| Error::output(&path, e))?;
         }
         w.flush().map_err(|e| Error::io(&path, e))?;
     }

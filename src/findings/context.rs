@@ -1,0 +1,267 @@
+//! Delivery context: the attributes a delivery does not carry itself (client, integration, countries), looked up once.
+//!
+//! Client and integration come from the session's latest `start` at or before the
+//! delivery; an account's country and region from the optional accounts kind.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::load::table::Table;
+use crate::load::LoadedDataset;
+use crate::schema::Kind;
+use crate::verdict::Verdict;
+
+/// Extra accounts columns read as the account's region (a US state for the 500-resident threshold), first present wins.
+pub const REGION_COLUMNS: [&str; 2] = ["state", "region"];
+
+/// Where each account lives, from the accounts kind.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountDirectory {
+    pub country: BTreeMap<String, String>,
+    pub region: BTreeMap<String, String>,
+    /// Accounts listed with two or more different countries (the smallest country code is used).
+    pub conflicting: u64,
+    /// Which extra column gave regions, if any.
+    pub region_column: Option<&'static str>,
+}
+
+impl AccountDirectory {
+    pub fn from_table(t: &Table) -> AccountDirectory {
+        let ids = t.text("account_id");
+        let countries = t.text("country");
+        let region_column = REGION_COLUMNS
+            .into_iter()
+            .find(|c| t.extra.contains_key(*c));
+        let regions = region_column.map(|c| &t.extra[c]);
+        let mut seen: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut region = BTreeMap::new();
+        for i in 0..t.len() {
+            let Some(id) = ids.get(i).and_then(|x| x.as_deref()) else {
+                continue;
+            };
+            let entry = seen.entry(id).or_default();
+            if let Some(c) = countries.get(i).and_then(|x| x.as_deref()) {
+                entry.push(c);
+            }
+            if let Some(r) = regions.and_then(|r| r.get(i)).and_then(|x| x.as_deref()) {
+                // Smallest region wins, so that file order never matters.
+                let slot = region
+                    .entry(id.to_string())
+                    .or_insert_with(|| r.to_string());
+                if r < slot.as_str() {
+                    *slot = r.to_string();
+                }
+            }
+        }
+        let mut country = BTreeMap::new();
+        let mut conflicting = 0;
+        for (id, mut cs) in seen {
+            cs.sort_unstable();
+            cs.dedup();
+            if cs.len() > 1 {
+                conflicting += 1;
+            }
+            if let Some(c) = cs.first() {
+                country.insert(id.to_string(), c.to_string());
+            }
+        }
+        AccountDirectory {
+            country,
+            region,
+            conflicting,
+            region_column,
+        }
+    }
+
+    pub fn country_of(&self, account: &str) -> Option<&str> {
+        self.country.get(account).map(String::as_str)
+    }
+
+    pub fn region_of(&self, account: &str) -> Option<&str> {
+        self.region.get(account).map(String::as_str)
+    }
+}
+
+/// The client and integration a session announced at one `start`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SessionStart {
+    pub ts: i64,
+    pub account: String,
+    pub client: Option<String>,
+    pub integration: Option<String>,
+}
+
+/// Every session's starts, sorted by time, one per millisecond.
+#[derive(Debug, Clone, Default)]
+pub struct SessionStarts {
+    by_session: BTreeMap<String, Vec<SessionStart>>,
+}
+
+impl SessionStarts {
+    /// Two starts of one session at one millisecond: the greatest (account, client, integration) wins,
+    /// the same account choice as docs/SEMANTICS.md makes.
+    pub fn from_table(t: &Table) -> SessionStarts {
+        let (ts, sid, ev, acct) = (
+            t.time("ts"),
+            t.text("session_id"),
+            t.text("event"),
+            t.text("account_id"),
+        );
+        let (client, integ) = (t.text("client"), t.text("integration"));
+        let mut by_session: BTreeMap<String, BTreeMap<i64, SessionStart>> = BTreeMap::new();
+        for i in 0..t.len() {
+            let (Some(at), Some(s), Some("start"), Some(a)) = (
+                ts[i],
+                sid[i].as_deref(),
+                ev[i].as_deref(),
+                acct[i].as_deref(),
+            ) else {
+                continue;
+            };
+            let new = SessionStart {
+                ts: at,
+                account: a.to_string(),
+                client: client[i].clone(),
+                integration: integ[i].clone(),
+            };
+            let slot = by_session
+                .entry(s.to_string())
+                .or_default()
+                .entry(at)
+                .or_insert_with(|| new.clone());
+            if new > *slot {
+                *slot = new;
+            }
+        }
+        SessionStarts {
+            by_session: by_session
+                .into_iter()
+                .map(|(k, v)| (k, v.into_values().collect()))
+                .collect(),
+        }
+    }
+
+    /// The latest start of `session` at or before `t`.
+    pub fn at(&self, session: &str, t: i64) -> Option<&SessionStart> {
+        let starts = self.by_session.get(session)?;
+        let n = starts.partition_point(|s| s.ts <= t);
+        n.checked_sub(1).map(|i| &starts[i])
+    }
+}
+
+/// Per-delivery attributes for the reports; index i belongs to delivery row i. Values are shared
+/// (a few distinct clients and countries over millions of deliveries).
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryContext {
+    pub client: Vec<Option<Arc<str>>>,
+    pub integration: Vec<Option<Arc<str>>>,
+    /// Country of the recipient account (the viewer), from the accounts kind.
+    pub recipient_country: Vec<Option<Arc<str>>>,
+    /// Country of the subject account (whose home is in the picture).
+    pub subject_country: Vec<Option<Arc<str>>>,
+}
+
+/// Hands out one shared copy of each distinct string.
+#[derive(Default)]
+struct Interner(HashMap<String, Arc<str>>);
+
+impl Interner {
+    fn get(&mut self, s: Option<&str>) -> Option<Arc<str>> {
+        let s = s?;
+        if let Some(a) = self.0.get(s) {
+            return Some(a.clone());
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.0.insert(s.to_string(), a.clone());
+        Some(a)
+    }
+}
+
+impl DeliveryContext {
+    pub fn build(
+        loaded: &LoadedDataset,
+        verdicts: &[Verdict],
+        starts: &SessionStarts,
+        dir: &AccountDirectory,
+    ) -> Self {
+        let d = loaded.table(Kind::Deliveries);
+        let (ts, sid) = (d.time("ts"), d.text("session_id"));
+        let n = verdicts.len();
+        let mut cx = DeliveryContext {
+            client: Vec::with_capacity(n),
+            integration: Vec::with_capacity(n),
+            recipient_country: Vec::with_capacity(n),
+            subject_country: Vec::with_capacity(n),
+        };
+        let mut pool = Interner::default();
+        for (i, v) in verdicts.iter().enumerate() {
+            let start = match (
+                ts.get(i).copied().flatten(),
+                sid.get(i).and_then(|s| s.as_deref()),
+            ) {
+                (Some(t), Some(s)) => starts.at(s, t),
+                _ => None,
+            };
+            cx.client
+                .push(pool.get(start.and_then(|s| s.client.as_deref())));
+            cx.integration
+                .push(pool.get(start.and_then(|s| s.integration.as_deref())));
+            let country = |a: &Option<String>| a.as_deref().and_then(|a| dir.country_of(a));
+            cx.recipient_country.push(pool.get(country(&v.recipient)));
+            cx.subject_country.push(pool.get(country(&v.subject)));
+        }
+        cx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::read::split_csv;
+    use crate::load::validate::validate;
+    use crate::mapping::Mapping;
+    use crate::settings::Settings;
+
+    fn table(kind: Kind, csv: &str) -> Table {
+        let raw = split_csv(csv.as_bytes().to_vec());
+        validate(
+            kind,
+            "f",
+            0,
+            &raw,
+            &Mapping::default(),
+            &Settings::default(),
+        )
+        .table
+    }
+
+    #[test]
+    fn latest_start_gives_client_and_integration() {
+        let t = table(
+            Kind::Sessions,
+            "ts,session_id,event,account_id,client,integration\n10,s,start,a,nest_hub,google_home\n20,s,end,,,\n30,s,start,a,web,\n30,s,start,a,ios,\n",
+        );
+        let st = SessionStarts::from_table(&t);
+        assert!(st.at("s", 9).is_none());
+        assert_eq!(
+            st.at("s", 25).unwrap().integration.as_deref(),
+            Some("google_home")
+        );
+        assert_eq!(st.at("s", 30).unwrap().client.as_deref(), Some("web"));
+        assert!(st.at("x", 30).is_none());
+    }
+
+    #[test]
+    fn directory_reads_country_and_region() {
+        let t = table(
+            Kind::Accounts,
+            "account_id,country,state\na,US,CA\na,US,\nb,DE,\nc,FR,\nc,BE,\n",
+        );
+        let d = AccountDirectory::from_table(&t);
+        assert_eq!(d.country_of("a"), Some("US"));
+        assert_eq!(d.region_of("a"), Some("CA"));
+        assert_eq!(d.country_of("c"), Some("BE"));
+        assert_eq!(d.conflicting, 1);
+        assert_eq!(d.region_column, Some("state"));
+    }
+}

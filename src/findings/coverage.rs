@@ -1,0 +1,314 @@
+//! Data quality and log coverage: rows per kind, rejections by reason, and hours where one log is silent while another is not.
+//!
+//! Two gaps are looked for, each of which hides leaks and so makes every count a lower bound:
+//! - a cache node served a `miss` in an hour in which its cache log has no row at all (a miss
+//!   stores what it fetched, so the fill should be logged);
+//! - a stream server logged no delivery for an hour or more (at most a day) while it logged at
+//!   least [`SERVER_GAP_EXPECTED`] in the hour before and the hour after.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::timeline::HOUR_MS;
+use crate::load::table::Table;
+use crate::load::{LoadedDataset, RowCounts};
+use crate::schema::Kind;
+use crate::verdict::{Class, Verdict};
+
+/// A silent server-hour is a gap when the server logged at least this many deliveries in the hours either side.
+pub const SERVER_GAP_EXPECTED: f64 = 10.0;
+/// Longer silences are not counted as gaps.
+pub const MAX_SERVER_GAP_HOURS: i64 = 24;
+
+/// One hour of one source with no log where there should be one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Gap {
+    pub hour: i64,
+    pub source: String,
+    /// Deliveries of that hour (for a cache node: served by it).
+    pub deliveries: u64,
+    pub leaks: u64,
+    pub unresolved: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DataQuality {
+    /// Per kind, in `Kind::ALL` order.
+    pub rows: Vec<(Kind, RowCounts)>,
+    /// (kind, column, reason with quoted values removed) → rows.
+    pub rejected: BTreeMap<(Kind, String, String), u64>,
+    pub unreadable_files: Vec<(String, String)>,
+    pub skipped_files: Vec<String>,
+    pub warnings: Vec<String>,
+    /// Cache node-hours with a miss but no cache log row, sorted by hour then node.
+    pub cache_gaps: Vec<Gap>,
+    /// Cache nodes that served deliveries but never appear in the cache log.
+    pub nodes_without_cache_log: Vec<String>,
+    pub server_gaps: Vec<Gap>,
+    /// Accounts listed with conflicting countries.
+    pub conflicting_countries: u64,
+}
+
+impl DataQuality {
+    /// Why the counts are lower bounds; empty when coverage looks complete.
+    pub fn lower_bound_reasons(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let rejected = self
+            .rows
+            .iter()
+            .find(|r| r.0 == Kind::Deliveries)
+            .map_or(0, |r| r.1.rejected);
+        if rejected > 0 {
+            out.push(format!(
+                "{rejected} delivery rows were rejected and are not analysed"
+            ));
+        }
+        if !self.unreadable_files.is_empty() {
+            out.push(format!(
+                "{} input files could not be read",
+                self.unreadable_files.len()
+            ));
+        }
+        if !self.nodes_without_cache_log.is_empty() {
+            out.push(format!(
+                "{} cache nodes have no cache log at all",
+                self.nodes_without_cache_log.len()
+            ));
+        }
+        if !self.cache_gaps.is_empty() {
+            out.push(format!(
+                "{} cache node-hours served misses with no cache log",
+                self.cache_gaps.len()
+            ));
+        }
+        if !self.server_gaps.is_empty() {
+            out.push(format!(
+                "{} server-hours have no delivery log between busy hours",
+                self.server_gaps.len()
+            ));
+        }
+        out
+    }
+}
+
+/// Removes the values quoted in a reason (`"soon" is not a number` → `… is not a number`) so that reasons group.
+pub fn reason_class(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut chars = reason.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            out.push(c);
+            continue;
+        }
+        out.push('…');
+        let mut escaped = false;
+        for c in chars.by_ref() {
+            match (escaped, c) {
+                (false, '\\') => escaped = true,
+                (false, '"') => break,
+                _ => escaped = false,
+            }
+        }
+    }
+    out
+}
+
+pub fn quality(
+    loaded: &LoadedDataset,
+    verdicts: &[Verdict],
+    conflicting_countries: u64,
+) -> DataQuality {
+    let mut q = DataQuality {
+        rows: Kind::ALL.iter().map(|&k| (k, loaded.counts(k))).collect(),
+        conflicting_countries,
+        skipped_files: loaded.skipped.clone(),
+        warnings: loaded.warnings.clone(),
+        ..DataQuality::default()
+    };
+    for (&kind, rs) in &loaded.rejections {
+        for r in rs {
+            *q.rejected
+                .entry((kind, r.column.clone(), reason_class(&r.reason)))
+                .or_default() += 1;
+        }
+    }
+    q.unreadable_files = loaded
+        .files
+        .iter()
+        .filter_map(|f| Some((f.path.clone(), f.error.clone()?)))
+        .collect();
+    q.unreadable_files.sort();
+    cache_coverage(loaded, verdicts, &mut q);
+    q.server_gaps = server_gaps(loaded.table(Kind::Deliveries), verdicts);
+    q
+}
+
+fn hour(t: i64) -> i64 {
+    t.div_euclid(HOUR_MS) * HOUR_MS
+}
+
+fn cache_coverage(loaded: &LoadedDataset, verdicts: &[Verdict], q: &mut DataQuality) {
+    let c = loaded.table(Kind::Cache);
+    let mut logged: BTreeSet<(&str, i64)> = BTreeSet::new();
+    let mut logged_nodes: BTreeSet<&str> = BTreeSet::new();
+    for (t, n) in c.time("ts").iter().zip(c.text("cache_node")) {
+        if let (Some(t), Some(n)) = (t, n.as_deref()) {
+            logged.insert((n, hour(*t)));
+            logged_nodes.insert(n);
+        }
+    }
+    let d = loaded.table(Kind::Deliveries);
+    let (ts, node, status) = (d.time("ts"), d.text("cache_node"), d.text("cache_status"));
+    // Per uncovered node-hour: its counts, and whether it served a miss.
+    let mut hours: BTreeMap<(i64, &str), (Gap, bool)> = BTreeMap::new();
+    let mut missing_nodes = BTreeSet::new();
+    for (i, v) in verdicts.iter().enumerate() {
+        let (Some(t), Some(n)) = (ts[i], node[i].as_deref()) else {
+            continue;
+        };
+        if !logged_nodes.contains(n) {
+            missing_nodes.insert(n);
+            continue;
+        }
+        let h = hour(t);
+        if logged.contains(&(n, h)) {
+            continue;
+        }
+        let (g, missed) = hours.entry((h, n)).or_insert_with(|| {
+            let g = Gap {
+                hour: h,
+                source: n.to_string(),
+                deliveries: 0,
+                leaks: 0,
+                unresolved: 0,
+            };
+            (g, false)
+        });
+        g.deliveries += 1;
+        g.leaks += (v.class == Class::Leak) as u64;
+        g.unresolved += (v.class == Class::Unresolved) as u64;
+        *missed |= status[i].as_deref() == Some("miss");
+    }
+    q.cache_gaps = hours
+        .into_values()
+        .filter(|(_, missed)| *missed)
+        .map(|(g, _)| g)
+        .collect();
+    q.nodes_without_cache_log = missing_nodes.into_iter().map(str::to_string).collect();
+}
+
+/// Hours in which a server logged nothing although it logged at least [`SERVER_GAP_EXPECTED`]
+/// deliveries in the hour before and the hour after the silence (traffic that follows the clock of
+/// its region, quiet at night, is not a gap). Silences over [`MAX_SERVER_GAP_HOURS`] are taken as
+/// the server being out of service, not as a logging gap.
+fn server_gaps(d: &Table, verdicts: &[Verdict]) -> Vec<Gap> {
+    let (ts, server) = (d.time("ts"), d.text("server"));
+    let mut per_hour: BTreeMap<i64, (u64, u64, u64)> = BTreeMap::new();
+    let mut per_server: BTreeMap<&str, BTreeMap<i64, u64>> = BTreeMap::new();
+    for (i, v) in verdicts.iter().enumerate() {
+        let Some(t) = ts[i] else { continue };
+        let h = hour(t);
+        let e = per_hour.entry(h).or_default();
+        e.0 += 1;
+        e.1 += (v.class == Class::Leak) as u64;
+        e.2 += (v.class == Class::Unresolved) as u64;
+        if let Some(s) = server[i].as_deref() {
+            *per_server.entry(s).or_default().entry(h).or_default() += 1;
+        }
+    }
+    let mut gaps = Vec::new();
+    for (s, hours) in &per_server {
+        let active: Vec<(i64, u64)> = hours.iter().map(|(&h, &n)| (h, n)).collect();
+        for w in active.windows(2) {
+            let ((before, nb), (after, na)) = (w[0], w[1]);
+            let silent = (after - before) / HOUR_MS - 1;
+            if !(1..=MAX_SERVER_GAP_HOURS).contains(&silent)
+                || (nb.min(na) as f64) < SERVER_GAP_EXPECTED
+            {
+                continue;
+            }
+            for k in 1..=silent {
+                let h = before + k * HOUR_MS;
+                let (n, l, u) = per_hour.get(&h).copied().unwrap_or_default();
+                gaps.push(Gap {
+                    hour: h,
+                    source: s.to_string(),
+                    deliveries: n,
+                    leaks: l,
+                    unresolved: u,
+                });
+            }
+        }
+    }
+    gaps.sort();
+    gaps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_silent_hour_between_busy_ones_is_a_gap() {
+        use crate::load::read::split_csv;
+        use crate::load::validate::validate;
+        let mut csv = String::from(
+            "ts,session_id,requested_stream_id,cache_node,cache_key,cache_status,server\n",
+        );
+        // srv1: 20 an hour in hours 0, 1, 3 (hour 2 silent), then 2 an hour in hours 5 and 7 (quiet, not a gap).
+        for (h, n) in [(0, 20), (1, 20), (3, 20), (5, 2), (7, 2)] {
+            for k in 0..n {
+                csv.push_str(&format!("{},s,c,n,k,hit,srv1\n", h * HOUR_MS + k * 1000));
+            }
+        }
+        let raw = split_csv(csv.into_bytes());
+        let t = validate(
+            Kind::Deliveries,
+            "f",
+            0,
+            &raw,
+            &Default::default(),
+            &Default::default(),
+        )
+        .table;
+        let verdicts = vec![
+            crate::verdict::Verdict {
+                class: Class::Ok,
+                missing: None,
+                flipped: None,
+                recipient: None,
+                subject: None,
+                origin_stream_id: None,
+                object_id: None,
+                capture_ts: None,
+                content_source: None,
+                fill_ts: None,
+                config_version: None,
+                granted: false,
+            };
+            t.len()
+        ];
+        let gaps = server_gaps(&t, &verdicts);
+        assert_eq!(
+            gaps.iter()
+                .map(|g| (g.hour, g.source.as_str()))
+                .collect::<Vec<_>>(),
+            [(2 * HOUR_MS, "srv1")]
+        );
+    }
+
+    #[test]
+    fn reasons_group_without_their_values() {
+        assert_eq!(
+            reason_class(r#""lots" is not a number"#),
+            "… is not a number"
+        );
+        assert_eq!(
+            reason_class(r#"unknown value "a\"b" (expected one of x)"#),
+            "unknown value … (expected one of x)"
+        );
+        assert_eq!(
+            reason_class("missing required value"),
+            "missing required value"
+        );
+    }
+}

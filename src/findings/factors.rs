@@ -1,0 +1,598 @@
+//! Contributing factors, MacroBase-style: for each attribute value, pair and triple of values, leak rate, support and risk ratio against the rest.
+//!
+//! The population is the deliveries of the exposure window (first to last leak)
+//! with a firm verdict: `leak` is the outlier class, `ok` the inlier class;
+//! ambiguous and unresolved deliveries are left out. Time is the timeline's job;
+//! this answers "which deliveries, during the incident".
+//!
+//! Attributes come in two families. *Request* attributes say what was asked, by
+//! which client, over which network; they describe who is at risk wherever and
+//! whenever the bug is live, so the top explanation is the best request pattern.
+//! *Environment* attributes (configuration of the fill, cache node, server, the
+//! recipient's country) say which version and place served it; they are ranked
+//! on their own and reported beside it, as they mostly restate the change (the
+//! timeline finds it) or where the affected users happen to live.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::exposures::ABSENT;
+use crate::verdict::{Class, Verdict};
+
+/// An explanation must cover at least this share of the leak deliveries.
+pub const MIN_SUPPORT: f64 = 0.05;
+/// And make a leak at least this many times as likely as elsewhere.
+pub const MIN_RISK_RATIO: f64 = 3.0;
+/// Added to every count of the risk ratio (Haldane–Anscombe), so that it stays finite and small groups do not win by chance.
+pub const CONTINUITY: f64 = 0.5;
+
+/// A delivery attribute the factors are computed over. The order is the order of preference when
+/// two patterns select exactly the same deliveries: the one named first represents the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Attribute {
+    Integration,
+    Client,
+    Kind,
+    Rtt,
+    Loss,
+    ConfigVersion,
+    CacheNode,
+    Server,
+    Country,
+}
+
+/// Request attributes describe the request; environment attributes the version and place that served it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Family {
+    Request,
+    Environment,
+}
+
+impl Attribute {
+    pub const ALL: [Attribute; 9] = [
+        Attribute::Integration,
+        Attribute::Client,
+        Attribute::Kind,
+        Attribute::Rtt,
+        Attribute::Loss,
+        Attribute::ConfigVersion,
+        Attribute::CacheNode,
+        Attribute::Server,
+        Attribute::Country,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Attribute::CacheNode => "cache_node",
+            Attribute::ConfigVersion => "config_version",
+            Attribute::Client => "client",
+            Attribute::Integration => "integration",
+            Attribute::Kind => "kind",
+            Attribute::Server => "server",
+            Attribute::Rtt => "rtt",
+            Attribute::Loss => "loss",
+            Attribute::Country => "country",
+        }
+    }
+
+    /// What the attribute is, for readers.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Attribute::CacheNode => "cache node",
+            Attribute::ConfigVersion => "cache configuration of the fill served",
+            Attribute::Client => "client",
+            Attribute::Integration => "integration",
+            Attribute::Kind => "object kind",
+            Attribute::Server => "stream server",
+            Attribute::Rtt => "round-trip time",
+            Attribute::Loss => "packet loss",
+            Attribute::Country => "recipient country",
+        }
+    }
+
+    pub fn family(self) -> Family {
+        match self {
+            Attribute::Integration
+            | Attribute::Client
+            | Attribute::Kind
+            | Attribute::Rtt
+            | Attribute::Loss => Family::Request,
+            _ => Family::Environment,
+        }
+    }
+}
+
+/// Round-trip time bucket: low < 100 ms ≤ medium < 300 ms ≤ high.
+pub fn rtt_bucket(ms: Option<f64>) -> &'static str {
+    match ms {
+        None => ABSENT,
+        Some(x) if x < 100.0 => "low (<100 ms)",
+        Some(x) if x < 300.0 => "medium (100-300 ms)",
+        Some(_) => "high (>=300 ms)",
+    }
+}
+
+/// Packet loss bucket: low < 1 % ≤ medium < 5 % ≤ high.
+pub fn loss_bucket(pct: Option<f64>) -> &'static str {
+    match pct {
+        None => ABSENT,
+        Some(x) if x < 1.0 => "low (<1%)",
+        Some(x) if x < 5.0 => "medium (1-5%)",
+        Some(_) => "high (>=5%)",
+    }
+}
+
+/// The value of every attribute for each delivery, in [`Attribute::ALL`] order; `None` is absent.
+pub struct AttributeValues<'a> {
+    pub columns: [Vec<Option<&'a str>>; 9],
+}
+
+pub type Items = Vec<(Attribute, String)>;
+
+/// A set of attribute values (one to three) and how leaks concentrate in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pattern {
+    pub items: Items,
+    pub deliveries: u64,
+    pub leaks: u64,
+    /// Share of all leak deliveries that fall in the pattern.
+    pub support: f64,
+    pub leak_rate: f64,
+    /// Leak rate of the deliveries outside the pattern.
+    pub rest_rate: f64,
+    /// Leak rate inside over outside, with [`CONTINUITY`] added to each count.
+    pub risk_ratio: f64,
+    /// Other patterns that select exactly the same deliveries (in this data they cannot be told apart).
+    pub equivalent: Vec<Items>,
+    /// A digest of the set of deliveries selected, for finding equivalent patterns.
+    fingerprint: u64,
+}
+
+pub fn label(items: &Items) -> String {
+    items
+        .iter()
+        .map(|(a, v)| format!("{}={v}", a.name()))
+        .collect::<Vec<_>>()
+        .join(" & ")
+}
+
+impl Pattern {
+    pub fn label(&self) -> String {
+        label(&self.items)
+    }
+
+    pub fn family(&self) -> Family {
+        self.items
+            .iter()
+            .map(|(a, _)| a.family())
+            .max()
+            .unwrap_or(Family::Request)
+    }
+
+    fn rank_key(
+        &self,
+    ) -> (
+        std::cmp::Reverse<OrdF64>,
+        std::cmp::Reverse<OrdF64>,
+        usize,
+        Items,
+    ) {
+        (
+            std::cmp::Reverse(OrdF64(self.risk_ratio)),
+            std::cmp::Reverse(OrdF64(self.support)),
+            self.items.len(),
+            self.items.clone(),
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct OrdF64(f64);
+impl Eq for OrdF64 {}
+impl PartialOrd for OrdF64 {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for OrdF64 {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&o.0)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Factors {
+    /// Deliveries and leaks of the population analysed.
+    pub deliveries: u64,
+    pub leaks: u64,
+    /// Every value of every attribute, per attribute ranked by risk ratio.
+    pub single: BTreeMap<Attribute, Vec<Pattern>>,
+    /// Pairs of values whose both members reach [`MIN_SUPPORT`], ranked.
+    pub pairs: Vec<Pattern>,
+    /// Explanations from request attributes only: singles, and pairs and triples that beat every
+    /// subset of theirs, over both thresholds, ranked, one per set of equivalent patterns. The first
+    /// is the top explanation.
+    pub request: Vec<Pattern>,
+    /// Explanations with at least one environment attribute, likewise (singles and pairs).
+    pub environment: Vec<Pattern>,
+}
+
+impl Factors {
+    pub fn top(&self) -> Option<&Pattern> {
+        self.request.first()
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Count {
+    n: u64,
+    leaks: u64,
+    fingerprint: u64,
+}
+
+impl Count {
+    fn add(&mut self, leak: bool, row_hash: u64) {
+        self.n += 1;
+        self.leaks += leak as u64;
+        self.fingerprint = self.fingerprint.wrapping_add(row_hash);
+    }
+}
+
+fn pattern(items: Items, c: Count, total_n: u64, total_l: u64) -> Option<Pattern> {
+    let (n, l) = (c.n, c.leaks);
+    let (rn, rl) = (total_n - n, total_l - l);
+    if n == 0 || rn == 0 || total_l == 0 {
+        return None;
+    }
+    let k = CONTINUITY;
+    Some(Pattern {
+        items,
+        deliveries: n,
+        leaks: l,
+        support: l as f64 / total_l as f64,
+        leak_rate: l as f64 / n as f64,
+        rest_rate: rl as f64 / rn as f64,
+        risk_ratio: ((l as f64 + k) / (n as f64 + k)) / ((rl as f64 + k) / (rn as f64 + k)),
+        equivalent: Vec::new(),
+        fingerprint: c.fingerprint,
+    })
+}
+
+/// Keeps one pattern per set of selected deliveries (the best ranked), naming the others as its equivalents.
+fn collapse(mut ps: Vec<Pattern>) -> Vec<Pattern> {
+    ps.sort_by_key(Pattern::rank_key);
+    let mut seen: HashMap<(u64, u64, u64), usize> = HashMap::new();
+    let mut out: Vec<Pattern> = Vec::new();
+    for p in ps {
+        match seen.get(&(p.deliveries, p.leaks, p.fingerprint)) {
+            Some(&i) => out[i].equivalent.push(p.items),
+            None => {
+                seen.insert((p.deliveries, p.leaks, p.fingerprint), out.len());
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn is_explanation(p: &Pattern) -> bool {
+    p.support >= MIN_SUPPORT && p.risk_ratio >= MIN_RISK_RATIO
+}
+
+/// Each attribute's values as small integer codes over the population rows, with the names back.
+struct Coded<'a> {
+    names: Vec<Vec<&'a str>>,
+    codes: Vec<Vec<u32>>,
+}
+
+fn code<'a>(values: &AttributeValues<'a>, rows: &[usize]) -> Coded<'a> {
+    let mut names = Vec::with_capacity(Attribute::ALL.len());
+    let mut codes = Vec::with_capacity(Attribute::ALL.len());
+    for col in &values.columns {
+        let mut index: HashMap<&str, u32> = HashMap::new();
+        let mut n: Vec<&str> = Vec::new();
+        let c: Vec<u32> = rows
+            .iter()
+            .map(|&i| {
+                let v = col.get(i).copied().flatten().unwrap_or(ABSENT);
+                *index.entry(v).or_insert_with(|| {
+                    n.push(v);
+                    n.len() as u32 - 1
+                })
+            })
+            .collect();
+        names.push(n);
+        codes.push(c);
+    }
+    Coded { names, codes }
+}
+
+/// `in_window[i]`: delivery i belongs to the population (its time lies in the exposure window).
+pub fn factors(verdicts: &[Verdict], in_window: &[bool], values: &AttributeValues) -> Factors {
+    let rows: Vec<usize> = (0..verdicts.len())
+        .filter(|&i| in_window[i] && matches!(verdicts[i].class, Class::Leak | Class::Ok))
+        .collect();
+    let leak: Vec<bool> = rows
+        .iter()
+        .map(|&i| verdicts[i].class == Class::Leak)
+        .collect();
+    // A digest per delivery, summed over a pattern's deliveries, tells equal sets apart from unequal ones.
+    let hash: Vec<u64> = rows
+        .iter()
+        .map(|&i| xxhash_rust::xxh3::xxh3_64(&(i as u64).to_le_bytes()))
+        .collect();
+    let total_n = rows.len() as u64;
+    let total_l = leak.iter().filter(|&&l| l).count() as u64;
+    let mut f = Factors {
+        deliveries: total_n,
+        leaks: total_l,
+        ..Factors::default()
+    };
+    if total_l == 0 {
+        return f;
+    }
+    let Coded { names, codes } = code(values, &rows);
+    let nattr = Attribute::ALL.len();
+    let item = |a: usize, c: u32| (Attribute::ALL[a], names[a][c as usize].to_string());
+    let min_leaks = MIN_SUPPORT * total_l as f64;
+
+    let mut single: Vec<Vec<Count>> = names
+        .iter()
+        .map(|n| vec![Count::default(); n.len()])
+        .collect();
+    for r in 0..rows.len() {
+        for a in 0..nattr {
+            single[a][codes[a][r] as usize].add(leak[r], hash[r]);
+        }
+    }
+    let frequent: Vec<Vec<bool>> = single
+        .iter()
+        .map(|cs| cs.iter().map(|c| c.leaks as f64 >= min_leaks).collect())
+        .collect();
+    let mut single_rr: HashMap<(usize, u32), f64> = HashMap::new();
+    for (a, counts) in single.iter().enumerate() {
+        let mut ps = Vec::new();
+        for (c, &count) in counts.iter().enumerate() {
+            if let Some(p) = pattern(vec![item(a, c as u32)], count, total_n, total_l) {
+                single_rr.insert((a, c as u32), p.risk_ratio);
+                ps.push(p);
+            }
+        }
+        ps.sort_by_key(Pattern::rank_key);
+        f.single.insert(Attribute::ALL[a], ps);
+    }
+    // A value held by every delivery has no risk ratio (nothing to compare it with): it counts as 0,
+    // so that a combination with it is judged against its other parts.
+    let rr1 = |a: usize, c: u32| single_rr.get(&(a, c)).copied().unwrap_or(0.0);
+
+    // A pair can only reach the support threshold if both its values do (apriori pruning). At most
+    // 1 / MIN_SUPPORT = 20 values of an attribute can, so combinations are counted in dense tables.
+    let slots: Vec<Vec<u32>> = frequent
+        .iter()
+        .map(|fs| {
+            fs.iter()
+                .enumerate()
+                .filter(|(_, &f)| f)
+                .map(|(c, _)| c as u32)
+                .collect()
+        })
+        .collect();
+    let slot_of: Vec<Vec<Option<usize>>> = frequent
+        .iter()
+        .map(|fs| {
+            let mut k = 0;
+            fs.iter()
+                .map(|&f| {
+                    k += f as usize;
+                    f.then(|| k - 1)
+                })
+                .collect()
+        })
+        .collect();
+    let slot = |a: usize, r: usize| slot_of[a][codes[a][r] as usize];
+    let mut pair_tables: BTreeMap<(usize, usize), Vec<Count>> = BTreeMap::new();
+    for a in 0..nattr {
+        for b in a + 1..nattr {
+            pair_tables.insert(
+                (a, b),
+                vec![Count::default(); slots[a].len() * slots[b].len()],
+            );
+        }
+    }
+    for r in 0..rows.len() {
+        for a in 0..nattr {
+            let Some(sa) = slot(a, r) else { continue };
+            for b in a + 1..nattr {
+                if let Some(sb) = slot(b, r) {
+                    if let Some(t) = pair_tables.get_mut(&(a, b)) {
+                        t[sa * slots[b].len() + sb].add(leak[r], hash[r]);
+                    }
+                }
+            }
+        }
+    }
+    let mut explanations: Vec<Pattern> = f
+        .single
+        .values()
+        .flatten()
+        .filter(|p| is_explanation(p))
+        .cloned()
+        .collect();
+    let mut pair_rr: HashMap<(usize, u32, usize, u32), f64> = HashMap::new();
+    let mut frequent_pairs: HashMap<(usize, usize, usize, usize), bool> = HashMap::new();
+    for (&(a, b), table) in &pair_tables {
+        for (k, &count) in table.iter().enumerate() {
+            let (sa, sb) = (k / slots[b].len(), k % slots[b].len());
+            let (ca, cb) = (slots[a][sa], slots[b][sb]);
+            frequent_pairs.insert((a, sa, b, sb), count.leaks as f64 >= min_leaks);
+            let Some(p) = pattern(vec![item(a, ca), item(b, cb)], count, total_n, total_l) else {
+                continue;
+            };
+            pair_rr.insert((a, ca, b, cb), p.risk_ratio);
+            if p.support < MIN_SUPPORT {
+                continue;
+            }
+            if p.risk_ratio > rr1(a, ca).max(rr1(b, cb)) && is_explanation(&p) {
+                explanations.push(p.clone());
+            }
+            f.pairs.push(p);
+        }
+    }
+    f.pairs.sort_by_key(Pattern::rank_key);
+    let rr2 = |k: (usize, u32, usize, u32)| pair_rr.get(&k).copied().unwrap_or(0.0);
+
+    // Triples, as MacroBase's default order 3, from request attributes only: the top explanation's
+    // family, five attributes, so ten triples of attributes.
+    let request: Vec<usize> = (0..nattr)
+        .filter(|&a| Attribute::ALL[a].family() == Family::Request)
+        .collect();
+    let frequent_pair = |a: usize, sa: usize, b: usize, sb: usize| {
+        frequent_pairs
+            .get(&(a, sa, b, sb))
+            .copied()
+            .unwrap_or(false)
+    };
+    let mut triple_tables: BTreeMap<(usize, usize, usize), Vec<Count>> = BTreeMap::new();
+    for (x, &a) in request.iter().enumerate() {
+        for (y, &b) in request.iter().enumerate().skip(x + 1) {
+            for &c in &request[y + 1..] {
+                triple_tables.insert(
+                    (a, b, c),
+                    vec![Count::default(); slots[a].len() * slots[b].len() * slots[c].len()],
+                );
+            }
+        }
+    }
+    for r in 0..rows.len() {
+        for (&(a, b, c), table) in triple_tables.iter_mut() {
+            let (Some(sa), Some(sb), Some(sc)) = (slot(a, r), slot(b, r), slot(c, r)) else {
+                continue;
+            };
+            if frequent_pair(a, sa, b, sb)
+                && frequent_pair(a, sa, c, sc)
+                && frequent_pair(b, sb, c, sc)
+            {
+                table[(sa * slots[b].len() + sb) * slots[c].len() + sc].add(leak[r], hash[r]);
+            }
+        }
+    }
+    for (&(a, b, c), table) in &triple_tables {
+        for (k, &count) in table.iter().enumerate() {
+            let (nb, nc) = (slots[b].len(), slots[c].len());
+            let (ca, cb, cc) = (
+                slots[a][k / (nb * nc)],
+                slots[b][k / nc % nb],
+                slots[c][k % nc],
+            );
+            if count.n == 0 {
+                continue;
+            }
+            let Some(p) = pattern(
+                vec![item(a, ca), item(b, cb), item(c, cc)],
+                count,
+                total_n,
+                total_l,
+            ) else {
+                continue;
+            };
+            let best = [
+                rr2((a, ca, b, cb)),
+                rr2((a, ca, c, cc)),
+                rr2((b, cb, c, cc)),
+                rr1(a, ca),
+                rr1(b, cb),
+                rr1(c, cc),
+            ]
+            .into_iter()
+            .fold(0.0, f64::max);
+            if p.risk_ratio > best && is_explanation(&p) {
+                explanations.push(p);
+            }
+        }
+    }
+    let (request, environment): (Vec<Pattern>, Vec<Pattern>) = explanations
+        .into_iter()
+        .partition(|p| p.family() == Family::Request);
+    f.request = collapse(request);
+    f.environment = collapse(environment);
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::Verdict;
+
+    fn verdict(leak: bool) -> Verdict {
+        Verdict {
+            class: if leak { Class::Leak } else { Class::Ok },
+            missing: None,
+            flipped: None,
+            recipient: None,
+            subject: None,
+            origin_stream_id: None,
+            object_id: None,
+            capture_ts: None,
+            content_source: None,
+            fill_ts: None,
+            config_version: None,
+            granted: false,
+        }
+    }
+
+    #[test]
+    fn the_pair_that_causes_leaks_ranks_first() {
+        // Leaks only when integration = gh and rtt = high; each alone is common without leaks.
+        // Client mirrors integration exactly, so it is named as an equivalent, not ranked apart.
+        let mut verdicts = Vec::new();
+        let mut cols: [Vec<Option<&str>>; 9] = Default::default();
+        for i in 0..400 {
+            let gh = i % 2 == 0;
+            let high = (i / 2) % 2 == 0;
+            verdicts.push(verdict(gh && high && i % 8 != 4));
+            cols[0].push(Some(if gh { "gh" } else { "alexa" }));
+            cols[1].push(Some(if gh { "hub" } else { "echo" }));
+            cols[3].push(Some(if high {
+                rtt_bucket(Some(500.0))
+            } else {
+                rtt_bucket(Some(20.0))
+            }));
+            cols[6].push(Some(["n1", "n2", "n3"][i % 3]));
+        }
+        let f = factors(
+            &verdicts,
+            &vec![true; 400],
+            &AttributeValues { columns: cols },
+        );
+        assert_eq!(f.leaks, 50);
+        let top = f.top().unwrap();
+        assert_eq!(top.label(), "integration=gh & rtt=high (>=300 ms)");
+        assert_eq!(
+            label(&top.equivalent[0]),
+            "client=hub & rtt=high (>=300 ms)"
+        );
+        assert!((top.support - 1.0).abs() < 1e-12);
+        assert!((top.leak_rate - 0.5).abs() < 1e-12);
+        assert_eq!(top.rest_rate, 0.0);
+        let labels: Vec<String> = f.request.iter().map(Pattern::label).collect();
+        assert_eq!(
+            labels,
+            [
+                "integration=gh & rtt=high (>=300 ms)",
+                "integration=gh",
+                "rtt=high (>=300 ms)"
+            ]
+        );
+        assert!(f
+            .environment
+            .iter()
+            .all(|p| p.family() == Family::Environment));
+    }
+
+    #[test]
+    fn buckets() {
+        assert_eq!(rtt_bucket(Some(99.9)), "low (<100 ms)");
+        assert_eq!(rtt_bucket(Some(300.0)), "high (>=300 ms)");
+        assert_eq!(loss_bucket(Some(1.0)), "medium (1-5%)");
+        assert_eq!(loss_bucket(None), ABSENT);
+    }
+}
