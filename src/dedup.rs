@@ -30,7 +30,10 @@ pub fn dedup(table: Table, n_files: usize) -> (Table, Vec<u64>) {
         // the ids themselves break digest ties, so a collision can never merge two ids.
         let rid_digest: Vec<u128> = rid
             .par_iter()
-            .map(|r| r.as_deref().map_or(0, |r| xxhash_rust::xxh3::xxh3_128(r.as_bytes())))
+            .map(|r| {
+                r.as_deref()
+                    .map_or(0, |r| xxhash_rust::xxh3::xxh3_128(r.as_bytes()))
+            })
             .collect();
         let mut by_rid: Vec<usize> = (0..n).filter(|&i| keep[i] && rid[i].is_some()).collect();
         by_rid.par_sort_unstable_by(|&a, &b| {
@@ -54,7 +57,11 @@ pub fn dedup(table: Table, n_files: usize) -> (Table, Vec<u64>) {
     let mut kept: Vec<usize> = (0..n).filter(|&i| keep[i]).collect();
     if ts.is_empty() {
         let id = table.text("account_id");
-        kept.par_sort_unstable_by(|&a, &b| id[a].cmp(&id[b]).then(table.digest[a].cmp(&table.digest[b])));
+        kept.par_sort_unstable_by(|&a, &b| {
+            id[a]
+                .cmp(&id[b])
+                .then(table.digest[a].cmp(&table.digest[b]))
+        });
     } else {
         kept.par_sort_unstable_by_key(|&i| (ts[i], table.digest[i]));
     }
@@ -71,14 +78,30 @@ mod tests {
 
     fn table(kind: Kind, csv: &str, file: u32) -> Table {
         let raw = split_csv(csv.as_bytes().to_vec());
-        validate(kind, "f", file, &raw, &Mapping::default(), &Settings::default()).table
+        validate(
+            kind,
+            "f",
+            file,
+            &raw,
+            &Mapping::default(),
+            &Settings::default(),
+        )
+        .table
     }
 
     #[test]
     fn exact_and_request_id_duplicates() {
         let h = "ts,session_id,requested_stream_id,cache_node,cache_key,cache_status,request_id\n";
-        let mut t = table(Kind::Deliveries, &format!("{h}2000,s,c,n,k,hit,r1\n1000,s,c,n,k,hit,r2\n1000,s,c,n,k,HIT,r2\n"), 0);
-        t.append(table(Kind::Deliveries, &format!("{h}1500,s,c,n,k,miss,r1\n3000,s,c,n,k,hit,\n3000,s,c,n,k,hit,\n"), 1));
+        let mut t = table(
+            Kind::Deliveries,
+            &format!("{h}2000,s,c,n,k,hit,r1\n1000,s,c,n,k,hit,r2\n1000,s,c,n,k,HIT,r2\n"),
+            0,
+        );
+        t.append(table(
+            Kind::Deliveries,
+            &format!("{h}1500,s,c,n,k,miss,r1\n3000,s,c,n,k,hit,\n3000,s,c,n,k,hit,\n"),
+            1,
+        ));
         let (kept, dups) = dedup(t, 2);
         assert_eq!(dups, vec![2, 1]);
         assert_eq!(kept.time("ts"), &[Some(1000), Some(1500), Some(3000)]);

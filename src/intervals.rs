@@ -38,7 +38,10 @@ pub struct SessionInterval {
 
 pub fn build(loaded: &LoadedDataset) -> PolarsResult<Timelines> {
     Ok(Timelines {
-        sessions: session_frame(&session_intervals(loaded.table(Kind::Sessions), loaded.settings.session_ttl_ms))?,
+        sessions: session_frame(&session_intervals(
+            loaded.table(Kind::Sessions),
+            loaded.settings.session_ttl_ms,
+        ))?,
         owners: owner_frame(loaded.table(Kind::Ownership))?,
         grants: grant_frame(loaded.table(Kind::Ownership))?,
         cache: cache_frame(loaded.table(Kind::Cache))?,
@@ -48,10 +51,17 @@ pub fn build(loaded: &LoadedDataset) -> PolarsResult<Timelines> {
 
 /// One window per `start`: it runs to the first `end` at or after it, or the TTL, whichever comes first.
 pub fn session_intervals(t: &Table, ttl_ms: i64) -> Vec<SessionInterval> {
-    let (ts, sid, ev, acct) = (t.time("ts"), t.text("session_id"), t.text("event"), t.text("account_id"));
+    let (ts, sid, ev, acct) = (
+        t.time("ts"),
+        t.text("session_id"),
+        t.text("event"),
+        t.text("account_id"),
+    );
     let mut by_session: BTreeMap<&str, (BTreeMap<i64, &str>, Vec<i64>)> = BTreeMap::new();
     for i in 0..t.len() {
-        let (Some(ts), Some(s), Some(e)) = (ts[i], sid[i].as_deref(), ev[i].as_deref()) else { continue };
+        let (Some(ts), Some(s), Some(e)) = (ts[i], sid[i].as_deref(), ev[i].as_deref()) else {
+            continue;
+        };
         let entry = by_session.entry(s).or_default();
         match (e, acct[i].as_deref()) {
             ("start", Some(a)) => {
@@ -96,10 +106,17 @@ fn session_frame(iv: &[SessionInterval]) -> PolarsResult<DataFrame> {
 
 /// Owner changes per stream; at one millisecond a bind beats an unbind, and the greatest account among binds wins.
 fn owner_frame(t: &Table) -> PolarsResult<DataFrame> {
-    let (ts, stream, acct, ev) = (t.time("ts"), t.text("stream_id"), t.text("account_id"), t.text("event"));
+    let (ts, stream, acct, ev) = (
+        t.time("ts"),
+        t.text("stream_id"),
+        t.text("account_id"),
+        t.text("event"),
+    );
     let mut state: BTreeMap<(i64, &str), Option<&str>> = BTreeMap::new();
     for i in 0..t.len() {
-        let (Some(ts), Some(s), Some(e)) = (ts[i], stream[i].as_deref(), ev[i].as_deref()) else { continue };
+        let (Some(ts), Some(s), Some(e)) = (ts[i], stream[i].as_deref(), ev[i].as_deref()) else {
+            continue;
+        };
         let new = match e {
             "bind" => acct[i].as_deref(),
             "unbind" => None,
@@ -119,11 +136,20 @@ fn owner_frame(t: &Table) -> PolarsResult<DataFrame> {
 
 /// Grant changes per (stream, account); at one millisecond a revoke beats a grant.
 fn grant_frame(t: &Table) -> PolarsResult<DataFrame> {
-    let (ts, stream, acct, ev) = (t.time("ts"), t.text("stream_id"), t.text("account_id"), t.text("event"));
+    let (ts, stream, acct, ev) = (
+        t.time("ts"),
+        t.text("stream_id"),
+        t.text("account_id"),
+        t.text("event"),
+    );
     let mut state: BTreeMap<(i64, &str, &str), bool> = BTreeMap::new();
     for i in 0..t.len() {
-        let (Some(ts), Some(s), Some(a), Some(e)) = (ts[i], stream[i].as_deref(), acct[i].as_deref(), ev[i].as_deref())
-        else {
+        let (Some(ts), Some(s), Some(a), Some(e)) = (
+            ts[i],
+            stream[i].as_deref(),
+            acct[i].as_deref(),
+            ev[i].as_deref(),
+        ) else {
             continue;
         };
         let granted = match e {
@@ -156,18 +182,39 @@ impl CacheState<'_> {
     /// Orders events of one key in one millisecond: fills first, then by object id, and by every
     /// other field after that, so the winner never depends on input order.
     fn rank(&self) -> (bool, Option<&str>, Option<&str>, Option<i64>, Option<&str>) {
-        (self.fill, self.object, self.origin, self.captured, self.config)
+        (
+            self.fill,
+            self.object,
+            self.origin,
+            self.captured,
+            self.config,
+        )
     }
 }
 
 /// Cache events per (node, key), except purges of `*`. At one millisecond a fill beats an
 /// evict or purge, and the greatest object id wins among fills.
 fn cache_frame(t: &Table) -> PolarsResult<DataFrame> {
-    let (ts, node, key, op) = (t.time("ts"), t.text("cache_node"), t.text("cache_key"), t.text("op"));
-    let (obj, origin, cap, cfg) = (t.text("object_id"), t.text("origin_stream_id"), t.time("captured_at"), t.text("config_version"));
+    let (ts, node, key, op) = (
+        t.time("ts"),
+        t.text("cache_node"),
+        t.text("cache_key"),
+        t.text("op"),
+    );
+    let (obj, origin, cap, cfg) = (
+        t.text("object_id"),
+        t.text("origin_stream_id"),
+        t.time("captured_at"),
+        t.text("config_version"),
+    );
     let mut state: BTreeMap<(i64, &str, &str), CacheState> = BTreeMap::new();
     for i in 0..t.len() {
-        let (Some(ts), Some(n), Some(k), Some(o)) = (ts[i], node[i].as_deref(), key[i].as_deref(), op[i].as_deref()) else {
+        let (Some(ts), Some(n), Some(k), Some(o)) = (
+            ts[i],
+            node[i].as_deref(),
+            key[i].as_deref(),
+            op[i].as_deref(),
+        ) else {
             continue;
         };
         if o == "purge" && k == "*" {
@@ -176,7 +223,11 @@ fn cache_frame(t: &Table) -> PolarsResult<DataFrame> {
         let new = CacheState {
             fill: o == "fill",
             object: if o == "fill" { obj[i].as_deref() } else { None },
-            origin: if o == "fill" { origin[i].as_deref() } else { None },
+            origin: if o == "fill" {
+                origin[i].as_deref()
+            } else {
+                None
+            },
             captured: if o == "fill" { cap[i] } else { None },
             config: if o == "fill" { cfg[i].as_deref() } else { None },
         };
@@ -198,7 +249,12 @@ fn cache_frame(t: &Table) -> PolarsResult<DataFrame> {
 }
 
 fn purge_frame(t: &Table) -> PolarsResult<DataFrame> {
-    let (ts, node, key, op) = (t.time("ts"), t.text("cache_node"), t.text("cache_key"), t.text("op"));
+    let (ts, node, key, op) = (
+        t.time("ts"),
+        t.text("cache_node"),
+        t.text("cache_key"),
+        t.text("op"),
+    );
     let mut purges: Vec<(i64, &str)> = (0..t.len())
         .filter(|&i| op[i].as_deref() == Some("purge") && key[i].as_deref() == Some("*"))
         .filter_map(|i| Some((ts[i]?, node[i].as_deref()?)))
@@ -221,7 +277,15 @@ mod tests {
 
     fn table(kind: Kind, csv: &str) -> Table {
         let raw = split_csv(csv.as_bytes().to_vec());
-        validate(kind, "f", 0, &raw, &Mapping::default(), &Settings::default()).table
+        validate(
+            kind,
+            "f",
+            0,
+            &raw,
+            &Mapping::default(),
+            &Settings::default(),
+        )
+        .table
     }
 
     #[test]
@@ -231,8 +295,10 @@ mod tests {
             "ts,session_id,event,account_id\n0,s,start,a\n100,s,start,b\n150,s,end,\n150,s,start,c\n500,s,start,d\n1000,t,start,z\n1000,t,start,y\n",
         );
         let iv = session_intervals(&t, 200);
-        let got: Vec<(&str, i64, i64, &str)> =
-            iv.iter().map(|i| (i.session_id.as_str(), i.start, i.end, i.account.as_str())).collect();
+        let got: Vec<(&str, i64, i64, &str)> = iv
+            .iter()
+            .map(|i| (i.session_id.as_str(), i.start, i.end, i.account.as_str()))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -255,19 +321,35 @@ mod tests {
         let owners: Vec<Option<&str>> = o.column("owner").unwrap().str().unwrap().iter().collect();
         assert_eq!(owners, vec![Some("b"), Some("y")]);
         let g = grant_frame(&t).unwrap();
-        assert_eq!(g.column("granted").unwrap().bool().unwrap().get(0), Some(false));
+        assert_eq!(
+            g.column("granted").unwrap().bool().unwrap().get(0),
+            Some(false)
+        );
         let c = table(
             Kind::Cache,
             "ts,cache_node,cache_key,op,object_id,origin_stream_id\n5,n,k,evict,,\n5,n,k,fill,o1,c1\n5,n,k,fill,o2,c2\n9,n,*,purge,,\n",
         );
         let f = cache_frame(&c).unwrap();
         assert_eq!(f.height(), 1);
-        assert_eq!(f.column("c_object").unwrap().str().unwrap().get(0), Some("o2"));
+        assert_eq!(
+            f.column("c_object").unwrap().str().unwrap().get(0),
+            Some("o2")
+        );
         assert_eq!(purge_frame(&c).unwrap().height(), 1);
-        for rows in ["5,n,k,fill,o1,c1\n5,n,k,fill,o1,c2\n", "5,n,k,fill,o1,c2\n5,n,k,fill,o1,c1\n"] {
-            let c = table(Kind::Cache, &format!("ts,cache_node,cache_key,op,object_id,origin_stream_id\n{rows}"));
+        for rows in [
+            "5,n,k,fill,o1,c1\n5,n,k,fill,o1,c2\n",
+            "5,n,k,fill,o1,c2\n5,n,k,fill,o1,c1\n",
+        ] {
+            let c = table(
+                Kind::Cache,
+                &format!("ts,cache_node,cache_key,op,object_id,origin_stream_id\n{rows}"),
+            );
             let f = cache_frame(&c).unwrap();
-            assert_eq!(f.column("c_origin").unwrap().str().unwrap().get(0), Some("c2"), "{rows}");
+            assert_eq!(
+                f.column("c_origin").unwrap().str().unwrap().get(0),
+                Some("c2"),
+                "{rows}"
+            );
         }
     }
 }

@@ -19,7 +19,11 @@ pub const SHIFT_LATER: u32 = 2;
 /// Columns: `idx` (row of the deliveries table), `shift`, `recipient`,
 /// `origin`, `subject`, `granted`, `capture_ts`, `object`, `fill_ts`,
 /// `config`, `named` (content named by the delivery itself).
-pub fn resolve(deliveries: &DataFrame, tl: &Timelines, tolerance_ms: i64) -> PolarsResult<DataFrame> {
+pub fn resolve(
+    deliveries: &DataFrame,
+    tl: &Timelines,
+    tolerance_ms: i64,
+) -> PolarsResult<DataFrame> {
     let base = deliveries
         .clone()
         .lazy()
@@ -46,15 +50,37 @@ pub fn resolve(deliveries: &DataFrame, tl: &Timelines, tolerance_ms: i64) -> Pol
         .collect();
     let lf = concat(stacked, UnionArgs::default())?;
 
-    let lf = asof(lf, tl.sessions.clone().lazy(), "t", "s_start", &["session_id"], &["session_id"]).with_column(
+    let lf = asof(
+        lf,
+        tl.sessions.clone().lazy(),
+        "t",
+        "s_start",
+        &["session_id"],
+        &["session_id"],
+    )
+    .with_column(
         when(col("t").lt(col("s_end")))
             .then(col("account"))
             .otherwise(lit(NULL).cast(DataType::String))
             .alias("recipient"),
     );
 
-    let lf = asof(lf, tl.cache.clone().lazy(), "t", "c_ts", &["cache_node", "cache_key"], &["c_node", "c_key"]);
-    let lf = asof(lf, tl.purges.clone().lazy(), "t", "p_ts", &["cache_node"], &["p_node"]);
+    let lf = asof(
+        lf,
+        tl.cache.clone().lazy(),
+        "t",
+        "c_ts",
+        &["cache_node", "cache_key"],
+        &["c_node", "c_key"],
+    );
+    let lf = asof(
+        lf,
+        tl.purges.clone().lazy(),
+        "t",
+        "p_ts",
+        &["cache_node"],
+        &["p_node"],
+    );
     let named = col("d_origin").is_not_null();
     let held = col("c_fill")
         .fill_null(lit(false))
@@ -66,7 +92,11 @@ pub fn resolve(deliveries: &DataFrame, tl: &Timelines, tolerance_ms: i64) -> Pol
         named.clone().alias("named"),
         when(named.clone())
             .then(col("d_origin"))
-            .otherwise(when(held.clone()).then(col("c_origin")).otherwise(null_str()))
+            .otherwise(
+                when(held.clone())
+                    .then(col("c_origin"))
+                    .otherwise(null_str()),
+            )
             .alias("origin"),
         when(named.clone())
             .then(coalesce(&[col("d_captured"), col("ts")]))
@@ -80,14 +110,38 @@ pub fn resolve(deliveries: &DataFrame, tl: &Timelines, tolerance_ms: i64) -> Pol
             .then(col("d_object"))
             .otherwise(when(held).then(col("c_object")).otherwise(null_str()))
             .alias("object"),
-        when(from_cache.clone()).then(col("c_ts")).otherwise(null_i64()).alias("fill_ts"),
-        when(from_cache).then(col("c_config")).otherwise(null_str()).alias("config"),
+        when(from_cache.clone())
+            .then(col("c_ts"))
+            .otherwise(null_i64())
+            .alias("fill_ts"),
+        when(from_cache)
+            .then(col("c_config"))
+            .otherwise(null_str())
+            .alias("config"),
     ]);
     // A capture-time look-up shifts with the delivery-time ones; rows with no
     // content get a key that sorts first and matches nothing.
-    let lf = lf.with_column((col("capture_ts") + col("d")).fill_null(lit(i64::MIN)).alias("o_at"));
-    let lf = asof(lf, tl.owners.clone().lazy(), "o_at", "o_ts", &["origin"], &["stream_id"]);
-    let lf = asof(lf, tl.grants.clone().lazy(), "t", "g_ts", &["origin", "recipient"], &["g_stream", "g_account"]);
+    let lf = lf.with_column(
+        (col("capture_ts") + col("d"))
+            .fill_null(lit(i64::MIN))
+            .alias("o_at"),
+    );
+    let lf = asof(
+        lf,
+        tl.owners.clone().lazy(),
+        "o_at",
+        "o_ts",
+        &["origin"],
+        &["stream_id"],
+    );
+    let lf = asof(
+        lf,
+        tl.grants.clone().lazy(),
+        "t",
+        "g_ts",
+        &["origin", "recipient"],
+        &["g_stream", "g_account"],
+    );
     lf.select([
         col("idx"),
         col("shift"),
@@ -106,21 +160,31 @@ pub fn resolve(deliveries: &DataFrame, tl: &Timelines, tolerance_ms: i64) -> Pol
 }
 
 /// Backward as-of join with equality: each left row gets the latest right row with `right_on <= left_on` in its group.
-fn asof(left: LazyFrame, right: LazyFrame, left_on: &str, right_on: &str, left_by: &[&str], right_by: &[&str]) -> LazyFrame {
+fn asof(
+    left: LazyFrame,
+    right: LazyFrame,
+    left_on: &str,
+    right_on: &str,
+    left_by: &[&str],
+    right_by: &[&str],
+) -> LazyFrame {
     let by = |v: &[&str]| Some(v.iter().map(|s| PlSmallStr::from(*s)).collect::<Vec<_>>());
-    left.sort([left_on], SortMultipleOptions::default().with_maintain_order(true))
-        .join_builder()
-        .with(right)
-        .left_on([col(left_on)])
-        .right_on([col(right_on)])
-        .how(JoinType::AsOf(Box::new(AsOfOptions {
-            strategy: AsofStrategy::Backward,
-            left_by: by(left_by),
-            right_by: by(right_by),
-            allow_eq: true,
-            check_sortedness: false,
-            ..Default::default()
-        })))
-        .coalesce(JoinCoalesce::KeepColumns)
-        .finish()
+    left.sort(
+        [left_on],
+        SortMultipleOptions::default().with_maintain_order(true),
+    )
+    .join_builder()
+    .with(right)
+    .left_on([col(left_on)])
+    .right_on([col(right_on)])
+    .how(JoinType::AsOf(Box::new(AsOfOptions {
+        strategy: AsofStrategy::Backward,
+        left_by: by(left_by),
+        right_by: by(right_by),
+        allow_eq: true,
+        check_sortedness: false,
+        ..Default::default()
+    })))
+    .coalesce(JoinCoalesce::KeepColumns)
+    .finish()
 }

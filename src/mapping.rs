@@ -137,7 +137,9 @@ fn check_column(kind: Kind, name: &str, at: &str) -> std::result::Result<(), Str
     let hint = closest_column(kind, name)
         .map(|c| format!(" (did you mean {c:?}?)"))
         .unwrap_or_default();
-    Err(format!("{at}: {name:?} is not a {kind} column of the contract{hint}"))
+    Err(format!(
+        "{at}: {name:?} is not a {kind} column of the contract{hint}"
+    ))
 }
 
 #[cfg(test)]

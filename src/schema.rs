@@ -201,7 +201,10 @@ mod tests {
 
     #[test]
     fn hint_finds_near_misses() {
-        assert_eq!(closest_column(Kind::Deliveries, "sesion_id"), Some("session_id"));
+        assert_eq!(
+            closest_column(Kind::Deliveries, "sesion_id"),
+            Some("session_id")
+        );
         assert_eq!(closest_column(Kind::Cache, "cache_nod"), Some("cache_node"));
         assert_eq!(closest_column(Kind::Sessions, "zzzzzz"), None);
     }

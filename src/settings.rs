@@ -61,9 +61,9 @@ impl Settings {
         for (key, value) in &table {
             match key.as_str() {
                 "timezone" => {
-                    let name = value
-                        .as_str()
-                        .ok_or_else(|| "timezone must be a string such as \"Asia/Shanghai\"".to_string())?;
+                    let name = value.as_str().ok_or_else(|| {
+                        "timezone must be a string such as \"Asia/Shanghai\"".to_string()
+                    })?;
                     let tz: Tz = name
                         .parse()
                         .map_err(|_| format!("timezone {name:?} is not an IANA time zone name"))?;
@@ -72,14 +72,18 @@ impl Settings {
                 "session_ttl" => s.session_ttl_ms = duration_value(key, value)?,
                 "tolerance" => s.tolerance_ms = duration_value(key, value)?,
                 "clock_offset_ms" => {
-                    let t = value
-                        .as_table()
-                        .ok_or_else(|| "clock_offset_ms must be a table of name = milliseconds".to_string())?;
+                    let t = value.as_table().ok_or_else(|| {
+                        "clock_offset_ms must be a table of name = milliseconds".to_string()
+                    })?;
                     for (name, v) in t {
                         let ms = match v {
                             toml::Value::Integer(i) => *i,
                             toml::Value::Float(f) if f.is_finite() => f.round() as i64,
-                            _ => return Err(format!("clock_offset_ms.{name:?} must be a number of milliseconds")),
+                            _ => {
+                                return Err(format!(
+                                    "clock_offset_ms.{name:?} must be a number of milliseconds"
+                                ))
+                            }
                         };
                         s.clock_offset_ms.insert(name.clone(), ms);
                     }
@@ -117,7 +121,11 @@ pub fn parse_duration_ms(text: &str) -> std::result::Result<i64, String> {
         "m" => 60_000.0,
         "h" => 3_600_000.0,
         "d" => 86_400_000.0,
-        _ => return Err(format!("{text:?} has unknown unit {unit:?} (ms, s, m, h or d)")),
+        _ => {
+            return Err(format!(
+                "{text:?} has unknown unit {unit:?} (ms, s, m, h or d)"
+            ))
+        }
     };
     let n: f64 = num
         .trim()

@@ -36,9 +36,15 @@ pub enum TimeError {
 impl std::fmt::Display for TimeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TimeError::WrongForm(form) => write!(f, "not a valid timestamp in this column's form ({})", form.describe()),
+            TimeError::WrongForm(form) => write!(
+                f,
+                "not a valid timestamp in this column's form ({})",
+                form.describe()
+            ),
             TimeError::NoTimezone => f.write_str("naive time and no timezone"),
-            TimeError::NonexistentLocal => f.write_str("local time does not exist in the dataset's timezone"),
+            TimeError::NonexistentLocal => {
+                f.write_str("local time does not exist in the dataset's timezone")
+            }
         }
     }
 }
@@ -60,8 +66,14 @@ pub fn classify(value: &str) -> Option<TimeForm> {
         return None;
     }
     let tail = &b[19..];
-    let has_offset = tail.ends_with(b"Z") || tail.ends_with(b"z") || tail.iter().any(|&c| c == b'+' || c == b'-');
-    Some(if has_offset { TimeForm::Rfc3339 } else { TimeForm::Naive })
+    let has_offset = tail.ends_with(b"Z")
+        || tail.ends_with(b"z")
+        || tail.iter().any(|&c| c == b'+' || c == b'-');
+    Some(if has_offset {
+        TimeForm::Rfc3339
+    } else {
+        TimeForm::Naive
+    })
 }
 
 /// The form most values take; ties prefer RFC 3339, then epoch, then naive.
@@ -148,24 +160,51 @@ mod tests {
     #[test]
     fn three_forms_agree() {
         let shanghai = Some(chrono_tz::Asia::Shanghai);
-        assert_eq!(parse("2019-12-26T08:00:00+08:00", TimeForm::Rfc3339, None), Ok(T));
-        assert_eq!(parse("2019-12-26T00:00:00Z", TimeForm::Rfc3339, None), Ok(T));
-        assert_eq!(parse("2019-12-26 00:00:00.123Z", TimeForm::Rfc3339, None), Ok(T + 123));
-        assert_eq!(parse("2019-12-26T08:00:00+0800", TimeForm::Rfc3339, None), Ok(T));
+        assert_eq!(
+            parse("2019-12-26T08:00:00+08:00", TimeForm::Rfc3339, None),
+            Ok(T)
+        );
+        assert_eq!(
+            parse("2019-12-26T00:00:00Z", TimeForm::Rfc3339, None),
+            Ok(T)
+        );
+        assert_eq!(
+            parse("2019-12-26 00:00:00.123Z", TimeForm::Rfc3339, None),
+            Ok(T + 123)
+        );
+        assert_eq!(
+            parse("2019-12-26T08:00:00+0800", TimeForm::Rfc3339, None),
+            Ok(T)
+        );
         assert_eq!(parse("1577318400000", TimeForm::EpochMs, None), Ok(T));
-        assert_eq!(parse("2019-12-26 08:00:00", TimeForm::Naive, shanghai), Ok(T));
-        assert_eq!(parse("2019-12-26 08:00:00.5", TimeForm::Naive, shanghai), Ok(T + 500));
+        assert_eq!(
+            parse("2019-12-26 08:00:00", TimeForm::Naive, shanghai),
+            Ok(T)
+        );
+        assert_eq!(
+            parse("2019-12-26 08:00:00.5", TimeForm::Naive, shanghai),
+            Ok(T + 500)
+        );
     }
 
     #[test]
     fn sub_millisecond_fractions_truncate_toward_the_past() {
-        assert_eq!(parse("2019-12-26T00:00:00.1239Z", TimeForm::Rfc3339, None), Ok(T + 123));
-        assert_eq!(parse("1969-12-31T23:59:59.9995Z", TimeForm::Rfc3339, None), Ok(-1));
+        assert_eq!(
+            parse("2019-12-26T00:00:00.1239Z", TimeForm::Rfc3339, None),
+            Ok(T + 123)
+        );
+        assert_eq!(
+            parse("1969-12-31T23:59:59.9995Z", TimeForm::Rfc3339, None),
+            Ok(-1)
+        );
     }
 
     #[test]
     fn refusals_say_why() {
-        assert_eq!(parse("2019-12-26 08:00:00", TimeForm::Naive, None), Err(TimeError::NoTimezone));
+        assert_eq!(
+            parse("2019-12-26 08:00:00", TimeForm::Naive, None),
+            Err(TimeError::NoTimezone)
+        );
         assert_eq!(
             parse("1577318400000", TimeForm::Rfc3339, None),
             Err(TimeError::WrongForm(TimeForm::Rfc3339))
@@ -174,9 +213,15 @@ mod tests {
             parse("2019-13-26T08:00:00Z", TimeForm::Rfc3339, None),
             Err(TimeError::WrongForm(TimeForm::Rfc3339))
         );
-        assert_eq!(parse("12.5", TimeForm::EpochMs, None), Err(TimeError::WrongForm(TimeForm::EpochMs)));
+        assert_eq!(
+            parse("12.5", TimeForm::EpochMs, None),
+            Err(TimeError::WrongForm(TimeForm::EpochMs))
+        );
         let ny = Some(chrono_tz::America::New_York);
-        assert_eq!(parse("2021-03-14 02:30:00", TimeForm::Naive, ny), Err(TimeError::NonexistentLocal));
+        assert_eq!(
+            parse("2021-03-14 02:30:00", TimeForm::Naive, ny),
+            Err(TimeError::NonexistentLocal)
+        );
         // 01:30 happens twice on 2021-11-07 in New York; the earlier (EDT, UTC-4) is taken.
         assert_eq!(
             parse("2021-11-07 01:30:00", TimeForm::Naive, ny),
@@ -186,11 +231,22 @@ mod tests {
 
     #[test]
     fn majority_decides_the_form() {
-        let vals = ["garbage", "1577318400000", "2019-12-26T00:00:00Z", "2019-12-26T00:00:01Z"];
+        let vals = [
+            "garbage",
+            "1577318400000",
+            "2019-12-26T00:00:00Z",
+            "2019-12-26T00:00:01Z",
+        ];
         assert_eq!(detect_form(vals.iter().copied()), Some(TimeForm::Rfc3339));
-        assert_eq!(detect_form(["1", "2"].iter().copied()), Some(TimeForm::EpochMs));
+        assert_eq!(
+            detect_form(["1", "2"].iter().copied()),
+            Some(TimeForm::EpochMs)
+        );
         assert_eq!(detect_form(["x"].iter().copied()), None);
-        assert_eq!(detect_form(["1", "2019-12-26 08:00:00"].iter().copied()), Some(TimeForm::EpochMs));
+        assert_eq!(
+            detect_form(["1", "2019-12-26 08:00:00"].iter().copied()),
+            Some(TimeForm::EpochMs)
+        );
     }
 
     #[test]

@@ -24,7 +24,12 @@ fn synthetic(seed: u64) -> Synthetic {
     let t = |ms: i64| Some((t0 + ms).to_string());
     let mut own: Rows = Vec::new();
     for i in 0..6 {
-        own.push(vec![t(-86_400_000), s(&format!("c{i}")), s(&format!("a{i}")), s("bind")]);
+        own.push(vec![
+            t(-86_400_000),
+            s(&format!("c{i}")),
+            s(&format!("a{i}")),
+            s("bind"),
+        ]);
     }
     own.push(vec![t(300_000), s("c1"), s("a1"), s("unbind")]);
     own.push(vec![t(310_000), s("c1"), s("a4"), s("bind")]);
@@ -32,9 +37,21 @@ fn synthetic(seed: u64) -> Synthetic {
     own.push(vec![t(500_000), s("c0"), s("a2"), s("revoke")]);
     let mut ses: Rows = Vec::new();
     for i in 0..6 {
-        ses.push(vec![t(0), s(&format!("s{i}")), s("start"), s(&format!("a{i}")), s("nest_hub")]);
+        ses.push(vec![
+            t(0),
+            s(&format!("s{i}")),
+            s("start"),
+            s(&format!("a{i}")),
+            s("nest_hub"),
+        ]);
     }
-    ses.push(vec![t(400_000), s("s3"), s("start"), s("a5"), s("nest_hub")]);
+    ses.push(vec![
+        t(400_000),
+        s("s3"),
+        s("start"),
+        s("a5"),
+        s("nest_hub"),
+    ]);
     ses.push(vec![t(600_000), s("s4"), s("end"), None, s("nest_hub")]);
     let mut cache: Rows = Vec::new();
     for k in 0..40 {
@@ -47,8 +64,21 @@ fn synthetic(seed: u64) -> Synthetic {
         } else {
             (None, None)
         };
-        let key = if op == "purge" && rng.gen_bool(0.3) { "*" } else { key };
-        cache.push(vec![t(at), s(&node), s(key), s(op), obj, origin, None, s("v2")]);
+        let key = if op == "purge" && rng.gen_bool(0.3) {
+            "*"
+        } else {
+            key
+        };
+        cache.push(vec![
+            t(at),
+            s(&node),
+            s(key),
+            s(op),
+            obj,
+            origin,
+            None,
+            s("v2"),
+        ]);
     }
     let mut del: Rows = Vec::new();
     for r in 0..300 {
@@ -63,8 +93,16 @@ fn synthetic(seed: u64) -> Synthetic {
             s(["hit", "miss"][rng.gen_range(0..2)]),
             s(&format!("r{r}")),
             if named { s(&format!("x{r}")) } else { None },
-            if named { s(&format!("c{}", rng.gen_range(0..6))) } else { None },
-            if named && rng.gen_bool(0.5) { t(at - rng.gen_range(0..400_000)) } else { None },
+            if named {
+                s(&format!("c{}", rng.gen_range(0..6)))
+            } else {
+                None
+            },
+            if named && rng.gen_bool(0.5) {
+                t(at - rng.gen_range(0..400_000))
+            } else {
+                None
+            },
             s(&rng.gen_range(100..5000).to_string()),
             s(if rng.gen_bool(0.5) { "true" } else { "false" }),
         ]);
@@ -75,18 +113,45 @@ fn synthetic(seed: u64) -> Synthetic {
             (
                 "deliveries",
                 h(&[
-                    "ts", "session_id", "requested_stream_id", "cache_node", "cache_key", "cache_status", "request_id",
-                    "object_id", "origin_stream_id", "captured_at", "bytes", "viewed",
+                    "ts",
+                    "session_id",
+                    "requested_stream_id",
+                    "cache_node",
+                    "cache_key",
+                    "cache_status",
+                    "request_id",
+                    "object_id",
+                    "origin_stream_id",
+                    "captured_at",
+                    "bytes",
+                    "viewed",
                 ]),
                 del,
             ),
             (
                 "cache",
-                h(&["ts", "cache_node", "cache_key", "op", "object_id", "origin_stream_id", "captured_at", "config_version"]),
+                h(&[
+                    "ts",
+                    "cache_node",
+                    "cache_key",
+                    "op",
+                    "object_id",
+                    "origin_stream_id",
+                    "captured_at",
+                    "config_version",
+                ]),
                 cache,
             ),
-            ("sessions", h(&["ts", "session_id", "event", "account_id", "client"]), ses),
-            ("ownership", h(&["ts", "stream_id", "account_id", "event"]), own),
+            (
+                "sessions",
+                h(&["ts", "session_id", "event", "account_id", "client"]),
+                ses,
+            ),
+            (
+                "ownership",
+                h(&["ts", "stream_id", "account_id", "event"]),
+                own,
+            ),
         ],
     }
 }
@@ -108,16 +173,28 @@ fn write_shuffled(ds: &Synthetic, root: &Path, seed: u64) {
         rows.shuffle(&mut rng);
         let cut1 = rows.len() / 3;
         let cut2 = 2 * rows.len() / 3;
-        for (i, part) in [&rows[..cut1], &rows[cut1..cut2], &rows[cut2..]].into_iter().enumerate() {
+        for (i, part) in [&rows[..cut1], &rows[cut1..cut2], &rows[cut2..]]
+            .into_iter()
+            .enumerate()
+        {
             write_rows(&dir.join(format!("part{i}")), targets[i], h, part);
         }
     }
 }
 
-const COMPARED: [&str; 5] = ["summary.json", "leaks.csv", "leaks.parquet", "verdicts.parquet", "unresolved.csv"];
+const COMPARED: [&str; 5] = [
+    "summary.json",
+    "leaks.csv",
+    "leaks.parquet",
+    "verdicts.parquet",
+    "unresolved.csv",
+];
 
 fn outputs(out: &Path) -> Vec<Vec<u8>> {
-    COMPARED.iter().map(|f| std::fs::read(out.join(f)).unwrap()).collect()
+    COMPARED
+        .iter()
+        .map(|f| std::fs::read(out.join(f)).unwrap())
+        .collect()
 }
 
 #[test]
@@ -129,7 +206,12 @@ fn shuffling_and_splitting_change_no_output_byte() {
     let s = analyze_ok(&plain, &dir.path().join("out-plain"));
     assert_eq!(s["deliveries"], 300);
     // The dataset must exercise every class, or this test proves little.
-    for key in ["leak_deliveries", "ok_deliveries", "ambiguous_deliveries", "unresolved_deliveries"] {
+    for key in [
+        "leak_deliveries",
+        "ok_deliveries",
+        "ambiguous_deliveries",
+        "unresolved_deliveries",
+    ] {
         assert!(s[key].as_u64().unwrap() > 0, "{key} is zero: {s}");
     }
     let expected = outputs(&dir.path().join("out-plain"));
@@ -140,7 +222,10 @@ fn shuffling_and_splitting_change_no_output_byte() {
         analyze_ok(&shuffled, &out);
         let got = outputs(&out);
         for (i, name) in COMPARED.iter().enumerate() {
-            assert!(got[i] == expected[i], "{name} differs after shuffling with seed {seed}");
+            assert!(
+                got[i] == expected[i],
+                "{name} differs after shuffling with seed {seed}"
+            );
         }
     }
 }
@@ -155,15 +240,24 @@ fn thread_count_changes_no_output_byte() {
     let mut runs = Vec::new();
     for threads in [Some("1"), None] {
         let mut cmd = bin();
-        cmd.arg("analyze").arg(&data).arg("--out").arg(&out).arg("--quiet");
+        cmd.arg("analyze")
+            .arg(&data)
+            .arg("--out")
+            .arg(&out)
+            .arg("--quiet");
         match threads {
             Some(n) => cmd.env("POLARS_MAX_THREADS", n).env("RAYON_NUM_THREADS", n),
-            None => cmd.env_remove("POLARS_MAX_THREADS").env_remove("RAYON_NUM_THREADS"),
+            None => cmd
+                .env_remove("POLARS_MAX_THREADS")
+                .env_remove("RAYON_NUM_THREADS"),
         };
         assert!(cmd.status().unwrap().success());
         let mut bytes = outputs(&out);
         bytes.push(std::fs::read(out.join("manifest.json")).unwrap());
         runs.push(bytes);
     }
-    assert!(runs[0] == runs[1], "outputs differ between 1 thread and the default");
+    assert!(
+        runs[0] == runs[1],
+        "outputs differ between 1 thread and the default"
+    );
 }

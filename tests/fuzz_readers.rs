@@ -65,7 +65,10 @@ fn mutate(mut b: Vec<u8>, ms: &[Mutation]) -> Vec<u8> {
             }
             Mutation::WrongType(p) => {
                 // Replace a digit run with text, so numbers and times stop parsing.
-                if let Some(i) = (0..b.len()).map(|k| (k + at(p, b.len().max(1))) % b.len()).find(|&k| b[k].is_ascii_digit()) {
+                if let Some(i) = (0..b.len())
+                    .map(|k| (k + at(p, b.len().max(1))) % b.len())
+                    .find(|&k| b[k].is_ascii_digit())
+                {
                     b[i] = b'z';
                 }
             }
@@ -86,7 +89,10 @@ fn check(name: &str, bytes: &[u8]) -> Result<(), TestCaseError> {
     };
     let c = loaded.counts(Kind::Deliveries);
     prop_assert_eq!(c.read, c.accepted + c.rejected + c.duplicates);
-    prop_assert_eq!(c.rejected as usize, loaded.rejections[&Kind::Deliveries].len());
+    prop_assert_eq!(
+        c.rejected as usize,
+        loaded.rejections[&Kind::Deliveries].len()
+    );
     prop_assert_eq!(c.accepted as usize, loaded.table(Kind::Deliveries).len());
     prop_assert_eq!(loaded.files.len(), 1);
     Ok(())
@@ -147,7 +153,11 @@ proptest! {
 
 #[test]
 fn unmutated_files_load_completely() {
-    for (name, bytes, n) in [("d.csv", VALID_CSV.as_bytes().to_vec(), 4), ("d.jsonl", VALID_JSONL.as_bytes().to_vec(), 3), ("d.parquet", parquet_bytes(), 4)] {
+    for (name, bytes, n) in [
+        ("d.csv", VALID_CSV.as_bytes().to_vec(), 4),
+        ("d.jsonl", VALID_JSONL.as_bytes().to_vec(), 3),
+        ("d.parquet", parquet_bytes(), 4),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         empty_dataset(dir.path());
         std::fs::write(dir.path().join("deliveries").join(name), bytes).unwrap();

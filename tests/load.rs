@@ -5,7 +5,13 @@ mod common;
 use common::*;
 use serde_json::json;
 
-fn rows(kind: &str, read: u64, accepted: u64, rejected: u64, duplicates: u64) -> (String, serde_json::Value) {
+fn rows(
+    kind: &str,
+    read: u64,
+    accepted: u64,
+    rejected: u64,
+    duplicates: u64,
+) -> (String, serde_json::Value) {
     (
         kind.to_string(),
         json!({"read": read, "accepted": accepted, "rejected": rejected, "duplicates": duplicates}),
@@ -60,7 +66,10 @@ fn mixed_fixture_counts_every_row() {
     assert_eq!(l[col("subject_account")].as_deref(), Some("acct-3"));
     assert_eq!(l[col("origin_stream_id")].as_deref(), Some("cam3"));
     assert_eq!(l[col("object_id")].as_deref(), Some("o-3"));
-    assert_eq!(l[col("fill_ts")].as_deref(), Some("2019-12-26T00:15:00.000Z"));
+    assert_eq!(
+        l[col("fill_ts")].as_deref(),
+        Some("2019-12-26T00:15:00.000Z")
+    );
     assert_eq!(l[col("config_version")].as_deref(), Some("v2"));
     assert_eq!(l[col("bytes")].as_deref(), Some("900"));
     assert_eq!(l[col("viewed")].as_deref(), Some("false"));
@@ -94,9 +103,21 @@ fn quarantine_keeps_every_rejected_row_with_its_reason() {
             .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
             .collect::<Vec<_>>()
     );
-    assert!(q[0][3].as_deref().unwrap().contains("unknown value \"warm\""));
-    assert!(q[0][4].as_deref().unwrap().starts_with("2019-12-26T00:26:00Z,s2,cam2"));
-    for (kind, n) in [("cache", 2), ("sessions", 1), ("ownership", 1), ("changes", 1), ("accounts", 0)] {
+    assert!(q[0][3]
+        .as_deref()
+        .unwrap()
+        .contains("unknown value \"warm\""));
+    assert!(q[0][4]
+        .as_deref()
+        .unwrap()
+        .starts_with("2019-12-26T00:26:00Z,s2,cam2"));
+    for (kind, n) in [
+        ("cache", 2),
+        ("sessions", 1),
+        ("ownership", 1),
+        ("changes", 1),
+        ("accounts", 0),
+    ] {
         let (_, q) = read_csv(&out.path().join(format!("quarantine/{kind}.csv")));
         assert_eq!(q.len(), n, "{kind}");
     }
@@ -114,11 +135,17 @@ fn every_format_gives_the_same_answer() {
         let out = base.path().join(format!("{target:?}-out"));
         let s = analyze_ok(&ds, &out);
         assert_eq!(s, expected, "{target:?}");
-        assert_eq!(std::fs::read(out.join("leaks.csv")).unwrap(), expected_leaks, "{target:?}");
+        assert_eq!(
+            std::fs::read(out.join("leaks.csv")).unwrap(),
+            expected_leaks,
+            "{target:?}"
+        );
         let m = read_json(&out.join("manifest.json"));
         let files = m["files"].as_array().unwrap();
         assert_eq!(files.len(), 9, "{target:?}");
-        assert!(files.iter().all(|f| f["sha256"].as_str().unwrap().len() == 64));
+        assert!(files
+            .iter()
+            .all(|f| f["sha256"].as_str().unwrap().len() == 64));
     }
 }
 
@@ -127,7 +154,9 @@ fn one_dataset_mixing_every_format_balances() {
     let base = tempfile::tempdir().unwrap();
     let expected = analyze_ok(&fixture("mixed"), &base.path().join("ref-out"));
     let ds = base.path().join("mixed-formats");
-    convert_dataset_with(&fixture("mixed"), &ds, |i| Target::ALL[i % Target::ALL.len()]);
+    convert_dataset_with(&fixture("mixed"), &ds, |i| {
+        Target::ALL[i % Target::ALL.len()]
+    });
     let out = base.path().join("out");
     let s = analyze_ok(&ds, &out);
     assert_eq!(s, expected);
@@ -136,13 +165,26 @@ fn one_dataset_mixing_every_format_balances() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| format!("{}/{}", f["format"].as_str().unwrap(), f["compression"].as_str().unwrap()))
+        .map(|f| {
+            format!(
+                "{}/{}",
+                f["format"].as_str().unwrap(),
+                f["compression"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(formats.len(), 7, "{formats:?}");
-    let quarantined: usize = ["deliveries", "cache", "sessions", "ownership", "changes", "accounts"]
-        .iter()
-        .map(|k| read_csv(&out.join(format!("quarantine/{k}.csv"))).1.len())
-        .sum();
+    let quarantined: usize = [
+        "deliveries",
+        "cache",
+        "sessions",
+        "ownership",
+        "changes",
+        "accounts",
+    ]
+    .iter()
+    .map(|k| read_csv(&out.join(format!("quarantine/{k}.csv"))).1.len())
+    .sum();
     assert_eq!(quarantined, 9);
 }
 
@@ -152,7 +194,10 @@ fn manifest_and_quarantine_are_byte_identical_across_runs() {
     let mut first = Vec::new();
     for round in 0..2 {
         analyze_ok(&fixture("mixed"), out.path());
-        let mut files = vec![out.path().join("manifest.json"), out.path().join("summary.json")];
+        let mut files = vec![
+            out.path().join("manifest.json"),
+            out.path().join("summary.json"),
+        ];
         files.extend(walk(&out.path().join("quarantine")));
         let bytes: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
         if round == 0 {
@@ -165,15 +210,34 @@ fn manifest_and_quarantine_are_byte_identical_across_runs() {
     assert_eq!(m["tool"]["name"], "leakscope");
     assert_eq!(m["settings"]["timezone"], "Asia/Shanghai");
     assert_eq!(m["settings"]["clock_offset_ms"]["node-b"], -1000);
-    let c = m["files"].as_array().unwrap().iter().find(|f| f["path"] == "deliveries/c.csv").unwrap();
+    let c = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "deliveries/c.csv")
+        .unwrap();
     assert_eq!(c["time_forms"]["ts"], "naive");
-    assert_eq!(c["rows"], json!({"read": 2, "accepted": 1, "rejected": 1, "duplicates": 0}));
+    assert_eq!(
+        c["rows"],
+        json!({"read": 2, "accepted": 1, "rejected": 1, "duplicates": 0})
+    );
 }
 
 const DELIVERY_HEADER: &str =
     "ts,session_id,requested_stream_id,cache_node,cache_key,cache_status,request_id,captured_at,bytes,viewed,rtt_ms,loss_pct";
 const GOOD: [&str; 12] = [
-    "2019-12-26T00:00:00Z", "s1", "cam1", "n1", "k1", "hit", "r0", "2019-12-26T00:00:00Z", "10", "true", "30", "0.5",
+    "2019-12-26T00:00:00Z",
+    "s1",
+    "cam1",
+    "n1",
+    "k1",
+    "hit",
+    "r0",
+    "2019-12-26T00:00:00Z",
+    "10",
+    "true",
+    "30",
+    "0.5",
 ];
 
 /// One malformed row per rejection reason: (what, column index to replace, bad value, column, reason fragment).
@@ -181,13 +245,49 @@ const GOOD: [&str; 12] = [
 fn one_fixture_per_rejection_reason() {
     let cases: &[(&str, usize, &str, &str, &str)] = &[
         ("missing ts", 0, "", "ts", "missing required value"),
-        ("unparseable ts", 0, "2019-02-30T00:00:00Z", "ts", "not a valid timestamp"),
-        ("missing session", 1, "", "session_id", "missing required value"),
-        ("missing stream", 2, "", "requested_stream_id", "missing required value"),
-        ("missing node", 3, "", "cache_node", "missing required value"),
+        (
+            "unparseable ts",
+            0,
+            "2019-02-30T00:00:00Z",
+            "ts",
+            "not a valid timestamp",
+        ),
+        (
+            "missing session",
+            1,
+            "",
+            "session_id",
+            "missing required value",
+        ),
+        (
+            "missing stream",
+            2,
+            "",
+            "requested_stream_id",
+            "missing required value",
+        ),
+        (
+            "missing node",
+            3,
+            "",
+            "cache_node",
+            "missing required value",
+        ),
         ("missing key", 4, "", "cache_key", "missing required value"),
-        ("unknown status", 5, "stale", "cache_status", "unknown value \"stale\""),
-        ("bad captured_at", 7, "yesterday", "captured_at", "not a valid timestamp"),
+        (
+            "unknown status",
+            5,
+            "stale",
+            "cache_status",
+            "unknown value \"stale\"",
+        ),
+        (
+            "bad captured_at",
+            7,
+            "yesterday",
+            "captured_at",
+            "not a valid timestamp",
+        ),
         ("bad bytes", 8, "12kb", "bytes", "is not a number"),
         ("bad viewed", 9, "1", "viewed", "is not true or false"),
         ("bad rtt", 10, "fast", "rtt_ms", "is not a number"),
@@ -206,7 +306,11 @@ fn one_fixture_per_rejection_reason() {
         );
         let out = dir.path().join("out");
         let s = analyze_ok(dir.path(), &out);
-        assert_eq!(s["rows"]["deliveries"], json!({"read": 2, "accepted": 1, "rejected": 1, "duplicates": 0}), "{what}");
+        assert_eq!(
+            s["rows"]["deliveries"],
+            json!({"read": 2, "accepted": 1, "rejected": 1, "duplicates": 0}),
+            "{what}"
+        );
         let (_, q) = read_csv(&out.join("quarantine/deliveries.csv"));
         assert_eq!(q.len(), 1, "{what}");
         assert_eq!(q[0][1].as_deref(), Some("3"), "{what}");
@@ -222,26 +326,51 @@ fn structural_rejections_in_each_kind() {
     empty_dataset(dir.path());
     write(
         &dir.path().join("deliveries/d.csv"),
-        &format!("{DELIVERY_HEADER}\n{}\n2019-12-26T00:00:00Z,s1\n", GOOD.join(",")),
+        &format!(
+            "{DELIVERY_HEADER}\n{}\n2019-12-26T00:00:00Z,s1\n",
+            GOOD.join(",")
+        ),
     );
     write(
         &dir.path().join("cache/c.jsonl"),
         "{\"ts\": 1, \"cache_node\": \"n\", \"cache_key\": \"k\", \"op\": \"fill\", \"object_id\": \"o\"}\n{\"ts\": 1, \"cache_node\": \"n\"\n[1,2]\n{\"ts\": 2, \"cache_node\": {\"a\": 1}, \"cache_key\": \"k\", \"op\": \"evict\"}\n",
     );
-    write(&dir.path().join("sessions/s.csv"), "ts,session_id,event\n1,s,start\n2,s,end\n");
-    write(&dir.path().join("ownership/o.csv"), "ts,stream_id,account_id,event\n1,c,a,sell\n1,c,a,bind\n");
+    write(
+        &dir.path().join("sessions/s.csv"),
+        "ts,session_id,event\n1,s,start\n2,s,end\n",
+    );
+    write(
+        &dir.path().join("ownership/o.csv"),
+        "ts,stream_id,account_id,event\n1,c,a,sell\n1,c,a,bind\n",
+    );
     let out = dir.path().join("out");
     let s = analyze_ok(dir.path(), &out);
     assert_eq!(s["rows"]["deliveries"]["rejected"], 1);
-    assert_eq!(s["rows"]["cache"], json!({"read": 4, "accepted": 0, "rejected": 4, "duplicates": 0}));
-    assert_eq!(s["rows"]["sessions"], json!({"read": 2, "accepted": 1, "rejected": 1, "duplicates": 0}));
-    assert_eq!(s["rows"]["ownership"], json!({"read": 2, "accepted": 1, "rejected": 1, "duplicates": 0}));
+    assert_eq!(
+        s["rows"]["cache"],
+        json!({"read": 4, "accepted": 0, "rejected": 4, "duplicates": 0})
+    );
+    assert_eq!(
+        s["rows"]["sessions"],
+        json!({"read": 2, "accepted": 1, "rejected": 1, "duplicates": 0})
+    );
+    assert_eq!(
+        s["rows"]["ownership"],
+        json!({"read": 2, "accepted": 1, "rejected": 1, "duplicates": 0})
+    );
     let reasons = |kind: &str| -> Vec<String> {
-        read_csv(&out.join(format!("quarantine/{kind}.csv"))).1.into_iter().map(|r| r[3].clone().unwrap()).collect()
+        read_csv(&out.join(format!("quarantine/{kind}.csv")))
+            .1
+            .into_iter()
+            .map(|r| r[3].clone().unwrap())
+            .collect()
     };
     assert!(reasons("deliveries")[0].contains("record has 2 fields, the header has 12"));
     let c = reasons("cache");
-    assert!(c[0].contains("required column \"origin_stream_id\" is missing"), "{c:?}");
+    assert!(
+        c[0].contains("required column \"origin_stream_id\" is missing"),
+        "{c:?}"
+    );
     assert!(c[1].contains("invalid JSON"), "{c:?}");
     assert!(c[2].contains("not an object"), "{c:?}");
     assert!(c[3].contains("JSON object or array"), "{c:?}");
@@ -258,23 +387,44 @@ fn naive_times_without_a_zone_are_rejected_and_said_loudly() {
         "ts,stream_id,account_id,event\n2019-12-26 08:00:00,c,a,bind\n2019-12-26 09:00:00,c,b,bind\n",
     );
     let out = dir.path().join("out");
-    let o = bin().args(["analyze"]).arg(dir.path()).arg("--out").arg(&out).output().unwrap();
+    let o = bin()
+        .args(["analyze"])
+        .arg(dir.path())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("WARNING: ownership/o.csv: all 2 rows rejected"), "{err}");
+    assert!(
+        err.contains("WARNING: ownership/o.csv: all 2 rows rejected"),
+        "{err}"
+    );
     assert!(err.contains("timezone"), "{err}");
     let s = read_json(&out.join("summary.json"));
-    assert_eq!(s["rows"]["ownership"], json!({"read": 2, "accepted": 0, "rejected": 2, "duplicates": 0}));
+    assert_eq!(
+        s["rows"]["ownership"],
+        json!({"read": 2, "accepted": 0, "rejected": 2, "duplicates": 0})
+    );
     let (_, q) = read_csv(&out.join("quarantine/ownership.csv"));
-    assert!(q.iter().all(|r| r[3].as_deref() == Some("naive time and no timezone")));
+    assert!(q
+        .iter()
+        .all(|r| r[3].as_deref() == Some("naive time and no timezone")));
 }
 
 #[test]
 fn unreadable_files_are_reported_and_strict_makes_them_fatal() {
     let dir = tempfile::tempdir().unwrap();
     empty_dataset(dir.path());
-    write(&dir.path().join("deliveries/d.csv"), &format!("{DELIVERY_HEADER}\n{}\n", GOOD.join(",")));
-    std::fs::write(dir.path().join("deliveries/broken.csv.gz"), b"\x1f\x8b\x08\x00garbage").unwrap();
+    write(
+        &dir.path().join("deliveries/d.csv"),
+        &format!("{DELIVERY_HEADER}\n{}\n", GOOD.join(",")),
+    );
+    std::fs::write(
+        dir.path().join("deliveries/broken.csv.gz"),
+        b"\x1f\x8b\x08\x00garbage",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("cache/broken.parquet"), b"PAR1 not really").unwrap();
     std::fs::write(dir.path().join("cache/notes.txt"), b"hello").unwrap();
     let out = dir.path().join("out");
@@ -282,7 +432,12 @@ fn unreadable_files_are_reported_and_strict_makes_them_fatal() {
     assert_eq!(s["unreadable_files"], 2);
     assert_eq!(s["rows"]["deliveries"]["read"], 1);
     let m = read_json(&out.join("manifest.json"));
-    let errors: Vec<&str> = m["files"].as_array().unwrap().iter().filter_map(|f| f["error"].as_str()).collect();
+    let errors: Vec<&str> = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["error"].as_str())
+        .collect();
     assert_eq!(errors.len(), 2);
     assert!(errors.iter().any(|e| e.contains("gzip")), "{errors:?}");
     assert!(errors.iter().any(|e| e.contains("Parquet")), "{errors:?}");
@@ -320,21 +475,42 @@ fn mapping_file_renames_columns_and_values() {
     );
     let out = dir.path().join("out");
     let s = analyze_ok(dir.path(), &out);
-    assert_eq!(s["rows"]["deliveries"], json!({"read": 2, "accepted": 1, "rejected": 1, "duplicates": 0}));
+    assert_eq!(
+        s["rows"]["deliveries"],
+        json!({"read": 2, "accepted": 1, "rejected": 1, "duplicates": 0})
+    );
 
-    write(&dir.path().join("bad.toml"), "[columns.deliveries]\n\"sid\" = \"sesion_id\"\n");
-    let o = analyze(dir.path(), &out, &["--mapping", dir.path().join("bad.toml").to_str().unwrap()]);
+    write(
+        &dir.path().join("bad.toml"),
+        "[columns.deliveries]\n\"sid\" = \"sesion_id\"\n",
+    );
+    let o = analyze(
+        dir.path(),
+        &out,
+        &["--mapping", dir.path().join("bad.toml").to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("did you mean \"session_id\""));
 }
 
 #[test]
 fn validate_prints_accounting_and_first_errors() {
-    let o = bin().arg("validate").arg(fixture("mixed")).arg("--quiet").output().unwrap();
+    let o = bin()
+        .arg("validate")
+        .arg(fixture("mixed"))
+        .arg("--quiet")
+        .output()
+        .unwrap();
     assert!(o.status.success());
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("deliveries           11          5          4          2"), "{text}");
-    assert!(text.contains("deliveries/b.jsonl  read 4  accepted 1  rejected 2  duplicates 1"), "{text}");
+    assert!(
+        text.contains("deliveries           11          5          4          2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("deliveries/b.jsonl  read 4  accepted 1  rejected 2  duplicates 1"),
+        "{text}"
+    );
     assert!(text.contains("line 5 [viewed]"), "{text}");
 }
 
@@ -362,12 +538,17 @@ fn typed_parquet_columns_are_read_by_value() {
         "rtt_ms" => [35.5f64, 900.0],
     )
     .unwrap();
-    df.with_column(df.column("ts").unwrap().cast(&utc).unwrap()).unwrap();
-    df.with_column(df.column("captured_at").unwrap().cast(&naive).unwrap()).unwrap();
+    df.with_column(df.column("ts").unwrap().cast(&utc).unwrap())
+        .unwrap();
+    df.with_column(df.column("captured_at").unwrap().cast(&naive).unwrap())
+        .unwrap();
     let f = std::fs::File::create(dir.path().join("deliveries/d.parquet")).unwrap();
     ParquetWriter::new(f).finish(&mut df).unwrap();
     write(&dir.path().join("dataset.toml"), "timezone = \"UTC\"\n");
-    write(&dir.path().join("sessions/s.csv"), "ts,session_id,event,account_id\n1577318400000,s1,start,alice\n");
+    write(
+        &dir.path().join("sessions/s.csv"),
+        "ts,session_id,event,account_id\n1577318400000,s1,start,alice\n",
+    );
     write(
         &dir.path().join("ownership/o.csv"),
         "ts,stream_id,account_id,event\n1577232000000,c1,alice,bind\n1577232000000,c2,bob,bind\n",
@@ -378,20 +559,37 @@ fn typed_parquet_columns_are_read_by_value() {
     );
     let out = dir.path().join("out");
     let s = analyze_ok(dir.path(), &out);
-    assert_eq!(s["rows"]["deliveries"], json!({"read": 2, "accepted": 2, "rejected": 0, "duplicates": 0}));
+    assert_eq!(
+        s["rows"]["deliveries"],
+        json!({"read": 2, "accepted": 2, "rejected": 0, "duplicates": 0})
+    );
     // r1 names bob's camera c2 and goes to alice: a leak. r2 gets alice's own c1 from the cache: ok.
     assert_eq!(s["leak_deliveries"], 1);
     assert_eq!(s["ok_deliveries"], 1);
     let (h, leaks) = read_csv(&out.join("leaks.csv"));
     let col = |name: &str| h.iter().position(|c| c == name).unwrap();
-    assert_eq!(leaks[0][col("ts")].as_deref(), Some("2019-12-26T00:01:00.000Z"));
-    assert_eq!(leaks[0][col("captured_at")].as_deref(), Some("2019-12-26T00:00:30.000Z"));
+    assert_eq!(
+        leaks[0][col("ts")].as_deref(),
+        Some("2019-12-26T00:01:00.000Z")
+    );
+    assert_eq!(
+        leaks[0][col("captured_at")].as_deref(),
+        Some("2019-12-26T00:00:30.000Z")
+    );
     assert_eq!(leaks[0][col("bytes")].as_deref(), Some("1200"));
     assert_eq!(leaks[0][col("viewed")].as_deref(), Some("true"));
     assert_eq!(leaks[0][col("rtt_ms")].as_deref(), Some("35.5"));
     let m = read_json(&out.join("manifest.json"));
-    let d = m["files"].as_array().unwrap().iter().find(|f| f["path"] == "deliveries/d.parquet").unwrap();
+    let d = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "deliveries/d.parquet")
+        .unwrap();
     // Without time-zone support in this polars build, the writer cannot mark `ts` as zoned,
     // so both columns are naive here and read in the dataset's zone (UTC).
-    assert_eq!(d["time_forms"], json!({"captured_at": "naive", "ts": "naive"}));
+    assert_eq!(
+        d["time_forms"],
+        json!({"captured_at": "naive", "ts": "naive"})
+    );
 }

@@ -124,8 +124,10 @@ pub fn load(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> {
     let bar = if opts.progress && std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(found.len() as u64);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} loading {pos}/{len} files {wide_bar} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} loading {pos}/{len} files {wide_bar} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         b
     } else {
@@ -145,7 +147,8 @@ pub fn load(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> {
 
     let mut files = Vec::with_capacity(results.len());
     let mut tables: BTreeMap<Kind, Table> = Kind::ALL.iter().map(|&k| (k, Table::new(k))).collect();
-    let mut rejections: BTreeMap<Kind, Vec<Rejection>> = Kind::ALL.iter().map(|&k| (k, Vec::new())).collect();
+    let mut rejections: BTreeMap<Kind, Vec<Rejection>> =
+        Kind::ALL.iter().map(|&k| (k, Vec::new())).collect();
     let mut warnings = Vec::new();
     for (file, validated) in results {
         if let Some(e) = &file.error {
@@ -159,7 +162,9 @@ pub fn load(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> {
         }
         if let Some(v) = validated {
             warnings.extend(v.warnings);
-            rejections.get_mut(&file.kind).map(|r| r.extend(v.rejections));
+            if let Some(r) = rejections.get_mut(&file.kind) {
+                r.extend(v.rejections);
+            }
             if let Some(t) = tables.get_mut(&file.kind) {
                 t.append(v.table);
             }

@@ -67,7 +67,9 @@ impl Cells {
     }
 
     pub fn to_vec(&self) -> Vec<Option<String>> {
-        (0..self.len()).map(|i| self.get(i).map(str::to_string)).collect()
+        (0..self.len())
+            .map(|i| self.get(i).map(str::to_string))
+            .collect()
     }
 }
 
@@ -113,7 +115,10 @@ impl RawFile {
             let mut obj = serde_json::Map::new();
             if let Ok(cells) = &row.cells {
                 for (i, h) in self.headers.iter().enumerate() {
-                    let v = cells.get(i).map(|c| serde_json::Value::String(c.to_string())).unwrap_or(serde_json::Value::Null);
+                    let v = cells
+                        .get(i)
+                        .map(|c| serde_json::Value::String(c.to_string()))
+                        .unwrap_or(serde_json::Value::Null);
                     obj.insert(h.clone(), v);
                 }
             }
@@ -141,8 +146,9 @@ fn decode(path: &Path, compression: Compression) -> Result<Vec<u8>, String> {
     let res = match compression {
         Compression::None => std::io::BufReader::new(file).read_to_end(&mut out),
         Compression::Gzip => flate2::read::MultiGzDecoder::new(file).read_to_end(&mut out),
-        Compression::Zstd => zstd::stream::read::Decoder::new(file)
-            .and_then(|mut d| d.read_to_end(&mut out)),
+        Compression::Zstd => {
+            zstd::stream::read::Decoder::new(file).and_then(|mut d| d.read_to_end(&mut out))
+        }
     };
     res.map_err(|e| match compression {
         Compression::None => e.to_string(),
@@ -163,7 +169,9 @@ pub fn split_csv(text: Vec<u8>) -> RawFile {
     let mut pending: Option<(u64, usize, Result<Cells, String>)> = None;
     let mut header_seen = false;
     let mut lines = LineCounter::new(&text);
-    let finish = |file: &mut RawFile, pending: &mut Option<(u64, usize, Result<Cells, String>)>, end: usize| {
+    let finish = |file: &mut RawFile,
+                  pending: &mut Option<(u64, usize, Result<Cells, String>)>,
+                  end: usize| {
         if let Some((line, start, cells)) = pending.take() {
             file.rows.push(RawRow {
                 line,
@@ -188,7 +196,11 @@ pub fn split_csv(text: Vec<u8>) -> RawFile {
                         .enumerate()
                         .map(|(i, h)| {
                             let h = String::from_utf8_lossy(h);
-                            let h = if i == 0 { h.trim_start_matches('\u{feff}') } else { &h };
+                            let h = if i == 0 {
+                                h.trim_start_matches('\u{feff}')
+                            } else {
+                                &h
+                            };
                             h.trim().to_string()
                         })
                         .collect();
@@ -241,7 +253,11 @@ struct LineCounter<'a> {
 
 impl<'a> LineCounter<'a> {
     fn new(text: &'a [u8]) -> Self {
-        LineCounter { text, byte: 0, line: 1 }
+        LineCounter {
+            text,
+            byte: 0,
+            line: 1,
+        }
     }
 
     /// The first byte at or after `at` that is not a line break: where a record really starts,
@@ -256,7 +272,10 @@ impl<'a> LineCounter<'a> {
     fn line_at(&mut self, at: usize) -> u64 {
         let at = at.min(self.text.len());
         if at > self.byte {
-            self.line += self.text[self.byte..at].iter().filter(|&&b| b == b'\n').count() as u64;
+            self.line += self.text[self.byte..at]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64;
             self.byte = at;
         }
         self.line
@@ -267,8 +286,8 @@ impl<'a> LineCounter<'a> {
 pub fn split_jsonl(text: Vec<u8>) -> RawFile {
     let mut file = RawFile::default();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut parsed: Vec<(u64, (usize, usize), Result<serde_json::Map<String, serde_json::Value>, String>)> =
-        Vec::new();
+    type JsonRow = Result<serde_json::Map<String, serde_json::Value>, String>;
+    let mut parsed: Vec<(u64, (usize, usize), JsonRow)> = Vec::new();
     let mut start = 0usize;
     let mut line_no = 0u64;
     while start < text.len() {
@@ -360,8 +379,11 @@ fn read_parquet(path: &Path) -> Result<RawFile, String> {
     let mut columns: Vec<StringChunked> = Vec::with_capacity(df.width());
     for col in df.columns() {
         file.headers.push(col.name().to_string());
-        let text = column_as_text(col.as_materialized_series(), zoned.contains(col.name().as_str()))
-            .map_err(|e| format!("column {:?} cannot be read as text: {e}", col.name()))?;
+        let text = column_as_text(
+            col.as_materialized_series(),
+            zoned.contains(col.name().as_str()),
+        )
+        .map_err(|e| format!("column {:?} cannot be read as text: {e}", col.name()))?;
         columns.push(text.rechunk().into_owned());
     }
     file.rows = (0..height)
@@ -418,10 +440,22 @@ mod tests {
 
     #[test]
     fn detects_formats_by_name() {
-        assert_eq!(detect(Path::new("a.csv")), Some((Format::Csv, Compression::None)));
-        assert_eq!(detect(Path::new("a.CSV.GZ")), Some((Format::Csv, Compression::Gzip)));
-        assert_eq!(detect(Path::new("a.ndjson.zst")), Some((Format::Jsonl, Compression::Zstd)));
-        assert_eq!(detect(Path::new("a.parquet")), Some((Format::Parquet, Compression::None)));
+        assert_eq!(
+            detect(Path::new("a.csv")),
+            Some((Format::Csv, Compression::None))
+        );
+        assert_eq!(
+            detect(Path::new("a.CSV.GZ")),
+            Some((Format::Csv, Compression::Gzip))
+        );
+        assert_eq!(
+            detect(Path::new("a.ndjson.zst")),
+            Some((Format::Jsonl, Compression::Zstd))
+        );
+        assert_eq!(
+            detect(Path::new("a.parquet")),
+            Some((Format::Parquet, Compression::None))
+        );
         assert_eq!(detect(Path::new("a.parquet.gz")), None);
         assert_eq!(detect(Path::new("README.md")), None);
     }
@@ -432,7 +466,10 @@ mod tests {
         assert_eq!(f.headers, vec!["a", "b"]);
         assert_eq!(f.rows.len(), 3);
         assert_eq!(f.rows[0].line, 2);
-        assert_eq!(f.rows[0].cells.as_ref().unwrap().to_vec(), vec![Some("1".into()), Some("x\ny".into())]);
+        assert_eq!(
+            f.rows[0].cells.as_ref().unwrap().to_vec(),
+            vec![Some("1".into()), Some("x\ny".into())]
+        );
         assert_eq!(f.rows[1].line, 5);
         assert_eq!(f.quote(&f.rows[1]), "2,z");
         assert!(f.rows[2].cells.is_err());
@@ -446,17 +483,30 @@ mod tests {
         let f = split_csv(text);
         assert_eq!(f.headers, vec!["a", "b"]);
         assert_eq!(f.rows.len(), 1);
-        assert!(f.rows[0].cells.as_ref().unwrap_err().contains("invalid UTF-8"));
+        assert!(f.rows[0]
+            .cells
+            .as_ref()
+            .unwrap_err()
+            .contains("invalid UTF-8"));
     }
 
     #[test]
     fn jsonl_rows_union_keys() {
-        let f = split_jsonl(b"{\"a\":1,\"b\":null}\n\n{\"c\":\"x\",\"a\":\"\"}\n[1]\nnot json\n{\"a\":{\"k\":1}}".to_vec());
+        let f = split_jsonl(
+            b"{\"a\":1,\"b\":null}\n\n{\"c\":\"x\",\"a\":\"\"}\n[1]\nnot json\n{\"a\":{\"k\":1}}"
+                .to_vec(),
+        );
         assert_eq!(f.headers, vec!["a", "b", "c"]);
         assert_eq!(f.rows.len(), 5);
-        assert_eq!(f.rows[0].cells.as_ref().unwrap().to_vec(), vec![Some("1".into()), None, None]);
+        assert_eq!(
+            f.rows[0].cells.as_ref().unwrap().to_vec(),
+            vec![Some("1".into()), None, None]
+        );
         assert_eq!(f.rows[1].line, 3);
-        assert_eq!(f.rows[1].cells.as_ref().unwrap().to_vec(), vec![None, None, Some("x".into())]);
+        assert_eq!(
+            f.rows[1].cells.as_ref().unwrap().to_vec(),
+            vec![None, None, Some("x".into())]
+        );
         assert!(f.rows[2].cells.is_err());
         assert!(f.rows[3].cells.is_err());
         assert_eq!(f.rows[4].nested, vec![0]);

@@ -65,7 +65,9 @@ impl ColumnData {
     fn to_column(&self, name: &str) -> Column {
         let name: PlSmallStr = name.into();
         match self {
-            ColumnData::Text(v) => Column::new(name, v.iter().map(|o| o.as_deref()).collect::<Vec<_>>()),
+            ColumnData::Text(v) => {
+                Column::new(name, v.iter().map(|o| o.as_deref()).collect::<Vec<_>>())
+            }
             ColumnData::Time(v) => Column::new(name, v.as_slice()),
             ColumnData::Num(v) => Column::new(name, v.as_slice()),
             ColumnData::Bool(v) => Column::new(name, v.as_slice()),
@@ -91,7 +93,11 @@ impl Table {
     pub fn new(kind: Kind) -> Table {
         Table {
             kind,
-            columns: kind.columns().iter().map(|c| ColumnData::for_type(c.ty)).collect(),
+            columns: kind
+                .columns()
+                .iter()
+                .map(|c| ColumnData::for_type(c.ty))
+                .collect(),
             extra: BTreeMap::new(),
             digest: Vec::new(),
             source: Vec::new(),

@@ -125,7 +125,10 @@ pub fn validate(
         cols,
         lay: &lay,
         forms: cols.iter().map(|c| forms.get(c.name).copied()).collect(),
-        value_maps: cols.iter().map(|c| mapping.values_for(kind, c.name)).collect(),
+        value_maps: cols
+            .iter()
+            .map(|c| mapping.values_for(kind, c.name))
+            .collect(),
         clock,
         tz: settings.timezone,
     };
@@ -140,10 +143,13 @@ pub fn validate(
             for row in chunk {
                 let result = match (&row.cells, &lay.duplicate, &naive_blocked) {
                     (Err(reason), _, _) => Err((String::new(), reason.clone())),
-                    (Ok(_), Some(dup), _) => {
-                        Err((dup.clone(), format!("column {dup:?} appears more than once in the header")))
+                    (Ok(_), Some(dup), _) => Err((
+                        dup.clone(),
+                        format!("column {dup:?} appears more than once in the header"),
+                    )),
+                    (Ok(_), None, Some(col)) => {
+                        Err((col.clone(), TimeError::NoTimezone.to_string()))
                     }
-                    (Ok(_), None, Some(col)) => Err((col.clone(), TimeError::NoTimezone.to_string())),
                     (Ok(cells), None, None) => ctx.parse_row(row, cells),
                 };
                 match result {
@@ -212,7 +218,10 @@ impl RowContext<'_> {
             let cell = match self.lay.contract[ci] {
                 Some(hi) => {
                     if row.nested.contains(&hi) {
-                        return Err((c.name.into(), "holds a JSON object or array, expected a single value".into()));
+                        return Err((
+                            c.name.into(),
+                            "holds a JSON object or array, expected a single value".into(),
+                        ));
                     }
                     cells.get(hi)
                 }
@@ -246,7 +255,9 @@ impl RowContext<'_> {
     }
 
     fn parse_value(&self, ci: usize, c: &Column, cell: Option<&str>) -> Result<Value, RowError> {
-        let Some(v) = cell else { return Ok(Value::Absent) };
+        let Some(v) = cell else {
+            return Ok(Value::Absent);
+        };
         let err = |reason: String| (c.name.to_string(), reason);
         match c.ty {
             ColumnType::Text => Ok(Value::Text(v.to_string())),
@@ -276,7 +287,9 @@ impl RowContext<'_> {
             }
             ColumnType::Timestamp => {
                 let Some(form) = self.forms[ci] else {
-                    return Err(err(format!("{v:?} is not a timestamp in any contract form")));
+                    return Err(err(format!(
+                        "{v:?} is not a timestamp in any contract form"
+                    )));
                 };
                 time::parse(v.trim(), form, self.tz)
                     .map(Value::Time)
@@ -382,10 +395,22 @@ mod tests {
             2019-12-26T00:00:00Z,s1,c1\n";
         let v = run(Kind::Deliveries, csv, &Settings::default());
         assert_eq!(v.table.len(), 1);
-        let got: Vec<(u64, &str)> = v.rejections.iter().map(|r| (r.line, r.column.as_str())).collect();
+        let got: Vec<(u64, &str)> = v
+            .rejections
+            .iter()
+            .map(|r| (r.line, r.column.as_str()))
+            .collect();
         assert_eq!(
             got,
-            vec![(3, "cache_status"), (4, "session_id"), (5, "bytes"), (6, "viewed"), (7, "ts"), (8, "captured_at"), (9, "")]
+            vec![
+                (3, "cache_status"),
+                (4, "session_id"),
+                (5, "bytes"),
+                (6, "viewed"),
+                (7, "ts"),
+                (8, "captured_at"),
+                (9, "")
+            ]
         );
         assert!(v.rejections[0].reason.contains("unknown value \"warm\""));
         assert_eq!(v.rejections[1].reason, "missing required value");
@@ -403,9 +428,16 @@ mod tests {
         assert_eq!(v.table.len(), 2);
         assert_eq!(v.rejections.len(), 1);
         assert_eq!(v.rejections[0].column, "object_id");
-        let v = run(Kind::Sessions, "ts,session_id,event\n1,s,start\n2,s,end\n", &Settings::default());
+        let v = run(
+            Kind::Sessions,
+            "ts,session_id,event\n1,s,start\n2,s,end\n",
+            &Settings::default(),
+        );
         assert_eq!(v.rejections.len(), 1);
-        assert_eq!(v.rejections[0].reason, "required column \"account_id\" is missing from the file");
+        assert_eq!(
+            v.rejections[0].reason,
+            "required column \"account_id\" is missing from the file"
+        );
     }
 
     #[test]
@@ -414,14 +446,20 @@ mod tests {
         let v = run(Kind::Ownership, csv, &Settings::default());
         assert_eq!(v.table.len(), 0);
         assert_eq!(v.rejections.len(), 2);
-        assert!(v.rejections.iter().all(|r| r.reason == "naive time and no timezone"));
+        assert!(v
+            .rejections
+            .iter()
+            .all(|r| r.reason == "naive time and no timezone"));
         assert_eq!(v.warnings.len(), 1);
         let s = Settings {
             timezone: Some(chrono_tz::Asia::Shanghai),
             ..Settings::default()
         };
         let v = run(Kind::Ownership, csv, &s);
-        assert_eq!(v.table.time("ts"), &[Some(1_577_318_400_000), Some(1_577_322_000_000)]);
+        assert_eq!(
+            v.table.time("ts"),
+            &[Some(1_577_318_400_000), Some(1_577_322_000_000)]
+        );
     }
 
     #[test]
@@ -429,7 +467,11 @@ mod tests {
         let mut s = Settings::default();
         s.clock_offset_ms.insert("n1".into(), -1500);
         s.clock_offset_ms.insert("srv".into(), 250);
-        let v = run(Kind::Cache, "ts,cache_node,cache_key,op,captured_at\n10000,n1,k,evict,5000\n", &s);
+        let v = run(
+            Kind::Cache,
+            "ts,cache_node,cache_key,op,captured_at\n10000,n1,k,evict,5000\n",
+            &s,
+        );
         assert_eq!(v.table.time("ts"), &[Some(8500)]);
         assert_eq!(v.table.time("captured_at"), &[Some(5000)]);
         let csv = "ts,session_id,requested_stream_id,cache_node,cache_key,cache_status,server\n10000,s,c,n1,k,hit,srv\n";
@@ -439,9 +481,21 @@ mod tests {
 
     #[test]
     fn same_values_in_other_forms_share_a_digest() {
-        let a = run(Kind::Ownership, "ts,stream_id,account_id,event\n1577318400000,c,a,BIND\n", &Settings::default());
-        let b = run(Kind::Ownership, "event,account_id,stream_id,ts,extra\nbind,a,c,2019-12-26T08:00:00+08:00,\n", &Settings::default());
-        let c = run(Kind::Ownership, "event,account_id,stream_id,ts,extra\nbind,a,c,2019-12-26T08:00:00+08:00,x\n", &Settings::default());
+        let a = run(
+            Kind::Ownership,
+            "ts,stream_id,account_id,event\n1577318400000,c,a,BIND\n",
+            &Settings::default(),
+        );
+        let b = run(
+            Kind::Ownership,
+            "event,account_id,stream_id,ts,extra\nbind,a,c,2019-12-26T08:00:00+08:00,\n",
+            &Settings::default(),
+        );
+        let c = run(
+            Kind::Ownership,
+            "event,account_id,stream_id,ts,extra\nbind,a,c,2019-12-26T08:00:00+08:00,x\n",
+            &Settings::default(),
+        );
         assert_eq!(a.table.digest, b.table.digest);
         assert_ne!(a.table.digest, c.table.digest);
     }

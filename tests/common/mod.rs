@@ -8,7 +8,9 @@ use std::process::{Command, Output};
 use polars::prelude::*;
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 pub fn bin() -> Command {
@@ -108,14 +110,20 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<Option<String>>>) {
 }
 
 /// Writes rows in the target format; returns the file's path.
-pub fn write_rows(stem: &Path, target: Target, headers: &[String], rows: &[Vec<Option<String>>]) -> PathBuf {
+pub fn write_rows(
+    stem: &Path,
+    target: Target,
+    headers: &[String],
+    rows: &[Vec<Option<String>>],
+) -> PathBuf {
     let path = stem.with_extension(target.ext());
     let text: Vec<u8> = match target {
         Target::Csv | Target::CsvGz | Target::CsvZst => {
             let mut w = csv::Writer::from_writer(Vec::new());
             w.write_record(headers).unwrap();
             for r in rows {
-                w.write_record(r.iter().map(|c| c.as_deref().unwrap_or(""))).unwrap();
+                w.write_record(r.iter().map(|c| c.as_deref().unwrap_or("")))
+                    .unwrap();
             }
             w.into_inner().unwrap()
         }
@@ -178,7 +186,11 @@ pub fn convert_dataset_with(src: &Path, dst: &Path, choose: impl Fn(usize) -> Ta
         std::fs::create_dir_all(out.parent().unwrap()).unwrap();
         let ext = entry.extension().and_then(|e| e.to_str());
         if ext == Some("csv") || ext == Some("jsonl") {
-            let (h, rows) = if ext == Some("csv") { read_csv(&entry) } else { read_jsonl(&entry) };
+            let (h, rows) = if ext == Some("csv") {
+                read_csv(&entry)
+            } else {
+                read_jsonl(&entry)
+            };
             write_rows(&out.with_extension(""), choose(n), &h, &rows);
             n += 1;
         } else {

@@ -93,6 +93,8 @@ pub enum Class {
     Unresolved,
 }
 
+// The names mirror the contract's reasons (no_session, no_content, no_owner).
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Missing {
     NoSession,

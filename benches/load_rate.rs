@@ -1,0 +1,154 @@
+//! Load rate: rows per second for a 10^6-row deliveries file in each supported format.
+//!
+//! Run with `cargo bench --bench load_rate` (set `LOAD_RATE_ROWS` for another size).
+//! Each format is loaded three times after one warm-up; the median is printed.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use leakscope::load::{load, LoadOptions};
+use leakscope::schema::Kind;
+use polars::prelude::*;
+
+const HEADER: [&str; 16] = [
+    "ts",
+    "session_id",
+    "requested_stream_id",
+    "cache_node",
+    "cache_key",
+    "cache_status",
+    "request_id",
+    "object_id",
+    "origin_stream_id",
+    "captured_at",
+    "kind",
+    "bytes",
+    "viewed",
+    "server",
+    "rtt_ms",
+    "loss_pct",
+];
+
+/// A deterministic delivery row; every fourth names its own origin, like a segment served on a miss.
+fn row(i: u64) -> [String; 16] {
+    let t = 1_577_318_400_000 + (i * 86_400) % 86_400_000;
+    let named = i.is_multiple_of(4);
+    let opt = |b: bool, s: String| if b { s } else { String::new() };
+    [
+        t.to_string(),
+        format!("s{}", i % 20_000),
+        format!("c{}", i % 10_000),
+        format!("n{}", i % 8),
+        format!("c{}/still", i % 10_000),
+        if named { "miss" } else { "hit" }.to_string(),
+        format!("r{i}"),
+        opt(named, format!("o{i}")),
+        opt(named, format!("c{}", i % 10_000)),
+        opt(named, (t - 100).to_string()),
+        if named { "segment" } else { "still" }.to_string(),
+        (100 + i % 90_000).to_string(),
+        i.is_multiple_of(3).to_string(),
+        format!("srv{}", i % 4),
+        (5 + i % 900).to_string(),
+        format!("{:.2}", (i % 1000) as f64 / 100.0),
+    ]
+}
+
+fn write_text(dir: &Path, name: &str, rows: u64, jsonl: bool, compress: Option<&str>) {
+    let mut text = Vec::with_capacity(rows as usize * 160);
+    if !jsonl {
+        text.extend(HEADER.join(",").into_bytes());
+        text.push(b'\n');
+    }
+    for i in 0..rows {
+        let r = row(i);
+        if jsonl {
+            let obj: serde_json::Map<String, serde_json::Value> = HEADER
+                .iter()
+                .zip(r)
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(h, v)| (h.to_string(), serde_json::Value::String(v)))
+                .collect();
+            text.extend(serde_json::Value::Object(obj).to_string().into_bytes());
+        } else {
+            text.extend(r.join(",").into_bytes());
+        }
+        text.push(b'\n');
+    }
+    let bytes = match compress {
+        Some("gz") => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(&text).expect("gzip in memory");
+            e.finish().expect("gzip in memory")
+        }
+        Some(_) => zstd::encode_all(text.as_slice(), 3).expect("zstd in memory"),
+        None => text,
+    };
+    std::fs::write(dir.join(name), bytes).expect("write bench file");
+}
+
+fn write_parquet(dir: &Path, rows: u64) {
+    let cols: Vec<Column> = HEADER
+        .iter()
+        .enumerate()
+        .map(|(c, h)| {
+            let vals: Vec<Option<String>> = (0..rows)
+                .map(|i| Some(row(i)[c].clone()).filter(|v| !v.is_empty()))
+                .collect();
+            Column::new((*h).into(), vals)
+        })
+        .collect();
+    let mut df = DataFrame::new(rows as usize, cols).expect("frame");
+    let f = std::fs::File::create(dir.join("d.parquet")).expect("create");
+    ParquetWriter::new(f).finish(&mut df).expect("parquet");
+}
+
+fn main() {
+    let rows: u64 = std::env::var("LOAD_RATE_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    type Writer<'a> = &'a dyn Fn(&Path);
+    let formats: [(&str, Writer); 6] = [
+        ("csv", &|d| write_text(d, "d.csv", rows, false, None)),
+        ("csv.gz", &|d| {
+            write_text(d, "d.csv.gz", rows, false, Some("gz"))
+        }),
+        ("csv.zst", &|d| {
+            write_text(d, "d.csv.zst", rows, false, Some("zst"))
+        }),
+        ("jsonl", &|d| write_text(d, "d.jsonl", rows, true, None)),
+        ("jsonl.zst", &|d| {
+            write_text(d, "d.jsonl.zst", rows, true, Some("zst"))
+        }),
+        ("parquet", &|d| write_parquet(d, rows)),
+    ];
+    println!(
+        "{:<10} {:>10} {:>12} {:>14}",
+        "format", "rows", "median s", "rows/s"
+    );
+    for (name, make) in formats {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for k in ["deliveries", "cache", "sessions", "ownership"] {
+            std::fs::create_dir_all(dir.path().join(k)).expect("mkdir");
+        }
+        make(&dir.path().join("deliveries"));
+        let mut secs = Vec::new();
+        for run in 0..4 {
+            let start = Instant::now();
+            let loaded = load(dir.path(), &LoadOptions::default()).expect("load");
+            let elapsed = start.elapsed().as_secs_f64();
+            assert_eq!(loaded.counts(Kind::Deliveries).accepted, rows);
+            if run > 0 {
+                secs.push(elapsed);
+            }
+        }
+        secs.sort_by(f64::total_cmp);
+        let median = secs[secs.len() / 2];
+        println!(
+            "{name:<10} {rows:>10} {median:>12.3} {:>14.0}",
+            rows as f64 / median
+        );
+    }
+}
