@@ -71,22 +71,10 @@ pub fn dedup(table: Table, n_files: usize) -> (Table, Vec<u64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::read::split_csv;
-    use crate::load::validate::validate;
-    use crate::mapping::Mapping;
-    use crate::settings::Settings;
+    use crate::load::table_from_csv;
 
     fn table(kind: Kind, csv: &str, file: u32) -> Table {
-        let raw = split_csv(csv.as_bytes().to_vec());
-        validate(
-            kind,
-            "f",
-            file,
-            &raw,
-            &Mapping::default(),
-            &Settings::default(),
-        )
-        .table
+        table_from_csv(kind, csv, file)
     }
 
     #[test]

@@ -217,22 +217,10 @@ impl DeliveryContext {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::read::split_csv;
-    use crate::load::validate::validate;
-    use crate::mapping::Mapping;
-    use crate::settings::Settings;
+    use crate::load::table_from_csv;
 
     fn table(kind: Kind, csv: &str) -> Table {
-        let raw = split_csv(csv.as_bytes().to_vec());
-        validate(
-            kind,
-            "f",
-            0,
-            &raw,
-            &Mapping::default(),
-            &Settings::default(),
-        )
-        .table
+        table_from_csv(kind, csv, 0)
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Rows as the simulator hands them to writers: one typed value per contract column, or a deliberately bad literal.
 
-/// The six log kinds of a contract dataset.
+/// The six log kinds of a contract dataset. The simulator restates the contract's kinds and
+/// columns itself rather than borrowing `schema`, so that a mistake there shows up as a
+/// disagreement with the truth instead of being copied into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LogKind {
     Deliveries,

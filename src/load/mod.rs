@@ -219,6 +219,21 @@ pub fn load(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> {
     Ok(loaded)
 }
 
+/// Validates CSV text as file number `file` of `kind`: the accepted rows, for unit tests of later stages.
+#[cfg(test)]
+pub(crate) fn table_from_csv(kind: Kind, csv: &str, file: u32) -> Table {
+    let raw = read::split_csv(csv.as_bytes().to_vec());
+    validate::validate(
+        kind,
+        "f",
+        file,
+        &raw,
+        &Mapping::default(),
+        &Settings::default(),
+    )
+    .table
+}
+
 fn load_file(
     f: &Found,
     index: u32,
