@@ -85,3 +85,24 @@ pub struct Verdict {
     /// The recipient held a grant on the origin stream at t.
     pub granted: bool,
 }
+
+impl Verdict {
+    /// A verdict with its class only, for stage tests that do not look at evidence.
+    #[cfg(test)]
+    pub(crate) fn without_evidence(class: Class) -> Verdict {
+        Verdict {
+            class,
+            missing: None,
+            flipped: None,
+            recipient: None,
+            subject: None,
+            origin_stream_id: None,
+            object_id: None,
+            capture_ts: None,
+            content_source: None,
+            fill_ts: None,
+            config_version: None,
+            granted: false,
+        }
+    }
+}

@@ -249,8 +249,6 @@ mod tests {
 
     #[test]
     fn a_silent_hour_between_busy_ones_is_a_gap() {
-        use crate::load::read::split_csv;
-        use crate::load::validate::validate;
         let mut csv = String::from(
             "ts,session_id,requested_stream_id,cache_node,cache_key,cache_status,server\n",
         );
@@ -260,33 +258,8 @@ mod tests {
                 csv.push_str(&format!("{},s,c,n,k,hit,srv1\n", h * HOUR_MS + k * 1000));
             }
         }
-        let raw = split_csv(csv.into_bytes());
-        let t = validate(
-            Kind::Deliveries,
-            "f",
-            0,
-            &raw,
-            &Default::default(),
-            &Default::default(),
-        )
-        .table;
-        let verdicts = vec![
-            crate::verdict::Verdict {
-                class: Class::Ok,
-                missing: None,
-                flipped: None,
-                recipient: None,
-                subject: None,
-                origin_stream_id: None,
-                object_id: None,
-                capture_ts: None,
-                content_source: None,
-                fill_ts: None,
-                config_version: None,
-                granted: false,
-            };
-            t.len()
-        ];
+        let t = crate::load::table_from_csv(Kind::Deliveries, &csv, 0);
+        let verdicts = vec![crate::verdict::Verdict::without_evidence(Class::Ok); t.len()];
         let gaps = server_gaps(&t, &verdicts);
         assert_eq!(
             gaps.iter()

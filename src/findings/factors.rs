@@ -523,20 +523,7 @@ mod tests {
     use crate::verdict::Verdict;
 
     fn verdict(leak: bool) -> Verdict {
-        Verdict {
-            class: if leak { Class::Leak } else { Class::Ok },
-            missing: None,
-            flipped: None,
-            recipient: None,
-            subject: None,
-            origin_stream_id: None,
-            object_id: None,
-            capture_ts: None,
-            content_source: None,
-            fill_ts: None,
-            config_version: None,
-            granted: false,
-        }
+        Verdict::without_evidence(if leak { Class::Leak } else { Class::Ok })
     }
 
     #[test]
