@@ -49,11 +49,21 @@ impl std::fmt::Display for TimeError {
     }
 }
 
+/// The integer part of an epoch-milliseconds value: digits, optionally signed, optionally
+/// followed by a zero fraction (`1577318400000.0`, as pandas writes integers next to nulls).
+fn epoch_digits(value: &str) -> Option<&str> {
+    let (int, frac) = value.split_once('.').unwrap_or((value, ""));
+    let digits = int.strip_prefix('-').unwrap_or(int);
+    let ok = !digits.is_empty()
+        && digits.bytes().all(|c| c.is_ascii_digit())
+        && frac.bytes().all(|c| c == b'0');
+    ok.then_some(int)
+}
+
 /// The form a value looks like, judged by its shape only (it may still fail to parse).
 pub fn classify(value: &str) -> Option<TimeForm> {
     let b = value.as_bytes();
-    let digits = b.strip_prefix(b"-").unwrap_or(b);
-    if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
+    if epoch_digits(value).is_some() {
         return Some(TimeForm::EpochMs);
     }
     let looks_dated = b.len() >= 19
@@ -93,12 +103,9 @@ pub fn detect_form<'a>(values: impl Iterator<Item = &'a str>) -> Option<TimeForm
 pub fn parse(value: &str, form: TimeForm, tz: Option<Tz>) -> Result<i64, TimeError> {
     let wrong = TimeError::WrongForm(form);
     match form {
-        TimeForm::EpochMs => {
-            if classify(value) != Some(TimeForm::EpochMs) {
-                return Err(wrong);
-            }
-            value.parse::<i64>().map_err(|_| wrong)
-        }
+        TimeForm::EpochMs => epoch_digits(value)
+            .and_then(|int| int.parse::<i64>().ok())
+            .ok_or(wrong),
         TimeForm::Rfc3339 => {
             if classify(value) != Some(TimeForm::Rfc3339) {
                 return Err(wrong);
@@ -177,6 +184,7 @@ mod tests {
             Ok(T)
         );
         assert_eq!(parse("1577318400000", TimeForm::EpochMs, None), Ok(T));
+        assert_eq!(parse("1577318400000.0", TimeForm::EpochMs, None), Ok(T));
         assert_eq!(
             parse("2019-12-26 08:00:00", TimeForm::Naive, shanghai),
             Ok(T)
@@ -213,10 +221,14 @@ mod tests {
             parse("2019-13-26T08:00:00Z", TimeForm::Rfc3339, None),
             Err(TimeError::WrongForm(TimeForm::Rfc3339))
         );
-        assert_eq!(
-            parse("12.5", TimeForm::EpochMs, None),
-            Err(TimeError::WrongForm(TimeForm::EpochMs))
-        );
+        for bad in ["12.5", ".0", "1e12", "-"] {
+            assert_eq!(
+                parse(bad, TimeForm::EpochMs, None),
+                Err(TimeError::WrongForm(TimeForm::EpochMs)),
+                "{bad}"
+            );
+        }
+        assert_eq!(parse("12.", TimeForm::EpochMs, None), Ok(12));
         let ny = Some(chrono_tz::America::New_York);
         assert_eq!(
             parse("2021-03-14 02:30:00", TimeForm::Naive, ny),

@@ -593,3 +593,35 @@ fn typed_parquet_columns_are_read_by_value() {
         json!({"captured_at": "naive", "ts": "naive"})
     );
 }
+
+/// pandas writes an integer column that has nulls as floats; its epoch milliseconds must still load.
+#[test]
+fn float_epoch_columns_with_nulls_load_as_integers() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    empty_dataset(dir.path());
+    let t0: i64 = 1_577_318_400_000;
+    let mut df = df!(
+        "ts" => [t0 as f64 + 60_000.0, t0 as f64 + 61_000.0, t0 as f64 + 62_000.0],
+        "session_id" => ["s1", "s1", "s1"],
+        "requested_stream_id" => ["c1", "c1", "c1"],
+        "cache_node" => ["n", "n", "n"],
+        "cache_key" => ["k", "k", "k"],
+        "cache_status" => ["miss", "miss", "miss"],
+        "request_id" => ["r1", "r2", "r3"],
+        "origin_stream_id" => ["c1", "c1", "c1"],
+        "captured_at" => [Some(t0 as f64 + 30_000.0), None, Some(t0 as f64 + 30_000.5)],
+    )
+    .unwrap();
+    let f = std::fs::File::create(dir.path().join("deliveries/d.parquet")).unwrap();
+    ParquetWriter::new(f).finish(&mut df).unwrap();
+    let out = dir.path().join("out");
+    let s = analyze_ok(dir.path(), &out);
+    // r3's captured_at has a real fraction of a millisecond: not epoch milliseconds.
+    assert_eq!(s["rows"]["deliveries"], json!({"read": 3, "accepted": 2, "rejected": 1, "duplicates": 0}));
+    let (_, q) = read_csv(&out.join("quarantine/deliveries.csv"));
+    assert_eq!(q[0][1].as_deref(), Some("2"));
+    assert_eq!(q[0][2].as_deref(), Some("captured_at"));
+    let m = read_json(&out.join("manifest.json"));
+    assert_eq!(m["files"][0]["time_forms"], json!({"captured_at": "epoch_ms", "ts": "epoch_ms"}));
+}
