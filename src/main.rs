@@ -22,6 +22,9 @@ struct Cli {
     /// No progress bar and no summary lines on stderr.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Print how long each pipeline stage took (stderr).
+    #[arg(long, short, global = true)]
+    verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +85,7 @@ fn command_line() -> Vec<String> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let quiet = cli.quiet;
+    let verbose = cli.verbose;
     match cli.command {
         Command::Analyze {
             dataset,
@@ -101,8 +105,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let analysis = analyze::analyze(&dataset, &opts)
                 .with_context(|| format!("analysing {}", dataset.display()))?;
+            let writing = std::time::Instant::now();
             analyze::write_outputs(&analysis, &out, &opts)
                 .with_context(|| format!("writing outputs to {}", out.display()))?;
+            if verbose {
+                for t in &analysis.timings {
+                    eprintln!("stage {:<10} {:>8.3} s", t.stage, t.seconds);
+                }
+                eprintln!(
+                    "stage {:<10} {:>8.3} s",
+                    "report",
+                    writing.elapsed().as_secs_f64()
+                );
+            }
             if !quiet {
                 for w in &analysis.loaded.warnings {
                     eprintln!("WARNING: {w}");

@@ -618,10 +618,47 @@ fn float_epoch_columns_with_nulls_load_as_integers() {
     let out = dir.path().join("out");
     let s = analyze_ok(dir.path(), &out);
     // r3's captured_at has a real fraction of a millisecond: not epoch milliseconds.
-    assert_eq!(s["rows"]["deliveries"], json!({"read": 3, "accepted": 2, "rejected": 1, "duplicates": 0}));
+    assert_eq!(
+        s["rows"]["deliveries"],
+        json!({"read": 3, "accepted": 2, "rejected": 1, "duplicates": 0})
+    );
     let (_, q) = read_csv(&out.join("quarantine/deliveries.csv"));
     assert_eq!(q[0][1].as_deref(), Some("2"));
     assert_eq!(q[0][2].as_deref(), Some("captured_at"));
     let m = read_json(&out.join("manifest.json"));
-    assert_eq!(m["files"][0]["time_forms"], json!({"captured_at": "epoch_ms", "ts": "epoch_ms"}));
+    assert_eq!(
+        m["files"][0]["time_forms"],
+        json!({"captured_at": "epoch_ms", "ts": "epoch_ms"})
+    );
+}
+
+#[test]
+fn verbose_prints_every_stage() {
+    let out = tempfile::tempdir().unwrap();
+    let o = bin()
+        .arg("analyze")
+        .arg(fixture("mixed"))
+        .arg("--out")
+        .arg(out.path())
+        .args(["--quiet", "--verbose"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    let stages: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "load",
+            "intervals",
+            "join",
+            "classify",
+            "aggregate",
+            "report"
+        ],
+        "{err}"
+    );
 }
