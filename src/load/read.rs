@@ -286,8 +286,11 @@ impl<'a> LineCounter<'a> {
 pub fn split_jsonl(text: Vec<u8>) -> RawFile {
     let mut file = RawFile::default();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    type JsonRow = Result<serde_json::Map<String, serde_json::Value>, String>;
-    let mut parsed: Vec<(u64, (usize, usize), JsonRow)> = Vec::new();
+    // Each object is reduced to (header position, text) pairs as soon as it is parsed, so a
+    // large file never holds every parsed JSON map at once; cells are laid out at the end,
+    // when the union of keys (the header) is known.
+    type Pairs = Vec<(usize, Option<String>)>;
+    let mut parsed: Vec<(u64, (usize, usize), Result<Pairs, String>, Vec<usize>)> = Vec::new();
     let mut start = 0usize;
     let mut line_no = 0u64;
     while start < text.len() {
@@ -304,48 +307,54 @@ pub fn split_jsonl(text: Vec<u8>) -> RawFile {
         if trimmed.is_empty() {
             continue;
         }
-        let line_no = line_no;
+        let mut nested = Vec::new();
         let res = match std::str::from_utf8(trimmed) {
             Err(_) => Err("invalid UTF-8".to_string()),
             Ok(s) => match serde_json::from_str::<serde_json::Value>(s) {
-                Ok(serde_json::Value::Object(m)) => {
-                    for k in m.keys() {
-                        if !index.contains_key(k) {
-                            index.insert(k.clone(), file.headers.len());
-                            file.headers.push(k.clone());
-                        }
-                    }
-                    Ok(m)
-                }
+                Ok(serde_json::Value::Object(m)) => Ok(m
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let i = match index.get(&k) {
+                            Some(&i) => i,
+                            None => {
+                                let i = file.headers.len();
+                                file.headers.push(k.clone());
+                                index.insert(k, i);
+                                i
+                            }
+                        };
+                        let text = match v {
+                            serde_json::Value::Null => None,
+                            serde_json::Value::String(s) => Some(s),
+                            serde_json::Value::Bool(b) => Some(b.to_string()),
+                            serde_json::Value::Number(n) => Some(n.to_string()),
+                            other => {
+                                nested.push(i);
+                                Some(other.to_string())
+                            }
+                        };
+                        (i, text)
+                    })
+                    .collect()),
                 Ok(_) => Err("line is JSON but not an object".to_string()),
                 Err(e) => Err(format!("invalid JSON: {e}")),
             },
         };
-        parsed.push((line_no, span, res));
+        parsed.push((line_no, span, res, nested));
     }
     let width = file.headers.len();
-    for (line, span, res) in parsed {
-        let mut nested = Vec::new();
-        let cells = res.map(|m| {
-            let mut cells: Vec<Option<String>> = vec![None; width];
-            for (k, v) in m {
-                let i = index[&k];
-                cells[i] = match v {
-                    serde_json::Value::Null => None,
-                    serde_json::Value::String(s) => Some(s),
-                    serde_json::Value::Bool(b) => Some(b.to_string()),
-                    serde_json::Value::Number(n) => Some(n.to_string()),
-                    other => {
-                        nested.push(i);
-                        Some(other.to_string())
-                    }
-                };
+    let mut cells: Vec<Option<String>> = vec![None; width];
+    for (line, span, res, nested) in parsed {
+        let row = res.map(|pairs| {
+            cells.iter_mut().for_each(|c| *c = None);
+            for (i, v) in pairs {
+                cells[i] = v;
             }
             cells.iter().map(|c| c.as_deref()).collect()
         });
         file.rows.push(RawRow {
             line,
-            cells,
+            cells: row,
             nested,
             span,
         });
