@@ -289,8 +289,13 @@ pub fn split_jsonl(text: Vec<u8>) -> RawFile {
     // Each object is reduced to (header position, text) pairs as soon as it is parsed, so a
     // large file never holds every parsed JSON map at once; cells are laid out at the end,
     // when the union of keys (the header) is known.
-    type Pairs = Vec<(usize, Option<String>)>;
-    let mut parsed: Vec<(u64, (usize, usize), Result<Pairs, String>, Vec<usize>)> = Vec::new();
+    struct ParsedLine {
+        line: u64,
+        span: (usize, usize),
+        pairs: Result<Vec<(usize, Option<String>)>, String>,
+        nested: Vec<usize>,
+    }
+    let mut parsed: Vec<ParsedLine> = Vec::new();
     let mut start = 0usize;
     let mut line_no = 0u64;
     while start < text.len() {
@@ -340,12 +345,23 @@ pub fn split_jsonl(text: Vec<u8>) -> RawFile {
                 Err(e) => Err(format!("invalid JSON: {e}")),
             },
         };
-        parsed.push((line_no, span, res, nested));
+        parsed.push(ParsedLine {
+            line: line_no,
+            span,
+            pairs: res,
+            nested,
+        });
     }
     let width = file.headers.len();
     let mut cells: Vec<Option<String>> = vec![None; width];
-    for (line, span, res, nested) in parsed {
-        let row = res.map(|pairs| {
+    for ParsedLine {
+        line,
+        span,
+        pairs,
+        nested,
+    } in parsed
+    {
+        let row = pairs.map(|pairs| {
             cells.iter_mut().for_each(|c| *c = None);
             for (i, v) in pairs {
                 cells[i] = v;
