@@ -239,19 +239,7 @@ fn thread_count_changes_no_output_byte() {
     let out = dir.path().join("out");
     let mut runs = Vec::new();
     for threads in [Some("1"), None] {
-        let mut cmd = bin();
-        cmd.arg("analyze")
-            .arg(&data)
-            .arg("--out")
-            .arg(&out)
-            .arg("--quiet");
-        match threads {
-            Some(n) => cmd.env("POLARS_MAX_THREADS", n).env("RAYON_NUM_THREADS", n),
-            None => cmd
-                .env_remove("POLARS_MAX_THREADS")
-                .env_remove("RAYON_NUM_THREADS"),
-        };
-        assert!(cmd.status().unwrap().success());
+        analyze_with_threads(&data, &out, threads);
         let mut bytes = outputs(&out);
         bytes.push(std::fs::read(out.join("manifest.json")).unwrap());
         runs.push(bytes);

@@ -398,19 +398,7 @@ fn reports_do_not_depend_on_row_order_or_threads() {
     let mut runs = Vec::new();
     for (input, threads) in [(data, Some("1")), (reversed.as_path(), None)] {
         let out = dir.path().join(format!("out{}", runs.len()));
-        let mut cmd = bin();
-        cmd.arg("analyze")
-            .arg(input)
-            .arg("--out")
-            .arg(&out)
-            .arg("--quiet");
-        match threads {
-            Some(n) => cmd.env("POLARS_MAX_THREADS", n).env("RAYON_NUM_THREADS", n),
-            None => cmd
-                .env_remove("POLARS_MAX_THREADS")
-                .env_remove("RAYON_NUM_THREADS"),
-        };
-        assert!(cmd.status().unwrap().success());
+        analyze_with_threads(input, &out, threads);
         runs.push(report_files(&out));
     }
     let names: Vec<&str> = runs[0].iter().map(|f| f.0.as_str()).collect();

@@ -121,6 +121,23 @@ pub struct Special {
 }
 
 impl Planner {
+    /// Session `s` starts again as account `b` at `rts` (tick `r`): its latest activation ends
+    /// at `r` and `b` is active for the next 30 ticks.
+    fn reauthenticate(&mut self, s: u32, b: u32, r: i64, rts: i64) {
+        self.w.sessions[s as usize].events.push(SessEvent {
+            ts: rts,
+            start: Some(b),
+        });
+        let act = self.w.activations.len() - 1;
+        self.w.activations[act].to = r;
+        self.w.activations.push(Activation {
+            session: s,
+            account: b,
+            from: r,
+            to: r + 30,
+        });
+    }
+
     pub(super) fn dedicated(&mut self, account: u32, from: i64, to: i64, open: bool) -> (u32, i64) {
         self.dedicated_on(account, from, to, open, None)
     }
@@ -269,20 +286,8 @@ impl Planner {
                         let r = t0 + 20;
                         let (s, _) = self.dedicated(a, t0, r + 30, false);
                         let rts = ctrl(&mut self.rng, r);
-                        let sess = &mut self.w.sessions[s as usize];
-                        sess.events.push(SessEvent {
-                            ts: rts,
-                            start: Some(b),
-                        });
                         // Ordinary traffic: account a before the re-auth, b after.
-                        let act = self.w.activations.len() - 1;
-                        self.w.activations[act].to = r;
-                        self.w.activations.push(Activation {
-                            session: s,
-                            account: b,
-                            from: r,
-                            to: r + 30,
-                        });
+                        self.reauthenticate(s, b, r, rts);
                         if kind == SpecialKind::AmbiguousReauth {
                             let cam = self.w.accounts[b as usize].primary;
                             let cap = hit_time(&mut self.rng, r - 3);
@@ -488,18 +493,7 @@ impl Planner {
                         let r = t0 + 20;
                         let (s, _) = self.dedicated_on(a, t0, r + 30, false, Some(slow));
                         let rts = ctrl(&mut self.rng, r);
-                        self.w.sessions[s as usize].events.push(SessEvent {
-                            ts: rts,
-                            start: Some(b),
-                        });
-                        let act = self.w.activations.len() - 1;
-                        self.w.activations[act].to = r;
-                        self.w.activations.push(Activation {
-                            session: s,
-                            account: b,
-                            from: r,
-                            to: r + 30,
-                        });
+                        self.reauthenticate(s, b, r, rts);
                         let cam = self.w.accounts[b as usize].primary;
                         let cap = hit_time(&mut self.rng, r - 3);
                         self.special(kind, rts + 2500, s, cam, Some(cam), Some(cap));

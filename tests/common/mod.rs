@@ -30,6 +30,23 @@ pub fn analyze(dataset: &Path, out: &Path, extra: &[&str]) -> Output {
         .expect("leakscope runs")
 }
 
+/// Runs `analyze` quietly with polars and rayon limited to `threads`, or with their defaults.
+pub fn analyze_with_threads(dataset: &Path, out: &Path, threads: Option<&str>) {
+    let mut cmd = bin();
+    cmd.arg("analyze")
+        .arg(dataset)
+        .arg("--out")
+        .arg(out)
+        .arg("--quiet");
+    match threads {
+        Some(n) => cmd.env("POLARS_MAX_THREADS", n).env("RAYON_NUM_THREADS", n),
+        None => cmd
+            .env_remove("POLARS_MAX_THREADS")
+            .env_remove("RAYON_NUM_THREADS"),
+    };
+    assert!(cmd.status().expect("leakscope runs").success());
+}
+
 pub fn analyze_ok(dataset: &Path, out: &Path) -> serde_json::Value {
     let o = analyze(dataset, out, &[]);
     assert!(
