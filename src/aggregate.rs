@@ -61,7 +61,7 @@ pub fn summarize(loaded: &LoadedDataset, verdicts: &[Verdict]) -> Summary {
         }
         if matches!(v.class, Class::Leak | Class::Ambiguous) {
             if let Some(s) = &v.subject {
-                subjects_upper.insert(s.as_str());
+                subjects_upper.insert(&**s);
             }
         }
         if v.class != Class::Leak {
@@ -74,7 +74,7 @@ pub fn summarize(loaded: &LoadedDataset, verdicts: &[Verdict]) -> Summary {
         recipients.insert(r);
         pairs.insert((s, r));
         if let Some(o) = &v.object_id {
-            objects.insert(o.as_str());
+            objects.insert(&**o);
         }
         if viewed.get(i).copied().flatten() == Some(true) {
             viewed_leaks += 1;

@@ -1,7 +1,6 @@
 //! The `analyze` pipeline end to end: load → intervals → join → classify → aggregate, then the outputs.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use polars::prelude::DataFrame;
 
@@ -10,6 +9,8 @@ use crate::error::{Error, Result};
 use crate::findings::{self, Findings};
 use crate::load::{load, LoadOptions, LoadedDataset};
 use crate::schema::Kind;
+use crate::stages::StageClock;
+pub use crate::stages::StageTiming;
 use crate::verdict::Verdict;
 use crate::{classify, intervals, join, report};
 
@@ -21,13 +22,8 @@ pub struct AnalyzeOptions {
     pub command_line: Vec<String>,
     /// A key file: account and session ids in the shareable outputs (reports, notification lists) become keyed hashes.
     pub pseudonymize: Option<PathBuf>,
-}
-
-/// Wall-clock time spent in one stage.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct StageTiming {
-    pub stage: &'static str,
-    pub seconds: f64,
+    /// Also record the stage timings in manifest.json, which then differs from run to run.
+    pub timings_in_manifest: bool,
 }
 
 /// Everything a run produced, before it is written out.
@@ -47,40 +43,32 @@ pub fn analyze(dataset: &Path, opts: &AnalyzeOptions) -> Result<Analysis> {
         // Check the key before minutes of work, not after.
         report::Pseudonyms::from_keyfile(key)?;
     }
-    let mut timings = Vec::new();
-    let mut clock = Instant::now();
-    let mut lap = |stage: &'static str, timings: &mut Vec<StageTiming>| {
-        timings.push(StageTiming {
-            stage,
-            seconds: clock.elapsed().as_secs_f64(),
-        });
-        clock = Instant::now();
-    };
+    let mut clock = StageClock::new();
     let loaded = load(dataset, &opts.load)?;
-    lap("load", &mut timings);
+    clock.lap("load");
     let timelines =
         intervals::build(&loaded).map_err(|e| Error::polars("building timelines", e))?;
     let deliveries = loaded
         .table(Kind::Deliveries)
         .to_frame()
         .map_err(|e| Error::polars("building the deliveries frame", e))?;
-    lap("intervals", &mut timings);
+    clock.lap("intervals");
     let lookups = join::resolve(&deliveries, &timelines, loaded.settings.tolerance_ms)
         .map_err(|e| Error::polars("joining deliveries with sessions, cache and ownership", e))?;
-    lap("join", &mut timings);
+    clock.lap("join");
     let verdicts = classify::classify(&lookups, deliveries.height())
         .map_err(|e| Error::polars("classifying deliveries", e))?;
-    lap("classify", &mut timings);
+    clock.lap("classify");
     let summary = summarize(&loaded, &verdicts);
     let findings = findings::find(&loaded, &verdicts);
-    lap("aggregate", &mut timings);
+    clock.lap("aggregate");
     Ok(Analysis {
         loaded,
         deliveries,
         verdicts,
         summary,
         findings,
-        timings,
+        timings: clock.into_laps(),
     })
 }
 
@@ -89,8 +77,8 @@ pub fn summary_json(a: &Analysis) -> serde_json::Value {
     serde_json::to_value(&a.summary).unwrap_or(serde_json::Value::Null)
 }
 
-/// Writes every output of a run into `out`.
-pub fn write_outputs(a: &Analysis, out: &Path, opts: &AnalyzeOptions) -> Result<()> {
+/// Writes every output of a run into `out`; returns the timings of every stage, writing included.
+pub fn write_outputs(a: &Analysis, out: &Path, opts: &AnalyzeOptions) -> Result<Vec<StageTiming>> {
     report::write_all(a, out, opts)
 }
 

@@ -3,6 +3,7 @@
 use polars::prelude::*;
 
 use crate::join::{SHIFT_EARLIER, SHIFT_LATER, SHIFT_NONE};
+use crate::load::table::Interner;
 use crate::verdict::{Class, ContentSource, Missing, Verdict};
 
 /// The outcome of one evaluation (one shift): what was missing, or whether it was authorized.
@@ -45,6 +46,7 @@ pub fn classify(lookups: &DataFrame, n_deliveries: usize) -> PolarsResult<Vec<Ve
     };
 
     let mut out = Vec::with_capacity(n_deliveries);
+    let mut pool = Interner::default();
     for d in 0..n_deliveries {
         let rows = [3 * d, 3 * d + 1, 3 * d + 2];
         for (k, &r) in rows.iter().enumerate() {
@@ -79,10 +81,10 @@ pub fn classify(lookups: &DataFrame, n_deliveries: usize) -> PolarsResult<Vec<Ve
             class,
             missing,
             flipped,
-            recipient: recipient.get(now).map(str::to_string),
-            subject: subject.get(now).map(str::to_string),
-            origin_stream_id: origin.get(now).map(str::to_string),
-            object_id: object.get(now).map(str::to_string),
+            recipient: recipient.get(now).map(|v| pool.intern(0, v)),
+            subject: subject.get(now).map(|v| pool.intern(1, v)),
+            origin_stream_id: origin.get(now).map(|v| pool.intern(2, v)),
+            object_id: object.get(now).map(|v| pool.intern(3, v)),
             capture_ts: capture.get(now),
             content_source: has_content.then(|| {
                 if named.get(now).unwrap_or(false) {
@@ -92,7 +94,7 @@ pub fn classify(lookups: &DataFrame, n_deliveries: usize) -> PolarsResult<Vec<Ve
                 }
             }),
             fill_ts: fill.get(now),
-            config_version: config.get(now).map(str::to_string),
+            config_version: config.get(now).map(|v| pool.intern(4, v)),
             granted: granted.get(now).unwrap_or(false),
         });
     }

@@ -19,6 +19,7 @@ pub mod mapping;
 pub mod report;
 pub mod schema;
 pub mod settings;
+pub mod stages;
 pub mod time;
 pub mod verdict;
 

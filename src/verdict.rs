@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::load::table::Text;
+
 /// The one class each delivery gets (contract §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -72,16 +74,16 @@ pub struct Verdict {
     pub missing: Option<Missing>,
     /// For `ambiguous`: which shifted evaluation flipped (`earlier`, `later` or `both`).
     pub flipped: Option<&'static str>,
-    pub recipient: Option<String>,
-    pub subject: Option<String>,
-    pub origin_stream_id: Option<String>,
-    pub object_id: Option<String>,
+    pub recipient: Option<Text>,
+    pub subject: Option<Text>,
+    pub origin_stream_id: Option<Text>,
+    pub object_id: Option<Text>,
     /// The capture time used for the ownership look-up.
     pub capture_ts: Option<i64>,
     pub content_source: Option<ContentSource>,
     /// The fill that the cache held at t, when content came from the cache.
     pub fill_ts: Option<i64>,
-    pub config_version: Option<String>,
+    pub config_version: Option<Text>,
     /// The recipient held a grant on the origin stream at t.
     pub granted: bool,
 }

@@ -60,7 +60,7 @@ fn check(scenario: &str, seed: u64, dirty: bool, format: &str) -> Vec<String> {
     let mut engine: BTreeMap<String, usize> = BTreeMap::new();
     for (i, id) in ids.iter().enumerate() {
         if let Some(id) = id {
-            engine.insert(id.clone(), i);
+            engine.insert(id.to_string(), i);
         }
     }
     let engine_leaks: BTreeSet<&String> = engine

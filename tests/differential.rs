@@ -784,7 +784,7 @@ fn run_engine(
             v.flipped
         );
         if out
-            .insert(rid.clone(), (engine_name(v), evidence))
+            .insert(rid.to_string(), (engine_name(v), evidence))
             .is_some()
         {
             return Err(format!("request_id {rid} twice in the engine's output"));

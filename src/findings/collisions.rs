@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::load::table::Text;
 use crate::verdict::{Class, Verdict};
 
 /// One cache key (on any node) and whose content it served.
@@ -31,8 +32,8 @@ struct Acc<'a> {
 /// Keys with two or more subjects, most subjects first (then most leaks, then key).
 pub fn collisions(
     verdicts: &[Verdict],
-    keys: &[Option<String>],
-    nodes: &[Option<String>],
+    keys: &[Option<Text>],
+    nodes: &[Option<Text>],
 ) -> Vec<KeyCollision> {
     let mut by_key: BTreeMap<&str, Acc> = BTreeMap::new();
     for (i, v) in verdicts.iter().enumerate() {

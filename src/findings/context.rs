@@ -87,8 +87,8 @@ impl AccountDirectory {
 pub struct SessionStart {
     pub ts: i64,
     pub account: String,
-    pub client: Option<String>,
-    pub integration: Option<String>,
+    pub client: Option<Arc<str>>,
+    pub integration: Option<Arc<str>>,
 }
 
 /// Every session's starts, sorted by time, one per millisecond.
@@ -206,7 +206,7 @@ impl DeliveryContext {
                 .push(pool.get(start.and_then(|s| s.client.as_deref())));
             cx.integration
                 .push(pool.get(start.and_then(|s| s.integration.as_deref())));
-            let country = |a: &Option<String>| a.as_deref().and_then(|a| dir.country_of(a));
+            let country = |a: &Option<Arc<str>>| a.as_deref().and_then(|a| dir.country_of(a));
             cx.recipient_country.push(pool.get(country(&v.recipient)));
             cx.subject_country.push(pool.get(country(&v.subject)));
         }

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::context::AccountDirectory;
+use crate::load::table::Text;
 use crate::verdict::{Class, Verdict};
 
 /// US state laws commonly require notifying the state attorney general above this many affected residents.
@@ -120,8 +121,8 @@ pub struct LeakInputs<'a> {
     pub verdicts: &'a [Verdict],
     pub ts: &'a [Option<i64>],
     pub viewed: &'a [Option<bool>],
-    pub session: &'a [Option<String>],
-    pub kind: &'a [Option<String>],
+    pub session: &'a [Option<Text>],
+    pub kind: &'a [Option<Text>],
 }
 
 pub fn exposures(x: &LeakInputs, dir: &AccountDirectory) -> Exposures {

@@ -72,9 +72,9 @@ pub fn population(
     let mut groups: BTreeMap<(Dimension, String), BTreeSet<&str>> = BTreeMap::new();
     for w in windows.iter().filter(|w| w.start <= last && w.end > first) {
         let start = starts.at(&w.session_id, w.start);
-        let label = |v: Option<&String>| v.cloned().unwrap_or_else(|| ABSENT.to_string());
-        let client = label(start.and_then(|s| s.client.as_ref()));
-        let integration = label(start.and_then(|s| s.integration.as_ref()));
+        let label = |v: Option<&str>| v.unwrap_or(ABSENT).to_string();
+        let client = label(start.and_then(|s| s.client.as_deref()));
+        let integration = label(start.and_then(|s| s.integration.as_deref()));
         for key in [
             (Dimension::All, String::new()),
             (Dimension::Client, client),

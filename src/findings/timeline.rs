@@ -97,10 +97,10 @@ pub fn changes_of(t: &Table) -> Vec<ChangeEvent> {
         .filter_map(|i| {
             Some(ChangeEvent {
                 ts: ts[i]?,
-                kind: kind[i].clone()?,
-                component: comp[i].clone()?,
-                version: ver[i].clone(),
-                description: desc[i].clone(),
+                kind: kind[i].as_deref()?.to_string(),
+                component: comp[i].as_deref()?.to_string(),
+                version: ver[i].as_deref().map(str::to_string),
+                description: desc[i].as_deref().map(str::to_string),
             })
         })
         .collect();

@@ -1,15 +1,52 @@
 //! `Table`: the validated rows of one log kind, typed and columnar, ready to become a polars frame.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use polars::prelude::*;
 
 use crate::schema::{ColumnType, Kind};
 
+/// A text value. Equal values of a column usually share one allocation (see [`Interner`]).
+pub type Text = Arc<str>;
+
+/// Distinct values an interner keeps per column before it stops looking: beyond that
+/// the column is mostly unique ids, which sharing would not shrink.
+const INTERN_LIMIT: usize = 4096;
+
+/// Shares one allocation among equal text values of a column, so that 10^7 deliveries
+/// naming a few hundred cache nodes hold a few hundred strings, not 10^7.
+#[derive(Debug, Default)]
+pub struct Interner {
+    columns: Vec<Option<HashSet<Text>>>,
+}
+
+impl Interner {
+    /// The shared value of `v` in column slot `col` (any stable numbering of the caller's columns).
+    pub fn intern(&mut self, col: usize, v: &str) -> Text {
+        if self.columns.len() <= col {
+            self.columns.resize_with(col + 1, || Some(HashSet::new()));
+        }
+        let Some(seen) = &mut self.columns[col] else {
+            return Text::from(v);
+        };
+        if let Some(t) = seen.get(v) {
+            return t.clone();
+        }
+        let t = Text::from(v);
+        if seen.len() >= INTERN_LIMIT {
+            self.columns[col] = None;
+        } else {
+            seen.insert(t.clone());
+        }
+        t
+    }
+}
+
 /// The values of one column.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColumnData {
-    Text(Vec<Option<String>>),
+    Text(Vec<Option<Text>>),
     /// UTC epoch milliseconds.
     Time(Vec<Option<i64>>),
     Num(Vec<Option<f64>>),
@@ -82,7 +119,7 @@ pub struct Table {
     /// Contract columns in schema order.
     pub columns: Vec<ColumnData>,
     /// Columns the contract does not name, by header, as text.
-    pub extra: BTreeMap<String, Vec<Option<String>>>,
+    pub extra: BTreeMap<String, Vec<Option<Text>>>,
     /// A 128-bit digest of each row's parsed values, for duplicate detection.
     pub digest: Vec<u128>,
     /// Which input file (index into the run's file list) and line each row came from.
@@ -117,7 +154,7 @@ impl Table {
         self.columns.get(i)
     }
 
-    pub fn text(&self, name: &str) -> &[Option<String>] {
+    pub fn text(&self, name: &str) -> &[Option<Text>] {
         match self.column(name) {
             Some(ColumnData::Text(v)) => v,
             _ => &[],

@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use rayon::prelude::*;
 
 use super::read::{Cells, RawFile, RawRow};
-use super::table::{ColumnData, Table};
+use super::table::{ColumnData, Interner, Table};
 use crate::mapping::Mapping;
 use crate::schema::{Column, ColumnType, Kind, Presence};
 use crate::settings::Settings;
@@ -140,6 +140,7 @@ pub fn validate(
         .map(|chunk| {
             let mut table = new_table();
             let mut rejections = Vec::new();
+            let mut interner = Interner::default();
             for row in chunk {
                 let result = match (&row.cells, &lay.duplicate, &naive_blocked) {
                     (Err(reason), _, _) => Err((String::new(), reason.clone())),
@@ -153,7 +154,15 @@ pub fn validate(
                     (Ok(cells), None, None) => ctx.parse_row(row, cells),
                 };
                 match result {
-                    Ok(values) => push_row(&mut table, &ctx, row, values, settings, file_index),
+                    Ok(values) => push_row(
+                        &mut table,
+                        &mut interner,
+                        &ctx,
+                        row,
+                        values,
+                        settings,
+                        file_index,
+                    ),
                     Err((column, reason)) => rejections.push(Rejection {
                         file: rel_path.to_string(),
                         line: row.line,
@@ -186,11 +195,11 @@ pub fn validate(
     }
 }
 
-/// A parsed value of one contract column.
+/// A parsed value of one contract column; text still borrowed from the row, the mapping or the schema.
 #[derive(Debug, Clone, PartialEq)]
-enum Value {
+enum Value<'a> {
     Absent,
-    Text(String),
+    Text(&'a str),
     Time(i64),
     Num(f64),
     Bool(bool),
@@ -211,8 +220,12 @@ struct RowContext<'a> {
 
 type RowError = (String, String);
 
-impl RowContext<'_> {
-    fn parse_row(&self, row: &RawRow, cells: &Cells) -> Result<Vec<Value>, RowError> {
+impl<'a> RowContext<'a> {
+    fn parse_row<'r>(
+        &'r self,
+        row: &'r RawRow,
+        cells: &'r Cells,
+    ) -> Result<Vec<Value<'r>>, RowError> {
         let mut values = Vec::with_capacity(self.cols.len());
         for (ci, c) in self.cols.iter().enumerate() {
             let cell = match self.lay.contract[ci] {
@@ -239,7 +252,7 @@ impl RowContext<'_> {
                 Presence::Optional => false,
                 Presence::RequiredWhen(other, when) => {
                     let oi = self.cols.iter().position(|x| x.name == other).unwrap_or(ci);
-                    matches!(&values[oi], Value::Text(v) if when.contains(&v.as_str()))
+                    matches!(&values[oi], Value::Text(v) if when.contains(v))
                 }
             };
             if needed && values[ci] == Value::Absent {
@@ -254,17 +267,22 @@ impl RowContext<'_> {
         Ok(values)
     }
 
-    fn parse_value(&self, ci: usize, c: &Column, cell: Option<&str>) -> Result<Value, RowError> {
+    fn parse_value<'v>(
+        &self,
+        ci: usize,
+        c: &Column,
+        cell: Option<&'v str>,
+    ) -> Result<Value<'v>, RowError> {
         let Some(v) = cell else {
             return Ok(Value::Absent);
         };
         let err = |reason: String| (c.name.to_string(), reason);
         match c.ty {
-            ColumnType::Text => Ok(Value::Text(v.to_string())),
+            ColumnType::Text => Ok(Value::Text(v)),
             ColumnType::Enum(allowed) => {
                 let v = v.trim();
                 match allowed.iter().find(|a| a.eq_ignore_ascii_case(v)) {
-                    Some(a) => Ok(Value::Text((*a).to_string())),
+                    Some(a) => Ok(Value::Text(a)),
                     None => Err(err(format!(
                         "unknown value {v:?} (expected one of {})",
                         allowed.join(", ")
@@ -301,6 +319,7 @@ impl RowContext<'_> {
 
 fn push_row(
     table: &mut Table,
+    interner: &mut Interner,
     ctx: &RowContext,
     row: &RawRow,
     mut values: Vec<Value>,
@@ -323,9 +342,9 @@ fn push_row(
     }
     table.digest.push(h.digest128());
     table.source.push((file_index, row.line));
-    for (col, v) in table.columns.iter_mut().zip(values) {
+    for (ci, (col, v)) in table.columns.iter_mut().zip(values).enumerate() {
         match (col, v) {
-            (ColumnData::Text(c), Value::Text(s)) => c.push(Some(s)),
+            (ColumnData::Text(c), Value::Text(s)) => c.push(Some(interner.intern(ci, s))),
             (ColumnData::Time(c), Value::Time(t)) => c.push(Some(t)),
             (ColumnData::Num(c), Value::Num(n)) => c.push(Some(n)),
             (ColumnData::Bool(c), Value::Bool(b)) => c.push(Some(b)),
@@ -335,9 +354,10 @@ fn push_row(
             (ColumnData::Bool(c), _) => c.push(None),
         }
     }
-    for (name, hi) in &ctx.lay.extra {
+    let first_extra = ctx.cols.len();
+    for (k, (name, hi)) in ctx.lay.extra.iter().enumerate() {
         if let Some(col) = table.extra.get_mut(name) {
-            col.push(cells.get(*hi).map(str::to_string));
+            col.push(cells.get(*hi).map(|v| interner.intern(first_extra + k, v)));
         }
     }
 }
@@ -345,7 +365,7 @@ fn push_row(
 /// Corrects `ts` by the clock that wrote it: cache rows by `cache_node`, deliveries by `server`.
 fn apply_clock_offset(key: usize, ts: usize, values: &mut [Value], settings: &Settings) {
     let offset = match &values[key] {
-        Value::Text(k) => settings.clock_offset_ms.get(k).copied(),
+        Value::Text(k) => settings.clock_offset_ms.get(*k).copied(),
         _ => None,
     };
     if let (Some(off), Value::Time(t)) = (offset, &mut values[ts]) {
@@ -415,7 +435,7 @@ mod tests {
         assert!(v.rejections[0].reason.contains("unknown value \"warm\""));
         assert_eq!(v.rejections[1].reason, "missing required value");
         assert_eq!(v.rejections[6].raw, "2019-12-26T00:00:00Z,s1,c1");
-        assert_eq!(v.table.text("cache_status"), &[Some("hit".to_string())]);
+        assert_eq!(v.table.text("cache_status"), &[Some("hit".into())]);
     }
 
     #[test]

@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 use crate::load::LoadedDataset;
 use crate::schema::Kind;
 
-/// The manifest as pretty JSON. Stage timings vary run to run, so they live in `timings.json`, not here.
+/// The manifest as pretty JSON. Stage timings vary run to run, so they go to `timings.json`, and into the
+/// manifest only when asked for (`--verbose`): a plain run's manifest is byte-identical across runs.
 pub fn manifest_json(
     loaded: &LoadedDataset,
     timings: &[StageTiming],
@@ -20,7 +21,7 @@ pub fn manifest_json(
         .iter()
         .map(|&k| (k.name().to_string(), json!(loaded.counts(k))))
         .collect();
-    let m = json!({
+    let mut m = json!({
         "tool": {"name": "leakscope", "version": env!("CARGO_PKG_VERSION")},
         "command_line": opts.command_line,
         "dataset": loaded.root.display().to_string(),
@@ -35,6 +36,9 @@ pub fn manifest_json(
         "skipped_files": loaded.skipped,
         "warnings": loaded.warnings,
     });
+    if opts.timings_in_manifest {
+        m["timings"] = json!(timings);
+    }
     let timings_path = out.join("timings.json");
     let t = serde_json::to_string_pretty(timings).map_err(|e| Error::output(&timings_path, e))?;
     super::write(&timings_path, format!("{t}\n").as_bytes())?;

@@ -23,13 +23,15 @@ use crate::analyze::{Analysis, AnalyzeOptions};
 use crate::error::{Error, Result};
 use crate::load::LoadedDataset;
 use crate::schema::Kind;
+use crate::stages::{StageClock, StageTiming};
 
 pub use document::Document;
 pub use manifest::manifest_json;
 pub use pseudonym::Pseudonyms;
 
-/// Writes every output file of a run.
-pub fn write_all(a: &Analysis, out: &Path, opts: &AnalyzeOptions) -> Result<()> {
+/// Writes every output file of a run; returns the stage timings with the writing as the `report` stage.
+pub fn write_all(a: &Analysis, out: &Path, opts: &AnalyzeOptions) -> Result<Vec<StageTiming>> {
+    let mut clock = StageClock::resume(a.timings.clone());
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let summary = serde_json::to_string_pretty(&a.summary).map_err(|e| Error::output(out, e))?;
     write(&out.join("summary.json"), format!("{summary}\n").as_bytes())?;
@@ -42,11 +44,14 @@ pub fn write_all(a: &Analysis, out: &Path, opts: &AnalyzeOptions) -> Result<()> 
         with_context(evidence, a).map_err(|e| Error::polars("adding the delivery context", e))?;
     tables::write_verdicts(&evidence, &out.join("verdicts.parquet"))?;
     write_reports(a, out, opts)?;
-    let manifest = manifest_json(&a.loaded, &a.timings, opts, out)?;
+    clock.lap("report");
+    let timings = clock.into_laps();
+    let manifest = manifest_json(&a.loaded, &timings, opts, out)?;
     write(
         &out.join("manifest.json"),
         format!("{manifest}\n").as_bytes(),
-    )
+    )?;
+    Ok(timings)
 }
 
 /// verdicts.parquet also carries what the reports looked up for each delivery (leaks.csv keeps its contract columns).

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::load::LoadedDataset;
 use crate::schema::Kind;
 use crate::time::format_ms;
-use crate::verdict::Class;
+use crate::verdict::{Class, Verdict};
 
 /// Columns holding epoch milliseconds, written as RFC 3339 in CSV and as UTC datetimes in Parquet.
 const TIME_COLUMNS: &[&str] = &["ts", "captured_at", "capture_ts", "fill_ts"];
@@ -21,7 +21,7 @@ const TIME_COLUMNS: &[&str] = &["ts", "captured_at", "capture_ts", "fill_ts"];
 /// keeps what the delivery row itself said).
 pub fn evidence(a: &Analysis) -> PolarsResult<DataFrame> {
     let v = &a.verdicts;
-    let text = |f: &dyn Fn(usize) -> Option<String>| (0..v.len()).map(f).collect::<Vec<_>>();
+    let text = |f: fn(&Verdict) -> Option<&str>| v.iter().map(f).collect::<Vec<_>>();
     // The delivery's own origin, where present, is the resolved one; its own object id is
     // kept apart because, without an origin, the cache's object is the content.
     let mut df = a.deliveries.drop_many(["origin_stream_id"]);
@@ -41,16 +41,13 @@ pub fn evidence(a: &Analysis) -> PolarsResult<DataFrame> {
             "flipped".into(),
             v.iter().map(|x| x.flipped).collect::<Vec<_>>(),
         ),
-        Column::new(
-            "recipient_account".into(),
-            text(&|i| v[i].recipient.clone()),
-        ),
+        Column::new("recipient_account".into(), text(|x| x.recipient.as_deref())),
         Column::new(
             "origin_stream_id".into(),
-            text(&|i| v[i].origin_stream_id.clone()),
+            text(|x| x.origin_stream_id.as_deref()),
         ),
-        Column::new("subject_account".into(), text(&|i| v[i].subject.clone())),
-        Column::new("object_id".into(), text(&|i| v[i].object_id.clone())),
+        Column::new("subject_account".into(), text(|x| x.subject.as_deref())),
+        Column::new("object_id".into(), text(|x| x.object_id.as_deref())),
         Column::new(
             "capture_ts".into(),
             v.iter().map(|x| x.capture_ts).collect::<Vec<_>>(),
@@ -61,7 +58,7 @@ pub fn evidence(a: &Analysis) -> PolarsResult<DataFrame> {
         ),
         Column::new(
             "config_version".into(),
-            text(&|i| v[i].config_version.clone()),
+            text(|x| x.config_version.as_deref()),
         ),
         Column::new(
             "content_source".into(),
