@@ -86,7 +86,7 @@ timed() {
   mkdir -p "$out"
   local cmd
   if [[ "$tool" == leakscope ]]; then
-    cmd=("$leakscope" --quiet analyze "$ds" --out "$out")
+    cmd=("$leakscope" --quiet --verbose analyze "$ds" --out "$out")
   else
     cmd=("$VENV/bin/python" "$here/duckdb_leaks.py" "$ds" --out "$out" --threads "$DUCKDB_THREADS" --memory-limit "$DUCKDB_MEMORY_LIMIT")
   fi
@@ -147,6 +147,11 @@ for i in "${!counts[@]}"; do
     failed=1
     say "summary.json counts differ for $n deliveries (see above; outputs in $out)"
   fi
+
+  say "leakscope stages, last run at $n deliveries (seconds, peak RSS MiB):"
+  "$PYTHON" -c 'import json, sys
+for t in json.load(open(sys.argv[1]))["timings"]:
+    print("bench:   %-10s %9.2f s %8s MiB" % (t["stage"], t["seconds"], t.get("peak_rss_mib")), file=sys.stderr)' "$out/leakscope-$RUNS/manifest.json" || true
 
   lw="$(printf '%s\n' "${l_wall[@]}" | median)"
   dw="$(printf '%s\n' "${d_wall[@]}" | median)"

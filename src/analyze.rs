@@ -24,6 +24,8 @@ pub struct AnalyzeOptions {
     pub pseudonymize: Option<PathBuf>,
     /// Also record the stage timings in manifest.json, which then differs from run to run.
     pub timings_in_manifest: bool,
+    /// Deliveries joined and classified at a time (0: [`DEFAULT_BLOCK_ROWS`]); less memory, more passes.
+    pub block_rows: usize,
 }
 
 /// Everything a run produced, before it is written out.
@@ -37,6 +39,9 @@ pub struct Analysis {
     pub findings: Findings,
     pub timings: Vec<StageTiming>,
 }
+
+/// Deliveries per join-and-classify block unless told otherwise.
+pub const DEFAULT_BLOCK_ROWS: usize = 1 << 18;
 
 pub fn analyze(dataset: &Path, opts: &AnalyzeOptions) -> Result<Analysis> {
     if let Some(key) = &opts.pseudonymize {
@@ -53,12 +58,30 @@ pub fn analyze(dataset: &Path, opts: &AnalyzeOptions) -> Result<Analysis> {
         .to_frame()
         .map_err(|e| Error::polars("building the deliveries frame", e))?;
     clock.lap("intervals");
-    let lookups = join::resolve(&deliveries, &timelines, loaded.settings.tolerance_ms)
-        .map_err(|e| Error::polars("joining deliveries with sessions, cache and ownership", e))?;
-    clock.lap("join");
-    let verdicts = classify::classify(&lookups, deliveries.height())
-        .map_err(|e| Error::polars("classifying deliveries", e))?;
-    clock.lap("classify");
+    // Deliveries are joined and classified a block at a time: the look-ups (three rows per
+    // delivery, strings included) would otherwise be the largest thing the run ever holds.
+    let mut verdicts = Vec::with_capacity(deliveries.height());
+    let (mut join_s, mut classify_s) = (0.0, 0.0);
+    let block_rows = match opts.block_rows {
+        0 => DEFAULT_BLOCK_ROWS,
+        n => n,
+    };
+    for offset in (0..deliveries.height()).step_by(block_rows) {
+        let block = deliveries.slice(offset as i64, block_rows);
+        let t = std::time::Instant::now();
+        let lookups =
+            join::resolve(&block, &timelines, loaded.settings.tolerance_ms).map_err(|e| {
+                Error::polars("joining deliveries with sessions, cache and ownership", e)
+            })?;
+        join_s += t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        verdicts.extend(
+            classify::classify(&lookups, block.height())
+                .map_err(|e| Error::polars("classifying deliveries", e))?,
+        );
+        classify_s += t.elapsed().as_secs_f64();
+    }
+    clock.lap_split("join", join_s, "classify", classify_s);
     let summary = summarize(&loaded, &verdicts);
     let findings = findings::find(&loaded, &verdicts);
     clock.lap("aggregate");

@@ -51,6 +51,10 @@ enum Command {
         /// (HMAC-SHA-256; the key is the file's bytes, trimmed, at least 16). See docs/REPORTS.md.
         #[arg(long, value_name = "KEYFILE")]
         pseudonymize: Option<PathBuf>,
+        /// Deliveries joined and classified at a time: smaller blocks use less memory. Results do not depend on it.
+        #[arg(long, value_name = "N", default_value_t = leakscope::analyze::DEFAULT_BLOCK_ROWS,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        block_rows: usize,
     },
     /// Load and check a dataset; print the row accounting per kind and file, and the first errors.
     Validate {
@@ -98,6 +102,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             mapping,
             strict,
             pseudonymize,
+            block_rows,
         } => {
             let opts = AnalyzeOptions {
                 load: LoadOptions {
@@ -108,6 +113,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 command_line: command_line(),
                 pseudonymize,
                 timings_in_manifest: verbose,
+                block_rows,
             };
             let analysis = analyze::analyze(&dataset, &opts)
                 .with_context(|| format!("analysing {}", dataset.display()))?;

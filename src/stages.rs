@@ -47,6 +47,26 @@ impl StageClock {
         self.since = Instant::now();
     }
 
+    /// Closes two stages that ran interleaved, block by block, with the seconds spent in each.
+    pub fn lap_split(
+        &mut self,
+        first: &'static str,
+        first_s: f64,
+        second: &'static str,
+        second_s: f64,
+    ) {
+        let (rss_mib, peak_rss_mib) = memory_mib();
+        for (stage, seconds) in [(first, first_s), (second, second_s)] {
+            self.laps.push(StageTiming {
+                stage,
+                seconds,
+                rss_mib,
+                peak_rss_mib,
+            });
+        }
+        self.since = Instant::now();
+    }
+
     pub fn laps(&self) -> &[StageTiming] {
         &self.laps
     }

@@ -88,15 +88,31 @@ pub fn classify(value: &str) -> Option<TimeForm> {
 
 /// The form most values take; ties prefer RFC 3339, then epoch, then naive.
 pub fn detect_form<'a>(values: impl Iterator<Item = &'a str>) -> Option<TimeForm> {
-    let mut counts = [0usize; 3];
-    for v in values {
-        if let Some(form) = classify(v) {
-            counts[form as usize] += 1;
+    let mut counts = FormCounts::default();
+    counts.add(values);
+    counts.winner()
+}
+
+/// How many values of a column look like each form, for a vote over a file read in parts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FormCounts([usize; 3]);
+
+impl FormCounts {
+    pub fn add<'a>(&mut self, values: impl Iterator<Item = &'a str>) {
+        for v in values {
+            if let Some(form) = classify(v) {
+                self.0[form as usize] += 1;
+            }
         }
     }
-    let forms = [TimeForm::Rfc3339, TimeForm::EpochMs, TimeForm::Naive];
-    let best = (0..3).max_by(|&a, &b| counts[a].cmp(&counts[b]).then(b.cmp(&a)))?;
-    (counts[best] > 0).then_some(forms[best])
+
+    /// The form most values took; ties prefer RFC 3339, then epoch, then naive.
+    pub fn winner(&self) -> Option<TimeForm> {
+        let counts = self.0;
+        let forms = [TimeForm::Rfc3339, TimeForm::EpochMs, TimeForm::Naive];
+        let best = (0..3).max_by(|&a, &b| counts[a].cmp(&counts[b]).then(b.cmp(&a)))?;
+        (counts[best] > 0).then_some(forms[best])
+    }
 }
 
 /// Parses one value in its column's form to UTC epoch milliseconds (fractions truncated toward the past).

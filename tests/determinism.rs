@@ -1,4 +1,4 @@
-//! Input order, file layout, format and thread count must not change a single output byte.
+//! Input order, file layout, format, thread count and join block size must not change a single output byte.
 
 mod common;
 
@@ -247,5 +247,76 @@ fn thread_count_changes_no_output_byte() {
     assert!(
         runs[0] == runs[1],
         "outputs differ between 1 thread and the default"
+    );
+}
+
+#[test]
+fn join_block_size_changes_no_output_byte() {
+    let ds = synthetic(13);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_shuffled(&ds, &data, 4);
+    let mut runs = Vec::new();
+    for block in [None, Some("1"), Some("7")] {
+        let out = dir
+            .path()
+            .join(format!("out-{}", block.unwrap_or("default")));
+        let args: Vec<&str> = block.map(|b| vec!["--block-rows", b]).unwrap_or_default();
+        let o = analyze(&data, &out, &args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let mut bytes = outputs(&out);
+        bytes.push(std::fs::read(out.join("report.md")).unwrap());
+        runs.push(bytes);
+    }
+    assert!(runs[0] == runs[1], "--block-rows 1 changed an output");
+    assert!(runs[0] == runs[2], "--block-rows 7 changed an output");
+}
+
+#[test]
+fn verbose_records_stage_timings_in_the_manifest_only_when_asked() {
+    let ds = synthetic(14);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_plain(&ds, &data);
+    let quiet = dir.path().join("quiet");
+    analyze_ok(&data, &quiet);
+    let m = read_json(&quiet.join("manifest.json"));
+    assert!(m.get("timings").is_none(), "{m}");
+
+    let loud = dir.path().join("loud");
+    let o = analyze(&data, &loud, &["--verbose"]);
+    assert!(o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let m = read_json(&loud.join("manifest.json"));
+    let stages: Vec<&str> = m["timings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "load",
+            "intervals",
+            "join",
+            "classify",
+            "aggregate",
+            "report"
+        ]
+    );
+    for t in m["timings"].as_array().unwrap() {
+        assert!(t["seconds"].as_f64().unwrap() >= 0.0, "{t}");
+        assert!(
+            stderr.contains(&format!("stage {}", t["stage"].as_str().unwrap())),
+            "{stderr}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(loud.join("timings.json"))
+            .unwrap()
+            .matches("\"stage\"")
+            .count(),
+        6
     );
 }

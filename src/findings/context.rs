@@ -17,8 +17,9 @@ pub const REGION_COLUMNS: [&str; 2] = ["state", "region"];
 /// Where each account lives, from the accounts kind.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AccountDirectory {
-    pub country: BTreeMap<String, String>,
-    pub region: BTreeMap<String, String>,
+    // Looked up once or twice per delivery; hashing beats a tree walk of string compares.
+    pub country: HashMap<String, String>,
+    pub region: HashMap<String, String>,
     /// Accounts listed with two or more different countries (the smallest country code is used).
     pub conflicting: u64,
     /// Which extra column gave regions, if any.
@@ -34,7 +35,7 @@ impl AccountDirectory {
             .find(|c| t.extra.contains_key(*c));
         let regions = region_column.map(|c| &t.extra[c]);
         let mut seen: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        let mut region = BTreeMap::new();
+        let mut region = HashMap::new();
         for i in 0..t.len() {
             let Some(id) = ids.get(i).and_then(|x| x.as_deref()) else {
                 continue;
@@ -53,7 +54,7 @@ impl AccountDirectory {
                 }
             }
         }
-        let mut country = BTreeMap::new();
+        let mut country = HashMap::new();
         let mut conflicting = 0;
         for (id, mut cs) in seen {
             cs.sort_unstable();
@@ -94,7 +95,7 @@ pub struct SessionStart {
 /// Every session's starts, sorted by time, one per millisecond.
 #[derive(Debug, Clone, Default)]
 pub struct SessionStarts {
-    by_session: BTreeMap<String, Vec<SessionStart>>,
+    by_session: HashMap<String, Vec<SessionStart>>,
 }
 
 impl SessionStarts {

@@ -77,6 +77,53 @@ fn layout(kind: Kind, headers: &[String], mapping: &Mapping) -> Layout {
     }
 }
 
+/// The timestamp form of each timestamp column of one file, decided once for the whole file.
+#[derive(Debug, Clone, Default)]
+pub struct TimeForms {
+    pub forms: BTreeMap<String, TimeForm>,
+    /// The first column holding naive times when dataset.toml names no zone: it blocks every row.
+    naive_blocked: Option<String>,
+}
+
+impl TimeForms {
+    pub fn new(kind: Kind, forms: BTreeMap<String, TimeForm>, settings: &Settings) -> TimeForms {
+        let naive_blocked = match settings.timezone {
+            Some(_) => None,
+            None => kind
+                .columns()
+                .iter()
+                .find(|c| forms.get(c.name) == Some(&TimeForm::Naive))
+                .map(|c| c.name.to_string()),
+        };
+        TimeForms {
+            forms,
+            naive_blocked,
+        }
+    }
+
+    /// The warning for a file whose rows all fall to naive times without a zone.
+    pub fn warning(&self, rel_path: &str, rows: usize) -> Option<String> {
+        self.naive_blocked.as_ref().map(|col| format!(
+            "{rel_path}: all {rows} rows rejected: column {col:?} holds naive times and dataset.toml names no timezone; add timezone = \"Area/City\" to dataset.toml"
+        ))
+    }
+}
+
+/// The file's timestamp contract columns: (contract name, header position).
+pub fn timestamp_columns(
+    kind: Kind,
+    headers: &[String],
+    mapping: &Mapping,
+) -> Vec<(&'static str, usize)> {
+    let lay = layout(kind, headers, mapping);
+    kind.columns()
+        .iter()
+        .zip(&lay.contract)
+        .filter(|(c, _)| c.ty == ColumnType::Timestamp)
+        .filter_map(|(c, hi)| hi.map(|hi| (c.name, hi)))
+        .collect()
+}
+
 /// Validates every row of a file of `kind`. `file_index` tags accepted rows with their origin.
 pub fn validate(
     kind: Kind,
@@ -86,27 +133,44 @@ pub fn validate(
     mapping: &Mapping,
     settings: &Settings,
 ) -> ValidatedFile {
-    let cols = kind.columns();
-    let lay = layout(kind, &raw.headers, mapping);
     let mut forms = BTreeMap::new();
-    let mut warnings = Vec::new();
-    let mut naive_blocked: Option<String> = None;
-    for (ci, c) in cols.iter().enumerate() {
-        if c.ty != ColumnType::Timestamp {
-            continue;
-        }
-        let Some(hi) = lay.contract[ci] else { continue };
+    for (name, hi) in timestamp_columns(kind, &raw.headers, mapping) {
         let values = raw.rows.iter().filter_map(|r| match &r.cells {
             Ok(cells) => cells.get(hi),
             Err(_) => None,
         });
         if let Some(form) = time::detect_form(values) {
-            forms.insert(c.name.to_string(), form);
-            if form == TimeForm::Naive && settings.timezone.is_none() && naive_blocked.is_none() {
-                naive_blocked = Some(c.name.to_string());
-            }
+            forms.insert(name.to_string(), form);
         }
     }
+    let forms = TimeForms::new(kind, forms, settings);
+    let (table, rejections) =
+        validate_rows(kind, rel_path, file_index, raw, mapping, settings, &forms);
+    ValidatedFile {
+        table,
+        rejections,
+        warnings: forms
+            .warning(rel_path, raw.rows.len())
+            .into_iter()
+            .collect(),
+        forms: forms.forms,
+    }
+}
+
+/// Validates rows with the file's time forms already decided (a file read in slices is one file).
+pub fn validate_rows(
+    kind: Kind,
+    rel_path: &str,
+    file_index: u32,
+    raw: &RawFile,
+    mapping: &Mapping,
+    settings: &Settings,
+    time_forms: &TimeForms,
+) -> (Table, Vec<Rejection>) {
+    let cols = kind.columns();
+    let lay = layout(kind, &raw.headers, mapping);
+    let forms = &time_forms.forms;
+    let naive_blocked = &time_forms.naive_blocked;
     let new_table = || {
         let mut table = Table::new(kind);
         for (name, _) in &lay.extra {
@@ -142,7 +206,7 @@ pub fn validate(
             let mut rejections = Vec::new();
             let mut interner = Interner::default();
             for row in chunk {
-                let result = match (&row.cells, &lay.duplicate, &naive_blocked) {
+                let result = match (&row.cells, &lay.duplicate, naive_blocked) {
                     (Err(reason), _, _) => Err((String::new(), reason.clone())),
                     (Ok(_), Some(dup), _) => Err((
                         dup.clone(),
@@ -181,18 +245,7 @@ pub fn validate(
         table.append(t);
         rejections.extend(r);
     }
-    if let Some(col) = &naive_blocked {
-        warnings.push(format!(
-            "{rel_path}: all {} rows rejected: column {col:?} holds naive times and dataset.toml names no timezone; add timezone = \"Area/City\" to dataset.toml",
-            raw.rows.len()
-        ));
-    }
-    ValidatedFile {
-        table,
-        rejections,
-        forms,
-        warnings,
-    }
+    (table, rejections)
 }
 
 /// A parsed value of one contract column; text still borrowed from the row, the mapping or the schema.
