@@ -294,17 +294,7 @@ fn verbose_records_stage_timings_in_the_manifest_only_when_asked() {
         .iter()
         .map(|t| t["stage"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        stages,
-        [
-            "load",
-            "intervals",
-            "join",
-            "classify",
-            "aggregate",
-            "report"
-        ]
-    );
+    assert_eq!(stages, PIPELINE_STAGES);
     for t in m["timings"].as_array().unwrap() {
         assert!(t["seconds"].as_f64().unwrap() >= 0.0, "{t}");
         assert!(

@@ -649,16 +649,5 @@ fn verbose_prints_every_stage() {
         .lines()
         .filter_map(|l| l.split_whitespace().nth(1))
         .collect();
-    assert_eq!(
-        stages,
-        [
-            "load",
-            "intervals",
-            "join",
-            "classify",
-            "aggregate",
-            "report"
-        ],
-        "{err}"
-    );
+    assert_eq!(stages, PIPELINE_STAGES, "{err}");
 }

@@ -18,6 +18,16 @@ pub fn bin() -> Command {
 }
 
 /// Runs `leakscope analyze <dataset> --out <out> [extra]` and returns its output.
+/// The stages `--verbose` reports, in order.
+pub const PIPELINE_STAGES: [&str; 6] = [
+    "load",
+    "intervals",
+    "join",
+    "classify",
+    "aggregate",
+    "report",
+];
+
 pub fn analyze(dataset: &Path, out: &Path, extra: &[&str]) -> Output {
     bin()
         .arg("analyze")
