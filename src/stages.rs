@@ -37,14 +37,8 @@ impl StageClock {
     }
 
     pub fn lap(&mut self, stage: &'static str) {
-        let (rss_mib, peak_rss_mib) = memory_mib();
-        self.laps.push(StageTiming {
-            stage,
-            seconds: self.since.elapsed().as_secs_f64(),
-            rss_mib,
-            peak_rss_mib,
-        });
-        self.since = Instant::now();
+        let seconds = self.since.elapsed().as_secs_f64();
+        self.close(&[(stage, seconds)]);
     }
 
     /// Closes two stages that ran interleaved, block by block, with the seconds spent in each.
@@ -55,8 +49,13 @@ impl StageClock {
         second: &'static str,
         second_s: f64,
     ) {
+        self.close(&[(first, first_s), (second, second_s)]);
+    }
+
+    /// Records stages that ended now, with the memory as it stands, and starts the next one.
+    fn close(&mut self, stages: &[(&'static str, f64)]) {
         let (rss_mib, peak_rss_mib) = memory_mib();
-        for (stage, seconds) in [(first, first_s), (second, second_s)] {
+        for &(stage, seconds) in stages {
             self.laps.push(StageTiming {
                 stage,
                 seconds,
@@ -65,10 +64,6 @@ impl StageClock {
             });
         }
         self.since = Instant::now();
-    }
-
-    pub fn laps(&self) -> &[StageTiming] {
-        &self.laps
     }
 
     pub fn into_laps(self) -> Vec<StageTiming> {

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::load::table::Table;
+use crate::load::table::{Interner, Table};
 use crate::load::LoadedDataset;
 use crate::schema::Kind;
 use crate::verdict::Verdict;
@@ -162,22 +162,6 @@ pub struct DeliveryContext {
     pub subject_country: Vec<Option<Arc<str>>>,
 }
 
-/// Hands out one shared copy of each distinct string.
-#[derive(Default)]
-struct Interner(HashMap<String, Arc<str>>);
-
-impl Interner {
-    fn get(&mut self, s: Option<&str>) -> Option<Arc<str>> {
-        let s = s?;
-        if let Some(a) = self.0.get(s) {
-            return Some(a.clone());
-        }
-        let a: Arc<str> = Arc::from(s);
-        self.0.insert(s.to_string(), a.clone());
-        Some(a)
-    }
-}
-
 impl DeliveryContext {
     pub fn build(
         loaded: &LoadedDataset,
@@ -203,13 +187,14 @@ impl DeliveryContext {
                 (Some(t), Some(s)) => starts.at(s, t),
                 _ => None,
             };
+            let mut shared = |slot: usize, v: Option<&str>| v.map(|v| pool.intern(slot, v));
             cx.client
-                .push(pool.get(start.and_then(|s| s.client.as_deref())));
+                .push(shared(0, start.and_then(|s| s.client.as_deref())));
             cx.integration
-                .push(pool.get(start.and_then(|s| s.integration.as_deref())));
+                .push(shared(1, start.and_then(|s| s.integration.as_deref())));
             let country = |a: &Option<Arc<str>>| a.as_deref().and_then(|a| dir.country_of(a));
-            cx.recipient_country.push(pool.get(country(&v.recipient)));
-            cx.subject_country.push(pool.get(country(&v.subject)));
+            cx.recipient_country.push(shared(2, country(&v.recipient)));
+            cx.subject_country.push(shared(3, country(&v.subject)));
         }
         cx
     }

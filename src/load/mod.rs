@@ -1,5 +1,6 @@
 //! Load and validate: finds a dataset's files, reads and checks every row, de-duplicates, and accounts for each row.
 
+pub mod parquet;
 pub mod read;
 pub mod table;
 pub mod validate;
@@ -302,7 +303,7 @@ fn load_parquet(
     settings: &Settings,
 ) -> std::result::Result<(u64, validate::ValidatedFile), String> {
     load_parquet_slices(
-        read::ParquetSource::open(&f.path)?,
+        parquet::ParquetSource::open(&f.path)?,
         f,
         index,
         mapping,
@@ -311,7 +312,7 @@ fn load_parquet(
 }
 
 fn load_parquet_slices(
-    src: read::ParquetSource,
+    src: parquet::ParquetSource,
     f: &Found,
     index: u32,
     mapping: &Mapping,
@@ -482,7 +483,7 @@ mod tests {
             compression: Compression::None,
         };
         let (m, s) = (Mapping::default(), Settings::default());
-        let src = read::ParquetSource::open_with(&path, 3).unwrap();
+        let src = parquet::ParquetSource::open_with(&path, 3).unwrap();
         assert_eq!(src.slices, vec![(0, 4), (4, 4)]);
         let (read, sliced) = load_parquet_slices(src, &found, 0, &m, &s).unwrap();
         let raw = read::read_file(&path, Format::Parquet, Compression::None).unwrap();
