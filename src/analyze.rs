@@ -2,8 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use polars::prelude::DataFrame;
-
 use crate::aggregate::{summarize, Summary};
 use crate::error::{Error, Result};
 use crate::findings::{self, Findings};
@@ -31,8 +29,7 @@ pub struct AnalyzeOptions {
 /// Everything a run produced, before it is written out.
 pub struct Analysis {
     pub loaded: LoadedDataset,
-    /// The accepted deliveries as a frame; row i has verdict i.
-    pub deliveries: DataFrame,
+    /// One per accepted delivery: `verdicts[i]` belongs to row i of the deliveries table.
     pub verdicts: Vec<Verdict>,
     pub summary: Summary,
     /// The facts behind report.md/report.html and the notification lists.
@@ -53,46 +50,50 @@ pub fn analyze(dataset: &Path, opts: &AnalyzeOptions) -> Result<Analysis> {
     clock.lap("load");
     let timelines =
         intervals::build(&loaded).map_err(|e| Error::polars("building timelines", e))?;
-    let deliveries = loaded
-        .table(Kind::Deliveries)
-        .to_frame()
-        .map_err(|e| Error::polars("building the deliveries frame", e))?;
     clock.lap("intervals");
     // Deliveries are joined and classified a block at a time: the look-ups (three rows per
-    // delivery, strings included) would otherwise be the largest thing the run ever holds.
-    let mut verdicts = Vec::with_capacity(deliveries.height());
+    // delivery) would otherwise be the largest thing the run ever holds.
+    let deliveries = loaded.table(Kind::Deliveries);
+    let mut verdicts = Vec::with_capacity(deliveries.len());
     let (mut join_s, mut classify_s) = (0.0, 0.0);
-    let block_rows = match opts.block_rows {
-        0 => DEFAULT_BLOCK_ROWS,
-        n => n,
-    };
-    for offset in (0..deliveries.height()).step_by(block_rows) {
-        let block = deliveries.slice(offset as i64, block_rows);
+    for rows in blocks(deliveries.len(), opts.block_rows) {
         let t = std::time::Instant::now();
-        let lookups =
-            join::resolve(&block, &timelines, loaded.settings.tolerance_ms).map_err(|e| {
+        let lookups = join::delivery_frame(deliveries, rows.clone(), &timelines.codes)
+            .and_then(|block| join::resolve(&block, &timelines, loaded.settings.tolerance_ms))
+            .map_err(|e| {
                 Error::polars("joining deliveries with sessions, cache and ownership", e)
             })?;
         join_s += t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
         verdicts.extend(
-            classify::classify(&lookups, block.height())
+            classify::classify(&lookups, deliveries, rows, &timelines.codes)
                 .map_err(|e| Error::polars("classifying deliveries", e))?,
         );
         classify_s += t.elapsed().as_secs_f64();
     }
+    drop(timelines);
     clock.lap_split("join", join_s, "classify", classify_s);
     let summary = summarize(&loaded, &verdicts);
     let findings = findings::find(&loaded, &verdicts);
     clock.lap("aggregate");
     Ok(Analysis {
         loaded,
-        deliveries,
         verdicts,
         summary,
         findings,
         timings: clock.into_laps(),
     })
+}
+
+/// Consecutive row ranges of at most `block_rows` rows (0: [`DEFAULT_BLOCK_ROWS`]) covering `0..n`.
+pub fn blocks(n: usize, block_rows: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let size = match block_rows {
+        0 => DEFAULT_BLOCK_ROWS,
+        b => b,
+    };
+    (0..n)
+        .step_by(size)
+        .map(move |start| start..n.min(start + size))
 }
 
 /// The `summary.json` object.

@@ -1,9 +1,12 @@
 //! Classify: gives each delivery exactly one class from its look-ups at t and at t ± tolerance.
 
+use std::ops::Range;
+
 use polars::prelude::*;
 
+use crate::codes::Dictionary;
 use crate::join::{SHIFT_EARLIER, SHIFT_LATER, SHIFT_NONE};
-use crate::load::table::Interner;
+use crate::load::table::{Table, Text};
 use crate::verdict::{Class, ContentSource, Missing, Verdict};
 
 /// The outcome of one evaluation (one shift): what was missing, or whether it was authorized.
@@ -13,20 +16,30 @@ enum Evaluation {
     Authorized(bool),
 }
 
-/// Turns the look-ups (three rows per delivery, sorted by delivery then shift) into one verdict per delivery.
-pub fn classify(lookups: &DataFrame, n_deliveries: usize) -> PolarsResult<Vec<Verdict>> {
+/// Turns the look-ups of deliveries `rows` (three rows per delivery, sorted by delivery then shift) into
+/// one verdict per delivery. Identifiers come back from `codes`; content the delivery named itself keeps
+/// the delivery's own origin and object id.
+pub fn classify(
+    lookups: &DataFrame,
+    deliveries: &Table,
+    rows: Range<usize>,
+    codes: &Dictionary,
+) -> PolarsResult<Vec<Verdict>> {
+    let n_deliveries = rows.len();
+    let own_origin = &deliveries.text("origin_stream_id")[rows.clone()];
+    let own_object = &deliveries.text("object_id")[rows];
     let idx = lookups.column("idx")?.cast(&DataType::UInt64)?;
     let idx = idx.u64()?;
     let shift = lookups.column("shift")?.cast(&DataType::UInt32)?;
     let shift = shift.u32()?;
-    let recipient = lookups.column("recipient")?.str()?;
-    let origin = lookups.column("origin")?.str()?;
-    let subject = lookups.column("subject")?.str()?;
+    let recipient = lookups.column("recipient")?.u32()?;
+    let origin = lookups.column("origin")?.u32()?;
+    let subject = lookups.column("subject")?.u32()?;
     let granted = lookups.column("granted")?.bool()?;
     let capture = lookups.column("capture_ts")?.i64()?;
-    let object = lookups.column("object")?.str()?;
+    let object = lookups.column("object")?.u32()?;
     let fill = lookups.column("fill_ts")?.i64()?;
-    let config = lookups.column("config")?.str()?;
+    let config = lookups.column("config")?.u32()?;
     let named = lookups.column("named")?.bool()?;
     if lookups.height() != 3 * n_deliveries {
         polars_bail!(ComputeError: "expected 3 look-ups per delivery, got {} for {}", lookups.height(), n_deliveries);
@@ -45,8 +58,19 @@ pub fn classify(lookups: &DataFrame, n_deliveries: usize) -> PolarsResult<Vec<Ve
         Evaluation::Authorized(rec == subj || granted.get(r).unwrap_or(false))
     };
 
+    let value = |code: Option<u32>| -> PolarsResult<Option<Text>> {
+        match code {
+            None => Ok(None),
+            Some(c) => match codes.value(c) {
+                Some(t) => Ok(Some(t.clone())),
+                None => {
+                    polars_bail!(ComputeError: "look-up returned code {c}, which no timeline gave out")
+                }
+            },
+        }
+    };
+
     let mut out = Vec::with_capacity(n_deliveries);
-    let mut pool = Interner::default();
     for d in 0..n_deliveries {
         let rows = [3 * d, 3 * d + 1, 3 * d + 2];
         for (k, &r) in rows.iter().enumerate() {
@@ -77,24 +101,29 @@ pub fn classify(lookups: &DataFrame, n_deliveries: usize) -> PolarsResult<Vec<Ve
             Evaluation::Authorized(false) => (Class::Leak, None, None),
         };
         let has_content = origin.get(now).is_some();
+        let is_named = named.get(now).unwrap_or(false);
+        // The delivery's own identifiers need not appear in any timeline, so they are not taken from codes.
+        let (origin_stream_id, object_id) = if is_named {
+            (own_origin[d].clone(), own_object[d].clone())
+        } else {
+            (value(origin.get(now))?, value(object.get(now))?)
+        };
         out.push(Verdict {
             class,
             missing,
             flipped,
-            recipient: recipient.get(now).map(|v| pool.intern(0, v)),
-            subject: subject.get(now).map(|v| pool.intern(1, v)),
-            origin_stream_id: origin.get(now).map(|v| pool.intern(2, v)),
-            object_id: object.get(now).map(|v| pool.intern(3, v)),
+            recipient: value(recipient.get(now))?,
+            subject: value(subject.get(now))?,
+            origin_stream_id,
+            object_id,
             capture_ts: capture.get(now),
-            content_source: has_content.then(|| {
-                if named.get(now).unwrap_or(false) {
-                    ContentSource::Delivery
-                } else {
-                    ContentSource::Cache
-                }
+            content_source: has_content.then_some(if is_named {
+                ContentSource::Delivery
+            } else {
+                ContentSource::Cache
             }),
             fill_ts: fill.get(now),
-            config_version: config.get(now).map(|v| pool.intern(4, v)),
+            config_version: value(config.get(now))?,
             granted: granted.get(now).unwrap_or(false),
         });
     }

@@ -9,11 +9,12 @@ use std::collections::BTreeMap;
 
 use polars::prelude::*;
 
+use crate::codes::Dictionary;
 use crate::load::table::Table;
 use crate::load::LoadedDataset;
 use crate::schema::Kind;
 
-/// All timelines of a dataset, as polars frames sorted by their time column.
+/// All timelines of a dataset, as polars frames. Identifier columns hold codes of `codes`.
 pub struct Timelines {
     /// `session_id, s_start, s_end, account`: open over [s_start, s_end).
     pub sessions: DataFrame,
@@ -25,6 +26,8 @@ pub struct Timelines {
     pub cache: DataFrame,
     /// `p_node, p_ts`: purges of every key on a node.
     pub purges: DataFrame,
+    /// The identifiers behind the code columns.
+    pub codes: Dictionary,
 }
 
 /// A session window: the account behind a session over [start, end).
@@ -37,16 +40,30 @@ pub struct SessionInterval {
 }
 
 pub fn build(loaded: &LoadedDataset) -> PolarsResult<Timelines> {
+    let mut codes = Dictionary::default();
     Ok(Timelines {
-        sessions: session_frame(&session_intervals(
-            loaded.table(Kind::Sessions),
-            loaded.settings.session_ttl_ms,
-        ))?,
-        owners: owner_frame(loaded.table(Kind::Ownership))?,
-        grants: grant_frame(loaded.table(Kind::Ownership))?,
-        cache: cache_frame(loaded.table(Kind::Cache))?,
-        purges: purge_frame(loaded.table(Kind::Cache))?,
+        sessions: session_frame(
+            &session_intervals(loaded.table(Kind::Sessions), loaded.settings.session_ttl_ms),
+            &mut codes,
+        )?,
+        owners: owner_frame(loaded.table(Kind::Ownership), &mut codes)?,
+        grants: grant_frame(loaded.table(Kind::Ownership), &mut codes)?,
+        cache: cache_frame(loaded.table(Kind::Cache), &mut codes)?,
+        purges: purge_frame(loaded.table(Kind::Cache), &mut codes)?,
+        codes,
     })
+}
+
+/// A column of codes; absent values stay null.
+fn coded<'a>(
+    name: &str,
+    values: impl Iterator<Item = Option<&'a str>>,
+    codes: &mut Dictionary,
+) -> PolarsResult<Column> {
+    let v = values
+        .map(|v| v.map(|v| codes.code(v)).transpose())
+        .collect::<PolarsResult<Vec<Option<u32>>>>()?;
+    Ok(Column::new(name.into(), v))
 }
 
 /// One window per `start`: it runs to the first `end` at or after it, or the TTL, whichever comes first.
@@ -95,17 +112,28 @@ pub fn session_intervals(t: &Table, ttl_ms: i64) -> Vec<SessionInterval> {
     out
 }
 
-fn session_frame(iv: &[SessionInterval]) -> PolarsResult<DataFrame> {
-    df!(
-        "session_id" => iv.iter().map(|i| i.session_id.as_str()).collect::<Vec<_>>(),
-        "s_start" => iv.iter().map(|i| i.start).collect::<Vec<_>>(),
-        "s_end" => iv.iter().map(|i| i.end).collect::<Vec<_>>(),
-        "account" => iv.iter().map(|i| i.account.as_str()).collect::<Vec<_>>(),
-    )
+fn session_frame(iv: &[SessionInterval], codes: &mut Dictionary) -> PolarsResult<DataFrame> {
+    DataFrame::new_infer_height(vec![
+        coded(
+            "session_id",
+            iv.iter().map(|i| Some(i.session_id.as_str())),
+            codes,
+        )?,
+        Column::new(
+            "s_start".into(),
+            iv.iter().map(|i| i.start).collect::<Vec<_>>(),
+        ),
+        Column::new("s_end".into(), iv.iter().map(|i| i.end).collect::<Vec<_>>()),
+        coded(
+            "account",
+            iv.iter().map(|i| Some(i.account.as_str())),
+            codes,
+        )?,
+    ])
 }
 
 /// Owner changes per stream; at one millisecond a bind beats an unbind, and the greatest account among binds wins.
-fn owner_frame(t: &Table) -> PolarsResult<DataFrame> {
+fn owner_frame(t: &Table, codes: &mut Dictionary) -> PolarsResult<DataFrame> {
     let (ts, stream, acct, ev) = (
         t.time("ts"),
         t.text("stream_id"),
@@ -127,15 +155,15 @@ fn owner_frame(t: &Table) -> PolarsResult<DataFrame> {
             *slot = new;
         }
     }
-    df!(
-        "stream_id" => state.keys().map(|k| k.1).collect::<Vec<_>>(),
-        "o_ts" => state.keys().map(|k| k.0).collect::<Vec<_>>(),
-        "owner" => state.values().copied().collect::<Vec<_>>(),
-    )
+    DataFrame::new_infer_height(vec![
+        coded("stream_id", state.keys().map(|k| Some(k.1)), codes)?,
+        Column::new("o_ts".into(), state.keys().map(|k| k.0).collect::<Vec<_>>()),
+        coded("owner", state.values().copied(), codes)?,
+    ])
 }
 
 /// Grant changes per (stream, account); at one millisecond a revoke beats a grant.
-fn grant_frame(t: &Table) -> PolarsResult<DataFrame> {
+fn grant_frame(t: &Table, codes: &mut Dictionary) -> PolarsResult<DataFrame> {
     let (ts, stream, acct, ev) = (
         t.time("ts"),
         t.text("stream_id"),
@@ -160,12 +188,15 @@ fn grant_frame(t: &Table) -> PolarsResult<DataFrame> {
         let slot = state.entry((ts, s, a)).or_insert(granted);
         *slot &= granted;
     }
-    df!(
-        "g_stream" => state.keys().map(|k| k.1).collect::<Vec<_>>(),
-        "g_account" => state.keys().map(|k| k.2).collect::<Vec<_>>(),
-        "g_ts" => state.keys().map(|k| k.0).collect::<Vec<_>>(),
-        "granted" => state.values().copied().collect::<Vec<_>>(),
-    )
+    DataFrame::new_infer_height(vec![
+        coded("g_stream", state.keys().map(|k| Some(k.1)), codes)?,
+        coded("g_account", state.keys().map(|k| Some(k.2)), codes)?,
+        Column::new("g_ts".into(), state.keys().map(|k| k.0).collect::<Vec<_>>()),
+        Column::new(
+            "granted".into(),
+            state.values().copied().collect::<Vec<_>>(),
+        ),
+    ])
 }
 
 /// What a cache key holds from one instant on: a fill's object, or nothing.
@@ -194,7 +225,7 @@ impl CacheState<'_> {
 
 /// Cache events per (node, key), except purges of `*`. At one millisecond a fill beats an
 /// evict or purge, and the greatest object id wins among fills.
-fn cache_frame(t: &Table) -> PolarsResult<DataFrame> {
+fn cache_frame(t: &Table, codes: &mut Dictionary) -> PolarsResult<DataFrame> {
     let (ts, node, key, op) = (
         t.time("ts"),
         t.text("cache_node"),
@@ -236,19 +267,25 @@ fn cache_frame(t: &Table) -> PolarsResult<DataFrame> {
             *slot = new;
         }
     }
-    df!(
-        "c_node" => state.keys().map(|k| k.1).collect::<Vec<_>>(),
-        "c_key" => state.keys().map(|k| k.2).collect::<Vec<_>>(),
-        "c_ts" => state.keys().map(|k| k.0).collect::<Vec<_>>(),
-        "c_fill" => state.values().map(|s| s.fill).collect::<Vec<_>>(),
-        "c_object" => state.values().map(|s| s.object).collect::<Vec<_>>(),
-        "c_origin" => state.values().map(|s| s.origin).collect::<Vec<_>>(),
-        "c_captured" => state.values().map(|s| s.captured).collect::<Vec<_>>(),
-        "c_config" => state.values().map(|s| s.config).collect::<Vec<_>>(),
-    )
+    DataFrame::new_infer_height(vec![
+        coded("c_node", state.keys().map(|k| Some(k.1)), codes)?,
+        coded("c_key", state.keys().map(|k| Some(k.2)), codes)?,
+        Column::new("c_ts".into(), state.keys().map(|k| k.0).collect::<Vec<_>>()),
+        Column::new(
+            "c_fill".into(),
+            state.values().map(|s| s.fill).collect::<Vec<_>>(),
+        ),
+        coded("c_object", state.values().map(|s| s.object), codes)?,
+        coded("c_origin", state.values().map(|s| s.origin), codes)?,
+        Column::new(
+            "c_captured".into(),
+            state.values().map(|s| s.captured).collect::<Vec<_>>(),
+        ),
+        coded("c_config", state.values().map(|s| s.config), codes)?,
+    ])
 }
 
-fn purge_frame(t: &Table) -> PolarsResult<DataFrame> {
+fn purge_frame(t: &Table, codes: &mut Dictionary) -> PolarsResult<DataFrame> {
     let (ts, node, key, op) = (
         t.time("ts"),
         t.text("cache_node"),
@@ -261,10 +298,13 @@ fn purge_frame(t: &Table) -> PolarsResult<DataFrame> {
         .collect();
     purges.sort_unstable();
     purges.dedup();
-    df!(
-        "p_node" => purges.iter().map(|p| p.1).collect::<Vec<_>>(),
-        "p_ts" => purges.iter().map(|p| p.0).collect::<Vec<_>>(),
-    )
+    DataFrame::new_infer_height(vec![
+        coded("p_node", purges.iter().map(|p| Some(p.1)), codes)?,
+        Column::new(
+            "p_ts".into(),
+            purges.iter().map(|p| p.0).collect::<Vec<_>>(),
+        ),
+    ])
 }
 
 #[cfg(test)]
@@ -274,6 +314,17 @@ mod tests {
 
     fn table(kind: Kind, csv: &str) -> Table {
         table_from_csv(kind, csv, 0)
+    }
+
+    /// A code column read back as the identifiers it stands for.
+    fn decoded(df: &DataFrame, name: &str, codes: &Dictionary) -> Vec<Option<String>> {
+        df.column(name)
+            .unwrap()
+            .u32()
+            .unwrap()
+            .iter()
+            .map(|c| c.map(|c| codes.value(c).unwrap().to_string()))
+            .collect()
     }
 
     #[test]
@@ -305,10 +356,13 @@ mod tests {
             Kind::Ownership,
             "ts,stream_id,account_id,event\n10,c,a,unbind\n10,c,b,bind\n20,c,a,grant\n20,c,a,revoke\n30,c,x,bind\n30,c,y,bind\n",
         );
-        let o = owner_frame(&t).unwrap();
-        let owners: Vec<Option<&str>> = o.column("owner").unwrap().str().unwrap().iter().collect();
-        assert_eq!(owners, vec![Some("b"), Some("y")]);
-        let g = grant_frame(&t).unwrap();
+        let mut codes = Dictionary::default();
+        let o = owner_frame(&t, &mut codes).unwrap();
+        assert_eq!(
+            decoded(&o, "owner", &codes),
+            vec![Some("b".to_string()), Some("y".to_string())]
+        );
+        let g = grant_frame(&t, &mut codes).unwrap();
         assert_eq!(
             g.column("granted").unwrap().bool().unwrap().get(0),
             Some(false)
@@ -317,13 +371,13 @@ mod tests {
             Kind::Cache,
             "ts,cache_node,cache_key,op,object_id,origin_stream_id\n5,n,k,evict,,\n5,n,k,fill,o1,c1\n5,n,k,fill,o2,c2\n9,n,*,purge,,\n",
         );
-        let f = cache_frame(&c).unwrap();
+        let f = cache_frame(&c, &mut codes).unwrap();
         assert_eq!(f.height(), 1);
         assert_eq!(
-            f.column("c_object").unwrap().str().unwrap().get(0),
-            Some("o2")
+            decoded(&f, "c_object", &codes),
+            vec![Some("o2".to_string())]
         );
-        assert_eq!(purge_frame(&c).unwrap().height(), 1);
+        assert_eq!(purge_frame(&c, &mut codes).unwrap().height(), 1);
         for rows in [
             "5,n,k,fill,o1,c1\n5,n,k,fill,o1,c2\n",
             "5,n,k,fill,o1,c2\n5,n,k,fill,o1,c1\n",
@@ -332,10 +386,10 @@ mod tests {
                 Kind::Cache,
                 &format!("ts,cache_node,cache_key,op,object_id,origin_stream_id\n{rows}"),
             );
-            let f = cache_frame(&c).unwrap();
+            let f = cache_frame(&c, &mut codes).unwrap();
             assert_eq!(
-                f.column("c_origin").unwrap().str().unwrap().get(0),
-                Some("c2"),
+                decoded(&f, "c_origin", &codes),
+                vec![Some("c2".to_string())],
                 "{rows}"
             );
         }

@@ -4,39 +4,64 @@
 //! -tolerance, 0 and +tolerance (contract §4), by stacking three copies of the
 //! deliveries and joining once. Each as-of join is backward with equality
 //! allowed: the state at instant L is the result of every event with ts <= L.
+//! Identifiers travel as codes of the timelines' dictionary (see `codes`).
+
+use std::ops::Range;
 
 use polars::prelude::*;
 
+use crate::codes::Dictionary;
 use crate::intervals::Timelines;
+use crate::load::table::Table;
 
 /// Shifts in evaluation order; the index is the `shift` column.
 pub const SHIFT_EARLIER: u32 = 0;
 pub const SHIFT_NONE: u32 = 1;
 pub const SHIFT_LATER: u32 = 2;
 
-/// The look-ups of every (delivery, shift), sorted by delivery index then shift.
+/// What the join needs of deliveries `rows` of the deliveries table: times, and identifiers as codes.
 ///
-/// Columns: `idx` (row of the deliveries table), `shift`, `recipient`,
-/// `origin`, `subject`, `granted`, `capture_ts`, `object`, `fill_ts`,
-/// `config`, `named` (content named by the delivery itself).
-pub fn resolve(
-    deliveries: &DataFrame,
-    tl: &Timelines,
-    tolerance_ms: i64,
+/// Columns: `ts`, `session_id`, `cache_node`, `cache_key`, `d_origin` (the
+/// delivery's own origin stream, [`crate::codes::UNKNOWN`] when no timeline
+/// names it, null when absent) and `d_captured`.
+pub fn delivery_frame(
+    d: &Table,
+    rows: Range<usize>,
+    codes: &Dictionary,
 ) -> PolarsResult<DataFrame> {
-    let base = deliveries
-        .clone()
-        .lazy()
-        .select([
-            col("ts"),
-            col("session_id"),
-            col("cache_node"),
-            col("cache_key"),
-            col("origin_stream_id").alias("d_origin"),
-            col("captured_at").alias("d_captured"),
-            col("object_id").alias("d_object"),
-        ])
-        .with_row_index("idx", None);
+    let text = |name: &str| &d.text(name)[rows.clone()];
+    let coded = |name: &str| -> Column {
+        let v: Vec<Option<u32>> = text(name)
+            .iter()
+            .map(|v| v.as_deref().map(|v| codes.lookup(v)))
+            .collect();
+        Column::new(name.into(), v)
+    };
+    let time = |name: &str, alias: &str| Column::new(alias.into(), &d.time(name)[rows.clone()]);
+    let mut origin = coded("origin_stream_id");
+    origin.rename("d_origin".into());
+    DataFrame::new(
+        rows.len(),
+        vec![
+            time("ts", "ts"),
+            coded("session_id"),
+            coded("cache_node"),
+            coded("cache_key"),
+            origin,
+            time("captured_at", "d_captured"),
+        ],
+    )
+}
+
+/// The look-ups of every (delivery, shift) of a block from [`delivery_frame`], sorted by delivery index then shift.
+///
+/// Columns: `idx` (row within the block), `shift`, `recipient`, `origin`,
+/// `subject`, `granted`, `capture_ts`, `object` (the cache's, when the content
+/// came from the cache), `fill_ts`, `config`, `named` (content named by the
+/// delivery itself, whose own origin and object then stand). Identifiers are
+/// codes of the timelines' dictionary.
+pub fn resolve(block: &DataFrame, tl: &Timelines, tolerance_ms: i64) -> PolarsResult<DataFrame> {
+    let base = block.clone().lazy().with_row_index("idx", None);
     let stacked: Vec<LazyFrame> = [-tolerance_ms, 0, tolerance_ms]
         .iter()
         .enumerate()
@@ -61,7 +86,7 @@ pub fn resolve(
     .with_column(
         when(col("t").lt(col("s_end")))
             .then(col("account"))
-            .otherwise(lit(NULL).cast(DataType::String))
+            .otherwise(lit(NULL).cast(DataType::UInt32))
             .alias("recipient"),
     );
 
@@ -86,7 +111,7 @@ pub fn resolve(
         .fill_null(lit(false))
         .and(col("p_ts").is_null().or(col("p_ts").lt_eq(col("c_ts"))));
     let from_cache = named.clone().not().and(held.clone());
-    let null_str = || lit(NULL).cast(DataType::String);
+    let null_code = || lit(NULL).cast(DataType::UInt32);
     let null_i64 = || lit(NULL).cast(DataType::Int64);
     let lf = lf.with_columns([
         named.clone().alias("named"),
@@ -95,7 +120,7 @@ pub fn resolve(
             .otherwise(
                 when(held.clone())
                     .then(col("c_origin"))
-                    .otherwise(null_str()),
+                    .otherwise(null_code()),
             )
             .alias("origin"),
         when(named.clone())
@@ -106,9 +131,9 @@ pub fn resolve(
                     .otherwise(null_i64()),
             )
             .alias("capture_ts"),
-        when(named.clone())
-            .then(col("d_object"))
-            .otherwise(when(held).then(col("c_object")).otherwise(null_str()))
+        when(from_cache.clone())
+            .then(col("c_object"))
+            .otherwise(null_code())
             .alias("object"),
         when(from_cache.clone())
             .then(col("c_ts"))
@@ -116,7 +141,7 @@ pub fn resolve(
             .alias("fill_ts"),
         when(from_cache)
             .then(col("c_config"))
-            .otherwise(null_str())
+            .otherwise(null_code())
             .alias("config"),
     ]);
     // A capture-time look-up shifts with the delivery-time ones; rows with no

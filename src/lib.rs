@@ -2,12 +2,13 @@
 //!
 //! The pipeline runs one way, one module per stage:
 //! [`load`] (read and validate, with [`time`] normalisation and [`dedup`]) →
-//! [`intervals`] → [`join`] → [`classify`] → [`aggregate`] (with [`findings`]) → [`report`].
+//! [`intervals`] (identifiers as [`codes`]) → [`join`] → [`classify`] → [`aggregate`] (with [`findings`]) → [`report`].
 //! [`analyze`] runs them in order.
 
 pub mod aggregate;
 pub mod analyze;
 pub mod classify;
+pub mod codes;
 pub mod dedup;
 pub mod error;
 pub mod findings;

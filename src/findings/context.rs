@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::load::table::{Interner, Table};
+use foldhash::fast::RandomState;
+
+use crate::load::table::{Interner, Table, Text};
 use crate::load::LoadedDataset;
 use crate::schema::Kind;
 use crate::verdict::Verdict;
@@ -17,9 +19,10 @@ pub const REGION_COLUMNS: [&str; 2] = ["state", "region"];
 /// Where each account lives, from the accounts kind.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AccountDirectory {
-    // Looked up once or twice per delivery; hashing beats a tree walk of string compares.
-    pub country: HashMap<String, String>,
-    pub region: HashMap<String, String>,
+    // Looked up twice per delivery: a fast hash beats a tree walk of string compares, and values
+    // shared among accounts are handed out per delivery by cloning, without copying the text.
+    pub country: HashMap<String, Text, RandomState>,
+    pub region: HashMap<String, Text, RandomState>,
     /// Accounts listed with two or more different countries (the smallest country code is used).
     pub conflicting: u64,
     /// Which extra column gave regions, if any.
@@ -34,8 +37,9 @@ impl AccountDirectory {
             .into_iter()
             .find(|c| t.extra.contains_key(*c));
         let regions = region_column.map(|c| &t.extra[c]);
+        let mut pool = Interner::default();
         let mut seen: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        let mut region = HashMap::new();
+        let mut region: HashMap<String, Text, RandomState> = HashMap::default();
         for i in 0..t.len() {
             let Some(id) = ids.get(i).and_then(|x| x.as_deref()) else {
                 continue;
@@ -46,15 +50,16 @@ impl AccountDirectory {
             }
             if let Some(r) = regions.and_then(|r| r.get(i)).and_then(|x| x.as_deref()) {
                 // Smallest region wins, so that file order never matters.
-                let slot = region
-                    .entry(id.to_string())
-                    .or_insert_with(|| r.to_string());
-                if r < slot.as_str() {
-                    *slot = r.to_string();
+                match region.get_mut(id) {
+                    Some(slot) if r < &**slot => *slot = pool.intern(1, r),
+                    Some(_) => {}
+                    None => {
+                        region.insert(id.to_string(), pool.intern(1, r));
+                    }
                 }
             }
         }
-        let mut country = HashMap::new();
+        let mut country: HashMap<String, Text, RandomState> = HashMap::default();
         let mut conflicting = 0;
         for (id, mut cs) in seen {
             cs.sort_unstable();
@@ -63,7 +68,7 @@ impl AccountDirectory {
                 conflicting += 1;
             }
             if let Some(c) = cs.first() {
-                country.insert(id.to_string(), c.to_string());
+                country.insert(id.to_string(), pool.intern(0, c));
             }
         }
         AccountDirectory {
@@ -75,11 +80,16 @@ impl AccountDirectory {
     }
 
     pub fn country_of(&self, account: &str) -> Option<&str> {
-        self.country.get(account).map(String::as_str)
+        self.country.get(account).map(|c| &**c)
+    }
+
+    /// The account's country as a shared value, for holding once per delivery.
+    pub fn shared_country_of(&self, account: &str) -> Option<&Text> {
+        self.country.get(account)
     }
 
     pub fn region_of(&self, account: &str) -> Option<&str> {
-        self.region.get(account).map(String::as_str)
+        self.region.get(account).map(|r| &**r)
     }
 }
 
@@ -95,7 +105,8 @@ pub struct SessionStart {
 /// Every session's starts, sorted by time, one per millisecond.
 #[derive(Debug, Clone, Default)]
 pub struct SessionStarts {
-    by_session: HashMap<String, Vec<SessionStart>>,
+    // Looked up once per delivery.
+    by_session: HashMap<String, Vec<SessionStart>, RandomState>,
 }
 
 impl SessionStarts {
@@ -178,7 +189,9 @@ impl DeliveryContext {
             recipient_country: Vec::with_capacity(n),
             subject_country: Vec::with_capacity(n),
         };
-        let mut pool = Interner::default();
+        // Values are cloned from the session starts and the directory, which already share them.
+        let country =
+            |a: &Option<Text>| a.as_deref().and_then(|a| dir.shared_country_of(a)).cloned();
         for (i, v) in verdicts.iter().enumerate() {
             let start = match (
                 ts.get(i).copied().flatten(),
@@ -187,14 +200,11 @@ impl DeliveryContext {
                 (Some(t), Some(s)) => starts.at(s, t),
                 _ => None,
             };
-            let mut shared = |slot: usize, v: Option<&str>| v.map(|v| pool.intern(slot, v));
-            cx.client
-                .push(shared(0, start.and_then(|s| s.client.as_deref())));
+            cx.client.push(start.and_then(|s| s.client.clone()));
             cx.integration
-                .push(shared(1, start.and_then(|s| s.integration.as_deref())));
-            let country = |a: &Option<Arc<str>>| a.as_deref().and_then(|a| dir.country_of(a));
-            cx.recipient_country.push(shared(2, country(&v.recipient)));
-            cx.subject_country.push(shared(3, country(&v.subject)));
+                .push(start.and_then(|s| s.integration.clone()));
+            cx.recipient_country.push(country(&v.recipient));
+            cx.subject_country.push(country(&v.subject));
         }
         cx
     }

@@ -15,6 +15,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use foldhash::fast::RandomState;
+
 use super::exposures::ABSENT;
 use crate::verdict::{Class, Verdict};
 
@@ -121,9 +123,16 @@ pub fn loss_bucket(pct: Option<f64>) -> &'static str {
     }
 }
 
-/// The value of every attribute for each delivery, in [`Attribute::ALL`] order; `None` is absent.
+/// Number of attributes, the length of [`Attribute::ALL`].
+const NATTR: usize = Attribute::ALL.len();
+
+/// One attribute's value of delivery row i; `None` is absent.
+pub type Column<'a> = Box<dyn Fn(usize) -> Option<&'a str> + 'a>;
+
+/// The value of every attribute for each delivery, in [`Attribute::ALL`] order. Values are read
+/// where they live, for the population's rows only, rather than copied for every delivery.
 pub struct AttributeValues<'a> {
-    pub columns: [Vec<Option<&'a str>>; 9],
+    pub columns: [Column<'a>; NATTR],
 }
 
 pub type Items = Vec<(Attribute, String)>;
@@ -284,26 +293,88 @@ struct Coded<'a> {
     codes: Vec<Vec<u32>>,
 }
 
+/// Slots of a [`Coder`]'s cache of recent values.
+const RECENT: usize = 64;
+
+/// Gives one column's values their codes, in order of first appearance. Equal values mostly share
+/// one allocation (the loader and the delivery context share them), so a small cache by address
+/// answers most rows before the string is hashed.
+struct Coder<'a> {
+    index: HashMap<&'a str, u32, RandomState>,
+    names: Vec<&'a str>,
+    /// (address, length, code) of recently coded values. Values are borrowed for `'a`, so a live
+    /// address and length always name the same text.
+    recent: [(usize, usize, u32); RECENT],
+}
+
+impl<'a> Coder<'a> {
+    fn new() -> Self {
+        Coder {
+            index: HashMap::default(),
+            names: Vec::new(),
+            // Address 0 is never a string's, so the empty cache matches nothing.
+            recent: [(0, 0, 0); RECENT],
+        }
+    }
+
+    fn code(&mut self, v: &'a str) -> u32 {
+        let addr = v.as_ptr() as usize;
+        // Shared values sit in separate allocations of 16 bytes or more; the low bits say nothing.
+        let slot = &mut self.recent[(addr >> 4) % RECENT];
+        if slot.0 == addr && slot.1 == v.len() {
+            return slot.2;
+        }
+        let names = &mut self.names;
+        let c = *self.index.entry(v).or_insert_with(|| {
+            names.push(v);
+            names.len() as u32 - 1
+        });
+        *slot = (addr, v.len(), c);
+        c
+    }
+}
+
 fn code<'a>(values: &AttributeValues<'a>, rows: &[usize]) -> Coded<'a> {
-    let mut names = Vec::with_capacity(Attribute::ALL.len());
-    let mut codes = Vec::with_capacity(Attribute::ALL.len());
+    let mut names = Vec::with_capacity(NATTR);
+    let mut codes = Vec::with_capacity(NATTR);
     for col in &values.columns {
-        let mut index: HashMap<&str, u32> = HashMap::new();
-        let mut n: Vec<&str> = Vec::new();
+        let mut coder = Coder::new();
         let c: Vec<u32> = rows
             .iter()
-            .map(|&i| {
-                let v = col.get(i).copied().flatten().unwrap_or(ABSENT);
-                *index.entry(v).or_insert_with(|| {
-                    n.push(v);
-                    n.len() as u32 - 1
-                })
-            })
+            .map(|&i| coder.code(col(i).unwrap_or(ABSENT)))
             .collect();
-        names.push(n);
+        names.push(coder.names);
         codes.push(c);
     }
     Coded { names, codes }
+}
+
+/// The number of attribute pair (a, b), a < b, counting pairs in order (0, 1), (0, 2), …, (1, 2), ….
+fn pair_number(a: usize, b: usize) -> usize {
+    a * (2 * NATTR - a - 1) / 2 + (b - a - 1)
+}
+
+/// Every pair of attributes (a, b), a < b, at index [`pair_number`].
+fn attribute_pairs() -> Vec<(usize, usize)> {
+    (0..NATTR)
+        .flat_map(|a| (a + 1..NATTR).map(move |b| (a, b)))
+        .collect()
+}
+
+/// Every triple of request attributes (a, b, c), a < b < c, in order.
+fn request_triples() -> Vec<(usize, usize, usize)> {
+    let request: Vec<usize> = (0..NATTR)
+        .filter(|&a| Attribute::ALL[a].family() == Family::Request)
+        .collect();
+    let mut out = Vec::new();
+    for (x, &a) in request.iter().enumerate() {
+        for (y, &b) in request.iter().enumerate().skip(x + 1) {
+            for &c in &request[y + 1..] {
+                out.push((a, b, c));
+            }
+        }
+    }
+    out
 }
 
 /// `in_window[i]`: delivery i belongs to the population (its time lies in the exposure window).
@@ -331,7 +402,6 @@ pub fn factors(verdicts: &[Verdict], in_window: &[bool], values: &AttributeValue
         return f;
     }
     let Coded { names, codes } = code(values, &rows);
-    let nattr = Attribute::ALL.len();
     let item = |a: usize, c: u32| (Attribute::ALL[a], names[a][c as usize].to_string());
     let min_leaks = MIN_SUPPORT * total_l as f64;
 
@@ -340,7 +410,7 @@ pub fn factors(verdicts: &[Verdict], in_window: &[bool], values: &AttributeValue
         .map(|n| vec![Count::default(); n.len()])
         .collect();
     for r in 0..rows.len() {
-        for a in 0..nattr {
+        for a in 0..NATTR {
             single[a][codes[a][r] as usize].add(leak[r], hash[r]);
         }
     }
@@ -388,24 +458,23 @@ pub fn factors(verdicts: &[Verdict], in_window: &[bool], values: &AttributeValue
                 .collect()
         })
         .collect();
-    let slot = |a: usize, r: usize| slot_of[a][codes[a][r] as usize];
-    let mut pair_tables: BTreeMap<(usize, usize), Vec<Count>> = BTreeMap::new();
-    for a in 0..nattr {
-        for b in a + 1..nattr {
-            pair_tables.insert(
-                (a, b),
-                vec![Count::default(); slots[a].len() * slots[b].len()],
-            );
-        }
-    }
+    // Each row's slot per attribute, looked up once per row and pass.
+    let row_slots = |r: usize| -> [Option<usize>; NATTR] {
+        std::array::from_fn(|a| slot_of[a][codes[a][r] as usize])
+    };
+    // Tables by pair number, not by a keyed map: the loop below visits up to 36 per row.
+    let pairs = attribute_pairs();
+    let mut pair_tables: Vec<Vec<Count>> = pairs
+        .iter()
+        .map(|&(a, b)| vec![Count::default(); slots[a].len() * slots[b].len()])
+        .collect();
     for r in 0..rows.len() {
-        for a in 0..nattr {
-            let Some(sa) = slot(a, r) else { continue };
-            for b in a + 1..nattr {
-                if let Some(sb) = slot(b, r) {
-                    if let Some(t) = pair_tables.get_mut(&(a, b)) {
-                        t[sa * slots[b].len() + sb].add(leak[r], hash[r]);
-                    }
+        let s = row_slots(r);
+        for a in 0..NATTR {
+            let Some(sa) = s[a] else { continue };
+            for b in a + 1..NATTR {
+                if let Some(sb) = s[b] {
+                    pair_tables[pair_number(a, b)][sa * slots[b].len() + sb].add(leak[r], hash[r]);
                 }
             }
         }
@@ -418,12 +487,13 @@ pub fn factors(verdicts: &[Verdict], in_window: &[bool], values: &AttributeValue
         .cloned()
         .collect();
     let mut pair_rr: HashMap<(usize, u32, usize, u32), f64> = HashMap::new();
-    let mut frequent_pairs: HashMap<(usize, usize, usize, usize), bool> = HashMap::new();
-    for (&(a, b), table) in &pair_tables {
+    // Per pair number, per cell of its table: the pair of values reaches the support threshold.
+    let mut frequent_pairs: Vec<Vec<bool>> = Vec::with_capacity(pairs.len());
+    for (&(a, b), table) in pairs.iter().zip(&pair_tables) {
+        frequent_pairs.push(table.iter().map(|c| c.leaks as f64 >= min_leaks).collect());
         for (k, &count) in table.iter().enumerate() {
             let (sa, sb) = (k / slots[b].len(), k % slots[b].len());
             let (ca, cb) = (slots[a][sa], slots[b][sb]);
-            frequent_pairs.insert((a, sa, b, sb), count.leaks as f64 >= min_leaks);
             let Some(p) = pattern(vec![item(a, ca), item(b, cb)], count, total_n, total_l) else {
                 continue;
             };
@@ -442,29 +512,18 @@ pub fn factors(verdicts: &[Verdict], in_window: &[bool], values: &AttributeValue
 
     // Triples, as MacroBase's default order 3, from request attributes only: the top explanation's
     // family, five attributes, so ten triples of attributes.
-    let request: Vec<usize> = (0..nattr)
-        .filter(|&a| Attribute::ALL[a].family() == Family::Request)
-        .collect();
     let frequent_pair = |a: usize, sa: usize, b: usize, sb: usize| {
-        frequent_pairs
-            .get(&(a, sa, b, sb))
-            .copied()
-            .unwrap_or(false)
+        frequent_pairs[pair_number(a, b)][sa * slots[b].len() + sb]
     };
-    let mut triple_tables: BTreeMap<(usize, usize, usize), Vec<Count>> = BTreeMap::new();
-    for (x, &a) in request.iter().enumerate() {
-        for (y, &b) in request.iter().enumerate().skip(x + 1) {
-            for &c in &request[y + 1..] {
-                triple_tables.insert(
-                    (a, b, c),
-                    vec![Count::default(); slots[a].len() * slots[b].len() * slots[c].len()],
-                );
-            }
-        }
-    }
+    let triples = request_triples();
+    let mut triple_tables: Vec<Vec<Count>> = triples
+        .iter()
+        .map(|&(a, b, c)| vec![Count::default(); slots[a].len() * slots[b].len() * slots[c].len()])
+        .collect();
     for r in 0..rows.len() {
-        for (&(a, b, c), table) in triple_tables.iter_mut() {
-            let (Some(sa), Some(sb), Some(sc)) = (slot(a, r), slot(b, r), slot(c, r)) else {
+        let s = row_slots(r);
+        for (&(a, b, c), table) in triples.iter().zip(triple_tables.iter_mut()) {
+            let (Some(sa), Some(sb), Some(sc)) = (s[a], s[b], s[c]) else {
                 continue;
             };
             if frequent_pair(a, sa, b, sb)
@@ -475,7 +534,7 @@ pub fn factors(verdicts: &[Verdict], in_window: &[bool], values: &AttributeValue
             }
         }
     }
-    for (&(a, b, c), table) in &triple_tables {
+    for (&(a, b, c), table) in triples.iter().zip(&triple_tables) {
         for (k, &count) in table.iter().enumerate() {
             let (nb, nc) = (slots[b].len(), slots[c].len());
             let (ca, cb, cc) = (
@@ -545,11 +604,9 @@ mod tests {
             }));
             cols[6].push(Some(["n1", "n2", "n3"][i % 3]));
         }
-        let f = factors(
-            &verdicts,
-            &vec![true; 400],
-            &AttributeValues { columns: cols },
-        );
+        let columns =
+            cols.map(|col| -> Column { Box::new(move |i| col.get(i).copied().flatten()) });
+        let f = factors(&verdicts, &vec![true; 400], &AttributeValues { columns });
         assert_eq!(f.leaks, 50);
         let top = f.top().unwrap();
         assert_eq!(top.label(), "integration=gh & rtt=high (>=300 ms)");
@@ -573,6 +630,13 @@ mod tests {
             .environment
             .iter()
             .all(|p| p.family() == Family::Environment));
+    }
+
+    #[test]
+    fn pair_numbers_follow_the_pair_list() {
+        for (k, &(a, b)) in attribute_pairs().iter().enumerate() {
+            assert_eq!(pair_number(a, b), k);
+        }
     }
 
     #[test]

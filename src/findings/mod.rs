@@ -1,8 +1,9 @@
 //! Findings: the aggregate facts behind the investigator and compliance reports, computed once from the verdicts.
 //!
 //! Each submodule computes one section's numbers; `src/report/` only renders them.
-//! Everything here is ordered (BTreeMap, sorted vectors), so that the same inputs
-//! give the same reports byte for byte.
+//! Every result here is ordered (BTreeMap, sorted vectors), so that the same inputs
+//! give the same reports byte for byte; hash maps serve look-ups, or are sorted
+//! on a total order before anything leaves them.
 
 pub mod changepoint;
 pub mod collisions;
@@ -17,7 +18,7 @@ pub mod timeline;
 use std::collections::BTreeSet;
 
 use crate::intervals::session_intervals;
-use crate::load::table::{ColumnData, Table};
+use crate::load::table::{ColumnData, Table, Text};
 use crate::load::LoadedDataset;
 use crate::schema::Kind;
 use crate::verdict::{Class, Verdict};
@@ -52,14 +53,45 @@ pub fn viewed_flags(d: &Table) -> Vec<Option<bool>> {
     }
 }
 
-fn as_strs<T: std::ops::Deref<Target = str>>(v: &[Option<T>]) -> Vec<Option<&str>> {
-    v.iter().map(|x| x.as_deref()).collect()
+/// A numeric column (empty where the column is absent, as every value then is).
+fn numbers<'a>(d: &'a Table, name: &str) -> &'a [Option<f64>] {
+    match d.column(name) {
+        Some(ColumnData::Num(v)) => v,
+        _ => &[],
+    }
 }
 
-fn numbers(d: &Table, name: &str) -> Vec<Option<f64>> {
-    match d.column(name) {
-        Some(ColumnData::Num(v)) => v.clone(),
-        _ => vec![None; d.len()],
+/// A text column as an attribute of each delivery.
+fn text_attribute(v: &[Option<Text>]) -> factors::Column<'_> {
+    Box::new(move |i| v.get(i).and_then(|x| x.as_deref()))
+}
+
+/// A numeric column as an attribute of each delivery, through its buckets.
+fn bucket_attribute(
+    v: &[Option<f64>],
+    bucket: fn(Option<f64>) -> &'static str,
+) -> factors::Column<'_> {
+    Box::new(move |i| Some(bucket(v.get(i).copied().flatten())))
+}
+
+/// The factors' attributes, read in place from the deliveries, their verdicts and context.
+fn attribute_values<'a>(
+    d: &'a Table,
+    verdicts: &'a [Verdict],
+    context: &'a DeliveryContext,
+) -> factors::AttributeValues<'a> {
+    factors::AttributeValues {
+        columns: [
+            text_attribute(&context.integration),
+            text_attribute(&context.client),
+            text_attribute(d.text("kind")),
+            bucket_attribute(numbers(d, "rtt_ms"), factors::rtt_bucket),
+            bucket_attribute(numbers(d, "loss_pct"), factors::loss_bucket),
+            Box::new(|i| verdicts.get(i).and_then(|v| v.config_version.as_deref())),
+            text_attribute(d.text("cache_node")),
+            text_attribute(d.text("server")),
+            text_attribute(&context.recipient_country),
+        ],
     }
 }
 
@@ -108,26 +140,11 @@ pub fn find(loaded: &LoadedDataset, verdicts: &[Verdict]) -> Findings {
         .iter()
         .map(|t| matches!((t, window), (Some(t), Some((a, b))) if *t >= a && *t <= b))
         .collect();
-    let (rtt, loss) = (numbers(d, "rtt_ms"), numbers(d, "loss_pct"));
-    let values = factors::AttributeValues {
-        columns: [
-            as_strs(&context.integration),
-            as_strs(&context.client),
-            as_strs(d.text("kind")),
-            rtt.iter().map(|&x| Some(factors::rtt_bucket(x))).collect(),
-            loss.iter()
-                .map(|&x| Some(factors::loss_bucket(x)))
-                .collect(),
-            verdicts
-                .iter()
-                .map(|v| v.config_version.as_deref())
-                .collect(),
-            as_strs(d.text("cache_node")),
-            as_strs(d.text("server")),
-            as_strs(&context.recipient_country),
-        ],
-    };
-    let factors = factors::factors(verdicts, &in_window, &values);
+    let factors = factors::factors(
+        verdicts,
+        &in_window,
+        &attribute_values(d, verdicts, &context),
+    );
     let collisions = collisions::collisions(verdicts, d.text("cache_key"), d.text("cache_node"));
     let quality = coverage::quality(loaded, verdicts, dir.conflicting);
     debug_assert!(

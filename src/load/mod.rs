@@ -148,6 +148,16 @@ pub fn load(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> {
 
     let mut files = Vec::with_capacity(results.len());
     let mut tables: BTreeMap<Kind, Table> = Kind::ALL.iter().map(|&k| (k, Table::new(k))).collect();
+    for (kind, table) in tables.iter_mut() {
+        let parts: Vec<usize> = results
+            .iter()
+            .filter(|(f, _)| f.kind == *kind)
+            .filter_map(|(_, v)| v.as_ref().map(|v| v.table.len()))
+            .collect();
+        if parts.len() > 1 {
+            table.reserve(parts.iter().sum());
+        }
+    }
     let mut rejections: BTreeMap<Kind, Vec<Rejection>> =
         Kind::ALL.iter().map(|&k| (k, Vec::new())).collect();
     let mut warnings = Vec::new();
@@ -356,13 +366,28 @@ fn load_parquet_slices(
         forms: forms.forms.clone(),
         warnings: forms.warning(&f.rel, src.rows).into_iter().collect(),
     };
-    for &slice in &src.slices {
-        let raw = src.read(slice, None)?;
-        let (table, rejections) =
-            validate::validate_rows(f.kind, &f.rel, index, &raw, mapping, settings, &forms);
-        out.table.append(table);
-        out.rejections.extend(rejections);
+    if src.slices.len() > 1 {
+        out.table.reserve(src.rows);
     }
+    // The next slice is decoded while this one is validated: decoding runs on one thread,
+    // and validation alone would leave the other core idle meanwhile.
+    std::thread::scope(|scope| {
+        let src = &src;
+        let read = |slice| scope.spawn(move || src.read(slice, None));
+        let mut pending = src.slices.first().map(|&s| read(s));
+        let mut rest = src.slices.iter().skip(1);
+        while let Some(handle) = pending.take() {
+            let raw = handle
+                .join()
+                .map_err(|_| "bad Parquet file: the decoder gave up on it".to_string())??;
+            pending = rest.next().map(|&s| read(s));
+            let (table, rejections) =
+                validate::validate_rows(f.kind, &f.rel, index, &raw, mapping, settings, &forms);
+            out.table.append(table);
+            out.rejections.extend(rejections);
+        }
+        Ok::<(), String>(())
+    })?;
     Ok((src.rows as u64, out))
 }
 

@@ -1,6 +1,7 @@
 //! `Table`: the validated rows of one log kind, typed and columnar, ready to become a polars frame.
 
 use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
 use std::sync::Arc;
 
 use polars::prelude::*;
@@ -99,17 +100,19 @@ impl ColumnData {
         }
     }
 
-    fn to_column(&self, name: &str) -> Column {
+    fn to_column(&self, name: &str, rows: Range<usize>) -> Column {
         let name: PlSmallStr = name.into();
         match self {
-            ColumnData::Text(v) => {
-                Column::new(name, v.iter().map(|o| o.as_deref()).collect::<Vec<_>>())
-            }
-            ColumnData::Time(v) => Column::new(name, v.as_slice()),
-            ColumnData::Num(v) => Column::new(name, v.as_slice()),
-            ColumnData::Bool(v) => Column::new(name, v.as_slice()),
+            ColumnData::Text(v) => text_column(name, &v[rows]),
+            ColumnData::Time(v) => Column::new(name, &v[rows]),
+            ColumnData::Num(v) => Column::new(name, &v[rows]),
+            ColumnData::Bool(v) => Column::new(name, &v[rows]),
         }
     }
+}
+
+fn text_column(name: PlSmallStr, v: &[Option<Text>]) -> Column {
+    Column::new(name, v.iter().map(|o| o.as_deref()).collect::<Vec<_>>())
 }
 
 /// Accepted rows of one kind: every contract column (absent ones all null) and any extra columns.
@@ -168,8 +171,29 @@ impl Table {
         }
     }
 
+    /// Room for `additional` more rows in every contract column, so that appending chunk after chunk
+    /// copies each row once instead of on every doubling of the vectors.
+    pub fn reserve(&mut self, additional: usize) {
+        for c in &mut self.columns {
+            match c {
+                ColumnData::Text(v) => v.reserve(additional),
+                ColumnData::Time(v) => v.reserve(additional),
+                ColumnData::Num(v) => v.reserve(additional),
+                ColumnData::Bool(v) => v.reserve(additional),
+            }
+        }
+        self.digest.reserve(additional);
+        self.source.reserve(additional);
+    }
+
     /// Appends another table of the same kind, padding extra columns either side with nulls.
     pub fn append(&mut self, other: Table) {
+        // Into nothing, appending is a move (the common case of one file per kind).
+        let reserved = self.digest.capacity() > 0;
+        if self.is_empty() && !reserved && self.extra.keys().all(|k| other.extra.contains_key(k)) {
+            *self = other;
+            return;
+        }
         let before = self.len();
         let added = other.len();
         for (mine, theirs) in self.columns.iter_mut().zip(other.columns) {
@@ -203,18 +227,23 @@ impl Table {
 
     /// The table as a polars frame: contract columns, then extra columns in name order.
     pub fn to_frame(&self) -> PolarsResult<DataFrame> {
+        self.frame_of(0..self.len())
+    }
+
+    /// Rows `rows` of the table as a polars frame, columns as in [`Table::to_frame`].
+    pub fn frame_of(&self, rows: Range<usize>) -> PolarsResult<DataFrame> {
         let mut cols: Vec<Column> = self
             .kind
             .columns()
             .iter()
             .zip(&self.columns)
-            .map(|(c, d)| d.to_column(c.name))
+            .map(|(c, d)| d.to_column(c.name, rows.clone()))
             .collect();
         for (name, values) in &self.extra {
             if self.kind.column(name).is_none() {
-                cols.push(ColumnData::Text(values.clone()).to_column(name));
+                cols.push(text_column(name.into(), &values[rows.clone()]));
             }
         }
-        DataFrame::new(self.len(), cols)
+        DataFrame::new(rows.len(), cols)
     }
 }

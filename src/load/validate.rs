@@ -240,6 +240,9 @@ pub fn validate_rows(
         })
         .collect();
     let mut table = new_table();
+    if parts.len() > 1 {
+        table.reserve(raw.rows.len());
+    }
     let mut rejections = Vec::new();
     for (t, r) in parts {
         table.append(t);

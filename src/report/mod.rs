@@ -36,13 +36,7 @@ pub fn write_all(a: &Analysis, out: &Path, opts: &AnalyzeOptions) -> Result<Vec<
     let summary = serde_json::to_string_pretty(&a.summary).map_err(|e| Error::output(out, e))?;
     write(&out.join("summary.json"), format!("{summary}\n").as_bytes())?;
     tables::write_quarantine(&a.loaded, &out.join("quarantine"))?;
-    let evidence =
-        tables::evidence(a).map_err(|e| Error::polars("building the verdict table", e))?;
-    tables::write_leaks(a, &evidence, out)?;
-    tables::write_unresolved(a, &evidence, &out.join("unresolved.csv"))?;
-    let evidence =
-        with_context(evidence, a).map_err(|e| Error::polars("adding the delivery context", e))?;
-    tables::write_verdicts(&evidence, &out.join("verdicts.parquet"))?;
+    tables::write_row_tables(a, out)?;
     write_reports(a, out, opts)?;
     clock.lap("report");
     let timings = clock.into_laps();
@@ -52,27 +46,6 @@ pub fn write_all(a: &Analysis, out: &Path, opts: &AnalyzeOptions) -> Result<Vec<
         format!("{manifest}\n").as_bytes(),
     )?;
     Ok(timings)
-}
-
-/// verdicts.parquet also carries what the reports looked up for each delivery (leaks.csv keeps its contract columns).
-fn with_context(
-    mut df: polars::prelude::DataFrame,
-    a: &Analysis,
-) -> polars::prelude::PolarsResult<polars::prelude::DataFrame> {
-    use polars::prelude::Column;
-    let cx = &a.findings.context;
-    for (name, v) in [
-        ("client", &cx.client),
-        ("integration", &cx.integration),
-        ("recipient_country", &cx.recipient_country),
-        ("subject_country", &cx.subject_country),
-    ] {
-        df.with_column(Column::new(
-            name.into(),
-            v.iter().map(|x| x.as_deref()).collect::<Vec<_>>(),
-        ))?;
-    }
-    Ok(df)
 }
 
 /// The report as a document; ids pseudonymised when `ids` is active.
