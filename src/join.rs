@@ -180,8 +180,29 @@ pub fn resolve(block: &DataFrame, tl: &Timelines, tolerance_ms: i64) -> PolarsRe
         col("config"),
         col("named"),
     ])
-    .sort(["idx", "shift"], SortMultipleOptions::default())
     .collect()
+    .and_then(in_delivery_order)
+}
+
+/// The look-ups ordered by (`idx`, `shift`), each row put straight in its place: every pair occurs
+/// exactly once, so no sort (a two-column sort was a large part of the join) is needed.
+fn in_delivery_order(df: DataFrame) -> PolarsResult<DataFrame> {
+    let idx = df.column("idx")?.cast(&IDX_DTYPE)?;
+    let shift = df.column("shift")?.cast(&DataType::UInt32)?;
+    let mut order = vec![IdxSize::MAX; df.height()];
+    for (row, (i, s)) in idx.idx()?.iter().zip(shift.u32()?.iter()).enumerate() {
+        let slot = match (i, s) {
+            (Some(i), Some(s)) if s <= SHIFT_LATER => 3 * i as usize + s as usize,
+            _ => polars_bail!(ComputeError: "look-up row {row} has no delivery or shift"),
+        };
+        match order.get_mut(slot) {
+            Some(o) if *o == IdxSize::MAX => *o = row as IdxSize,
+            _ => {
+                polars_bail!(ComputeError: "look-up rows repeat or fall outside the block at row {row}")
+            }
+        }
+    }
+    df.take(&IdxCa::from_vec("order".into(), order))
 }
 
 /// Backward as-of join with equality: each left row gets the latest right row with `right_on <= left_on` in its group.
@@ -212,4 +233,32 @@ fn asof(
     })))
     .coalesce(JoinCoalesce::KeepColumns)
     .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookups(idx: &[u32], shift: &[u32]) -> DataFrame {
+        df!("idx" => idx, "shift" => shift, "tag" => (0..idx.len() as i64).collect::<Vec<_>>())
+            .unwrap()
+    }
+
+    #[test]
+    fn look_ups_are_put_in_delivery_then_shift_order() {
+        let df = in_delivery_order(lookups(&[1, 0, 1, 0, 0, 1], &[2, 1, 0, 0, 2, 1])).unwrap();
+        let tags: Vec<Option<i64>> = df.column("tag").unwrap().i64().unwrap().iter().collect();
+        assert_eq!(
+            tags,
+            [3, 1, 4, 2, 5, 0].map(Some).to_vec(),
+            "rows of delivery 0 (shifts 0, 1, 2), then of delivery 1"
+        );
+    }
+
+    #[test]
+    fn repeated_or_missing_look_ups_are_an_error() {
+        assert!(in_delivery_order(lookups(&[0, 0, 0], &[0, 1, 1])).is_err());
+        assert!(in_delivery_order(lookups(&[0, 0, 1], &[0, 1, 2])).is_err());
+        assert!(in_delivery_order(lookups(&[0, 0, 0], &[0, 1, 3])).is_err());
+    }
 }

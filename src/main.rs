@@ -10,9 +10,20 @@ use leakscope::analyze::{self, AnalyzeOptions};
 use leakscope::load::LoadOptions;
 
 // The pipeline makes and frees millions of small values (cells, strings, verdicts);
-// mimalloc is faster at that than the system allocator and hands freed memory back sooner.
+// mimalloc is faster at that than the system allocator.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc's `mi_option_purge_delay` (libmimalloc-sys does not name it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps freed memory in the allocator instead of handing it back to the OS 10 ms later: the stages
+/// free and allocate gigabytes in turn, and each page handed back was zeroed again by the kernel
+/// when taken anew (at 10^7 deliveries: system time 23 s -> 15 s, peak RSS +2%).
+fn keep_freed_memory() {
+    // SAFETY: sets a documented allocator option to a documented value; no memory is touched.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -72,6 +83,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -295,7 +295,7 @@ fn load_file(
         }
     };
     let v = validate::validate(f.kind, &f.rel, index, &raw, mapping, settings);
-    file.rows.read = raw.rows.len() as u64;
+    file.rows.read = raw.len() as u64;
     file.rows.rejected = v.rejections.len() as u64;
     file.rows.accepted = v.table.len() as u64;
     file.time_forms = v.forms.clone();
@@ -347,10 +347,7 @@ fn load_parquet_slices(
                 let mut counts = crate::time::FormCounts::default();
                 for &slice in &src.slices {
                     let raw = src.read(slice, Some(vec![header.clone()]))?;
-                    counts.add(raw.rows.iter().filter_map(|r| match &r.cells {
-                        Ok(cells) => cells.get(0),
-                        Err(_) => None,
-                    }));
+                    raw.column_values(0, |v| counts.add(std::iter::once(v)));
                 }
                 counts.winner()
             }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use super::read::{RawFile, RawRow};
+use super::read::{Cells, RawFile, RawRow};
 
 /// The whole file at once (small files, tests).
 pub fn read_whole(path: &Path) -> Result<RawFile, String> {
@@ -91,7 +91,7 @@ impl ParquetSource {
     }
 
     /// Reads rows `[offset, offset + len)` as text rows numbered by their 0-based row index,
-    /// all columns or only `columns`.
+    /// all columns or only `columns`. The rows are made from the columns when asked for.
     pub fn read(
         &self,
         (offset, len): (usize, usize),
@@ -102,26 +102,21 @@ impl ParquetSource {
             from_parquet: true,
             ..RawFile::default()
         };
-        let height = df.height();
-        let mut columns: Vec<StringChunked> = Vec::with_capacity(df.width());
+        let mut rows = ParquetRows {
+            offset,
+            height: df.height(),
+            columns: Vec::with_capacity(df.width()),
+        };
         for col in df.columns() {
             file.headers.push(col.name().to_string());
-            let text = column_as_text(
+            let text = TextColumn::of(
                 col.as_materialized_series(),
                 self.zoned.contains(col.name().as_str()),
             )
             .map_err(|e| format!("column {:?} cannot be read as text: {e}", col.name()))?;
-            columns.push(text.rechunk().into_owned());
+            rows.columns.push(text);
         }
-        drop(df);
-        file.rows = (0..height)
-            .map(|i| RawRow {
-                line: (offset + i) as u64,
-                cells: Ok(columns.iter().map(|c| c.get(i)).collect()),
-                nested: Vec::new(),
-                span: (0, 0),
-            })
-            .collect();
+        file.parquet = Some(rows);
         Ok(file)
     }
 
@@ -150,55 +145,138 @@ impl ParquetSource {
     }
 }
 
-/// Renders a Parquet column as the text the other formats would carry, so one validator serves all.
-fn column_as_text(s: &Series, zoned: bool) -> PolarsResult<StringChunked> {
-    if let DataType::Datetime(unit, tz) = s.dtype() {
-        let zoned = zoned || tz.is_some();
-        let per_ms: i64 = match unit {
-            TimeUnit::Milliseconds => 1,
-            TimeUnit::Microseconds => 1_000,
-            TimeUnit::Nanoseconds => 1_000_000,
-        };
-        let phys = s.to_physical_repr();
-        let ca = phys.i64()?;
-        return Ok(ca
-            .iter()
-            .map(|v| v.and_then(|raw| datetime_text(raw, per_ms, zoned)))
-            .collect());
+/// The rows of a Parquet slice, kept as columns: a row's text cells are rendered when validation
+/// reaches it, on whichever thread validates that chunk, and never all at once.
+#[derive(Debug, Default)]
+pub struct ParquetRows {
+    /// File-wide index of the first row.
+    offset: usize,
+    height: usize,
+    columns: Vec<TextColumn>,
+}
+
+impl ParquetRows {
+    pub fn len(&self) -> usize {
+        self.height
     }
-    let text = s.cast(&DataType::String)?;
-    Ok(text.str()?.clone())
+
+    pub fn is_empty(&self) -> bool {
+        self.height == 0
+    }
+
+    /// Row `i` of the slice as the text cells every other format gives, numbered by its file-wide index.
+    pub fn row(&self, i: usize) -> RawRow {
+        let mut cells = Cells::default();
+        let mut buf = String::new();
+        for c in &self.columns {
+            cells.push(c.cell(i, &mut buf));
+        }
+        RawRow {
+            line: (self.offset + i) as u64,
+            cells: Ok(cells),
+            nested: Vec::new(),
+            span: (0, 0),
+        }
+    }
+
+    /// The present values of column `col`, in row order.
+    pub fn column_values(&self, col: usize, mut f: impl FnMut(&str)) {
+        let Some(c) = self.columns.get(col) else {
+            return;
+        };
+        let mut buf = String::new();
+        for i in 0..self.height {
+            if let Some(v) = c.cell(i, &mut buf) {
+                f(v);
+            }
+        }
+    }
+}
+
+/// A Parquet column as the text the other formats would carry, so one validator serves all.
+#[derive(Debug)]
+enum TextColumn {
+    Text(StringChunked),
+    /// Native timestamps in units of `1 / per_ms` milliseconds, rendered per cell.
+    Datetime {
+        raw: Int64Chunked,
+        per_ms: i64,
+        zoned: bool,
+    },
+}
+
+impl TextColumn {
+    fn of(s: &Series, zoned: bool) -> PolarsResult<TextColumn> {
+        if let DataType::Datetime(unit, tz) = s.dtype() {
+            let per_ms: i64 = match unit {
+                TimeUnit::Milliseconds => 1,
+                TimeUnit::Microseconds => 1_000,
+                TimeUnit::Nanoseconds => 1_000_000,
+            };
+            let raw = s.to_physical_repr().i64()?.rechunk().into_owned();
+            return Ok(TextColumn::Datetime {
+                raw,
+                per_ms,
+                zoned: zoned || tz.is_some(),
+            });
+        }
+        let text = s.cast(&DataType::String)?;
+        Ok(TextColumn::Text(text.str()?.rechunk().into_owned()))
+    }
+
+    /// Cell `i`, rendered into `buf` where it is not stored as text.
+    fn cell<'a>(&'a self, i: usize, buf: &'a mut String) -> Option<&'a str> {
+        match self {
+            TextColumn::Text(c) => c.get(i),
+            TextColumn::Datetime { raw, per_ms, zoned } => {
+                let v = raw.get(i)?;
+                buf.clear();
+                datetime_text_into(v, *per_ms, *zoned, buf).then_some(buf.as_str())
+            }
+        }
+    }
 }
 
 /// A Parquet timestamp as RFC 3339 (with a zone) or naive text (without), keeping its full precision.
+#[cfg(test)]
 fn datetime_text(raw: i64, per_ms: i64, zoned: bool) -> Option<String> {
+    let mut s = String::new();
+    datetime_text_into(raw, per_ms, zoned, &mut s).then_some(s)
+}
+
+/// Writes [`datetime_text`] into `out`; false when the instant is out of range.
+fn datetime_text_into(raw: i64, per_ms: i64, zoned: bool, out: &mut String) -> bool {
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
     let ms = raw.div_euclid(per_ms);
     let sub_ms = raw.rem_euclid(per_ms);
-    let dt = chrono::DateTime::from_timestamp_millis(ms)?;
-    let frac = match per_ms {
-        1 => format!("{:03}", ms.rem_euclid(1000)),
-        1_000 => format!("{:03}{:03}", ms.rem_euclid(1000), sub_ms),
-        _ => format!("{:03}{:06}", ms.rem_euclid(1000), sub_ms),
+    let Some(dt) = chrono::DateTime::from_timestamp_millis(ms) else {
+        return false;
     };
+    let (sep, zone) = if zoned { ('T', "Z") } else { (' ', "") };
     // Fields written one by one: a strftime pattern is re-parsed on every call, which showed
     // in the load profile at 10^7 timestamps.
-    use chrono::{Datelike, Timelike};
-    let (sep, zone) = if zoned { ('T', "Z") } else { (' ', "") };
-    if !(0..=9999).contains(&dt.year()) {
-        return Some(format!(
-            "{}.{frac}{zone}",
-            dt.format(&format!("%Y-%m-%d{sep}%H:%M:%S"))
-        ));
-    }
-    Some(format!(
-        "{:04}-{:02}-{:02}{sep}{:02}:{:02}:{:02}.{frac}{zone}",
-        dt.year(),
-        dt.month(),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second()
-    ))
+    let _ = if (0..=9999).contains(&dt.year()) {
+        write!(
+            out,
+            "{:04}-{:02}-{:02}{sep}{:02}:{:02}:{:02}",
+            dt.year(),
+            dt.month(),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second()
+        )
+    } else {
+        write!(out, "{}", dt.format(&format!("%Y-%m-%d{sep}%H:%M:%S")))
+    };
+    let milli = ms.rem_euclid(1000);
+    let _ = match per_ms {
+        1 => write!(out, ".{milli:03}{zone}"),
+        1_000 => write!(out, ".{milli:03}{sub_ms:03}{zone}"),
+        _ => write!(out, ".{milli:03}{sub_ms:06}{zone}"),
+    };
+    true
 }
 
 #[cfg(test)]

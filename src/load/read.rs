@@ -3,8 +3,11 @@
 //! Readers do not interpret values; they only split the file into rows and
 //! cells, and keep what is needed to quote a row back in the quarantine.
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::path::Path;
+
+pub use super::parquet::ParquetRows;
 
 /// Container format of a log file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -64,6 +67,11 @@ impl Cells {
         self.0.is_empty()
     }
 
+    /// Appends the next cell (`None`: absent).
+    pub fn push(&mut self, v: Option<&str>) {
+        self.0.push_field(v.unwrap_or(""));
+    }
+
     pub fn to_vec(&self) -> Vec<Option<String>> {
         (0..self.len())
             .map(|i| self.get(i).map(str::to_string))
@@ -99,14 +107,49 @@ pub struct RawRow {
 #[derive(Debug, Default)]
 pub struct RawFile {
     pub headers: Vec<String>,
+    /// The rows of a text file (a Parquet file keeps its rows in `parquet`).
     pub rows: Vec<RawRow>,
     /// The decoded bytes of a text file, to quote rejected rows from.
     pub text: Vec<u8>,
     /// Parquet rows have no text; their quote is rendered from the cells.
     pub from_parquet: bool,
+    /// A Parquet slice's columns, made into rows only when validation reaches them.
+    pub parquet: Option<ParquetRows>,
 }
 
 impl RawFile {
+    /// Rows in the file (or Parquet slice).
+    pub fn len(&self) -> usize {
+        match &self.parquet {
+            Some(p) => p.len(),
+            None => self.rows.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `i` (0-based within this file or slice).
+    pub fn row(&self, i: usize) -> Cow<'_, RawRow> {
+        match &self.parquet {
+            Some(p) => Cow::Owned(p.row(i)),
+            None => Cow::Borrowed(&self.rows[i]),
+        }
+    }
+
+    /// The present values of header column `col`, in row order (rows that could not be split have none).
+    pub fn column_values(&self, col: usize, f: impl FnMut(&str)) {
+        match &self.parquet {
+            Some(p) => p.column_values(col, f),
+            None => self
+                .rows
+                .iter()
+                .filter_map(|r| r.cells.as_ref().ok().and_then(|c| c.get(col)))
+                .for_each(f),
+        }
+    }
+
     /// The row as it stood in the file, for the quarantine.
     pub fn quote(&self, row: &RawRow) -> String {
         if self.from_parquet {

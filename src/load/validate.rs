@@ -135,11 +135,9 @@ pub fn validate(
 ) -> ValidatedFile {
     let mut forms = BTreeMap::new();
     for (name, hi) in timestamp_columns(kind, &raw.headers, mapping) {
-        let values = raw.rows.iter().filter_map(|r| match &r.cells {
-            Ok(cells) => cells.get(hi),
-            Err(_) => None,
-        });
-        if let Some(form) = time::detect_form(values) {
+        let mut counts = time::FormCounts::default();
+        raw.column_values(hi, |v| counts.add(std::iter::once(v)));
+        if let Some(form) = counts.winner() {
             forms.insert(name.to_string(), form);
         }
     }
@@ -149,10 +147,7 @@ pub fn validate(
     ValidatedFile {
         table,
         rejections,
-        warnings: forms
-            .warning(rel_path, raw.rows.len())
-            .into_iter()
-            .collect(),
+        warnings: forms.warning(rel_path, raw.len()).into_iter().collect(),
         forms: forms.forms,
     }
 }
@@ -198,14 +193,20 @@ pub fn validate_rows(
     };
     // Rows are independent, so large files are checked in parallel chunks; appending
     // the chunks in order keeps the file's row order.
-    let parts: Vec<(Table, Vec<Rejection>)> = raw
-        .rows
-        .par_chunks(ROWS_PER_CHUNK)
+    let n = raw.len();
+    let chunks: Vec<std::ops::Range<usize>> = (0..n)
+        .step_by(ROWS_PER_CHUNK)
+        .map(|start| start..n.min(start + ROWS_PER_CHUNK))
+        .collect();
+    let parts: Vec<(Table, Vec<Rejection>)> = chunks
+        .into_par_iter()
         .map(|chunk| {
             let mut table = new_table();
             let mut rejections = Vec::new();
             let mut interner = Interner::default();
-            for row in chunk {
+            for i in chunk {
+                let row = raw.row(i);
+                let row: &RawRow = &row;
                 let result = match (&row.cells, &lay.duplicate, naive_blocked) {
                     (Err(reason), _, _) => Err((String::new(), reason.clone())),
                     (Ok(_), Some(dup), _) => Err((
@@ -241,7 +242,7 @@ pub fn validate_rows(
         .collect();
     let mut table = new_table();
     if parts.len() > 1 {
-        table.reserve(raw.rows.len());
+        table.reserve(n);
     }
     let mut rejections = Vec::new();
     for (t, r) in parts {
