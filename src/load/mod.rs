@@ -363,7 +363,7 @@ fn load_parquet_slices(
         forms: forms.forms.clone(),
         warnings: forms.warning(&f.rel, src.rows).into_iter().collect(),
     };
-    if src.slices.len() > 1 {
+    if src.rows > validate::ROWS_PER_CHUNK {
         out.table.reserve(src.rows);
     }
     // The next slice is decoded while this one is validated: decoding runs on one thread,
@@ -378,9 +378,16 @@ fn load_parquet_slices(
                 .join()
                 .map_err(|_| "bad Parquet file: the decoder gave up on it".to_string())??;
             pending = rest.next().map(|&s| read(s));
-            let (table, rejections) =
-                validate::validate_rows(f.kind, &f.rel, index, &raw, mapping, settings, &forms);
-            out.table.append(table);
+            let rejections = validate::validate_rows_into(
+                &mut out.table,
+                f.kind,
+                &f.rel,
+                index,
+                &raw,
+                mapping,
+                settings,
+                &forms,
+            );
             out.rejections.extend(rejections);
         }
         Ok::<(), String>(())

@@ -166,7 +166,7 @@ impl ParquetRows {
 
     /// Row `i` of the slice as the text cells every other format gives, numbered by its file-wide index.
     pub fn row(&self, i: usize) -> RawRow {
-        let mut cells = Cells::default();
+        let mut cells = Cells::with_capacity(32 * self.columns.len(), self.columns.len());
         let mut buf = String::new();
         for c in &self.columns {
             cells.push(c.cell(i, &mut buf));

@@ -67,6 +67,11 @@ impl Cells {
         self.0.is_empty()
     }
 
+    /// Room for `fields` cells of `bytes` bytes in all.
+    pub fn with_capacity(bytes: usize, fields: usize) -> Cells {
+        Cells(csv::StringRecord::with_capacity(bytes, fields))
+    }
+
     /// Appends the next cell (`None`: absent).
     pub fn push(&mut self, v: Option<&str>) {
         self.0.push_field(v.unwrap_or(""));

@@ -19,14 +19,15 @@ const INTERN_LIMIT: usize = 4096;
 /// naming a few hundred cache nodes hold a few hundred strings, not 10^7.
 #[derive(Debug, Default)]
 pub struct Interner {
-    columns: Vec<Option<HashSet<Text>>>,
+    columns: Vec<Option<HashSet<Text, foldhash::fast::RandomState>>>,
 }
 
 impl Interner {
     /// The shared value of `v` in column slot `col` (any stable numbering of the caller's columns).
     pub fn intern(&mut self, col: usize, v: &str) -> Text {
         if self.columns.len() <= col {
-            self.columns.resize_with(col + 1, || Some(HashSet::new()));
+            self.columns
+                .resize_with(col + 1, || Some(HashSet::default()));
         }
         let Some(seen) = &mut self.columns[col] else {
             return Text::from(v);

@@ -14,7 +14,7 @@ use crate::settings::Settings;
 use crate::time::{self, TimeError, TimeForm};
 
 /// Rows validated per parallel task: large enough to amortise scheduling, small enough to spread a file over cores.
-const ROWS_PER_CHUNK: usize = 32_768;
+pub(crate) const ROWS_PER_CHUNK: usize = 32_768;
 
 /// A row that broke the contract, with where and why.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -162,6 +162,29 @@ pub fn validate_rows(
     settings: &Settings,
     time_forms: &TimeForms,
 ) -> (Table, Vec<Rejection>) {
+    let mut table = Table::new(kind);
+    if raw.len() > ROWS_PER_CHUNK {
+        table.reserve(raw.len());
+    }
+    let rejections = validate_rows_into(
+        &mut table, kind, rel_path, file_index, raw, mapping, settings, time_forms,
+    );
+    (table, rejections)
+}
+
+/// [`validate_rows`], appending the accepted rows to `into`: a file read in slices is
+/// copied once, from each validated chunk into the file's table.
+#[allow(clippy::too_many_arguments)]
+pub fn validate_rows_into(
+    into: &mut Table,
+    kind: Kind,
+    rel_path: &str,
+    file_index: u32,
+    raw: &RawFile,
+    mapping: &Mapping,
+    settings: &Settings,
+    time_forms: &TimeForms,
+) -> Vec<Rejection> {
     let cols = kind.columns();
     let lay = layout(kind, &raw.headers, mapping);
     let forms = &time_forms.forms;
@@ -240,16 +263,19 @@ pub fn validate_rows(
             (table, rejections)
         })
         .collect();
-    let mut table = new_table();
-    if parts.len() > 1 {
-        table.reserve(n);
-    }
     let mut rejections = Vec::new();
     for (t, r) in parts {
-        table.append(t);
+        into.append(t);
         rejections.extend(r);
     }
-    (table, rejections)
+    // A file's extra columns exist even when none of its rows was accepted.
+    for (name, _) in &lay.extra {
+        let len = into.len();
+        into.extra
+            .entry(name.clone())
+            .or_insert_with(|| vec![None; len]);
+    }
+    rejections
 }
 
 /// A parsed value of one contract column; text still borrowed from the row, the mapping or the schema.
