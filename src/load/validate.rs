@@ -142,8 +142,13 @@ pub fn validate(
         }
     }
     let forms = TimeForms::new(kind, forms, settings);
-    let (table, rejections) =
-        validate_rows(kind, rel_path, file_index, raw, mapping, settings, &forms);
+    let mut table = Table::new(kind);
+    if raw.len() > ROWS_PER_CHUNK {
+        table.reserve(raw.len());
+    }
+    let rejections = validate_rows_into(
+        &mut table, kind, rel_path, file_index, raw, mapping, settings, &forms,
+    );
     ValidatedFile {
         table,
         rejections,
@@ -152,28 +157,8 @@ pub fn validate(
     }
 }
 
-/// Validates rows with the file's time forms already decided (a file read in slices is one file).
-pub fn validate_rows(
-    kind: Kind,
-    rel_path: &str,
-    file_index: u32,
-    raw: &RawFile,
-    mapping: &Mapping,
-    settings: &Settings,
-    time_forms: &TimeForms,
-) -> (Table, Vec<Rejection>) {
-    let mut table = Table::new(kind);
-    if raw.len() > ROWS_PER_CHUNK {
-        table.reserve(raw.len());
-    }
-    let rejections = validate_rows_into(
-        &mut table, kind, rel_path, file_index, raw, mapping, settings, time_forms,
-    );
-    (table, rejections)
-}
-
-/// [`validate_rows`], appending the accepted rows to `into`: a file read in slices is
-/// copied once, from each validated chunk into the file's table.
+/// Validates rows with the file's time forms already decided, appending the accepted rows to
+/// `into`: a file read in slices is one file, copied once, from each validated chunk into its table.
 #[allow(clippy::too_many_arguments)]
 pub fn validate_rows_into(
     into: &mut Table,
