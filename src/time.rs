@@ -99,10 +99,13 @@ pub struct FormCounts([usize; 3]);
 
 impl FormCounts {
     pub fn add<'a>(&mut self, values: impl Iterator<Item = &'a str>) {
-        for v in values {
-            if let Some(form) = classify(v) {
-                self.0[form as usize] += 1;
-            }
+        values.for_each(|v| self.count(v));
+    }
+
+    /// Counts one value.
+    pub fn count(&mut self, v: &str) {
+        if let Some(form) = classify(v) {
+            self.0[form as usize] += 1;
         }
     }
 

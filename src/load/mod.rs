@@ -347,7 +347,7 @@ fn load_parquet_slices(
                 let mut counts = crate::time::FormCounts::default();
                 for &slice in &src.slices {
                     let raw = src.read(slice, Some(vec![header.clone()]))?;
-                    raw.column_values(0, |v| counts.add(std::iter::once(v)));
+                    raw.column_values(0, |v| counts.count(v));
                 }
                 counts.winner()
             }
@@ -358,14 +358,11 @@ fn load_parquet_slices(
     }
     let forms = validate::TimeForms::new(f.kind, forms, settings);
     let mut out = validate::ValidatedFile {
-        table: Table::new(f.kind),
+        table: validate::table_for(f.kind, src.rows),
         rejections: Vec::new(),
         forms: forms.forms.clone(),
         warnings: forms.warning(&f.rel, src.rows).into_iter().collect(),
     };
-    if src.rows > validate::ROWS_PER_CHUNK {
-        out.table.reserve(src.rows);
-    }
     // The next slice is decoded while this one is validated: decoding runs on one thread,
     // and validation alone would leave the other core idle meanwhile.
     std::thread::scope(|scope| {

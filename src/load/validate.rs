@@ -14,7 +14,7 @@ use crate::settings::Settings;
 use crate::time::{self, TimeError, TimeForm};
 
 /// Rows validated per parallel task: large enough to amortise scheduling, small enough to spread a file over cores.
-pub(crate) const ROWS_PER_CHUNK: usize = 32_768;
+const ROWS_PER_CHUNK: usize = 32_768;
 
 /// A row that broke the contract, with where and why.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -136,16 +136,13 @@ pub fn validate(
     let mut forms = BTreeMap::new();
     for (name, hi) in timestamp_columns(kind, &raw.headers, mapping) {
         let mut counts = time::FormCounts::default();
-        raw.column_values(hi, |v| counts.add(std::iter::once(v)));
+        raw.column_values(hi, |v| counts.count(v));
         if let Some(form) = counts.winner() {
             forms.insert(name.to_string(), form);
         }
     }
     let forms = TimeForms::new(kind, forms, settings);
-    let mut table = Table::new(kind);
-    if raw.len() > ROWS_PER_CHUNK {
-        table.reserve(raw.len());
-    }
+    let mut table = table_for(kind, raw.len());
     let rejections = validate_rows_into(
         &mut table, kind, rel_path, file_index, raw, mapping, settings, &forms,
     );
@@ -155,6 +152,16 @@ pub fn validate(
         warnings: forms.warning(rel_path, raw.len()).into_iter().collect(),
         forms: forms.forms,
     }
+}
+
+/// An empty table for a file of `rows` rows. It is reserved when it will be filled from more than
+/// one validated chunk; a single chunk is moved in whole instead (see [`Table::append`]).
+pub fn table_for(kind: Kind, rows: usize) -> Table {
+    let mut table = Table::new(kind);
+    if rows > ROWS_PER_CHUNK {
+        table.reserve(rows);
+    }
+    table
 }
 
 /// Validates rows with the file's time forms already decided, appending the accepted rows to
