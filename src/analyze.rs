@@ -38,9 +38,30 @@ pub struct Analysis {
 }
 
 /// Deliveries per join-and-classify block unless told otherwise.
-pub const DEFAULT_BLOCK_ROWS: usize = 1 << 18;
+pub const DEFAULT_BLOCK_ROWS: usize = 1 << 20;
 
 pub fn analyze(dataset: &Path, opts: &AnalyzeOptions) -> Result<Analysis> {
+    run(dataset, opts, None)
+}
+
+/// [`analyze`], then every output written into `out`, as [`write_outputs`] would; returns the run
+/// and the timings of every stage.
+///
+/// The per-delivery tables (verdicts.parquet, leaks, unresolved) are written on a second thread
+/// while the findings are computed: both only read the verdicts, and each alone leaves a core idle.
+/// Their time is then part of the `aggregate` stage.
+pub fn analyze_into(
+    dataset: &Path,
+    out: &Path,
+    opts: &AnalyzeOptions,
+) -> Result<(Analysis, Vec<StageTiming>)> {
+    let a = run(dataset, opts, Some(out))?;
+    let timings = report::write_all_but_row_tables(&a, out, opts)?;
+    Ok((a, timings))
+}
+
+/// The pipeline; with `row_tables_into`, the row tables are written there during the aggregate stage.
+fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) -> Result<Analysis> {
     if let Some(key) = &opts.pseudonymize {
         // Check the key before minutes of work, not after.
         report::Pseudonyms::from_keyfile(key)?;
@@ -73,8 +94,31 @@ pub fn analyze(dataset: &Path, opts: &AnalyzeOptions) -> Result<Analysis> {
     }
     drop(timelines);
     clock.lap_split("join", join_s, "classify", classify_s);
-    let summary = summarize(&loaded, &verdicts);
-    let findings = findings::find(&loaded, &verdicts);
+    let basis = findings::basis(&loaded, &verdicts);
+    let (summary, found) = std::thread::scope(|scope| {
+        let writer = row_tables_into.map(|out| {
+            let rows = report::RowSource {
+                loaded: &loaded,
+                verdicts: &verdicts,
+                context: &basis.context,
+            };
+            scope.spawn(move || {
+                std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+                report::write_row_tables(&rows, out)
+            })
+        });
+        let summary = summarize(&loaded, &verdicts);
+        let found = findings::find_from(&loaded, &verdicts, &basis);
+        if let Some(w) = writer {
+            // A panic on the writer's thread is a bug, and is passed on as one.
+            w.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        }
+        Ok::<_, Error>((summary, found))
+    })?;
+    let findings = Findings {
+        context: basis.context,
+        ..found
+    };
     clock.lap("aggregate");
     Ok(Analysis {
         loaded,

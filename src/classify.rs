@@ -3,6 +3,7 @@
 use std::ops::Range;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use crate::codes::Dictionary;
 use crate::join::{SHIFT_EARLIER, SHIFT_LATER, SHIFT_NONE};
@@ -28,19 +29,23 @@ pub fn classify(
     let n_deliveries = rows.len();
     let own_origin = &deliveries.text("origin_stream_id")[rows.clone()];
     let own_object = &deliveries.text("object_id")[rows];
-    let idx = lookups.column("idx")?.cast(&DataType::UInt64)?;
+    // One chunk per column: reading row r of a chunked array otherwise searches its chunks first.
+    let column = |name: &str| -> PolarsResult<Series> {
+        Ok(lookups.column(name)?.as_materialized_series().rechunk())
+    };
+    let idx = column("idx")?.cast(&DataType::UInt64)?;
     let idx = idx.u64()?;
-    let shift = lookups.column("shift")?.cast(&DataType::UInt32)?;
+    let shift = column("shift")?.cast(&DataType::UInt32)?;
     let shift = shift.u32()?;
-    let recipient = lookups.column("recipient")?.u32()?;
-    let origin = lookups.column("origin")?.u32()?;
-    let subject = lookups.column("subject")?.u32()?;
-    let granted = lookups.column("granted")?.bool()?;
-    let capture = lookups.column("capture_ts")?.i64()?;
-    let object = lookups.column("object")?.u32()?;
-    let fill = lookups.column("fill_ts")?.i64()?;
-    let config = lookups.column("config")?.u32()?;
-    let named = lookups.column("named")?.bool()?;
+    let (recipient, origin, subject) =
+        (column("recipient")?, column("origin")?, column("subject")?);
+    let (recipient, origin, subject) = (recipient.u32()?, origin.u32()?, subject.u32()?);
+    let (granted, named) = (column("granted")?, column("named")?);
+    let (granted, named) = (granted.bool()?, named.bool()?);
+    let (capture, fill) = (column("capture_ts")?, column("fill_ts")?);
+    let (capture, fill) = (capture.i64()?, fill.i64()?);
+    let (object, config) = (column("object")?, column("config")?);
+    let (object, config) = (object.u32()?, config.u32()?);
     if lookups.height() != 3 * n_deliveries {
         polars_bail!(ComputeError: "expected 3 look-ups per delivery, got {} for {}", lookups.height(), n_deliveries);
     }
@@ -70,8 +75,7 @@ pub fn classify(
         }
     };
 
-    let mut out = Vec::with_capacity(n_deliveries);
-    for d in 0..n_deliveries {
+    let verdict = |d: usize| -> PolarsResult<Verdict> {
         let rows = [3 * d, 3 * d + 1, 3 * d + 2];
         for (k, &r) in rows.iter().enumerate() {
             if idx.get(r) != Some(d as u64) || shift.get(r) != Some(k as u32) {
@@ -108,7 +112,7 @@ pub fn classify(
         } else {
             (value(origin.get(now))?, value(object.get(now))?)
         };
-        out.push(Verdict {
+        Ok(Verdict {
             class,
             missing,
             flipped,
@@ -125,7 +129,8 @@ pub fn classify(
             fill_ts: fill.get(now),
             config_version: value(config.get(now))?,
             granted: granted.get(now).unwrap_or(false),
-        });
-    }
-    Ok(out)
+        })
+    };
+    // Deliveries are independent; a block is classified on every core.
+    (0..n_deliveries).into_par_iter().map(verdict).collect()
 }

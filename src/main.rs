@@ -127,10 +127,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 timings_in_manifest: verbose,
                 block_rows,
             };
-            let analysis = analyze::analyze(&dataset, &opts)
-                .with_context(|| format!("analysing {}", dataset.display()))?;
-            let timings = analyze::write_outputs(&analysis, &out, &opts)
-                .with_context(|| format!("writing outputs to {}", out.display()))?;
+            let (analysis, timings) =
+                analyze::analyze_into(&dataset, &out, &opts).with_context(|| {
+                    format!("analysing {} into {}", dataset.display(), out.display())
+                })?;
             if verbose {
                 eprint!("{}", leakscope::stages::describe(&timings));
             }

@@ -310,3 +310,33 @@ fn verbose_records_stage_timings_in_the_manifest_only_when_asked() {
         6
     );
 }
+
+/// The binary writes the verdict tables while it computes the findings; the library's
+/// `analyze` then `write_outputs` does one after the other. Both give the same bytes.
+#[test]
+fn overlapped_and_sequential_writing_give_the_same_bytes() {
+    let ds = synthetic(15);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_shuffled(&ds, &data, 5);
+    let opts = leakscope::analyze::AnalyzeOptions::default();
+    let sequential = dir.path().join("sequential");
+    let a = leakscope::analyze::analyze(&data, &opts).unwrap();
+    leakscope::analyze::write_outputs(&a, &sequential, &opts).unwrap();
+    let overlapped = dir.path().join("overlapped");
+    let (b, _) = leakscope::analyze::analyze_into(&data, &overlapped, &opts).unwrap();
+    assert!(a.summary.leak_deliveries > 0 && a.summary.unresolved_deliveries > 0);
+    assert_eq!(a.verdicts, b.verdicts);
+    let names = [
+        &COMPARED[..],
+        &["report.md", "report.html", "exposures.csv", "factors.csv"],
+    ]
+    .concat();
+    for name in names {
+        let (x, y) = (
+            std::fs::read(sequential.join(name)).unwrap(),
+            std::fs::read(overlapped.join(name)).unwrap(),
+        );
+        assert!(x == y, "{name} differs between the two ways of writing");
+    }
+}

@@ -95,14 +95,42 @@ fn attribute_values<'a>(
     }
 }
 
-/// Computes every section's findings. `verdicts[i]` belongs to row i of the deliveries table.
-pub fn find(loaded: &LoadedDataset, verdicts: &[Verdict]) -> Findings {
-    let d = loaded.table(Kind::Deliveries);
-    let ts = d.time("ts");
-    let viewed = viewed_flags(d);
+/// What every section's findings start from: the account directory, when sessions began, and
+/// each delivery's context, which verdicts.parquet also carries.
+pub struct Basis {
+    pub dir: AccountDirectory,
+    pub starts: SessionStarts,
+    pub context: DeliveryContext,
+}
+
+/// The [`Basis`] of the findings. `verdicts[i]` belongs to row i of the deliveries table.
+pub fn basis(loaded: &LoadedDataset, verdicts: &[Verdict]) -> Basis {
     let dir = AccountDirectory::from_table(loaded.table(Kind::Accounts));
     let starts = SessionStarts::from_table(loaded.table(Kind::Sessions));
     let context = DeliveryContext::build(loaded, verdicts, &starts, &dir);
+    Basis {
+        dir,
+        starts,
+        context,
+    }
+}
+
+/// Computes every section's findings. `verdicts[i]` belongs to row i of the deliveries table.
+pub fn find(loaded: &LoadedDataset, verdicts: &[Verdict]) -> Findings {
+    let b = basis(loaded, verdicts);
+    let found = find_from(loaded, verdicts, &b);
+    Findings {
+        context: b.context,
+        ..found
+    }
+}
+
+/// Every section's findings but the context, which stays in `basis` (the caller moves it in).
+pub fn find_from(loaded: &LoadedDataset, verdicts: &[Verdict], basis: &Basis) -> Findings {
+    let d = loaded.table(Kind::Deliveries);
+    let ts = d.time("ts");
+    let viewed = viewed_flags(d);
+    let (dir, starts, context) = (&basis.dir, &basis.starts, &basis.context);
 
     let headline = headline::headline(verdicts, ts, &viewed);
     let window = headline.first_leak.zip(headline.last_leak);
@@ -115,7 +143,7 @@ pub fn find(loaded: &LoadedDataset, verdicts: &[Verdict]) -> Findings {
             session: d.text("session_id"),
             kind: d.text("kind"),
         },
-        &dir,
+        dir,
     );
     let exposed: BTreeSet<&str> = exposures
         .subjects
@@ -128,7 +156,7 @@ pub fn find(loaded: &LoadedDataset, verdicts: &[Verdict]) -> Findings {
         .map(|s| s.account.as_str())
         .collect();
     let windows = session_intervals(loaded.table(Kind::Sessions), loaded.settings.session_ttl_ms);
-    let population = population::population(&windows, &starts, window, &exposed, &recipients);
+    let population = population::population(&windows, starts, window, &exposed, &recipients);
 
     let timeline = timeline::timeline(
         timeline::changes_of(loaded.table(Kind::Changes)),
@@ -143,7 +171,7 @@ pub fn find(loaded: &LoadedDataset, verdicts: &[Verdict]) -> Findings {
     let factors = factors::factors(
         verdicts,
         &in_window,
-        &attribute_values(d, verdicts, &context),
+        &attribute_values(d, verdicts, context),
     );
     let collisions = collisions::collisions(verdicts, d.text("cache_key"), d.text("cache_node"));
     let quality = coverage::quality(loaded, verdicts, dir.conflicting);
@@ -152,7 +180,7 @@ pub fn find(loaded: &LoadedDataset, verdicts: &[Verdict]) -> Findings {
             == headline.delivered.lower.deliveries
     );
     Findings {
-        context,
+        context: DeliveryContext::default(),
         headline,
         population,
         timeline,

@@ -28,15 +28,36 @@ use crate::stages::{StageClock, StageTiming};
 pub use document::Document;
 pub use manifest::manifest_json;
 pub use pseudonym::Pseudonyms;
+pub use tables::{write_row_tables, RowSource};
 
 /// Writes every output file of a run; returns the stage timings with the writing as the `report` stage.
 pub fn write_all(a: &Analysis, out: &Path, opts: &AnalyzeOptions) -> Result<Vec<StageTiming>> {
+    write_outputs(a, out, opts, true)
+}
+
+/// [`write_all`] for a run whose row tables ([`tables::write_row_tables`]) are already in `out`.
+pub fn write_all_but_row_tables(
+    a: &Analysis,
+    out: &Path,
+    opts: &AnalyzeOptions,
+) -> Result<Vec<StageTiming>> {
+    write_outputs(a, out, opts, false)
+}
+
+fn write_outputs(
+    a: &Analysis,
+    out: &Path,
+    opts: &AnalyzeOptions,
+    row_tables: bool,
+) -> Result<Vec<StageTiming>> {
     let mut clock = StageClock::resume(a.timings.clone());
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let summary = serde_json::to_string_pretty(&a.summary).map_err(|e| Error::output(out, e))?;
     write(&out.join("summary.json"), format!("{summary}\n").as_bytes())?;
     tables::write_quarantine(&a.loaded, &out.join("quarantine"))?;
-    tables::write_row_tables(a, out)?;
+    if row_tables {
+        write_row_tables(&RowSource::of(a), out)?;
+    }
     write_reports(a, out, opts)?;
     clock.lap("report");
     let timings = clock.into_laps();

@@ -8,6 +8,7 @@ use polars::prelude::*;
 
 use crate::analyze::{blocks, Analysis};
 use crate::error::{Error, Result};
+use crate::findings::DeliveryContext;
 use crate::load::LoadedDataset;
 use crate::schema::Kind;
 use crate::time::format_ms;
@@ -30,9 +31,28 @@ const UNRESOLVED_COLUMNS: [&str; 10] = [
     "capture_ts",
 ];
 
+/// What the per-delivery tables are made of: the deliveries, their verdicts and the context the
+/// reports looked up for each.
+pub struct RowSource<'a> {
+    pub loaded: &'a LoadedDataset,
+    /// `verdicts[i]` belongs to row i of the deliveries table.
+    pub verdicts: &'a [Verdict],
+    pub context: &'a DeliveryContext,
+}
+
+impl<'a> RowSource<'a> {
+    pub fn of(a: &'a Analysis) -> RowSource<'a> {
+        RowSource {
+            loaded: &a.loaded,
+            verdicts: &a.verdicts,
+            context: &a.findings.context,
+        }
+    }
+}
+
 /// Writes leaks.csv, leaks.parquet, unresolved.csv and verdicts.parquet, a block of deliveries at a
 /// time, so that all deliveries are never one frame at once.
-pub fn write_row_tables(a: &Analysis, out: &Path) -> Result<()> {
+pub fn write_row_tables(a: &RowSource, out: &Path) -> Result<()> {
     let ctx = |e| Error::polars("building the verdict table", e);
     let n = a.verdicts.len();
     // One block even with no deliveries, so that every table still gets its header.
@@ -100,7 +120,7 @@ fn stack(acc: &mut Option<DataFrame>, block: DataFrame) -> PolarsResult<()> {
 /// `origin_stream_id` and `object_id` are the resolved content: the delivery's own
 /// where it named its origin, otherwise what the cache held (`delivery_object_id`
 /// keeps what the delivery row itself said).
-fn evidence(a: &Analysis, rows: Range<usize>) -> PolarsResult<DataFrame> {
+fn evidence(a: &RowSource, rows: Range<usize>) -> PolarsResult<DataFrame> {
     let v = &a.verdicts[rows.clone()];
     let text = |f: fn(&Verdict) -> Option<&str>| v.iter().map(f).collect::<Vec<_>>();
     // The delivery's own origin, where present, is the resolved one; its own object id is
@@ -163,8 +183,8 @@ fn evidence(a: &Analysis, rows: Range<usize>) -> PolarsResult<DataFrame> {
 }
 
 /// verdicts.parquet also carries what the reports looked up for each delivery (leaks.csv keeps its contract columns).
-fn with_context(mut df: DataFrame, a: &Analysis, rows: Range<usize>) -> PolarsResult<DataFrame> {
-    let cx = &a.findings.context;
+fn with_context(mut df: DataFrame, a: &RowSource, rows: Range<usize>) -> PolarsResult<DataFrame> {
+    let cx = a.context;
     for (name, v) in [
         ("client", &cx.client),
         ("integration", &cx.integration),
