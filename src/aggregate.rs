@@ -1,14 +1,14 @@
-//! Aggregate: the headline counts of a run (contract §5 summary.json) from the verdicts.
+//! Aggregate: the headline counts of a run (contract §5 summary.json) from the verdicts that are not `ok`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::load::table::{ColumnData, Table};
+use crate::findings::Notable;
 use crate::load::{LoadedDataset, RowCounts};
 use crate::schema::Kind;
 use crate::time::format_ms;
-use crate::verdict::{Class, Verdict};
+use crate::verdict::Class;
 
 /// The headline counts. Field order is the order of keys in `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -40,10 +40,9 @@ pub struct Summary {
     pub unreadable_files: u64,
 }
 
-pub fn summarize(loaded: &LoadedDataset, verdicts: &[Verdict]) -> Summary {
-    let d = loaded.table(Kind::Deliveries);
-    let ts = d.time("ts");
-    let viewed = viewed_flags(d);
+/// The summary of `deliveries` accepted deliveries, of which `notable` are every one not `ok`.
+pub fn summarize(loaded: &LoadedDataset, deliveries: u64, notable: &Notable) -> Summary {
+    let (verdicts, ts, viewed) = (&notable.verdicts, &notable.ts, &notable.viewed);
     let mut count = BTreeMap::<Class, u64>::new();
     let mut unresolved_by_reason = BTreeMap::new();
     let mut subjects = BTreeSet::new();
@@ -87,11 +86,11 @@ pub fn summarize(loaded: &LoadedDataset, verdicts: &[Verdict]) -> Summary {
     }
     let n = |c| count.get(&c).copied().unwrap_or(0);
     Summary {
-        deliveries: verdicts.len() as u64,
+        deliveries,
         leak_deliveries: n(Class::Leak),
         ambiguous_deliveries: n(Class::Ambiguous),
         unresolved_deliveries: n(Class::Unresolved),
-        ok_deliveries: n(Class::Ok),
+        ok_deliveries: deliveries - notable.len() as u64,
         exposed_accounts: subjects.len() as u64,
         recipient_accounts: recipients.len() as u64,
         exposure_pairs: pairs.len() as u64,
@@ -107,12 +106,5 @@ pub fn summarize(loaded: &LoadedDataset, verdicts: &[Verdict]) -> Summary {
             .map(|&k| (k.name(), loaded.counts(k)))
             .collect(),
         unreadable_files: loaded.files.iter().filter(|f| f.error.is_some()).count() as u64,
-    }
-}
-
-fn viewed_flags(d: &Table) -> Vec<Option<bool>> {
-    match d.column("viewed") {
-        Some(ColumnData::Bool(v)) => v.clone(),
-        _ => vec![None; d.len()],
     }
 }

@@ -1,11 +1,14 @@
 //! The `analyze` pipeline end to end: load → intervals → join → classify → aggregate, then the outputs.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use crate::aggregate::{summarize, Summary};
+use crate::aggregate::Summary;
 use crate::error::{Error, Result};
-use crate::findings::{self, Findings};
+use crate::findings::{DeliveryContext, Findings, FindingsBuilder};
 use crate::load::{load, LoadOptions, LoadedDataset};
+use crate::report::{RowSource, RowTables};
 use crate::schema::Kind;
 use crate::stages::StageClock;
 pub use crate::stages::StageTiming;
@@ -29,7 +32,8 @@ pub struct AnalyzeOptions {
 /// Everything a run produced, before it is written out.
 pub struct Analysis {
     pub loaded: LoadedDataset,
-    /// One per accepted delivery: `verdicts[i]` belongs to row i of the deliveries table.
+    /// From [`analyze`], one per accepted delivery: `verdicts[i]` belongs to row i of the
+    /// deliveries table. Empty from [`analyze_into`], which writes them out instead of keeping them.
     pub verdicts: Vec<Verdict>,
     pub summary: Summary,
     /// The facts behind report.md/report.html and the notification lists.
@@ -47,9 +51,9 @@ pub fn analyze(dataset: &Path, opts: &AnalyzeOptions) -> Result<Analysis> {
 /// [`analyze`], then every output written into `out`, as [`write_outputs`] would; returns the run
 /// and the timings of every stage.
 ///
-/// The per-delivery tables (verdicts.parquet, leaks, unresolved) are written on a second thread
-/// while the findings are computed: both only read the verdicts, and each alone leaves a core idle.
-/// Their time is then part of the `aggregate` stage.
+/// The per-delivery tables (verdicts.parquet, leaks, unresolved) are written a block at a time on
+/// a second thread while the next block is joined and classified, and the verdicts are not kept
+/// (the returned run has none). Their writing is then part of the `aggregate` stage.
 pub fn analyze_into(
     dataset: &Path,
     out: &Path,
@@ -60,7 +64,9 @@ pub fn analyze_into(
     Ok((a, timings))
 }
 
-/// The pipeline; with `row_tables_into`, the row tables are written there during the aggregate stage.
+/// The pipeline. Deliveries are joined, classified and gathered into the findings a block at a
+/// time. With `row_tables_into`, each block's row tables are written there on a second thread and
+/// its verdicts then dropped; without, every verdict and context is kept in the [`Analysis`].
 fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) -> Result<Analysis> {
     if let Some(key) = &opts.pseudonymize {
         // Check the key before minutes of work, not after.
@@ -72,62 +78,112 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
     let timelines =
         intervals::build(&loaded).map_err(|e| Error::polars("building timelines", e))?;
     clock.lap("intervals");
-    // Deliveries are joined and classified a block at a time: the look-ups (three rows per
-    // delivery) would otherwise be the largest thing the run ever holds.
     let deliveries = loaded.table(Kind::Deliveries);
-    let mut verdicts = Vec::with_capacity(deliveries.len());
-    let (mut join_s, mut classify_s) = (0.0, 0.0);
-    for rows in blocks(deliveries.len(), opts.block_rows) {
-        let t = std::time::Instant::now();
-        let lookups = join::delivery_frame(deliveries, rows.clone(), &timelines.codes)
-            .and_then(|block| join::resolve(&block, &timelines, loaded.settings.tolerance_ms))
-            .map_err(|e| {
-                Error::polars("joining deliveries with sessions, cache and ownership", e)
-            })?;
-        join_s += t.elapsed().as_secs_f64();
-        let t = std::time::Instant::now();
-        verdicts.extend(
-            classify::classify(&lookups, deliveries, rows, &timelines.codes)
-                .map_err(|e| Error::polars("classifying deliveries", e))?,
-        );
-        classify_s += t.elapsed().as_secs_f64();
-    }
-    drop(timelines);
-    clock.lap_split("join", join_s, "classify", classify_s);
-    let basis = findings::basis(&loaded, &verdicts);
-    let (summary, found) = std::thread::scope(|scope| {
-        let writer = row_tables_into.map(|out| {
-            let rows = report::RowSource {
-                loaded: &loaded,
-                verdicts: &verdicts,
-                context: &basis.context,
-            };
-            scope.spawn(move || {
+    let mut found = FindingsBuilder::new(&loaded);
+    let mut kept = (Vec::new(), DeliveryContext::default());
+    let mut seconds = [0.0; 3];
+    std::thread::scope(|scope| {
+        let (to_writer, writer) = match row_tables_into {
+            Some(out) => {
                 std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-                report::write_row_tables(&rows, out)
-            })
-        });
-        let summary = summarize(&loaded, &verdicts);
-        let found = findings::find_from(&loaded, &verdicts, &basis);
+                let (tx, rx) = std::sync::mpsc::sync_channel::<ClassifiedBlock>(1);
+                let writer = scope.spawn(move || {
+                    let mut tables = RowTables::new(out);
+                    for (rows, verdicts, context) in rx {
+                        tables.add(&RowSource {
+                            deliveries,
+                            rows,
+                            verdicts: &verdicts,
+                            context: &context,
+                        })?;
+                    }
+                    tables.finish()
+                });
+                (Some(tx), Some(writer))
+            }
+            None => (None, None),
+        };
+        // One block even with no deliveries, so that every row table still gets its header.
+        let ranges: Vec<Range<usize>> = match deliveries.len() {
+            0 => std::iter::once(0..0).collect(),
+            n => blocks(n, opts.block_rows).collect(),
+        };
+        for rows in ranges {
+            let t = Instant::now();
+            let verdicts = match rows.is_empty() {
+                true => Vec::new(),
+                false => {
+                    // The look-ups (three rows per delivery) would be the largest thing the run
+                    // ever holds if all deliveries were joined at once.
+                    let lookups = join::delivery_frame(deliveries, rows.clone(), &timelines.codes)
+                        .and_then(|block| {
+                            join::resolve(&block, &timelines, loaded.settings.tolerance_ms)
+                        })
+                        .map_err(|e| {
+                            Error::polars(
+                                "joining deliveries with sessions, cache and ownership",
+                                e,
+                            )
+                        })?;
+                    seconds[0] += t.elapsed().as_secs_f64();
+                    let t = Instant::now();
+                    let v =
+                        classify::classify(&lookups, deliveries, rows.clone(), &timelines.codes)
+                            .map_err(|e| Error::polars("classifying deliveries", e))?;
+                    seconds[1] += t.elapsed().as_secs_f64();
+                    v
+                }
+            };
+            let t = Instant::now();
+            let context = found.basis.context(deliveries, rows.clone(), &verdicts);
+            found.add(deliveries, rows.clone(), &verdicts, &context);
+            match &to_writer {
+                Some(tx) => {
+                    if tx.send((rows, verdicts, context)).is_err() {
+                        // The writer stopped on an error, which its join below reports.
+                        break;
+                    }
+                }
+                None => {
+                    kept.0.extend(verdicts);
+                    kept.1.append(context);
+                }
+            }
+            seconds[2] += t.elapsed().as_secs_f64();
+        }
+        drop(to_writer);
+        let t = Instant::now();
         if let Some(w) = writer {
             // A panic on the writer's thread is a bug, and is passed on as one.
             w.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
         }
-        Ok::<_, Error>((summary, found))
+        seconds[2] += t.elapsed().as_secs_f64();
+        Ok::<_, Error>(())
     })?;
-    let findings = Findings {
-        context: basis.context,
-        ..found
-    };
-    clock.lap("aggregate");
+    drop(timelines);
+    let t = Instant::now();
+    let (summary, findings) = found.finish(&loaded);
+    seconds[2] += t.elapsed().as_secs_f64();
+    clock.laps(&[
+        ("join", seconds[0]),
+        ("classify", seconds[1]),
+        ("aggregate", seconds[2]),
+    ]);
+    let (verdicts, context) = kept;
     Ok(Analysis {
         loaded,
         verdicts,
         summary,
-        findings,
+        findings: Findings {
+            context,
+            ..findings
+        },
         timings: clock.into_laps(),
     })
 }
+
+/// A block of deliveries on its way to the row tables: its rows, their verdicts and context.
+type ClassifiedBlock = (Range<usize>, Vec<Verdict>, DeliveryContext);
 
 /// Consecutive row ranges of at most `block_rows` rows (0: [`DEFAULT_BLOCK_ROWS`]) covering `0..n`.
 pub fn blocks(n: usize, block_rows: usize) -> impl Iterator<Item = std::ops::Range<usize>> {

@@ -41,15 +41,9 @@ impl StageClock {
         self.close(&[(stage, seconds)]);
     }
 
-    /// Closes two stages that ran interleaved, block by block, with the seconds spent in each.
-    pub fn lap_split(
-        &mut self,
-        first: &'static str,
-        first_s: f64,
-        second: &'static str,
-        second_s: f64,
-    ) {
-        self.close(&[(first, first_s), (second, second_s)]);
+    /// Closes stages that ran interleaved, block by block, with the seconds spent in each.
+    pub fn laps(&mut self, stages: &[(&'static str, f64)]) {
+        self.close(stages);
     }
 
     /// Records stages that ended now, with the memory as it stands, and starts the next one.

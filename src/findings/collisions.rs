@@ -27,38 +27,40 @@ const FEW: usize = 8;
 
 /// The distinct strings seen under one key. A key nearly always serves one to three subjects,
 /// streams and nodes, where scanning a short vector beats hashing; a key that served many turns
-/// into a hash set, so that its count stays linear in its deliveries.
-enum Distinct<'a> {
-    Few(Vec<&'a str>),
+/// into a hash set, so that its count stays linear in its deliveries. Values are shared, not copied.
+enum Distinct {
+    Few(Vec<Text>),
     // Boxed: a hash set is twice a vector's size, and `Acc`, one per key, holds three of these.
     #[allow(clippy::box_collection)]
-    Many(Box<HashSet<&'a str, RandomState>>),
+    Many(Box<HashSet<Text, RandomState>>),
 }
 
-impl Default for Distinct<'_> {
+impl Default for Distinct {
     fn default() -> Self {
         Distinct::Few(Vec::new())
     }
 }
 
-impl<'a> Distinct<'a> {
-    fn insert(&mut self, v: &'a str) {
+impl Distinct {
+    fn insert(&mut self, v: &Text) {
         match self {
             Distinct::Few(few) => {
                 // The loader shares equal values, so the pointer usually settles it without a compare.
-                if few.iter().any(|&s| std::ptr::eq(s, v) || s == v) {
+                if few.iter().any(|s| Text::ptr_eq(s, v) || s == v) {
                     return;
                 }
                 if few.len() < FEW {
-                    few.push(v);
+                    few.push(v.clone());
                     return;
                 }
-                let mut many: HashSet<&str, RandomState> = few.drain(..).collect();
-                many.insert(v);
+                let mut many: HashSet<Text, RandomState> = few.drain(..).collect();
+                many.insert(v.clone());
                 *self = Distinct::Many(Box::new(many));
             }
             Distinct::Many(many) => {
-                many.insert(v);
+                if !many.contains(&**v) {
+                    many.insert(v.clone());
+                }
             }
         }
     }
@@ -72,55 +74,76 @@ impl<'a> Distinct<'a> {
 }
 
 #[derive(Default)]
-struct Acc<'a> {
-    subjects: Distinct<'a>,
-    streams: Distinct<'a>,
-    nodes: Distinct<'a>,
+struct Acc {
+    subjects: Distinct,
+    streams: Distinct,
+    nodes: Distinct,
     deliveries: u64,
     leaks: u64,
 }
 
-/// Keys with two or more subjects, most subjects first (then most leaks, then key).
+/// Counts per cache key, fed a block of deliveries at a time.
+#[derive(Default)]
+pub struct CollisionTally {
+    // Hashed, not ordered: the output is sorted on a total order (keys are distinct) in `finish`.
+    by_key: HashMap<Text, Acc, RandomState>,
+}
+
+impl CollisionTally {
+    /// Adds deliveries whose `verdicts[i]`, `keys[i]` and `nodes[i]` belong together.
+    pub fn add(&mut self, verdicts: &[Verdict], keys: &[Option<Text>], nodes: &[Option<Text>]) {
+        for (i, v) in verdicts.iter().enumerate() {
+            let (Some(key), Some(subject)) = (keys.get(i).and_then(|k| k.as_ref()), &v.subject)
+            else {
+                continue;
+            };
+            let a = match self.by_key.get_mut(&**key) {
+                Some(a) => a,
+                None => self.by_key.entry(key.clone()).or_default(),
+            };
+            a.subjects.insert(subject);
+            if let Some(s) = &v.origin_stream_id {
+                a.streams.insert(s);
+            }
+            if let Some(n) = nodes.get(i).and_then(|n| n.as_ref()) {
+                a.nodes.insert(n);
+            }
+            a.deliveries += 1;
+            a.leaks += (v.class == Class::Leak) as u64;
+        }
+    }
+
+    /// Keys with two or more subjects, most subjects first (then most leaks, then key).
+    pub fn finish(self) -> Vec<KeyCollision> {
+        let mut out: Vec<KeyCollision> = self
+            .by_key
+            .into_iter()
+            .filter(|(_, a)| a.subjects.len() >= 2)
+            .map(|(k, a)| KeyCollision {
+                cache_key: k.to_string(),
+                subjects: a.subjects.len(),
+                streams: a.streams.len(),
+                nodes: a.nodes.len(),
+                deliveries: a.deliveries,
+                leaks: a.leaks,
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (b.subjects, b.leaks, &a.cache_key).cmp(&(a.subjects, a.leaks, &b.cache_key))
+        });
+        out
+    }
+}
+
+/// Keys with two or more subjects among `verdicts` (see [`CollisionTally::finish`]).
 pub fn collisions(
     verdicts: &[Verdict],
     keys: &[Option<Text>],
     nodes: &[Option<Text>],
 ) -> Vec<KeyCollision> {
-    // Hashed, not ordered: the output is sorted on a total order (keys are distinct) below.
-    let mut by_key: HashMap<&str, Acc, RandomState> = HashMap::default();
-    for (i, v) in verdicts.iter().enumerate() {
-        let (Some(key), Some(subject)) =
-            (keys.get(i).and_then(|k| k.as_deref()), v.subject.as_deref())
-        else {
-            continue;
-        };
-        let a = by_key.entry(key).or_default();
-        a.subjects.insert(subject);
-        if let Some(s) = v.origin_stream_id.as_deref() {
-            a.streams.insert(s);
-        }
-        if let Some(n) = nodes.get(i).and_then(|n| n.as_deref()) {
-            a.nodes.insert(n);
-        }
-        a.deliveries += 1;
-        a.leaks += (v.class == Class::Leak) as u64;
-    }
-    let mut out: Vec<KeyCollision> = by_key
-        .into_iter()
-        .filter(|(_, a)| a.subjects.len() >= 2)
-        .map(|(k, a)| KeyCollision {
-            cache_key: k.to_string(),
-            subjects: a.subjects.len(),
-            streams: a.streams.len(),
-            nodes: a.nodes.len(),
-            deliveries: a.deliveries,
-            leaks: a.leaks,
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        (b.subjects, b.leaks, &a.cache_key).cmp(&(a.subjects, a.leaks, &b.cache_key))
-    });
-    out
+    let mut t = CollisionTally::default();
+    t.add(verdicts, keys, nodes);
+    t.finish()
 }
 
 #[cfg(test)]
@@ -129,8 +152,8 @@ mod tests {
 
     #[test]
     fn distinct_counts_past_the_few() {
-        let values: Vec<String> = (0..3 * FEW)
-            .map(|i| format!("v{}", i % (2 * FEW)))
+        let values: Vec<Text> = (0..3 * FEW)
+            .map(|i| Text::from(format!("v{}", i % (2 * FEW))))
             .collect();
         let mut d = Distinct::default();
         for v in &values {

@@ -4,13 +4,12 @@
 //! delivery; an account's country and region from the optional accounts kind.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 
 use crate::load::table::{Interner, Table, Text};
-use crate::load::LoadedDataset;
-use crate::schema::Kind;
 use crate::verdict::Verdict;
 
 /// Extra accounts columns read as the account's region (a US state for the 500-resident threshold), first present wins.
@@ -174,14 +173,16 @@ pub struct DeliveryContext {
 }
 
 impl DeliveryContext {
+    /// The context of rows `rows` of the deliveries table `d`, whose verdicts are `verdicts` (in order).
     pub fn build(
-        loaded: &LoadedDataset,
+        d: &Table,
+        rows: Range<usize>,
         verdicts: &[Verdict],
         starts: &SessionStarts,
         dir: &AccountDirectory,
     ) -> Self {
-        let d = loaded.table(Kind::Deliveries);
-        let (ts, sid) = (d.time("ts"), d.text("session_id"));
+        let ts = &d.time("ts")[rows.clone()];
+        let sid = &d.text("session_id")[rows];
         let n = verdicts.len();
         let mut cx = DeliveryContext {
             client: Vec::with_capacity(n),
@@ -208,12 +209,31 @@ impl DeliveryContext {
         }
         cx
     }
+
+    /// A copy of the context of rows `rows` (values stay shared).
+    pub fn slice(&self, rows: Range<usize>) -> DeliveryContext {
+        DeliveryContext {
+            client: self.client[rows.clone()].to_vec(),
+            integration: self.integration[rows.clone()].to_vec(),
+            recipient_country: self.recipient_country[rows.clone()].to_vec(),
+            subject_country: self.subject_country[rows].to_vec(),
+        }
+    }
+
+    /// Appends the context of the rows that follow.
+    pub fn append(&mut self, more: DeliveryContext) {
+        self.client.extend(more.client);
+        self.integration.extend(more.integration);
+        self.recipient_country.extend(more.recipient_country);
+        self.subject_country.extend(more.subject_country);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::load::table_from_csv;
+    use crate::schema::Kind;
 
     fn table(kind: Kind, csv: &str) -> Table {
         table_from_csv(kind, csv, 0)

@@ -6,10 +6,13 @@
 //! - a stream server logged no delivery for an hour or more (at most a day) while it logged at
 //!   least [`SERVER_GAP_EXPECTED`] in the hour before and the hour after.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::ops::Range;
+
+use foldhash::fast::RandomState;
 
 use super::timeline::HOUR_MS;
-use crate::load::table::Table;
+use crate::load::table::{Table, Text};
 use crate::load::{LoadedDataset, RowCounts};
 use crate::schema::Kind;
 use crate::verdict::{Class, Verdict};
@@ -114,7 +117,7 @@ pub fn reason_class(reason: &str) -> String {
 
 pub fn quality(
     loaded: &LoadedDataset,
-    verdicts: &[Verdict],
+    tally: CoverageTally,
     conflicting_countries: u64,
 ) -> DataQuality {
     let mut q = DataQuality {
@@ -137,8 +140,7 @@ pub fn quality(
         .filter_map(|f| Some((f.path.clone(), f.error.clone()?)))
         .collect();
     q.unreadable_files.sort();
-    cache_coverage(loaded, verdicts, &mut q);
-    q.server_gaps = server_gaps(loaded.table(Kind::Deliveries), verdicts);
+    tally.finish(&mut q);
     q
 }
 
@@ -146,77 +148,109 @@ fn hour(t: i64) -> i64 {
     t.div_euclid(HOUR_MS) * HOUR_MS
 }
 
-fn cache_coverage(loaded: &LoadedDataset, verdicts: &[Verdict], q: &mut DataQuality) {
-    let c = loaded.table(Kind::Cache);
-    let mut logged: BTreeSet<(&str, i64)> = BTreeSet::new();
-    let mut logged_nodes: BTreeSet<&str> = BTreeSet::new();
-    for (t, n) in c.time("ts").iter().zip(c.text("cache_node")) {
-        if let (Some(t), Some(n)) = (t, n.as_deref()) {
-            logged.insert((n, hour(*t)));
-            logged_nodes.insert(n);
+/// An uncovered cache node-hour so far: its counts, and whether it served a miss.
+type NodeHour = (Gap, bool);
+
+/// What coverage needs of the deliveries, fed a block at a time: per node-hour the cache log
+/// does not cover, and per hour and server, how many deliveries there were.
+#[derive(Debug, Default)]
+pub struct CoverageTally {
+    /// (cache node, hour) with at least one cache log row.
+    logged: HashSet<(Text, i64), RandomState>,
+    logged_nodes: HashSet<Text, RandomState>,
+    uncovered: BTreeMap<(i64, Text), NodeHour>,
+    missing_nodes: BTreeSet<Text>,
+    /// Per hour: deliveries, leaks, unresolved.
+    per_hour: BTreeMap<i64, (u64, u64, u64)>,
+    per_server: BTreeMap<Text, BTreeMap<i64, u64>>,
+}
+
+impl CoverageTally {
+    /// Starts from the hours the cache log covers.
+    pub fn new(cache: &Table) -> CoverageTally {
+        let mut t = CoverageTally::default();
+        for (ts, n) in cache.time("ts").iter().zip(cache.text("cache_node")) {
+            if let (Some(ts), Some(n)) = (ts, n) {
+                if !t.logged.contains(&(n.clone(), hour(*ts))) {
+                    t.logged.insert((n.clone(), hour(*ts)));
+                }
+                if !t.logged_nodes.contains(&**n) {
+                    t.logged_nodes.insert(n.clone());
+                }
+            }
+        }
+        t
+    }
+
+    /// Adds rows `rows` of the deliveries table `d`, whose verdicts are `verdicts` (in order).
+    pub fn add(&mut self, d: &Table, rows: Range<usize>, verdicts: &[Verdict]) {
+        let ts = &d.time("ts")[rows.clone()];
+        let node = &d.text("cache_node")[rows.clone()];
+        let status = &d.text("cache_status")[rows.clone()];
+        let server = &d.text("server")[rows];
+        for (i, v) in verdicts.iter().enumerate() {
+            let Some(t) = ts[i] else { continue };
+            let h = hour(t);
+            let e = self.per_hour.entry(h).or_default();
+            e.0 += 1;
+            e.1 += (v.class == Class::Leak) as u64;
+            e.2 += (v.class == Class::Unresolved) as u64;
+            if let Some(s) = &server[i] {
+                let hours = match self.per_server.get_mut(&**s) {
+                    Some(hours) => hours,
+                    None => self.per_server.entry(s.clone()).or_default(),
+                };
+                *hours.entry(h).or_default() += 1;
+            }
+            let Some(n) = &node[i] else { continue };
+            if !self.logged_nodes.contains(&**n) {
+                if !self.missing_nodes.contains(&**n) {
+                    self.missing_nodes.insert(n.clone());
+                }
+                continue;
+            }
+            if self.logged.contains(&(n.clone(), h)) {
+                continue;
+            }
+            let (g, missed) = self.uncovered.entry((h, n.clone())).or_insert_with(|| {
+                let g = Gap {
+                    hour: h,
+                    source: n.to_string(),
+                    deliveries: 0,
+                    leaks: 0,
+                    unresolved: 0,
+                };
+                (g, false)
+            });
+            g.deliveries += 1;
+            g.leaks += (v.class == Class::Leak) as u64;
+            g.unresolved += (v.class == Class::Unresolved) as u64;
+            *missed |= status[i].as_deref() == Some("miss");
         }
     }
-    let d = loaded.table(Kind::Deliveries);
-    let (ts, node, status) = (d.time("ts"), d.text("cache_node"), d.text("cache_status"));
-    // Per uncovered node-hour: its counts, and whether it served a miss.
-    let mut hours: BTreeMap<(i64, &str), (Gap, bool)> = BTreeMap::new();
-    let mut missing_nodes = BTreeSet::new();
-    for (i, v) in verdicts.iter().enumerate() {
-        let (Some(t), Some(n)) = (ts[i], node[i].as_deref()) else {
-            continue;
-        };
-        if !logged_nodes.contains(n) {
-            missing_nodes.insert(n);
-            continue;
-        }
-        let h = hour(t);
-        if logged.contains(&(n, h)) {
-            continue;
-        }
-        let (g, missed) = hours.entry((h, n)).or_insert_with(|| {
-            let g = Gap {
-                hour: h,
-                source: n.to_string(),
-                deliveries: 0,
-                leaks: 0,
-                unresolved: 0,
-            };
-            (g, false)
-        });
-        g.deliveries += 1;
-        g.leaks += (v.class == Class::Leak) as u64;
-        g.unresolved += (v.class == Class::Unresolved) as u64;
-        *missed |= status[i].as_deref() == Some("miss");
+
+    fn finish(self, q: &mut DataQuality) {
+        q.cache_gaps = self
+            .uncovered
+            .into_values()
+            .filter(|(_, missed)| *missed)
+            .map(|(g, _)| g)
+            .collect();
+        q.nodes_without_cache_log = self.missing_nodes.iter().map(|n| n.to_string()).collect();
+        q.server_gaps = server_gaps(&self.per_hour, &self.per_server);
     }
-    q.cache_gaps = hours
-        .into_values()
-        .filter(|(_, missed)| *missed)
-        .map(|(g, _)| g)
-        .collect();
-    q.nodes_without_cache_log = missing_nodes.into_iter().map(str::to_string).collect();
 }
 
 /// Hours in which a server logged nothing although it logged at least [`SERVER_GAP_EXPECTED`]
 /// deliveries in the hour before and the hour after the silence (traffic that follows the clock of
 /// its region, quiet at night, is not a gap). Silences over [`MAX_SERVER_GAP_HOURS`] are taken as
 /// the server being out of service, not as a logging gap.
-fn server_gaps(d: &Table, verdicts: &[Verdict]) -> Vec<Gap> {
-    let (ts, server) = (d.time("ts"), d.text("server"));
-    let mut per_hour: BTreeMap<i64, (u64, u64, u64)> = BTreeMap::new();
-    let mut per_server: BTreeMap<&str, BTreeMap<i64, u64>> = BTreeMap::new();
-    for (i, v) in verdicts.iter().enumerate() {
-        let Some(t) = ts[i] else { continue };
-        let h = hour(t);
-        let e = per_hour.entry(h).or_default();
-        e.0 += 1;
-        e.1 += (v.class == Class::Leak) as u64;
-        e.2 += (v.class == Class::Unresolved) as u64;
-        if let Some(s) = server[i].as_deref() {
-            *per_server.entry(s).or_default().entry(h).or_default() += 1;
-        }
-    }
+fn server_gaps(
+    per_hour: &BTreeMap<i64, (u64, u64, u64)>,
+    per_server: &BTreeMap<Text, BTreeMap<i64, u64>>,
+) -> Vec<Gap> {
     let mut gaps = Vec::new();
-    for (s, hours) in &per_server {
+    for (s, hours) in per_server {
         let active: Vec<(i64, u64)> = hours.iter().map(|(&h, &n)| (h, n)).collect();
         for w in active.windows(2) {
             let ((before, nb), (after, na)) = (w[0], w[1]);
@@ -260,7 +294,9 @@ mod tests {
         }
         let t = crate::load::table_from_csv(Kind::Deliveries, &csv, 0);
         let verdicts = vec![crate::verdict::Verdict::without_evidence(Class::Ok); t.len()];
-        let gaps = server_gaps(&t, &verdicts);
+        let mut tally = CoverageTally::default();
+        tally.add(&t, 0..t.len(), &verdicts);
+        let gaps = server_gaps(&tally.per_hour, &tally.per_server);
         assert_eq!(
             gaps.iter()
                 .map(|g| (g.hour, g.source.as_str()))

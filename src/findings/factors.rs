@@ -377,15 +377,108 @@ fn request_triples() -> Vec<(usize, usize, usize)> {
     out
 }
 
+/// The population: deliveries in the exposure window (`in_window[i]`) that are `leak` or `ok`.
+fn population(classes: impl Iterator<Item = Class>, in_window: &[bool]) -> Vec<usize> {
+    classes
+        .enumerate()
+        .filter(|&(i, c)| in_window[i] && matches!(c, Class::Leak | Class::Ok))
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// `in_window[i]`: delivery i belongs to the population (its time lies in the exposure window).
 pub fn factors(verdicts: &[Verdict], in_window: &[bool], values: &AttributeValues) -> Factors {
-    let rows: Vec<usize> = (0..verdicts.len())
-        .filter(|&i| in_window[i] && matches!(verdicts[i].class, Class::Leak | Class::Ok))
-        .collect();
+    let rows = population(verdicts.iter().map(|v| v.class), in_window);
     let leak: Vec<bool> = rows
         .iter()
         .map(|&i| verdicts[i].class == Class::Leak)
         .collect();
+    factors_of(&rows, &leak, || code(values, &rows))
+}
+
+/// Each attribute's value of every delivery as a code, gathered a block of deliveries at a time,
+/// so that the factors can be found once the exposure window is known.
+#[derive(Debug)]
+pub struct AttributeCodes {
+    /// Per attribute: the values, by code in order of first appearance.
+    names: Vec<Vec<String>>,
+    index: Vec<HashMap<String, u32, RandomState>>,
+    /// Per attribute: one code per delivery added.
+    codes: Vec<Vec<u32>>,
+}
+
+impl Default for AttributeCodes {
+    fn default() -> Self {
+        AttributeCodes {
+            names: vec![Vec::new(); NATTR],
+            index: (0..NATTR).map(|_| HashMap::default()).collect(),
+            codes: vec![Vec::new(); NATTR],
+        }
+    }
+}
+
+impl AttributeCodes {
+    /// Adds deliveries `0..n` of `values`, which follow those added before.
+    pub fn add(&mut self, values: &AttributeValues, n: usize) {
+        for (a, col) in values.columns.iter().enumerate() {
+            // A block's few distinct values are coded locally first: one hash per distinct value
+            // of the block, not per delivery.
+            let mut coder = Coder::new();
+            let local: Vec<u32> = (0..n)
+                .map(|i| coder.code(col(i).unwrap_or(ABSENT)))
+                .collect();
+            let (names, index) = (&mut self.names[a], &mut self.index[a]);
+            let global: Vec<u32> = coder
+                .names
+                .iter()
+                .map(|&v| match index.get(v) {
+                    Some(&c) => c,
+                    None => {
+                        let c = names.len() as u32;
+                        names.push(v.to_string());
+                        index.insert(v.to_string(), c);
+                        c
+                    }
+                })
+                .collect();
+            self.codes[a].extend(local.iter().map(|&c| global[c as usize]));
+        }
+    }
+
+    /// The factors of the population: deliveries in the window (`in_window[i]`) whose class
+    /// (`classes[i]`) is `leak` or `ok`. Delivery i is the i-th added.
+    pub fn factors(&self, classes: &[Class], in_window: &[bool]) -> Factors {
+        let rows = population(classes.iter().copied(), in_window);
+        let leak: Vec<bool> = rows.iter().map(|&i| classes[i] == Class::Leak).collect();
+        factors_of(&rows, &leak, || {
+            // Codes again in order of first appearance among the population, as `code` gives them.
+            let mut names = Vec::with_capacity(NATTR);
+            let mut codes = Vec::with_capacity(NATTR);
+            for (all, all_names) in self.codes.iter().zip(&self.names) {
+                let mut local = vec![u32::MAX; all_names.len()];
+                let mut local_names: Vec<&str> = Vec::new();
+                let c: Vec<u32> = rows
+                    .iter()
+                    .map(|&i| {
+                        let g = all[i] as usize;
+                        if local[g] == u32::MAX {
+                            local[g] = local_names.len() as u32;
+                            local_names.push(&all_names[g]);
+                        }
+                        local[g]
+                    })
+                    .collect();
+                names.push(local_names);
+                codes.push(c);
+            }
+            Coded { names, codes }
+        })
+    }
+}
+
+/// The factors of population `rows` (delivery numbers, ascending), `leak[r]` telling which of
+/// them are leaks; `coded` gives their attribute codes, only asked for when there are leaks.
+fn factors_of<'a>(rows: &[usize], leak: &[bool], coded: impl FnOnce() -> Coded<'a>) -> Factors {
     // A digest per delivery, summed over a pattern's deliveries, tells equal sets apart from unequal ones.
     let hash: Vec<u64> = rows
         .iter()
@@ -401,7 +494,7 @@ pub fn factors(verdicts: &[Verdict], in_window: &[bool], values: &AttributeValue
     if total_l == 0 {
         return f;
     }
-    let Coded { names, codes } = code(values, &rows);
+    let Coded { names, codes } = coded();
     let item = |a: usize, c: u32| (Attribute::ALL[a], names[a][c as usize].to_string());
     let min_leaks = MIN_SUPPORT * total_l as f64;
 

@@ -16,7 +16,9 @@ pub mod population;
 pub mod timeline;
 
 use std::collections::BTreeSet;
+use std::ops::Range;
 
+use crate::aggregate::{summarize, Summary};
 use crate::intervals::session_intervals;
 use crate::load::table::{ColumnData, Table, Text};
 use crate::load::LoadedDataset;
@@ -43,14 +45,8 @@ pub struct Findings {
     pub collisions: Vec<KeyCollision>,
     pub quality: DataQuality,
     pub exposures: Exposures,
-}
-
-/// A delivery's `viewed` flags (absent where the column is).
-pub fn viewed_flags(d: &Table) -> Vec<Option<bool>> {
-    match d.column("viewed") {
-        Some(ColumnData::Bool(v)) => v.clone(),
-        _ => vec![None; d.len()],
-    }
+    /// The first [`FIRST_LEAKS`] leak deliveries by time, as evidence.
+    pub first_leaks: Notable,
 }
 
 /// A numeric column (empty where the column is absent, as every value then is).
@@ -74,119 +70,274 @@ fn bucket_attribute(
     Box::new(move |i| Some(bucket(v.get(i).copied().flatten())))
 }
 
-/// The factors' attributes, read in place from the deliveries, their verdicts and context.
+/// Rows `rows` of a column that may be absent (then empty, as every value is absent).
+fn part<T>(v: &[T], rows: Range<usize>) -> &[T] {
+    v.get(rows).unwrap_or(&[])
+}
+
+/// The factors' attributes of rows `rows` of the deliveries, read in place from the deliveries,
+/// their verdicts and context (index 0 is row `rows.start`).
 fn attribute_values<'a>(
     d: &'a Table,
+    rows: Range<usize>,
     verdicts: &'a [Verdict],
     context: &'a DeliveryContext,
 ) -> factors::AttributeValues<'a> {
+    let text = |name| text_attribute(part(d.text(name), rows.clone()));
+    let bucket = |name, f| bucket_attribute(part(numbers(d, name), rows.clone()), f);
     factors::AttributeValues {
         columns: [
             text_attribute(&context.integration),
             text_attribute(&context.client),
-            text_attribute(d.text("kind")),
-            bucket_attribute(numbers(d, "rtt_ms"), factors::rtt_bucket),
-            bucket_attribute(numbers(d, "loss_pct"), factors::loss_bucket),
+            text("kind"),
+            bucket("rtt_ms", factors::rtt_bucket),
+            bucket("loss_pct", factors::loss_bucket),
             Box::new(|i| verdicts.get(i).and_then(|v| v.config_version.as_deref())),
-            text_attribute(d.text("cache_node")),
-            text_attribute(d.text("server")),
+            text("cache_node"),
+            text("server"),
             text_attribute(&context.recipient_country),
         ],
     }
 }
 
-/// What every section's findings start from: the account directory, when sessions began, and
-/// each delivery's context, which verdicts.parquet also carries.
+/// What every section's findings start from: the account directory and when sessions began.
 pub struct Basis {
     pub dir: AccountDirectory,
     pub starts: SessionStarts,
-    pub context: DeliveryContext,
 }
 
-/// The [`Basis`] of the findings. `verdicts[i]` belongs to row i of the deliveries table.
-pub fn basis(loaded: &LoadedDataset, verdicts: &[Verdict]) -> Basis {
-    let dir = AccountDirectory::from_table(loaded.table(Kind::Accounts));
-    let starts = SessionStarts::from_table(loaded.table(Kind::Sessions));
-    let context = DeliveryContext::build(loaded, verdicts, &starts, &dir);
-    Basis {
-        dir,
-        starts,
-        context,
+impl Basis {
+    pub fn new(loaded: &LoadedDataset) -> Basis {
+        Basis {
+            dir: AccountDirectory::from_table(loaded.table(Kind::Accounts)),
+            starts: SessionStarts::from_table(loaded.table(Kind::Sessions)),
+        }
+    }
+
+    /// The context of rows `rows` of the deliveries `d`, whose verdicts are `verdicts`.
+    pub fn context(&self, d: &Table, rows: Range<usize>, verdicts: &[Verdict]) -> DeliveryContext {
+        DeliveryContext::build(d, rows, verdicts, &self.starts, &self.dir)
     }
 }
 
-/// Computes every section's findings. `verdicts[i]` belongs to row i of the deliveries table.
-pub fn find(loaded: &LoadedDataset, verdicts: &[Verdict]) -> Findings {
-    let b = basis(loaded, verdicts);
-    let found = find_from(loaded, verdicts, &b);
-    Findings {
-        context: b.context,
-        ..found
+/// Every delivery that is not `ok`, with what the leak sections read of it. They are few next to
+/// all deliveries, so they are kept whole while the `ok` ones are only counted.
+#[derive(Debug, Clone, Default)]
+pub struct Notable {
+    /// The delivery's number, in the order of the deliveries table.
+    pub index: Vec<usize>,
+    pub verdicts: Vec<Verdict>,
+    pub ts: Vec<Option<i64>>,
+    pub viewed: Vec<Option<bool>>,
+    pub session: Vec<Option<Text>>,
+    pub kind: Vec<Option<Text>>,
+    pub cache_node: Vec<Option<Text>>,
+    pub cache_key: Vec<Option<Text>>,
+}
+
+impl Notable {
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Adds the rows of `rows` of `d` whose verdict is not `ok`; `first` is the number of row `rows.start`.
+    fn add(&mut self, d: &Table, rows: Range<usize>, first: usize, verdicts: &[Verdict]) {
+        let ts = &d.time("ts")[rows.clone()];
+        let viewed = match d.column("viewed") {
+            Some(ColumnData::Bool(v)) => &v[rows.clone()],
+            _ => &[],
+        };
+        let text = |name| part(d.text(name), rows.clone());
+        let (session, kind, node, key) = (
+            text("session_id"),
+            text("kind"),
+            text("cache_node"),
+            text("cache_key"),
+        );
+        let cell = |c: &[Option<Text>], i: usize| c.get(i).cloned().flatten();
+        for (i, v) in verdicts.iter().enumerate() {
+            if v.class == Class::Ok {
+                continue;
+            }
+            self.index.push(first + i);
+            self.verdicts.push(v.clone());
+            self.ts.push(ts[i]);
+            self.viewed.push(viewed.get(i).copied().flatten());
+            self.session.push(cell(session, i));
+            self.kind.push(cell(kind, i));
+            self.cache_node.push(cell(node, i));
+            self.cache_key.push(cell(key, i));
+        }
+    }
+
+    /// The first `n` leak deliveries by time (then number).
+    pub fn first_leaks(&self, n: usize) -> Notable {
+        let mut leaks: Vec<usize> = (0..self.len())
+            .filter(|&k| self.verdicts[k].class == Class::Leak)
+            .collect();
+        leaks.sort_by_key(|&k| (self.ts[k], self.index[k]));
+        let mut out = Notable::default();
+        for &k in leaks.iter().take(n) {
+            out.index.push(self.index[k]);
+            out.verdicts.push(self.verdicts[k].clone());
+            out.ts.push(self.ts[k]);
+            out.viewed.push(self.viewed[k]);
+            out.session.push(self.session[k].clone());
+            out.kind.push(self.kind[k].clone());
+            out.cache_node.push(self.cache_node[k].clone());
+            out.cache_key.push(self.cache_key[k].clone());
+        }
+        out
     }
 }
 
-/// Every section's findings but the context, which stays in `basis` (the caller moves it in).
-pub fn find_from(loaded: &LoadedDataset, verdicts: &[Verdict], basis: &Basis) -> Findings {
-    let d = loaded.table(Kind::Deliveries);
-    let ts = d.time("ts");
-    let viewed = viewed_flags(d);
-    let (dir, starts, context) = (&basis.dir, &basis.starts, &basis.context);
+/// Leak deliveries the report lists as first evidence.
+pub const FIRST_LEAKS: usize = 10;
 
-    let headline = headline::headline(verdicts, ts, &viewed);
-    let window = headline.first_leak.zip(headline.last_leak);
+/// Gathers what the findings and the summary need, a block of classified deliveries at a time, in
+/// the order of the deliveries table; [`FindingsBuilder::finish`] computes them.
+///
+/// Per delivery it keeps only its time, class and attribute codes; the deliveries that are not
+/// `ok` are kept whole ([`Notable`]), and the rest is counted as it goes.
+pub struct FindingsBuilder {
+    pub basis: Basis,
+    classes: Vec<Class>,
+    ts: Vec<Option<i64>>,
+    notable: Notable,
+    attributes: factors::AttributeCodes,
+    collisions: collisions::CollisionTally,
+    coverage: coverage::CoverageTally,
+}
 
-    let exposures = exposures::exposures(
-        &exposures::LeakInputs {
+impl FindingsBuilder {
+    pub fn new(loaded: &LoadedDataset) -> FindingsBuilder {
+        FindingsBuilder {
+            basis: Basis::new(loaded),
+            classes: Vec::new(),
+            ts: Vec::new(),
+            notable: Notable::default(),
+            attributes: factors::AttributeCodes::default(),
+            collisions: collisions::CollisionTally::default(),
+            coverage: coverage::CoverageTally::new(loaded.table(Kind::Cache)),
+        }
+    }
+
+    /// Adds rows `rows` of the deliveries `d`, which follow the rows added before; `verdicts` and
+    /// `context` are theirs (index 0 is row `rows.start`).
+    pub fn add(
+        &mut self,
+        d: &Table,
+        rows: Range<usize>,
+        verdicts: &[Verdict],
+        context: &DeliveryContext,
+    ) {
+        let first = self.classes.len();
+        self.classes.extend(verdicts.iter().map(|v| v.class));
+        self.ts.extend_from_slice(&d.time("ts")[rows.clone()]);
+        self.notable.add(d, rows.clone(), first, verdicts);
+        self.attributes.add(
+            &attribute_values(d, rows.clone(), verdicts, context),
+            verdicts.len(),
+        );
+        self.collisions.add(
             verdicts,
-            ts,
-            viewed: &viewed,
-            session: d.text("session_id"),
-            kind: d.text("kind"),
-        },
-        dir,
-    );
-    let exposed: BTreeSet<&str> = exposures
-        .subjects
-        .iter()
-        .map(|s| s.account.as_str())
-        .collect();
-    let recipients: BTreeSet<&str> = exposures
-        .recipients
-        .iter()
-        .map(|s| s.account.as_str())
-        .collect();
-    let windows = session_intervals(loaded.table(Kind::Sessions), loaded.settings.session_ttl_ms);
-    let population = population::population(&windows, starts, window, &exposed, &recipients);
-
-    let timeline = timeline::timeline(
-        timeline::changes_of(loaded.table(Kind::Changes)),
-        verdicts,
-        ts,
-    );
-
-    let in_window: Vec<bool> = ts
-        .iter()
-        .map(|t| matches!((t, window), (Some(t), Some((a, b))) if *t >= a && *t <= b))
-        .collect();
-    let factors = factors::factors(
-        verdicts,
-        &in_window,
-        &attribute_values(d, verdicts, context),
-    );
-    let collisions = collisions::collisions(verdicts, d.text("cache_key"), d.text("cache_node"));
-    let quality = coverage::quality(loaded, verdicts, dir.conflicting);
-    debug_assert!(
-        verdicts.iter().filter(|v| v.class == Class::Leak).count() as u64
-            == headline.delivered.lower.deliveries
-    );
-    Findings {
-        context: DeliveryContext::default(),
-        headline,
-        population,
-        timeline,
-        factors,
-        collisions,
-        quality,
-        exposures,
+            part(d.text("cache_key"), rows.clone()),
+            part(d.text("cache_node"), rows.clone()),
+        );
+        self.coverage.add(d, rows, verdicts);
     }
+
+    /// The summary and every section's findings (with an empty context).
+    pub fn finish(self, loaded: &LoadedDataset) -> (Summary, Findings) {
+        let FindingsBuilder {
+            basis,
+            classes,
+            ts,
+            notable,
+            attributes,
+            collisions,
+            coverage,
+        } = self;
+        let total = classes.len() as u64;
+        let summary = summarize(loaded, total, &notable);
+        let mut headline = headline::headline(&notable.verdicts, &notable.ts, &notable.viewed);
+        headline.deliveries = total;
+        let window = headline.first_leak.zip(headline.last_leak);
+
+        let exposures = exposures::exposures(
+            &exposures::LeakInputs {
+                verdicts: &notable.verdicts,
+                ts: &notable.ts,
+                viewed: &notable.viewed,
+                session: &notable.session,
+                kind: &notable.kind,
+            },
+            &basis.dir,
+        );
+        let exposed: BTreeSet<&str> = exposures
+            .subjects
+            .iter()
+            .map(|s| s.account.as_str())
+            .collect();
+        let recipients: BTreeSet<&str> = exposures
+            .recipients
+            .iter()
+            .map(|s| s.account.as_str())
+            .collect();
+        let windows =
+            session_intervals(loaded.table(Kind::Sessions), loaded.settings.session_ttl_ms);
+        let population =
+            population::population(&windows, &basis.starts, window, &exposed, &recipients);
+
+        let timeline = timeline::timeline(
+            timeline::changes_of(loaded.table(Kind::Changes)),
+            &classes,
+            &ts,
+        );
+
+        let in_window: Vec<bool> = ts
+            .iter()
+            .map(|t| matches!((t, window), (Some(t), Some((a, b))) if *t >= a && *t <= b))
+            .collect();
+        drop(ts);
+        let factors = attributes.factors(&classes, &in_window);
+        let quality = coverage::quality(loaded, coverage, basis.dir.conflicting);
+        debug_assert!(
+            classes.iter().filter(|&&c| c == Class::Leak).count() as u64
+                == headline.delivered.lower.deliveries
+        );
+        let findings = Findings {
+            context: DeliveryContext::default(),
+            headline,
+            population,
+            timeline,
+            factors,
+            collisions: collisions.finish(),
+            quality,
+            exposures,
+            first_leaks: notable.first_leaks(FIRST_LEAKS),
+        };
+        (summary, findings)
+    }
+}
+
+/// The summary and every section's findings, with each delivery's context. `verdicts[i]` belongs
+/// to row i of the deliveries table.
+pub fn find(loaded: &LoadedDataset, verdicts: &[Verdict]) -> (Summary, Findings) {
+    let mut b = FindingsBuilder::new(loaded);
+    let d = loaded.table(Kind::Deliveries);
+    let context = b.basis.context(d, 0..verdicts.len(), verdicts);
+    b.add(d, 0..verdicts.len(), verdicts, &context);
+    let (summary, findings) = b.finish(loaded);
+    (
+        summary,
+        Findings {
+            context,
+            ..findings
+        },
+    )
 }

@@ -2,7 +2,7 @@
 
 use super::changepoint::{rate_changes, RateChange};
 use crate::load::table::Table;
-use crate::verdict::{Class, Verdict};
+use crate::verdict::Class;
 
 pub const HOUR_MS: i64 = 3_600_000;
 /// The series shows at most this many bins; longer spans get wider bins.
@@ -108,15 +108,16 @@ pub fn changes_of(t: &Table) -> Vec<ChangeEvent> {
     out
 }
 
-pub fn timeline(changes: Vec<ChangeEvent>, verdicts: &[Verdict], ts: &[Option<i64>]) -> Timeline {
+/// `classes[i]` and `ts[i]` belong to one delivery.
+pub fn timeline(changes: Vec<ChangeEvent>, classes: &[Class], ts: &[Option<i64>]) -> Timeline {
     let mut tl = Timeline {
         changes,
         ..Timeline::default()
     };
-    let leak_times: Vec<i64> = verdicts
+    let leak_times: Vec<i64> = classes
         .iter()
         .zip(ts)
-        .filter(|(v, _)| v.class == Class::Leak)
+        .filter(|(c, _)| **c == Class::Leak)
         .filter_map(|(_, t)| *t)
         .collect();
     let (Some(&first), Some(&last)) = (leak_times.iter().min(), leak_times.iter().max()) else {
@@ -124,7 +125,7 @@ pub fn timeline(changes: Vec<ChangeEvent>, verdicts: &[Verdict], ts: &[Option<i6
     };
     tl.first_leak = Some(first);
     tl.last_leak = Some(last);
-    tl.series = series(verdicts, ts, first, last);
+    tl.series = series(classes, ts, first, last);
     let s = &tl.series;
     let (peak_bin, peak) =
         s.leaks.iter().enumerate().fold(
@@ -173,7 +174,7 @@ pub fn timeline(changes: Vec<ChangeEvent>, verdicts: &[Verdict], ts: &[Option<i6
 }
 
 /// Bins from the first delivery to the last, clipped to [`MARGIN_MS`] around the leaks, aligned to whole hours.
-fn series(verdicts: &[Verdict], ts: &[Option<i64>], first_leak: i64, last_leak: i64) -> Series {
+fn series(classes: &[Class], ts: &[Option<i64>], first_leak: i64, last_leak: i64) -> Series {
     let times = ts.iter().flatten();
     let lo = times
         .clone()
@@ -198,14 +199,14 @@ fn series(verdicts: &[Verdict], ts: &[Option<i64>], first_leak: i64, last_leak: 
         ambiguous: vec![0; bins],
         deliveries: vec![0; bins],
     };
-    for (v, t) in verdicts.iter().zip(ts) {
+    for (c, t) in classes.iter().zip(ts) {
         let Some(t) = *t else { continue };
         if t < start || t > hi {
             continue;
         }
         let k = ((t - start) / width) as usize;
         s.deliveries[k] += 1;
-        match v.class {
+        match c {
             Class::Leak => s.leaks[k] += 1,
             Class::Ambiguous => s.ambiguous[k] += 1,
             _ => {}

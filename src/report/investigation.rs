@@ -10,8 +10,6 @@ use crate::analyze::Analysis;
 use crate::findings::headline::ExposureCounts;
 use crate::findings::population::Dimension;
 use crate::findings::timeline::ChangeEvent;
-use crate::schema::Kind;
-use crate::verdict::Class;
 
 /// How many rows long tables show in the report (the CSV files have them all).
 pub const TOP_ROWS: usize = 20;
@@ -394,34 +392,22 @@ pub fn timeline(a: &Analysis, ids: &Pseudonyms) -> Vec<Block> {
 
 /// The first leak deliveries, as evidence an investigator can look up in leaks.csv.
 fn first_leaks(a: &Analysis, ids: &Pseudonyms) -> Vec<Block> {
-    let d = a.loaded.table(Kind::Deliveries);
-    let (ts, sess, node, key) = (
-        d.time("ts"),
-        d.text("session_id"),
-        d.text("cache_node"),
-        d.text("cache_key"),
-    );
-    let mut leaks: Vec<usize> = (0..a.verdicts.len())
-        .filter(|&i| a.verdicts[i].class == Class::Leak)
-        .collect();
-    leaks.sort_by_key(|&i| (ts[i], i));
-    if leaks.is_empty() {
+    let l = &a.findings.first_leaks;
+    if l.is_empty() {
         return Vec::new();
     }
     let opt = |v: Option<&str>| v.map_or_else(|| num(""), id);
-    let rows = leaks
-        .iter()
-        .take(10)
-        .map(|&i| {
-            let v = &a.verdicts[i];
+    let rows = (0..l.len())
+        .map(|k| {
+            let v = &l.verdicts[k];
             vec![
-                num(ts[i].map(time).unwrap_or_default()),
-                opt(sess[i].as_deref().map(|s| ids.session(s)).as_deref()),
+                num(l.ts[k].map(time).unwrap_or_default()),
+                opt(l.session[k].as_deref().map(|s| ids.session(s)).as_deref()),
                 opt(v.recipient.as_deref().map(|s| ids.account(s)).as_deref()),
                 opt(v.subject.as_deref().map(|s| ids.account(s)).as_deref()),
                 opt(v.object_id.as_deref()),
-                opt(node[i].as_deref()),
-                opt(key[i].as_deref()),
+                opt(l.cache_node[k].as_deref()),
+                opt(l.cache_key[k].as_deref()),
                 opt(v.config_version.as_deref()),
             ]
         })

@@ -28,7 +28,7 @@ use crate::stages::{StageClock, StageTiming};
 pub use document::Document;
 pub use manifest::manifest_json;
 pub use pseudonym::Pseudonyms;
-pub use tables::{write_row_tables, RowSource};
+pub use tables::{write_row_tables, RowSource, RowTables};
 
 /// Writes every output file of a run; returns the stage timings with the writing as the `report` stage.
 pub fn write_all(a: &Analysis, out: &Path, opts: &AnalyzeOptions) -> Result<Vec<StageTiming>> {

@@ -2,13 +2,14 @@
 
 use std::fs::File;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
 use crate::analyze::{blocks, Analysis};
 use crate::error::{Error, Result};
 use crate::findings::DeliveryContext;
+use crate::load::table::Table;
 use crate::load::LoadedDataset;
 use crate::schema::Kind;
 use crate::time::format_ms;
@@ -34,74 +35,144 @@ const UNRESOLVED_COLUMNS: [&str; 10] = [
 /// What the per-delivery tables are made of: the deliveries, their verdicts and the context the
 /// reports looked up for each.
 pub struct RowSource<'a> {
-    pub loaded: &'a LoadedDataset,
-    /// `verdicts[i]` belongs to row i of the deliveries table.
+    pub deliveries: &'a Table,
+    /// The rows of `deliveries` to write.
+    pub rows: Range<usize>,
+    /// `verdicts[k]` belongs to row `rows.start + k`, as does each context value.
     pub verdicts: &'a [Verdict],
     pub context: &'a DeliveryContext,
 }
 
 impl<'a> RowSource<'a> {
+    /// Every delivery of a run that kept its verdicts.
     pub fn of(a: &'a Analysis) -> RowSource<'a> {
         RowSource {
-            loaded: &a.loaded,
+            deliveries: a.loaded.table(Kind::Deliveries),
+            rows: 0..a.verdicts.len(),
             verdicts: &a.verdicts,
             context: &a.findings.context,
         }
     }
 }
 
-/// Writes leaks.csv, leaks.parquet, unresolved.csv and verdicts.parquet, a block of deliveries at a
-/// time, so that all deliveries are never one frame at once.
-pub fn write_row_tables(a: &RowSource, out: &Path) -> Result<()> {
-    let ctx = |e| Error::polars("building the verdict table", e);
-    let n = a.verdicts.len();
-    // One block even with no deliveries, so that every table still gets its header.
-    let ranges: Vec<Range<usize>> = match n {
-        0 => std::iter::once(0..0).collect(),
-        _ => blocks(n, 0).collect(),
-    };
-    let verdicts_path = out.join("verdicts.parquet");
-    let mut verdicts: Option<polars::io::parquet::write::BatchedWriter<File>> = None;
-    let (mut leaks, mut unresolved): (Option<DataFrame>, Option<DataFrame>) = (None, None);
-    for rows in ranges {
-        let all = evidence(a, rows.clone()).map_err(ctx)?;
-        let classes = &a.verdicts[rows.clone()];
-        let block_leaks = rows_of(&all, classes, Class::Leak)
-            .map_err(ctx)?
-            .drop_many(["class", "reason", "flipped"]);
-        stack(&mut leaks, block_leaks).map_err(ctx)?;
-        let block_unresolved = rows_of(&all, classes, Class::Unresolved)
-            .and_then(|df| df.select(UNRESOLVED_COLUMNS))
+/// Rows per row group of verdicts.parquet, whatever the size of the blocks handed in, so that the
+/// file's bytes do not depend on how the run was cut into blocks.
+const ROW_GROUP: usize = crate::analyze::DEFAULT_BLOCK_ROWS;
+
+/// leaks.csv, leaks.parquet, unresolved.csv and verdicts.parquet, written a row group of
+/// [`ROW_GROUP`] deliveries at a time, so that all deliveries are never one frame.
+pub struct RowTables {
+    out: PathBuf,
+    /// Rows handed in but not yet written, fewer than [`ROW_GROUP`].
+    pending: Option<DataFrame>,
+    verdicts: Option<polars::io::parquet::write::BatchedWriter<File>>,
+    leaks: Option<DataFrame>,
+    unresolved: Option<DataFrame>,
+}
+
+impl RowTables {
+    pub fn new(out: &Path) -> RowTables {
+        RowTables {
+            out: out.to_path_buf(),
+            pending: None,
+            verdicts: None,
+            leaks: None,
+            unresolved: None,
+        }
+    }
+
+    /// Takes the next block of deliveries.
+    pub fn add(&mut self, a: &RowSource) -> Result<()> {
+        let ctx = |e| Error::polars("building the verdict table", e);
+        let block = with_context(evidence(a).map_err(ctx)?, a.context).map_err(ctx)?;
+        stack(&mut self.pending, block).map_err(ctx)?;
+        while let Some(p) = self.pending.take() {
+            if p.height() < ROW_GROUP {
+                self.pending = Some(p);
+                break;
+            }
+            let rest = p.slice(ROW_GROUP as i64, p.height() - ROW_GROUP);
+            self.write_group(p.slice(0, ROW_GROUP))?;
+            if rest.height() > 0 {
+                self.pending = Some(rest);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes one row group of verdicts.parquet and keeps its leak and unresolved rows.
+    fn write_group(&mut self, mut group: DataFrame) -> Result<()> {
+        let ctx = |e| Error::polars("building the verdict table", e);
+        group.rechunk_mut_par();
+        let leaks = rows_of(&group, Class::Leak)
+            .map(|df| {
+                df.drop_many(["class", "reason", "flipped"])
+                    .drop_many(CONTEXT_COLUMNS)
+            })
+            .and_then(compact)
             .map_err(ctx)?;
-        stack(&mut unresolved, block_unresolved).map_err(ctx)?;
-        let all = parquet_times(with_context(all, a, rows).map_err(ctx)?)?;
-        let writer = match &mut verdicts {
+        stack(&mut self.leaks, leaks).map_err(ctx)?;
+        let unresolved = rows_of(&group, Class::Unresolved)
+            .and_then(|df| df.select(UNRESOLVED_COLUMNS))
+            .and_then(compact)
+            .map_err(ctx)?;
+        stack(&mut self.unresolved, unresolved).map_err(ctx)?;
+        let group = parquet_times(group)?;
+        let path = self.out.join("verdicts.parquet");
+        let writer = match &mut self.verdicts {
             Some(w) => w,
             None => {
-                let file =
-                    File::create(&verdicts_path).map_err(|e| Error::io(&verdicts_path, e))?;
-                verdicts.insert(
+                let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+                self.verdicts.insert(
                     ParquetWriter::new(file)
-                        .batched(all.schema())
-                        .map_err(|e| Error::output(&verdicts_path, e))?,
+                        .batched(group.schema())
+                        .map_err(|e| Error::output(&path, e))?,
                 )
             }
         };
         writer
-            .write_batch(&all)
-            .map_err(|e| Error::output(&verdicts_path, e))?;
+            .write_batch(&group)
+            .map_err(|e| Error::output(&path, e))
     }
-    if let Some(w) = verdicts {
-        w.finish().map_err(|e| Error::output(&verdicts_path, e))?;
+
+    /// Writes what is pending, closes verdicts.parquet and writes the leak and unresolved tables.
+    pub fn finish(mut self) -> Result<()> {
+        // Even with no deliveries at all, every table gets its header.
+        if let Some(p) = self.pending.take() {
+            self.write_group(p)?;
+        }
+        let out = &self.out;
+        if let Some(w) = self.verdicts {
+            w.finish()
+                .map_err(|e| Error::output(&out.join("verdicts.parquet"), e))?;
+        }
+        if let Some(leaks) = self.leaks {
+            write_csv(&leaks, &out.join("leaks.csv"))?;
+            write_parquet(leaks, &out.join("leaks.parquet"))?;
+        }
+        if let Some(rows) = self.unresolved {
+            write_csv(&rows, &out.join("unresolved.csv"))?;
+        }
+        Ok(())
     }
-    if let Some(leaks) = leaks {
-        write_csv(&leaks, &out.join("leaks.csv"))?;
-        write_parquet(leaks, &out.join("leaks.parquet"))?;
+}
+
+/// Writes the row tables of `a` into `out`.
+pub fn write_row_tables(a: &RowSource, out: &Path) -> Result<()> {
+    let mut tables = RowTables::new(out);
+    // In blocks, so that the evidence of all deliveries is never one frame.
+    for k in blocks(a.verdicts.len(), ROW_GROUP) {
+        tables.add(&RowSource {
+            deliveries: a.deliveries,
+            rows: a.rows.start + k.start..a.rows.start + k.end,
+            verdicts: &a.verdicts[k.clone()],
+            context: &a.context.slice(k),
+        })?;
     }
-    if let Some(rows) = unresolved {
-        write_csv(&rows, &out.join("unresolved.csv"))?;
+    if a.verdicts.is_empty() {
+        tables.add(a)?;
     }
-    Ok(())
+    tables.finish()
 }
 
 /// Appends `block` to the rows gathered so far.
@@ -120,15 +191,14 @@ fn stack(acc: &mut Option<DataFrame>, block: DataFrame) -> PolarsResult<()> {
 /// `origin_stream_id` and `object_id` are the resolved content: the delivery's own
 /// where it named its origin, otherwise what the cache held (`delivery_object_id`
 /// keeps what the delivery row itself said).
-fn evidence(a: &RowSource, rows: Range<usize>) -> PolarsResult<DataFrame> {
-    let v = &a.verdicts[rows.clone()];
+fn evidence(a: &RowSource) -> PolarsResult<DataFrame> {
+    let v = a.verdicts;
     let text = |f: fn(&Verdict) -> Option<&str>| v.iter().map(f).collect::<Vec<_>>();
     // The delivery's own origin, where present, is the resolved one; its own object id is
     // kept apart because, without an origin, the cache's object is the content.
     let mut df = a
-        .loaded
-        .table(Kind::Deliveries)
-        .frame_of(rows)?
+        .deliveries
+        .frame_of(a.rows.clone())?
         .drop_many(["origin_stream_id"]);
     df.rename("object_id", "delivery_object_id".into())?;
     let cols = [
@@ -182,28 +252,52 @@ fn evidence(a: &RowSource, rows: Range<usize>) -> PolarsResult<DataFrame> {
     Ok(df)
 }
 
+/// The context columns, last in verdicts.parquet.
+const CONTEXT_COLUMNS: [&str; 4] = [
+    "client",
+    "integration",
+    "recipient_country",
+    "subject_country",
+];
+
 /// verdicts.parquet also carries what the reports looked up for each delivery (leaks.csv keeps its contract columns).
-fn with_context(mut df: DataFrame, a: &RowSource, rows: Range<usize>) -> PolarsResult<DataFrame> {
-    let cx = a.context;
-    for (name, v) in [
-        ("client", &cx.client),
-        ("integration", &cx.integration),
-        ("recipient_country", &cx.recipient_country),
-        ("subject_country", &cx.subject_country),
-    ] {
+fn with_context(mut df: DataFrame, cx: &DeliveryContext) -> PolarsResult<DataFrame> {
+    for (name, v) in CONTEXT_COLUMNS.into_iter().zip([
+        &cx.client,
+        &cx.integration,
+        &cx.recipient_country,
+        &cx.subject_country,
+    ]) {
         df.with_column(Column::new(
             name.into(),
-            v[rows.clone()]
-                .iter()
-                .map(|x| x.as_deref())
-                .collect::<Vec<_>>(),
+            v.iter().map(|x| x.as_deref()).collect::<Vec<_>>(),
         ))?;
     }
     Ok(df)
 }
 
-fn rows_of(df: &DataFrame, verdicts: &[Verdict], class: Class) -> PolarsResult<DataFrame> {
-    let mask: BooleanChunked = verdicts.iter().map(|v| v.class == class).collect();
+/// `df` with text columns that hold only their own values. A filtered frame's text still points
+/// into the buffers of the frame it came from, which would keep every row group's text alive
+/// for the few rows kept from it.
+fn compact(df: DataFrame) -> PolarsResult<DataFrame> {
+    let height = df.height();
+    let columns = df
+        .into_columns()
+        .into_iter()
+        .map(|c| match c.dtype() {
+            DataType::String => {
+                let ca = c.str()?;
+                let arrays = ca.downcast_iter().map(|a| a.clone().gc());
+                Ok(StringChunked::from_chunk_iter(c.name().clone(), arrays).into_column())
+            }
+            _ => Ok(c),
+        })
+        .collect::<PolarsResult<Vec<Column>>>()?;
+    DataFrame::new(height, columns)
+}
+
+fn rows_of(df: &DataFrame, class: Class) -> PolarsResult<DataFrame> {
+    let mask = df.column("class")?.str()?.equal(class.as_str());
     df.filter(&mask)
 }
 
