@@ -135,17 +135,6 @@ impl CollisionTally {
     }
 }
 
-/// Keys with two or more subjects among `verdicts` (see [`CollisionTally::finish`]).
-pub fn collisions(
-    verdicts: &[Verdict],
-    keys: &[Option<Text>],
-    nodes: &[Option<Text>],
-) -> Vec<KeyCollision> {
-    let mut t = CollisionTally::default();
-    t.add(verdicts, keys, nodes);
-    t.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

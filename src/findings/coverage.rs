@@ -6,7 +6,7 @@
 //! - a stream server logged no delivery for an hour or more (at most a day) while it logged at
 //!   least [`SERVER_GAP_EXPECTED`] in the hour before and the hour after.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 
 use foldhash::fast::RandomState;
@@ -155,9 +155,8 @@ type NodeHour = (Gap, bool);
 /// does not cover, and per hour and server, how many deliveries there were.
 #[derive(Debug, Default)]
 pub struct CoverageTally {
-    /// (cache node, hour) with at least one cache log row.
-    logged: HashSet<(Text, i64), RandomState>,
-    logged_nodes: HashSet<Text, RandomState>,
+    /// Per cache node in the cache log, the hours with at least one of its rows.
+    logged: HashMap<Text, HashSet<i64, RandomState>, RandomState>,
     uncovered: BTreeMap<(i64, Text), NodeHour>,
     missing_nodes: BTreeSet<Text>,
     /// Per hour: deliveries, leaks, unresolved.
@@ -171,12 +170,11 @@ impl CoverageTally {
         let mut t = CoverageTally::default();
         for (ts, n) in cache.time("ts").iter().zip(cache.text("cache_node")) {
             if let (Some(ts), Some(n)) = (ts, n) {
-                if !t.logged.contains(&(n.clone(), hour(*ts))) {
-                    t.logged.insert((n.clone(), hour(*ts)));
-                }
-                if !t.logged_nodes.contains(&**n) {
-                    t.logged_nodes.insert(n.clone());
-                }
+                let hours = match t.logged.get_mut(&**n) {
+                    Some(hours) => hours,
+                    None => t.logged.entry(n.clone()).or_default(),
+                };
+                hours.insert(hour(*ts));
             }
         }
         t
@@ -203,13 +201,13 @@ impl CoverageTally {
                 *hours.entry(h).or_default() += 1;
             }
             let Some(n) = &node[i] else { continue };
-            if !self.logged_nodes.contains(&**n) {
+            let Some(hours) = self.logged.get(&**n) else {
                 if !self.missing_nodes.contains(&**n) {
                     self.missing_nodes.insert(n.clone());
                 }
                 continue;
-            }
-            if self.logged.contains(&(n.clone(), h)) {
+            };
+            if hours.contains(&h) {
                 continue;
             }
             let (g, missed) = self.uncovered.entry((h, n.clone())).or_insert_with(|| {

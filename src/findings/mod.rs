@@ -324,20 +324,3 @@ impl FindingsBuilder {
         (summary, findings)
     }
 }
-
-/// The summary and every section's findings, with each delivery's context. `verdicts[i]` belongs
-/// to row i of the deliveries table.
-pub fn find(loaded: &LoadedDataset, verdicts: &[Verdict]) -> (Summary, Findings) {
-    let mut b = FindingsBuilder::new(loaded);
-    let d = loaded.table(Kind::Deliveries);
-    let context = b.basis.context(d, 0..verdicts.len(), verdicts);
-    b.add(d, 0..verdicts.len(), verdicts, &context);
-    let (summary, findings) = b.finish(loaded);
-    (
-        summary,
-        Findings {
-            context,
-            ..findings
-        },
-    )
-}
