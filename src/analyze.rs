@@ -7,7 +7,9 @@ use std::time::Instant;
 use crate::aggregate::Summary;
 use crate::error::{Error, Result};
 use crate::findings::{DeliveryContext, Findings, FindingsBuilder};
-use crate::load::{load, LoadOptions, LoadedDataset};
+use crate::load::runs::{Merge, SpilledDeliveries};
+use crate::load::table::Table;
+use crate::load::{load_streaming, LoadOptions, LoadedDataset};
 use crate::report::{RowSource, RowTables};
 use crate::schema::Kind;
 use crate::stages::StageClock;
@@ -31,6 +33,8 @@ pub struct AnalyzeOptions {
 
 /// Everything a run produced, before it is written out.
 pub struct Analysis {
+    /// The dataset. From [`analyze_into`] the cache table is empty (its rows are let go once the
+    /// timelines are built), and so is the deliveries table when they were spilled to disk.
     pub loaded: LoadedDataset,
     /// From [`analyze`], one per accepted delivery: `verdicts[i]` belongs to row i of the
     /// deliveries table. Empty from [`analyze_into`], which writes them out instead of keeping them.
@@ -73,26 +77,38 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
         report::Pseudonyms::from_keyfile(key)?;
     }
     let mut clock = StageClock::new();
-    let loaded = load(dataset, &opts.load)?;
+    let mut loaded = load_streaming(dataset, &opts.load)?;
+    let spilled = loaded.spilled.take();
     clock.lap("load");
     let timelines =
         intervals::build(&loaded).map_err(|e| Error::polars("building timelines", e))?;
     clock.lap("intervals");
-    let deliveries = loaded.table(Kind::Deliveries);
     let mut found = FindingsBuilder::new(&loaded);
+    found.reserve(match &spilled {
+        Some(s) => s.rows,
+        None => loaded.table(Kind::Deliveries).len(),
+    });
+    if row_tables_into.is_some() {
+        // The cache log is in the timelines and the coverage tally now, and at 10^8 deliveries
+        // its rows alone are gigabytes; what is freed here the merge and the findings reuse.
+        let cache = loaded.tables.insert(Kind::Cache, Table::new(Kind::Cache));
+        std::thread::spawn(move || drop(cache));
+    }
+    let deliveries = loaded.table(Kind::Deliveries);
     let mut kept = (Vec::new(), DeliveryContext::default());
+    let mut gathered = Table::new(Kind::Deliveries);
     let mut seconds = [0.0; 3];
-    std::thread::scope(|scope| {
+    let merged = std::thread::scope(|scope| {
         let (to_writer, writer) = match row_tables_into {
             Some(out) => {
                 std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
                 let (tx, rx) = std::sync::mpsc::sync_channel::<ClassifiedBlock>(1);
                 let writer = scope.spawn(move || {
                     let mut tables = RowTables::new(out);
-                    for (rows, verdicts, context) in rx {
+                    for (block, verdicts, context) in rx {
                         tables.add(&RowSource {
-                            deliveries,
-                            rows,
+                            deliveries: block.table(),
+                            rows: block.rows(),
                             verdicts: &verdicts,
                             context: &context,
                         })?;
@@ -103,19 +119,20 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
             }
             None => (None, None),
         };
-        // One block even with no deliveries, so that every row table still gets its header.
-        let ranges: Vec<Range<usize>> = match deliveries.len() {
-            0 => std::iter::once(0..0).collect(),
-            n => blocks(n, opts.block_rows).collect(),
+        let mut source = match spilled {
+            Some(s) => Blocks::merged(scope, s, opts.block_rows, loaded.files.len())?,
+            None => Blocks::resident(deliveries, opts.block_rows),
         };
-        for rows in ranges {
+        while let Some(block) = source.next()? {
+            let rows = block.rows();
+            let d = block.table();
             let t = Instant::now();
             let verdicts = match rows.is_empty() {
                 true => Vec::new(),
                 false => {
                     // The look-ups (three rows per delivery) would be the largest thing the run
                     // ever holds if all deliveries were joined at once.
-                    let lookups = join::delivery_frame(deliveries, rows.clone(), &timelines.codes)
+                    let lookups = join::delivery_frame(d, rows.clone(), &timelines.codes)
                         .and_then(|block| {
                             join::resolve(&block, &timelines, loaded.settings.tolerance_ms)
                         })
@@ -127,19 +144,18 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
                         })?;
                     seconds[0] += t.elapsed().as_secs_f64();
                     let t = Instant::now();
-                    let v =
-                        classify::classify(&lookups, deliveries, rows.clone(), &timelines.codes)
-                            .map_err(|e| Error::polars("classifying deliveries", e))?;
+                    let v = classify::classify(&lookups, d, rows.clone(), &timelines.codes)
+                        .map_err(|e| Error::polars("classifying deliveries", e))?;
                     seconds[1] += t.elapsed().as_secs_f64();
                     v
                 }
             };
             let t = Instant::now();
-            let context = found.basis.context(deliveries, rows.clone(), &verdicts);
-            found.add(deliveries, rows.clone(), &verdicts, &context);
+            let context = found.basis.context(d, rows.clone(), &verdicts);
+            found.add(d, rows.clone(), &verdicts, &context);
             match &to_writer {
                 Some(tx) => {
-                    if tx.send((rows, verdicts, context)).is_err() {
+                    if tx.send((block, verdicts, context)).is_err() {
                         // The writer stopped on an error, which its join below reports.
                         break;
                     }
@@ -147,6 +163,9 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
                 None => {
                     kept.0.extend(verdicts);
                     kept.1.append(context);
+                    if let Block::Merged(t) = block {
+                        gathered.append(t);
+                    }
                 }
             }
             seconds[2] += t.elapsed().as_secs_f64();
@@ -158,9 +177,15 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
             w.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
         }
         seconds[2] += t.elapsed().as_secs_f64();
-        Ok::<_, Error>(())
+        source.finish()
     })?;
     drop(timelines);
+    if let Some((duplicates, rows)) = merged {
+        loaded.settle(&duplicates, rows)?;
+        if row_tables_into.is_none() {
+            loaded.tables.insert(Kind::Deliveries, gathered);
+        }
+    }
     let t = Instant::now();
     let (summary, findings) = found.finish(&loaded);
     seconds[2] += t.elapsed().as_secs_f64();
@@ -183,7 +208,96 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
 }
 
 /// A block of deliveries on its way to the row tables: its rows, their verdicts and context.
-type ClassifiedBlock = (Range<usize>, Vec<Verdict>, DeliveryContext);
+type ClassifiedBlock<'a> = (Block<'a>, Vec<Verdict>, DeliveryContext);
+
+/// Deliveries joined and classified together.
+enum Block<'a> {
+    /// Rows of the deliveries held in memory.
+    Rows(&'a Table, Range<usize>),
+    /// Deliveries merged from spilled runs, all of them.
+    Merged(Table),
+}
+
+impl Block<'_> {
+    fn table(&self) -> &Table {
+        match self {
+            Block::Rows(t, _) => t,
+            Block::Merged(t) => t,
+        }
+    }
+
+    fn rows(&self) -> Range<usize> {
+        match self {
+            Block::Rows(_, r) => r.clone(),
+            Block::Merged(t) => 0..t.len(),
+        }
+    }
+}
+
+/// Where the blocks come from: ranges of the resident deliveries, or a merge of spilled runs
+/// running on its own thread, a block ahead of the join.
+enum Blocks<'scope, 'a> {
+    Resident(&'a Table, std::vec::IntoIter<Range<usize>>),
+    Merged(
+        std::sync::mpsc::Receiver<Table>,
+        std::thread::ScopedJoinHandle<'scope, Result<Merge>>,
+    ),
+}
+
+impl<'scope, 'a> Blocks<'scope, 'a> {
+    fn resident(deliveries: &'a Table, block_rows: usize) -> Blocks<'scope, 'a> {
+        // One block even with no deliveries, so that every row table still gets its header.
+        let ranges: Vec<Range<usize>> = match deliveries.len() {
+            0 => std::iter::once(0..0).collect(),
+            n => blocks(n, block_rows).collect(),
+        };
+        Blocks::Resident(deliveries, ranges.into_iter())
+    }
+
+    fn merged<'env>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        spilled: SpilledDeliveries,
+        block_rows: usize,
+        n_files: usize,
+    ) -> Result<Blocks<'scope, 'a>> {
+        let size = match block_rows {
+            0 => DEFAULT_BLOCK_ROWS,
+            b => b,
+        };
+        let mut merge = spilled.merge(size, n_files)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let handle = scope.spawn(move || {
+            while let Some(block) = merge.next_block()? {
+                if tx.send(block).is_err() {
+                    break;
+                }
+            }
+            Ok(merge)
+        });
+        Ok(Blocks::Merged(rx, handle))
+    }
+
+    fn next(&mut self) -> Result<Option<Block<'a>>> {
+        match self {
+            Blocks::Resident(t, ranges) => Ok(ranges.next().map(|r| Block::Rows(t, r))),
+            Blocks::Merged(rx, _) => Ok(rx.recv().ok().map(Block::Merged)),
+        }
+    }
+
+    /// For a merge: the duplicates it charged to each file and the rows it kept.
+    fn finish(self) -> Result<Option<(Vec<u64>, u64)>> {
+        match self {
+            Blocks::Resident(..) => Ok(None),
+            Blocks::Merged(rx, handle) => {
+                drop(rx);
+                let merge = handle
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+                Ok(Some((merge.duplicates, merge.kept)))
+            }
+        }
+    }
+}
 
 /// Consecutive row ranges of at most `block_rows` rows (0: [`DEFAULT_BLOCK_ROWS`]) covering `0..n`.
 pub fn blocks(n: usize, block_rows: usize) -> impl Iterator<Item = std::ops::Range<usize>> {

@@ -22,9 +22,10 @@ pub struct Timelines {
     pub owners: DataFrame,
     /// `g_stream, g_account, g_ts, granted`.
     pub grants: DataFrame,
-    /// `c_node, c_key, c_ts, c_fill, c_object, c_origin, c_captured, c_config`.
+    /// `c_node, c_key, c_ts, c_fill, c_object, c_origin, c_captured, c_config`, sorted by `c_ts`
+    /// (the join cuts it at a block's last instant).
     pub cache: DataFrame,
-    /// `p_node, p_ts`: purges of every key on a node.
+    /// `p_node, p_ts`: purges of every key on a node, sorted by `p_ts`.
     pub purges: DataFrame,
     /// The identifiers behind the code columns.
     pub codes: Dictionary,
@@ -393,5 +394,32 @@ mod tests {
                 "{rows}"
             );
         }
+    }
+
+    /// The join cuts the cache and purge timelines at a block's last instant, which needs them in time order.
+    #[test]
+    fn cache_and_purge_timelines_are_in_time_order() {
+        let mut codes = Dictionary::default();
+        let c = table(
+            Kind::Cache,
+            "ts,cache_node,cache_key,op,object_id,origin_stream_id
+30,a,k,fill,o,c
+10,b,k,fill,o,c
+20,a,j,evict,,
+25,b,*,purge,,
+5,a,*,purge,,
+",
+        );
+        let times = |df: DataFrame, col: &str| -> Vec<Option<i64>> {
+            df.column(col).unwrap().i64().unwrap().iter().collect()
+        };
+        assert_eq!(
+            times(cache_frame(&c, &mut codes).unwrap(), "c_ts"),
+            [Some(10), Some(20), Some(30)]
+        );
+        assert_eq!(
+            times(purge_frame(&c, &mut codes).unwrap(), "p_ts"),
+            [Some(5), Some(25)]
+        );
     }
 }

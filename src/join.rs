@@ -74,6 +74,14 @@ pub fn resolve(block: &DataFrame, tl: &Timelines, tolerance_ms: i64) -> PolarsRe
         })
         .collect();
     let lf = concat(stacked, UnionArgs::default())?;
+    // A backward look-up never reaches past the block's last instant, so the cache rows after it
+    // are left out rather than grouped for the block. Blocks come in time order, so early blocks
+    // group a small part of the cache, not all of it each time.
+    let t_max = block
+        .column("ts")?
+        .i64()?
+        .max()
+        .map(|t| t + tolerance_ms.abs());
 
     let lf = asof(
         lf,
@@ -92,7 +100,7 @@ pub fn resolve(block: &DataFrame, tl: &Timelines, tolerance_ms: i64) -> PolarsRe
 
     let lf = asof(
         lf,
-        tl.cache.clone().lazy(),
+        reachable(&tl.cache, "c_ts", t_max).lazy(),
         "t",
         "c_ts",
         &["cache_node", "cache_key"],
@@ -100,7 +108,7 @@ pub fn resolve(block: &DataFrame, tl: &Timelines, tolerance_ms: i64) -> PolarsRe
     );
     let lf = asof(
         lf,
-        tl.purges.clone().lazy(),
+        reachable(&tl.purges, "p_ts", t_max).lazy(),
         "t",
         "p_ts",
         &["cache_node"],
@@ -205,6 +213,20 @@ fn in_delivery_order(df: DataFrame) -> PolarsResult<DataFrame> {
     df.take(&IdxCa::from_vec("order".into(), order))
 }
 
+/// The rows of `timeline`, sorted by its time column `on`, that a backward look-up at or before
+/// `t_max` can reach: those up to `t_max`. All of them if the column is not one plain slice.
+fn reachable(timeline: &DataFrame, on: &str, t_max: Option<i64>) -> DataFrame {
+    let times = timeline
+        .column(on)
+        .ok()
+        .and_then(|c| c.i64().ok())
+        .and_then(|c| c.cont_slice().ok());
+    match (times, t_max) {
+        (Some(ts), Some(t_max)) => timeline.slice(0, ts.partition_point(|&t| t <= t_max)),
+        _ => timeline.clone(),
+    }
+}
+
 /// Backward as-of join with equality: each left row gets the latest right row with `right_on <= left_on` in its group.
 fn asof(
     left: LazyFrame,
@@ -253,6 +275,16 @@ mod tests {
             [3, 1, 4, 2, 5, 0].map(Some).to_vec(),
             "rows of delivery 0 (shifts 0, 1, 2), then of delivery 1"
         );
+    }
+
+    #[test]
+    fn only_rows_up_to_the_last_instant_are_reachable() {
+        let tl = df!("c_ts" => [10i64, 20, 20, 30], "v" => [1, 2, 3, 4]).unwrap();
+        let heights: Vec<usize> = [Some(5), Some(20), Some(29), Some(30), None]
+            .iter()
+            .map(|&t| reachable(&tl, "c_ts", t).height())
+            .collect();
+        assert_eq!(heights, [0, 3, 3, 4, 4]);
     }
 
     #[test]

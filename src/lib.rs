@@ -17,6 +17,7 @@ pub mod intervals;
 pub mod join;
 pub mod load;
 pub mod mapping;
+pub mod memory;
 pub mod report;
 pub mod schema;
 pub mod settings;

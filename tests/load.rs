@@ -512,6 +512,21 @@ fn validate_prints_accounting_and_first_errors() {
         "{text}"
     );
     assert!(text.contains("line 5 [viewed]"), "{text}");
+    // Spilled in runs of one or two rows and merged back, the deliveries account the same way.
+    for run_rows in ["1", "2"] {
+        let spilled = bin()
+            .arg("validate")
+            .arg(fixture("mixed"))
+            .args(["--quiet", "--run-rows", run_rows])
+            .output()
+            .unwrap();
+        assert!(spilled.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&spilled.stdout),
+            text,
+            "--run-rows {run_rows}"
+        );
+    }
 }
 
 /// Parquet written by other tools carries real types: zoned and naive datetimes, integers, booleans, floats.

@@ -404,7 +404,57 @@ pub struct AttributeCodes {
     names: Vec<Vec<String>>,
     index: Vec<HashMap<String, u32, RandomState>>,
     /// Per attribute: one code per delivery added.
-    codes: Vec<Vec<u32>>,
+    codes: Vec<CodeColumn>,
+}
+
+/// One attribute's code per delivery, no wider than its number of values needs: at 10^8
+/// deliveries each byte saved per code is 100 MB per attribute.
+#[derive(Debug, Clone)]
+enum CodeColumn {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+impl CodeColumn {
+    fn get(&self, i: usize) -> u32 {
+        match self {
+            CodeColumn::U8(v) => v[i] as u32,
+            CodeColumn::U16(v) => v[i] as u32,
+            CodeColumn::U32(v) => v[i],
+        }
+    }
+
+    /// Appends `codes`, none above `max`, widening the column first if `max` needs it.
+    fn extend(&mut self, codes: impl Iterator<Item = u32>, max: u32) {
+        let widen = match self {
+            CodeColumn::U8(v) if max > u8::MAX as u32 => {
+                Some(v.iter().map(|&c| c as u32).collect())
+            }
+            CodeColumn::U16(v) if max > u16::MAX as u32 => {
+                Some(v.iter().map(|&c| c as u32).collect())
+            }
+            _ => None,
+        };
+        if let Some(all) = widen {
+            *self = CodeColumn::of(all, max);
+        }
+        match self {
+            CodeColumn::U8(v) => v.extend(codes.map(|c| c as u8)),
+            CodeColumn::U16(v) => v.extend(codes.map(|c| c as u16)),
+            CodeColumn::U32(v) => v.extend(codes),
+        }
+    }
+
+    fn of(all: Vec<u32>, max: u32) -> CodeColumn {
+        if max <= u8::MAX as u32 {
+            CodeColumn::U8(all.into_iter().map(|c| c as u8).collect())
+        } else if max <= u16::MAX as u32 {
+            CodeColumn::U16(all.into_iter().map(|c| c as u16).collect())
+        } else {
+            CodeColumn::U32(all)
+        }
+    }
 }
 
 impl Default for AttributeCodes {
@@ -412,12 +462,23 @@ impl Default for AttributeCodes {
         AttributeCodes {
             names: vec![Vec::new(); NATTR],
             index: (0..NATTR).map(|_| HashMap::default()).collect(),
-            codes: vec![Vec::new(); NATTR],
+            codes: vec![CodeColumn::U8(Vec::new()); NATTR],
         }
     }
 }
 
 impl AttributeCodes {
+    /// Room for `n` more deliveries' codes, at the width each attribute has now.
+    pub fn reserve(&mut self, n: usize) {
+        for c in &mut self.codes {
+            match c {
+                CodeColumn::U8(v) => v.reserve_exact(n),
+                CodeColumn::U16(v) => v.reserve_exact(n),
+                CodeColumn::U32(v) => v.reserve_exact(n),
+            }
+        }
+    }
+
     /// Adds deliveries `0..n` of `values`, which follow those added before.
     pub fn add(&mut self, values: &AttributeValues, n: usize) {
         for (a, col) in values.columns.iter().enumerate() {
@@ -441,7 +502,8 @@ impl AttributeCodes {
                     }
                 })
                 .collect();
-            self.codes[a].extend(local.iter().map(|&c| global[c as usize]));
+            let max = global.iter().copied().max().unwrap_or(0);
+            self.codes[a].extend(local.iter().map(|&c| global[c as usize]), max);
         }
     }
 
@@ -460,7 +522,7 @@ impl AttributeCodes {
                 let c: Vec<u32> = rows
                     .iter()
                     .map(|&i| {
-                        let g = all[i] as usize;
+                        let g = all.get(i) as usize;
                         if local[g] == u32::MAX {
                             local[g] = local_names.len() as u32;
                             local_names.push(&all_names[g]);

@@ -108,8 +108,12 @@ pub fn changes_of(t: &Table) -> Vec<ChangeEvent> {
     out
 }
 
-/// `classes[i]` and `ts[i]` belong to one delivery.
-pub fn timeline(changes: Vec<ChangeEvent>, classes: &[Class], ts: &[Option<i64>]) -> Timeline {
+/// `classes[i]` and `ts[i]` belong to one delivery; a time is an `i64` or an `Option<i64>`.
+pub fn timeline<T: Copy + Into<Option<i64>>>(
+    changes: Vec<ChangeEvent>,
+    classes: &[Class],
+    ts: &[T],
+) -> Timeline {
     let mut tl = Timeline {
         changes,
         ..Timeline::default()
@@ -118,7 +122,7 @@ pub fn timeline(changes: Vec<ChangeEvent>, classes: &[Class], ts: &[Option<i64>]
         .iter()
         .zip(ts)
         .filter(|(c, _)| **c == Class::Leak)
-        .filter_map(|(_, t)| *t)
+        .filter_map(|(_, &t)| t.into())
         .collect();
     let (Some(&first), Some(&last)) = (leak_times.iter().min(), leak_times.iter().max()) else {
         return tl;
@@ -174,19 +178,19 @@ pub fn timeline(changes: Vec<ChangeEvent>, classes: &[Class], ts: &[Option<i64>]
 }
 
 /// Bins from the first delivery to the last, clipped to [`MARGIN_MS`] around the leaks, aligned to whole hours.
-fn series(classes: &[Class], ts: &[Option<i64>], first_leak: i64, last_leak: i64) -> Series {
-    let times = ts.iter().flatten();
+fn series<T: Copy + Into<Option<i64>>>(
+    classes: &[Class],
+    ts: &[T],
+    first_leak: i64,
+    last_leak: i64,
+) -> Series {
+    let times = ts.iter().filter_map(|&t| t.into());
     let lo = times
         .clone()
         .min()
-        .copied()
         .unwrap_or(first_leak)
         .max(first_leak - MARGIN_MS);
-    let hi = times
-        .max()
-        .copied()
-        .unwrap_or(last_leak)
-        .min(last_leak + MARGIN_MS);
+    let hi = times.max().unwrap_or(last_leak).min(last_leak + MARGIN_MS);
     let start = lo.div_euclid(HOUR_MS) * HOUR_MS;
     let hours = (hi.div_euclid(HOUR_MS) * HOUR_MS - start) / HOUR_MS + 1;
     let width_hours = (hours + MAX_BINS - 1) / MAX_BINS;
@@ -199,8 +203,8 @@ fn series(classes: &[Class], ts: &[Option<i64>], first_leak: i64, last_leak: i64
         ambiguous: vec![0; bins],
         deliveries: vec![0; bins],
     };
-    for (c, t) in classes.iter().zip(ts) {
-        let Some(t) = *t else { continue };
+    for (c, &t) in classes.iter().zip(ts) {
+        let Some(t) = t.into() else { continue };
         if t < start || t > hi {
             continue;
         }

@@ -2,6 +2,7 @@
 
 pub mod parquet;
 pub mod read;
+pub mod runs;
 pub mod table;
 pub mod validate;
 
@@ -32,6 +33,9 @@ pub struct LoadOptions {
     pub strict: bool,
     /// Draw a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
+    /// Deliveries held in memory before they are sorted and spilled to disk as a run
+    /// (0: [`runs::DEFAULT_RUN_ROWS`]). Results do not depend on it.
+    pub run_rows: usize,
 }
 
 /// Rows of one file or one kind: read = accepted + rejected + duplicates.
@@ -86,9 +90,41 @@ pub struct LoadedDataset {
     pub tables: BTreeMap<Kind, Table>,
     pub rejections: BTreeMap<Kind, Vec<Rejection>>,
     pub warnings: Vec<String>,
+    /// Deliveries too many to hold, spilled as sorted runs by [`load_streaming`]: the deliveries
+    /// table is then empty, and their duplicates are not yet counted (see [`LoadedDataset::settle`]).
+    pub spilled: Option<runs::SpilledDeliveries>,
 }
 
 impl LoadedDataset {
+    /// Records what merging the spilled deliveries found: the duplicates charged to each file and
+    /// the rows kept; checks that every delivery row is accounted for.
+    pub fn settle(&mut self, duplicates: &[u64], kept: u64) -> Result<()> {
+        for (f, d) in self.files.iter_mut().zip(duplicates) {
+            if f.kind == Kind::Deliveries {
+                f.rows.duplicates = *d;
+                f.rows.accepted = (f.rows.read - f.rows.rejected).saturating_sub(*d);
+            }
+        }
+        check_accounting(self, Kind::Deliveries, kept)
+    }
+
+    /// Merges spilled deliveries, to count their duplicates; with `keep`, into the deliveries
+    /// table, for callers that want every row at hand.
+    pub fn merge_spilled(&mut self, keep: bool) -> Result<()> {
+        let Some(spilled) = self.spilled.take() else {
+            return Ok(());
+        };
+        let mut merge = spilled.merge(crate::analyze::DEFAULT_BLOCK_ROWS, self.files.len())?;
+        let mut all = Table::new(Kind::Deliveries);
+        while let Some(block) = merge.next_block()? {
+            if keep {
+                all.append(block);
+            }
+        }
+        self.tables.insert(Kind::Deliveries, all);
+        self.settle(&merge.duplicates, merge.kept)
+    }
+
     pub fn counts(&self, kind: Kind) -> RowCounts {
         let mut c = RowCounts::default();
         for f in self.files.iter().filter(|f| f.kind == kind) {
@@ -110,8 +146,16 @@ struct Found {
     compression: Compression,
 }
 
-/// Loads a dataset folder. The folder is only ever read.
+/// Loads a dataset folder, every accepted row in memory. The folder is only ever read.
 pub fn load(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> {
+    let mut loaded = load_streaming(root, opts)?;
+    loaded.merge_spilled(true)?;
+    Ok(loaded)
+}
+
+/// Loads a dataset folder, leaving deliveries beyond `opts.run_rows` spilled to disk as sorted
+/// runs ([`LoadedDataset::spilled`]), to be merged a block at a time.
+pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> {
     if !root.is_dir() {
         return Err(Error::Dataset {
             path: root.to_path_buf(),
@@ -135,11 +179,18 @@ pub fn load(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> {
         indicatif::ProgressBar::hidden()
     };
 
+    let sorter = runs::RunSorter::new(
+        match opts.run_rows {
+            0 => runs::DEFAULT_RUN_ROWS,
+            n => n,
+        },
+        None,
+    );
     let results: Vec<(InputFile, Option<validate::ValidatedFile>)> = found
         .par_iter()
         .enumerate()
         .map(|(i, f)| {
-            let r = load_file(f, i as u32, &mapping, &settings);
+            let r = load_file(f, i as u32, &mapping, &settings, &sorter);
             bar.inc(1);
             r
         })
@@ -187,8 +238,25 @@ pub fn load(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> {
     }
 
     let n_files = files.len();
+    let spilled = match sorter.finish()? {
+        runs::Sorted::Resident(t) => {
+            if let Some(d) = tables.get_mut(&Kind::Deliveries) {
+                d.append(t);
+            }
+            None
+        }
+        runs::Sorted::Spilled(s) => Some(s),
+    };
     let mut deduped = BTreeMap::new();
     for (kind, table) in tables {
+        if kind == Kind::Deliveries && spilled.is_some() {
+            // Counted as the runs are merged; until then no row counts as a duplicate.
+            for f in files.iter_mut().filter(|f| f.kind == kind) {
+                f.rows.accepted = f.rows.read - f.rows.rejected;
+            }
+            deduped.insert(kind, table);
+            continue;
+        }
         let (kept, dups) = dedup(table, n_files);
         for (f, d) in files.iter_mut().zip(&dups) {
             if f.kind == kind {
@@ -215,19 +283,29 @@ pub fn load(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> {
         tables: deduped,
         rejections,
         warnings,
+        spilled,
     };
     for kind in Kind::ALL {
-        let c = loaded.counts(kind);
-        let kept = loaded.tables[&kind].len() as u64;
-        let rejected = loaded.rejections[&kind].len() as u64;
-        if c.accepted != kept || c.rejected != rejected || !c.balances() {
-            return Err(Error::Accounting {
-                what: kind.name().to_string(),
-                detail: format!("{c:?} but {kept} rows kept and {rejected} quarantined"),
-            });
-        }
+        let kept = match (&loaded.spilled, kind) {
+            (Some(s), Kind::Deliveries) => s.rows as u64,
+            _ => loaded.tables[&kind].len() as u64,
+        };
+        check_accounting(&loaded, kind, kept)?;
     }
     Ok(loaded)
+}
+
+/// Checks that the rows of `kind` read equal those kept (`kept`), quarantined and folded as duplicates.
+fn check_accounting(loaded: &LoadedDataset, kind: Kind, kept: u64) -> Result<()> {
+    let c = loaded.counts(kind);
+    let rejected = loaded.rejections[&kind].len() as u64;
+    if c.accepted != kept || c.rejected != rejected || !c.balances() {
+        return Err(Error::Accounting {
+            what: kind.name().to_string(),
+            detail: format!("{c:?} but {kept} rows kept and {rejected} quarantined"),
+        });
+    }
+    Ok(())
 }
 
 /// Validates CSV text as file number `file` of `kind`: the accepted rows, for unit tests of later stages.
@@ -245,12 +323,15 @@ pub(crate) fn table_from_csv(kind: Kind, csv: &str, file: u32) -> Table {
     .table
 }
 
+/// Validates one file. Its accepted deliveries go to `sorter` rather than into the result's table.
 fn load_file(
     f: &Found,
     index: u32,
     mapping: &Mapping,
     settings: &Settings,
+    sorter: &runs::RunSorter,
 ) -> (InputFile, Option<validate::ValidatedFile>) {
+    let sink = (f.kind == Kind::Deliveries).then_some(sorter);
     let mut file = InputFile {
         kind: f.kind,
         path: f.rel.clone(),
@@ -273,11 +354,11 @@ fn load_file(
         }
     }
     if f.format == Format::Parquet {
-        return match load_parquet(f, index, mapping, settings) {
-            Ok((read, v)) => {
+        return match load_parquet(f, index, mapping, settings, sink) {
+            Ok((read, accepted, v)) => {
                 file.rows.read = read;
                 file.rows.rejected = v.rejections.len() as u64;
-                file.rows.accepted = v.table.len() as u64;
+                file.rows.accepted = accepted;
                 file.time_forms = v.forms.clone();
                 (file, Some(v))
             }
@@ -294,15 +375,19 @@ fn load_file(
             return (file, None);
         }
     };
-    let v = validate::validate(f.kind, &f.rel, index, &raw, mapping, settings);
+    let mut v = validate::validate(f.kind, &f.rel, index, &raw, mapping, settings);
     file.rows.read = raw.len() as u64;
     file.rows.rejected = v.rejections.len() as u64;
     file.rows.accepted = v.table.len() as u64;
     file.time_forms = v.forms.clone();
+    if let Some(sorter) = sink {
+        sorter.push(std::mem::replace(&mut v.table, Table::new(f.kind)));
+    }
     (file, Some(v))
 }
 
-/// Validates a Parquet file one slice of row groups at a time; returns the rows read and the result.
+/// Validates a Parquet file one slice of row groups at a time; returns the rows read, the rows
+/// accepted and the result. With a `sink`, each slice's accepted rows go there instead.
 ///
 /// The time form of a column is a vote over the whole file, so it is taken first, over the
 /// timestamp columns alone; natively typed timestamps have a known form and are only counted.
@@ -311,13 +396,15 @@ fn load_parquet(
     index: u32,
     mapping: &Mapping,
     settings: &Settings,
-) -> std::result::Result<(u64, validate::ValidatedFile), String> {
+    sink: Option<&runs::RunSorter>,
+) -> std::result::Result<(u64, u64, validate::ValidatedFile), String> {
     load_parquet_slices(
         parquet::ParquetSource::open(&f.path)?,
         f,
         index,
         mapping,
         settings,
+        sink,
     )
 }
 
@@ -327,7 +414,8 @@ fn load_parquet_slices(
     index: u32,
     mapping: &Mapping,
     settings: &Settings,
-) -> std::result::Result<(u64, validate::ValidatedFile), String> {
+    sink: Option<&runs::RunSorter>,
+) -> std::result::Result<(u64, u64, validate::ValidatedFile), String> {
     let mut forms = BTreeMap::new();
     for (name, hi) in validate::timestamp_columns(f.kind, &src.headers, mapping) {
         let header = &src.headers[hi];
@@ -358,11 +446,15 @@ fn load_parquet_slices(
     }
     let forms = validate::TimeForms::new(f.kind, forms, settings);
     let mut out = validate::ValidatedFile {
-        table: validate::table_for(f.kind, src.rows),
+        table: match sink {
+            Some(_) => Table::new(f.kind),
+            None => validate::table_for(f.kind, src.rows),
+        },
         rejections: Vec::new(),
         forms: forms.forms.clone(),
         warnings: forms.warning(&f.rel, src.rows).into_iter().collect(),
     };
+    let mut accepted = 0;
     // The next slice is decoded while this one is validated: decoding runs on one thread,
     // and validation alone would leave the other core idle meanwhile.
     std::thread::scope(|scope| {
@@ -375,8 +467,12 @@ fn load_parquet_slices(
                 .join()
                 .map_err(|_| "bad Parquet file: the decoder gave up on it".to_string())??;
             pending = rest.next().map(|&s| read(s));
+            let mut slice = Table::new(f.kind);
             let rejections = validate::validate_rows_into(
-                &mut out.table,
+                match sink {
+                    Some(_) => &mut slice,
+                    None => &mut out.table,
+                },
                 f.kind,
                 &f.rel,
                 index,
@@ -386,10 +482,17 @@ fn load_parquet_slices(
                 &forms,
             );
             out.rejections.extend(rejections);
+            if let Some(sorter) = sink {
+                accepted += slice.len() as u64;
+                sorter.push(slice);
+            }
         }
         Ok::<(), String>(())
     })?;
-    Ok((src.rows as u64, out))
+    if sink.is_none() {
+        accepted = out.table.len() as u64;
+    }
+    Ok((src.rows as u64, accepted, out))
 }
 
 fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
@@ -511,7 +614,8 @@ mod tests {
         let (m, s) = (Mapping::default(), Settings::default());
         let src = parquet::ParquetSource::open_with(&path, 3).unwrap();
         assert_eq!(src.slices, vec![(0, 4), (4, 4)]);
-        let (read, sliced) = load_parquet_slices(src, &found, 0, &m, &s).unwrap();
+        let (read, accepted, sliced) = load_parquet_slices(src, &found, 0, &m, &s, None).unwrap();
+        assert_eq!(accepted, 4);
         let raw = read::read_file(&path, Format::Parquet, Compression::None).unwrap();
         let whole = validate::validate(Kind::Deliveries, &found.rel, 0, &raw, &m, &s);
         assert_eq!(read, 8);

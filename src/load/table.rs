@@ -211,6 +211,25 @@ impl Table {
         self.source.extend(other.source);
     }
 
+    /// Appends row `i` of `src`, a table of the same kind with the same extra columns; text is
+    /// shared, not copied.
+    pub fn push_row(&mut self, src: &Table, i: usize) {
+        for (mine, theirs) in self.columns.iter_mut().zip(&src.columns) {
+            match (mine, theirs) {
+                (ColumnData::Text(a), ColumnData::Text(b)) => a.push(b[i].clone()),
+                (ColumnData::Time(a), ColumnData::Time(b)) => a.push(b[i]),
+                (ColumnData::Num(a), ColumnData::Num(b)) => a.push(b[i]),
+                (ColumnData::Bool(a), ColumnData::Bool(b)) => a.push(b[i]),
+                _ => unreachable!("columns of one kind share their types"),
+            }
+        }
+        for (mine, theirs) in self.extra.values_mut().zip(src.extra.values()) {
+            mine.push(theirs[i].clone());
+        }
+        self.digest.push(src.digest[i]);
+        self.source.push(src.source[i]);
+    }
+
     /// Keeps the rows at `idx` (no index twice), in that order.
     pub fn select(self, idx: &[usize]) -> Table {
         Table {

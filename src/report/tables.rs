@@ -61,14 +61,19 @@ const ROW_GROUP: usize = crate::analyze::DEFAULT_BLOCK_ROWS;
 
 /// leaks.csv, leaks.parquet, unresolved.csv and verdicts.parquet, written a row group of
 /// [`ROW_GROUP`] deliveries at a time, so that all deliveries are never one frame.
+///
+/// Every table is written as its row groups come: at 10^8 deliveries the leak rows alone would
+/// be gigabytes if they were gathered first.
 pub struct RowTables {
     out: PathBuf,
     /// Rows handed in but not yet written, fewer than [`ROW_GROUP`].
     pending: Option<DataFrame>,
-    verdicts: Option<polars::io::parquet::write::BatchedWriter<File>>,
-    leaks: Option<DataFrame>,
-    unresolved: Option<DataFrame>,
+    verdicts: Option<ParquetSink>,
+    leaks: Option<(CsvSink, ParquetSink)>,
+    unresolved: Option<CsvSink>,
 }
+
+type ParquetSink = (PathBuf, polars::io::parquet::write::BatchedWriter<File>);
 
 impl RowTables {
     pub fn new(out: &Path) -> RowTables {
@@ -100,7 +105,7 @@ impl RowTables {
         Ok(())
     }
 
-    /// Writes one row group of verdicts.parquet and keeps its leak and unresolved rows.
+    /// Writes one row group of verdicts.parquet, and its leak and unresolved rows.
     fn write_group(&mut self, mut group: DataFrame) -> Result<()> {
         let ctx = |e| Error::polars("building the verdict table", e);
         group.rechunk_mut_par();
@@ -109,52 +114,75 @@ impl RowTables {
                 df.drop_many(["class", "reason", "flipped"])
                     .drop_many(CONTEXT_COLUMNS)
             })
-            .and_then(compact)
             .map_err(ctx)?;
-        stack(&mut self.leaks, leaks).map_err(ctx)?;
+        let (csv, parquet) = match &mut self.leaks {
+            Some(l) => l,
+            None => self.leaks.insert((
+                CsvSink::create(&self.out.join("leaks.csv"))?,
+                parquet_sink(&self.out.join("leaks.parquet"), &leaks)?,
+            )),
+        };
+        csv.append(&leaks)?;
+        parquet_batch(parquet, &leaks)?;
+        drop(leaks);
         let unresolved = rows_of(&group, Class::Unresolved)
             .and_then(|df| df.select(UNRESOLVED_COLUMNS))
-            .and_then(compact)
             .map_err(ctx)?;
-        stack(&mut self.unresolved, unresolved).map_err(ctx)?;
-        let group = parquet_times(group)?;
-        let path = self.out.join("verdicts.parquet");
-        let writer = match &mut self.verdicts {
-            Some(w) => w,
-            None => {
-                let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-                self.verdicts.insert(
-                    ParquetWriter::new(file)
-                        .batched(group.schema())
-                        .map_err(|e| Error::output(&path, e))?,
-                )
-            }
+        let csv = match &mut self.unresolved {
+            Some(c) => c,
+            None => self
+                .unresolved
+                .insert(CsvSink::create(&self.out.join("unresolved.csv"))?),
         };
-        writer
-            .write_batch(&group)
-            .map_err(|e| Error::output(&path, e))
+        csv.append(&unresolved)?;
+        let verdicts = match &mut self.verdicts {
+            Some(w) => w,
+            None => self
+                .verdicts
+                .insert(parquet_sink(&self.out.join("verdicts.parquet"), &group)?),
+        };
+        parquet_batch(verdicts, &group)
     }
 
-    /// Writes what is pending, closes verdicts.parquet and writes the leak and unresolved tables.
+    /// Writes what is pending and closes every table.
     pub fn finish(mut self) -> Result<()> {
         // Even with no deliveries at all, every table gets its header.
         if let Some(p) = self.pending.take() {
             self.write_group(p)?;
         }
-        let out = &self.out;
-        if let Some(w) = self.verdicts {
-            w.finish()
-                .map_err(|e| Error::output(&out.join("verdicts.parquet"), e))?;
+        if let Some((path, w)) = self.verdicts {
+            w.finish().map_err(|e| Error::output(&path, e))?;
         }
-        if let Some(leaks) = self.leaks {
-            write_csv(&leaks, &out.join("leaks.csv"))?;
-            write_parquet(leaks, &out.join("leaks.parquet"))?;
+        if let Some((csv, (path, w))) = self.leaks {
+            csv.finish()?;
+            w.finish().map_err(|e| Error::output(&path, e))?;
         }
-        if let Some(rows) = self.unresolved {
-            write_csv(&rows, &out.join("unresolved.csv"))?;
+        if let Some(csv) = self.unresolved {
+            csv.finish()?;
         }
         Ok(())
     }
+}
+
+/// A Parquet file written a row group at a time, with the schema of `like` (times as datetimes).
+fn parquet_sink(path: &Path, like: &DataFrame) -> Result<ParquetSink> {
+    let like = parquet_times(like.clear())?;
+    let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    let w = ParquetWriter::new(file)
+        .batched(like.schema())
+        .map_err(|e| Error::output(path, e))?;
+    Ok((path.to_path_buf(), w))
+}
+
+/// Writes `df` as the next row group of `sink`; an empty frame writes nothing.
+fn parquet_batch(sink: &mut ParquetSink, df: &DataFrame) -> Result<()> {
+    if df.height() == 0 {
+        return Ok(());
+    }
+    let df = parquet_times(df.clone())?;
+    sink.1
+        .write_batch(&df)
+        .map_err(|e| Error::output(&sink.0, e))
 }
 
 /// Writes the row tables of `a` into `out`.
@@ -276,26 +304,6 @@ fn with_context(mut df: DataFrame, cx: &DeliveryContext) -> PolarsResult<DataFra
     Ok(df)
 }
 
-/// `df` with text columns that hold only their own values. A filtered frame's text still points
-/// into the buffers of the frame it came from, which would keep every row group's text alive
-/// for the few rows kept from it.
-fn compact(df: DataFrame) -> PolarsResult<DataFrame> {
-    let height = df.height();
-    let columns = df
-        .into_columns()
-        .into_iter()
-        .map(|c| match c.dtype() {
-            DataType::String => {
-                let ca = c.str()?;
-                let arrays = ca.downcast_iter().map(|a| a.clone().gc());
-                Ok(StringChunked::from_chunk_iter(c.name().clone(), arrays).into_column())
-            }
-            _ => Ok(c),
-        })
-        .collect::<PolarsResult<Vec<Column>>>()?;
-    DataFrame::new(height, columns)
-}
-
 fn rows_of(df: &DataFrame, class: Class) -> PolarsResult<DataFrame> {
     let mask = df.column("class")?.str()?.equal(class.as_str());
     df.filter(&mask)
@@ -318,40 +326,60 @@ fn parquet_times(mut df: DataFrame) -> Result<DataFrame> {
     Ok(df)
 }
 
-fn write_parquet(df: DataFrame, path: &Path) -> Result<()> {
-    let mut df = parquet_times(df)?;
-    let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    ParquetWriter::new(file)
-        .finish(&mut df)
-        .map_err(|e| Error::output(path, e))?;
-    Ok(())
+/// A CSV file written a frame at a time, with RFC 3339 times, integral numbers without a fraction
+/// and absent values empty: the first frame's column names as the header, then every frame's rows.
+struct CsvSink {
+    path: PathBuf,
+    w: csv::Writer<File>,
+    header: bool,
 }
 
-/// Writes a frame as CSV with RFC 3339 times, integral numbers without a fraction and absent values empty.
-pub(crate) fn write_csv(df: &DataFrame, path: &Path) -> Result<()> {
-    let mut df = df.clone();
-    df.rechunk_mut_par();
-    let mut w = csv::Writer::from_path(path).map_err(|e| Error::output(path, e))?;
-    let names: Vec<&str> = df.get_column_names().iter().map(|n| n.as_str()).collect();
-    w.write_record(&names).map_err(|e| Error::output(path, e))?;
-    let cells: Vec<Cells> = df
-        .columns()
-        .iter()
-        .zip(&names)
-        .map(|(c, name)| Cells::of(c, TIME_COLUMNS.contains(name)))
-        .collect();
-    let mut buf = String::new();
-    for i in 0..df.height() {
-        for c in &cells {
-            buf.clear();
-            c.render(i, &mut buf)
-                .map_err(|e| Error::polars("reading a cell", e))?;
-            w.write_field(&buf).map_err(|e| Error::output(path, e))?;
-        }
-        w.write_record(None::<&[u8]>)
-            .map_err(|e| Error::output(path, e))?;
+impl CsvSink {
+    fn create(path: &Path) -> Result<CsvSink> {
+        Ok(CsvSink {
+            path: path.to_path_buf(),
+            w: csv::Writer::from_path(path).map_err(|e| Error::output(path, e))?,
+            header: false,
+        })
     }
-    w.flush().map_err(|e| Error::io(path, e))
+
+    fn append(&mut self, df: &DataFrame) -> Result<()> {
+        let path = &self.path;
+        let names: Vec<&str> = df.get_column_names().iter().map(|n| n.as_str()).collect();
+        if !self.header {
+            self.w
+                .write_record(&names)
+                .map_err(|e| Error::output(path, e))?;
+            self.header = true;
+        }
+        let mut df = df.clone();
+        df.rechunk_mut_par();
+        let cells: Vec<Cells> = df
+            .columns()
+            .iter()
+            .zip(&names)
+            .map(|(c, name)| Cells::of(c, TIME_COLUMNS.contains(name)))
+            .collect();
+        let mut buf = String::new();
+        for i in 0..df.height() {
+            for c in &cells {
+                buf.clear();
+                c.render(i, &mut buf)
+                    .map_err(|e| Error::polars("reading a cell", e))?;
+                self.w
+                    .write_field(&buf)
+                    .map_err(|e| Error::output(path, e))?;
+            }
+            self.w
+                .write_record(None::<&[u8]>)
+                .map_err(|e| Error::output(path, e))?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.w.flush().map_err(|e| Error::io(&self.path, e))
+    }
 }
 
 /// A column's cells as CSV text, typed once per column instead of once per cell.

@@ -1,0 +1,608 @@
+//! Sorted runs of deliveries: validated rows are held up to a limit, then sorted and spilled to
+//! disk, and merged back in (ts, digest) order with duplicates folded exactly as [`crate::dedup`]
+//! folds them, so that a dataset larger than memory gives the same result as a small one.
+//!
+//! The merge relies on two facts about that order. Copies of one event share their digest, and so
+//! their time: they arrive next to each other, the one from the first file and line first. And the
+//! first of a `request_id`'s deliveries to arrive is the one with the earliest time, then the
+//! smallest digest, which is the one `dedup` keeps. Only ids whose hash was seen more than once
+//! while spilling are remembered during the merge, so memory does not grow with unique ids.
+
+use std::collections::{BinaryHeap, HashSet};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use super::table::{ColumnData, Interner, Table, Text};
+use crate::error::{Error, Result};
+use crate::schema::Kind;
+
+/// Deliveries held in memory before they are sorted and spilled as a run, unless told otherwise:
+/// about 1.5 GB of rows. Datasets up to this size are never spilled. Measured at 10^7 deliveries,
+/// spilling in runs of this size is as fast as holding them all, in two thirds of the memory.
+pub const DEFAULT_RUN_ROWS: usize = 1 << 22;
+
+/// Deliveries spilled before freed memory goes back to the OS ([`crate::memory::return_freed_memory`]):
+/// up to here keeping it is faster, and the peak stays well inside the machine.
+const KEEP_FREED_MEMORY_ROWS: usize = 1 << 24;
+
+/// Rows decoded from a run at a time during the merge.
+const READ_CHUNK: usize = 8192;
+
+/// zstd level of the runs: the fastest, since the runs live for one analysis.
+const RUN_LEVEL: i32 = 1;
+
+/// Where validated deliveries go: a run held in memory, spilled to disk when it reaches its limit.
+#[derive(Debug)]
+pub struct RunSorter {
+    limit: usize,
+    dir: Option<PathBuf>,
+    state: Mutex<SorterState>,
+}
+
+#[derive(Debug)]
+struct SorterState {
+    pending: Table,
+    spill: Option<Spill>,
+    error: Option<Error>,
+}
+
+/// What has gone to disk so far.
+#[derive(Debug)]
+struct Spill {
+    dir: tempfile::TempDir,
+    runs: Vec<Run>,
+    /// A 64-bit hash of the `request_id` of every spilled row that has one.
+    rid_hashes: Vec<u64>,
+}
+
+/// One sorted run on disk.
+#[derive(Debug)]
+struct Run {
+    path: PathBuf,
+    rows: usize,
+    /// The run's extra columns, in the order its rows name them.
+    extra: Vec<String>,
+}
+
+/// The deliveries once every file is validated.
+#[derive(Debug)]
+pub enum Sorted {
+    /// Everything fitted in one run: the rows, in no particular order, not yet de-duplicated.
+    Resident(Table),
+    /// Sorted runs on disk, to be merged.
+    Spilled(SpilledDeliveries),
+}
+
+/// Deliveries spilled as sorted runs; [`SpilledDeliveries::merge`] reads them back in order.
+#[derive(Debug)]
+pub struct SpilledDeliveries {
+    dir: tempfile::TempDir,
+    runs: Vec<Run>,
+    /// Hashes of the request ids that occur more than once: only they can be duplicates.
+    repeated_ids: HashSet<u64>,
+    /// Every extra column of every run, by name.
+    extra: Vec<String>,
+    /// Rows in all runs (before de-duplication).
+    pub rows: usize,
+}
+
+impl RunSorter {
+    /// A sorter spilling runs of `limit` rows (at least 1) into a temporary folder under `dir`
+    /// (default: the system's).
+    pub fn new(limit: usize, dir: Option<PathBuf>) -> RunSorter {
+        RunSorter {
+            limit: limit.max(1),
+            dir,
+            state: Mutex::new(SorterState {
+                pending: Table::new(Kind::Deliveries),
+                spill: None,
+                error: None,
+            }),
+        }
+    }
+
+    /// Adds validated rows; spills the held rows once they reach the limit.
+    pub fn push(&self, rows: Table) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        if st.error.is_some() {
+            return;
+        }
+        st.pending.append(rows);
+        if st.pending.len() >= self.limit {
+            let run = std::mem::replace(&mut st.pending, Table::new(Kind::Deliveries));
+            if let Err(e) = spill(self.dir.as_deref(), &mut st, run) {
+                st.error = Some(e);
+            }
+        }
+    }
+
+    /// Every file is in: the rows held, or the runs to merge.
+    pub fn finish(self) -> Result<Sorted> {
+        let mut st = self.state.into_inner().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = st.error.take() {
+            return Err(e);
+        }
+        if st.spill.is_none() {
+            return Ok(Sorted::Resident(st.pending));
+        }
+        let pending = std::mem::replace(&mut st.pending, Table::new(Kind::Deliveries));
+        if !pending.is_empty() {
+            spill(self.dir.as_deref(), &mut st, pending)?;
+        }
+        let Some(Spill {
+            dir,
+            runs,
+            mut rid_hashes,
+        }) = st.spill
+        else {
+            return Ok(Sorted::Resident(st.pending));
+        };
+        rid_hashes.par_sort_unstable();
+        let repeated_ids = rid_hashes
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        let extra: Vec<String> = runs
+            .iter()
+            .flat_map(|r| r.extra.iter().cloned())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let rows = runs.iter().map(|r| r.rows).sum();
+        Ok(Sorted::Spilled(SpilledDeliveries {
+            dir,
+            runs,
+            repeated_ids,
+            extra,
+            rows,
+        }))
+    }
+}
+
+/// Sorts `run` and writes it into the spill folder (made on the first call, under `dir`).
+fn spill(dir: Option<&Path>, st: &mut SorterState, run: Table) -> Result<()> {
+    if st.spill.is_none() {
+        let mut b = tempfile::Builder::new();
+        b.prefix("leakscope-runs-");
+        let dir = match dir {
+            Some(d) => b.tempdir_in(d).map_err(|e| Error::io(d, e))?,
+            None => b
+                .tempdir()
+                .map_err(|e| Error::io(&std::env::temp_dir(), e))?,
+        };
+        st.spill = Some(Spill {
+            dir,
+            runs: Vec::new(),
+            rid_hashes: Vec::new(),
+        });
+    }
+    let Some(spill) = st.spill.as_mut() else {
+        return Ok(());
+    };
+    let run = sort_run(run);
+    if let Some(ColumnData::Text(rid)) = run.column("request_id") {
+        spill
+            .rid_hashes
+            .par_extend(rid.par_iter().filter_map(|r| r.as_deref().map(rid_hash)));
+    }
+    let path = spill
+        .dir
+        .path()
+        .join(format!("run-{}.bin", spill.runs.len()));
+    let extra = write_run(&run, &path)?;
+    spill.runs.push(Run {
+        path,
+        rows: run.len(),
+        extra,
+    });
+    let spilled: usize = spill.runs.iter().map(|r| r.rows).sum();
+    if spilled >= KEEP_FREED_MEMORY_ROWS && spilled - run.len() < KEEP_FREED_MEMORY_ROWS {
+        crate::memory::return_freed_memory();
+    }
+    // Freeing millions of strings one by one would stall validation; a helper thread does it.
+    std::thread::spawn(move || drop(run));
+    Ok(())
+}
+
+fn rid_hash(r: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(r.as_bytes())
+}
+
+/// The merge key: time, digest, then origin; the order [`crate::dedup::dedup`] leaves rows in.
+type Key = (Option<i64>, u128, (u32, u64));
+
+fn sort_run(t: Table) -> Table {
+    let ts = t.time("ts");
+    let mut keyed: Vec<(Key, usize)> = (0..t.len())
+        .map(|i| ((ts.get(i).copied().flatten(), t.digest[i], t.source[i]), i))
+        .collect();
+    keyed.par_sort_unstable();
+    let idx: Vec<usize> = keyed.into_iter().map(|k| k.1).collect();
+    t.select(&idx)
+}
+
+/// Writes a sorted run, a row after another; returns the names of its extra columns.
+///
+/// A row is its key (time, digest, file, line), its contract columns in schema order, then the
+/// number of extra values present and each as (column, value). Text is a length plus one, or 0
+/// for absent; other values are a presence byte and the value.
+fn write_run(t: &Table, path: &Path) -> Result<Vec<String>> {
+    let io = |e| Error::io(path, e);
+    let file = File::create(path).map_err(io)?;
+    let mut w =
+        zstd::Encoder::new(BufWriter::with_capacity(1 << 20, file), RUN_LEVEL).map_err(io)?;
+    let extra: Vec<(&String, &Vec<Option<Text>>)> = t.extra.iter().collect();
+    let mut buf = Vec::with_capacity(1 << 16);
+    for i in 0..t.len() {
+        for c in &t.columns {
+            match c {
+                ColumnData::Text(v) => put_text(&mut buf, v[i].as_deref()),
+                ColumnData::Time(v) => put_opt(&mut buf, v[i].map(i64::to_le_bytes)),
+                ColumnData::Num(v) => put_opt(&mut buf, v[i].map(f64::to_le_bytes)),
+                ColumnData::Bool(v) => buf.push(match v[i] {
+                    None => 0,
+                    Some(false) => 1,
+                    Some(true) => 2,
+                }),
+            }
+        }
+        let present = extra.iter().filter(|(_, v)| v[i].is_some()).count();
+        buf.extend_from_slice(&(present as u32).to_le_bytes());
+        for (k, (_, v)) in extra.iter().enumerate() {
+            if let Some(s) = v[i].as_deref() {
+                buf.extend_from_slice(&(k as u32).to_le_bytes());
+                put_text(&mut buf, Some(s));
+            }
+        }
+        buf.extend_from_slice(&t.digest[i].to_le_bytes());
+        buf.extend_from_slice(&t.source[i].0.to_le_bytes());
+        buf.extend_from_slice(&t.source[i].1.to_le_bytes());
+        if buf.len() >= 1 << 15 {
+            w.write_all(&buf).map_err(io)?;
+            buf.clear();
+        }
+    }
+    w.write_all(&buf).map_err(io)?;
+    w.finish().map_err(io)?.flush().map_err(io)?;
+    Ok(extra.into_iter().map(|(k, _)| k.clone()).collect())
+}
+
+fn put_text(buf: &mut Vec<u8>, v: Option<&str>) {
+    match v {
+        None => buf.extend_from_slice(&0u32.to_le_bytes()),
+        Some(s) => {
+            buf.extend_from_slice(&(s.len() as u32 + 1).to_le_bytes());
+            buf.extend_from_slice(s.as_bytes());
+        }
+    }
+}
+
+fn put_opt(buf: &mut Vec<u8>, v: Option<[u8; 8]>) {
+    match v {
+        None => buf.push(0),
+        Some(b) => {
+            buf.push(1);
+            buf.extend_from_slice(&b);
+        }
+    }
+}
+
+/// Reads one run back, a chunk of rows at a time.
+struct RunReader {
+    path: PathBuf,
+    input: zstd::Decoder<'static, BufReader<File>>,
+    left: usize,
+    /// This run's extra column k is column `extra_at[k]` of the merged extras.
+    extra_at: Vec<usize>,
+    extra_names: Vec<String>,
+    interner: Interner,
+    scratch: Vec<u8>,
+    chunk: Table,
+    pos: usize,
+}
+
+impl RunReader {
+    fn open(run: &Run, all_extra: &[String]) -> Result<RunReader> {
+        let io = |e| Error::io(&run.path, e);
+        let file = File::open(&run.path).map_err(io)?;
+        Ok(RunReader {
+            path: run.path.clone(),
+            input: zstd::Decoder::new(file).map_err(io)?,
+            left: run.rows,
+            extra_at: run
+                .extra
+                .iter()
+                .map(|e| all_extra.iter().position(|a| a == e).unwrap_or(0))
+                .collect(),
+            extra_names: all_extra.to_vec(),
+            interner: Interner::default(),
+            scratch: Vec::new(),
+            chunk: Table::new(Kind::Deliveries),
+            pos: 0,
+        })
+    }
+
+    /// The key of the current row, if any is left.
+    fn key(&self, ts_col: usize) -> Option<Key> {
+        (self.pos < self.chunk.len()).then(|| {
+            let ts = match &self.chunk.columns[ts_col] {
+                ColumnData::Time(v) => v[self.pos],
+                _ => None,
+            };
+            (ts, self.chunk.digest[self.pos], self.chunk.source[self.pos])
+        })
+    }
+
+    /// Moves to the next row, decoding the next chunk when this one is used up.
+    fn advance(&mut self) -> Result<()> {
+        self.pos += 1;
+        if self.pos >= self.chunk.len() {
+            self.fill()?;
+        }
+        Ok(())
+    }
+
+    fn fill(&mut self) -> Result<()> {
+        let n = self.left.min(READ_CHUNK);
+        let mut t = Table::new(Kind::Deliveries);
+        let mut extra: Vec<Vec<Option<Text>>> = vec![Vec::with_capacity(n); self.extra_names.len()];
+        let ncols = t.columns.len();
+        let mut r = Decode {
+            input: &mut self.input,
+            path: &self.path,
+            scratch: &mut self.scratch,
+        };
+        for _ in 0..n {
+            for (ci, c) in t.columns.iter_mut().enumerate() {
+                match c {
+                    ColumnData::Text(v) => v.push(r.text(&mut self.interner, ci)?),
+                    ColumnData::Time(v) => v.push(r.opt()?.map(i64::from_le_bytes)),
+                    ColumnData::Num(v) => v.push(r.opt()?.map(f64::from_le_bytes)),
+                    ColumnData::Bool(v) => v.push(match r.bytes::<1>()?[0] {
+                        0 => None,
+                        b => Some(b == 2),
+                    }),
+                }
+            }
+            for col in extra.iter_mut() {
+                col.push(None);
+            }
+            let present = u32::from_le_bytes(r.bytes()?);
+            for _ in 0..present {
+                let k = u32::from_le_bytes(r.bytes()?) as usize;
+                let at = self.extra_at.get(k).copied().unwrap_or(0);
+                let s = r.text(&mut self.interner, ncols + at)?;
+                if let Some(last) = extra.get_mut(at).and_then(|col| col.last_mut()) {
+                    *last = s;
+                }
+            }
+            t.digest.push(u128::from_le_bytes(r.bytes()?));
+            let file = u32::from_le_bytes(r.bytes()?);
+            let line = u64::from_le_bytes(r.bytes()?);
+            t.source.push((file, line));
+        }
+        t.extra = self.extra_names.iter().cloned().zip(extra).collect();
+        self.left -= n;
+        self.chunk = t;
+        self.pos = 0;
+        Ok(())
+    }
+}
+
+/// Reads the encoded values of [`write_run`].
+struct Decode<'a> {
+    input: &'a mut zstd::Decoder<'static, BufReader<File>>,
+    path: &'a Path,
+    scratch: &'a mut Vec<u8>,
+}
+
+impl Decode<'_> {
+    fn bytes<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut b = [0u8; N];
+        self.input
+            .read_exact(&mut b)
+            .map_err(|e| Error::io(self.path, e))?;
+        Ok(b)
+    }
+
+    /// The next text value, interned in column slot `col`.
+    fn text(&mut self, interner: &mut Interner, col: usize) -> Result<Option<Text>> {
+        match u32::from_le_bytes(self.bytes()?) {
+            0 => Ok(None),
+            n => {
+                self.scratch.resize(n as usize - 1, 0);
+                self.input
+                    .read_exact(self.scratch)
+                    .map_err(|e| Error::io(self.path, e))?;
+                let s = std::str::from_utf8(self.scratch).map_err(|e| {
+                    Error::io(
+                        self.path,
+                        std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                    )
+                })?;
+                Ok(Some(interner.intern(col, s)))
+            }
+        }
+    }
+
+    fn opt(&mut self) -> Result<Option<[u8; 8]>> {
+        match self.bytes::<1>()?[0] {
+            0 => Ok(None),
+            _ => self.bytes().map(Some),
+        }
+    }
+}
+
+/// The merge of the runs: blocks of de-duplicated deliveries in (ts, digest) order.
+pub struct Merge {
+    _dir: tempfile::TempDir,
+    readers: Vec<RunReader>,
+    heap: BinaryHeap<std::cmp::Reverse<(Key, usize)>>,
+    ts_col: usize,
+    rid_col: usize,
+    repeated_ids: HashSet<u64>,
+    /// Request ids of `repeated_ids` already delivered.
+    seen_ids: HashSet<Text>,
+    last_digest: Option<u128>,
+    extra: Vec<String>,
+    block_rows: usize,
+    /// Rows each input file lost as duplicates so far.
+    pub duplicates: Vec<u64>,
+    /// Rows given out so far.
+    pub kept: u64,
+}
+
+impl SpilledDeliveries {
+    /// Merges the runs into blocks of at most `block_rows` rows; `n_files` sizes the duplicate tally.
+    pub fn merge(self, block_rows: usize, n_files: usize) -> Result<Merge> {
+        let cols = Kind::Deliveries.columns();
+        let at = |name: &str| cols.iter().position(|c| c.name == name).unwrap_or(0);
+        let ts_col = at("ts");
+        let mut readers = Vec::with_capacity(self.runs.len());
+        let mut heap = BinaryHeap::new();
+        for run in &self.runs {
+            let mut r = RunReader::open(run, &self.extra)?;
+            r.fill()?;
+            if let Some(k) = r.key(ts_col) {
+                heap.push(std::cmp::Reverse((k, readers.len())));
+            }
+            readers.push(r);
+        }
+        Ok(Merge {
+            _dir: self.dir,
+            readers,
+            heap,
+            ts_col,
+            rid_col: at("request_id"),
+            repeated_ids: self.repeated_ids,
+            seen_ids: HashSet::new(),
+            last_digest: None,
+            extra: self.extra,
+            block_rows: block_rows.max(1),
+            duplicates: vec![0; n_files],
+            kept: 0,
+        })
+    }
+}
+
+impl Merge {
+    /// The next block, or `None` when every run is used up.
+    pub fn next_block(&mut self) -> Result<Option<Table>> {
+        let mut out = Table::new(Kind::Deliveries);
+        out.extra = self.extra.iter().map(|e| (e.clone(), Vec::new())).collect();
+        while out.len() < self.block_rows {
+            let Some(std::cmp::Reverse((key, r))) = self.heap.pop() else {
+                break;
+            };
+            let reader = &mut self.readers[r];
+            let (chunk, pos) = (&reader.chunk, reader.pos);
+            let file = key.2 .0 as usize;
+            let copy = self.last_digest == Some(key.1);
+            self.last_digest = Some(key.1);
+            let repeat = !copy
+                && match &chunk.columns[self.rid_col] {
+                    ColumnData::Text(v) => v[pos].as_ref().is_some_and(|rid| {
+                        self.repeated_ids.contains(&rid_hash(rid))
+                            && !self.seen_ids.insert(rid.clone())
+                    }),
+                    _ => false,
+                };
+            if copy || repeat {
+                if let Some(d) = self.duplicates.get_mut(file) {
+                    *d += 1;
+                }
+            } else {
+                out.push_row(chunk, pos);
+            }
+            reader.advance()?;
+            if let Some(k) = reader.key(self.ts_col) {
+                self.heap.push(std::cmp::Reverse((k, r)));
+            }
+        }
+        self.kept += out.len() as u64;
+        Ok((!out.is_empty()).then_some(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::table_from_csv;
+
+    const HEADER: &str =
+        "ts,session_id,requested_stream_id,cache_node,cache_key,cache_status,request_id";
+
+    fn files() -> Vec<Table> {
+        let a = table_from_csv(
+            Kind::Deliveries,
+            &format!(
+                "{HEADER},note\n2000,s,c,n,k,hit,r1,x\n1000,s,c,n,k,hit,r2,\n1000,s,c,n,k,HIT,r2,y\n5000,s,c,n,k,hit,r9,\n"
+            ),
+            0,
+        );
+        let b = table_from_csv(
+            Kind::Deliveries,
+            &format!(
+                "{HEADER},extra2\n1500,s,c,n,k,miss,r1,e\n3000,s,c,n,k,hit,,\n3000,s,c,n,k,hit,,\n1000,s,c,n,k,hit,r2,\n"
+            ),
+            1,
+        );
+        vec![a, b]
+    }
+
+    /// Merged runs, cut into blocks of every size, equal the in-memory de-duplication row for
+    /// row and charge each file the same duplicates.
+    #[test]
+    fn merged_runs_equal_in_memory_dedup() {
+        let mut whole = Table::new(Kind::Deliveries);
+        for t in files() {
+            whole.append(t);
+        }
+        let (want, want_dups) = crate::dedup::dedup(whole, 2);
+        assert_eq!(want_dups, vec![2, 2]);
+        for limit in 1..=8 {
+            for block in [1, 2, 3, 100] {
+                let sorter = RunSorter::new(limit, None);
+                for t in files() {
+                    sorter.push(t);
+                }
+                let Sorted::Spilled(spilled) = sorter.finish().unwrap() else {
+                    panic!("a limit of {limit} rows spills");
+                };
+                assert_eq!(spilled.rows, 8);
+                let mut merge = spilled.merge(block, 2).unwrap();
+                let mut got = Table::new(Kind::Deliveries);
+                while let Some(b) = merge.next_block().unwrap() {
+                    assert!(b.len() <= block);
+                    got.append(b);
+                }
+                assert_eq!(merge.duplicates, want_dups, "limit {limit}, block {block}");
+                assert_eq!(merge.kept, want.len() as u64);
+                assert_eq!(got.digest, want.digest);
+                assert_eq!(got.source, want.source);
+                assert_eq!(got.columns, want.columns);
+                assert_eq!(got.extra, want.extra);
+                assert_eq!(got.extra.keys().collect::<Vec<_>>(), ["extra2", "note"]);
+            }
+        }
+    }
+
+    #[test]
+    fn below_the_limit_nothing_is_spilled() {
+        let sorter = RunSorter::new(100, None);
+        for t in files() {
+            sorter.push(t);
+        }
+        match sorter.finish().unwrap() {
+            Sorted::Resident(t) => assert_eq!(t.len(), 8),
+            Sorted::Spilled(_) => panic!("8 rows under a limit of 100 stay in memory"),
+        }
+    }
+}
