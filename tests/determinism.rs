@@ -406,3 +406,39 @@ fn spilling_deliveries_in_runs_changes_no_output_byte() {
         }
     }
 }
+
+/// The library keeps every verdict and the whole deliveries table even when the deliveries were
+/// spilled: `analyze` with runs of 500 rows gives the verdicts and table of an in-memory run.
+#[test]
+fn library_analysis_of_spilled_deliveries_keeps_every_row() {
+    use leakscope::analyze::{analyze as analyze_lib, summary_json, AnalyzeOptions};
+    use leakscope::schema::Kind;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut args =
+        leakscope::generate::GenerateArgs::new("session-mixup", 3, 3_000, &data);
+    args.format = "mixed".to_string();
+    args.dirty = true;
+    leakscope::generate::generate(&args).unwrap();
+    let held = analyze_lib(&data, &AnalyzeOptions::default()).unwrap();
+    let opts = AnalyzeOptions {
+        load: leakscope::load::LoadOptions {
+            run_rows: 500,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let spilled = analyze_lib(&data, &opts).unwrap();
+    assert!(held.summary.deliveries > 2_000, "{}", held.summary.deliveries);
+    assert_eq!(summary_json(&spilled), summary_json(&held));
+    assert_eq!(spilled.verdicts, held.verdicts);
+    let (a, b) = (
+        spilled.loaded.table(Kind::Deliveries),
+        held.loaded.table(Kind::Deliveries),
+    );
+    assert_eq!(a.len(), held.verdicts.len());
+    assert_eq!(a.digest, b.digest);
+    assert_eq!(a.source, b.source);
+    assert_eq!(a.columns, b.columns);
+    assert!(spilled.loaded.spilled.is_none());
+}
