@@ -415,8 +415,7 @@ fn library_analysis_of_spilled_deliveries_keeps_every_row() {
     use leakscope::schema::Kind;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut args =
-        leakscope::generate::GenerateArgs::new("session-mixup", 3, 3_000, &data);
+    let mut args = leakscope::generate::GenerateArgs::new("session-mixup", 3, 3_000, &data);
     args.format = "mixed".to_string();
     args.dirty = true;
     leakscope::generate::generate(&args).unwrap();
@@ -429,7 +428,11 @@ fn library_analysis_of_spilled_deliveries_keeps_every_row() {
         ..Default::default()
     };
     let spilled = analyze_lib(&data, &opts).unwrap();
-    assert!(held.summary.deliveries > 2_000, "{}", held.summary.deliveries);
+    assert!(
+        held.summary.deliveries > 2_000,
+        "{}",
+        held.summary.deliveries
+    );
     assert_eq!(summary_json(&spilled), summary_json(&held));
     assert_eq!(spilled.verdicts, held.verdicts);
     let (a, b) = (

@@ -105,11 +105,10 @@ impl RunSorter {
         }
     }
 
-    /// Adds validated rows; spills the held rows once they reach the limit.
+    /// Adds validated rows; spills the held rows once they reach the limit (other files' rows
+    /// wait meanwhile). After a failed spill rows are not kept: [`RunSorter::finish`] reports it.
     pub fn push(&self, rows: Table) {
-        let Ok(mut st) = self.state.lock() else {
-            return;
-        };
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if st.error.is_some() {
             return;
         }
