@@ -123,6 +123,7 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
             Some(s) => Blocks::merged(scope, s, opts.block_rows, loaded.files.len())?,
             None => Blocks::resident(deliveries, opts.block_rows),
         };
+        let mut cache_window = join::CacheWindow::default();
         while let Some(block) = source.next()? {
             let rows = block.rows();
             let d = block.table();
@@ -134,7 +135,12 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
                     // ever holds if all deliveries were joined at once.
                     let lookups = join::delivery_frame(d, rows.clone(), &timelines.codes)
                         .and_then(|block| {
-                            join::resolve(&block, &timelines, loaded.settings.tolerance_ms)
+                            join::resolve(
+                                &block,
+                                &timelines,
+                                loaded.settings.tolerance_ms,
+                                &mut cache_window,
+                            )
                         })
                         .map_err(|e| {
                             Error::polars(

@@ -6,6 +6,7 @@
 //! allowed: the state at instant L is the result of every event with ts <= L.
 //! Identifiers travel as codes of the timelines' dictionary (see `codes`).
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use polars::prelude::*;
@@ -60,7 +61,14 @@ pub fn delivery_frame(
 /// came from the cache), `fill_ts`, `config`, `named` (content named by the
 /// delivery itself, whose own origin and object then stand). Identifiers are
 /// codes of the timelines' dictionary.
-pub fn resolve(block: &DataFrame, tl: &Timelines, tolerance_ms: i64) -> PolarsResult<DataFrame> {
+///
+/// `cache` carries the cache timeline from block to block (see [`CacheWindow`]).
+pub fn resolve(
+    block: &DataFrame,
+    tl: &Timelines,
+    tolerance_ms: i64,
+    cache: &mut CacheWindow,
+) -> PolarsResult<DataFrame> {
     let base = block.clone().lazy().with_row_index("idx", None);
     let stacked: Vec<LazyFrame> = [-tolerance_ms, 0, tolerance_ms]
         .iter()
@@ -74,14 +82,12 @@ pub fn resolve(block: &DataFrame, tl: &Timelines, tolerance_ms: i64) -> PolarsRe
         })
         .collect();
     let lf = concat(stacked, UnionArgs::default())?;
-    // A backward look-up never reaches past the block's last instant, so the cache rows after it
-    // are left out rather than grouped for the block. Blocks come in time order, so early blocks
-    // group a small part of the cache, not all of it each time.
-    let t_max = block
-        .column("ts")?
-        .i64()?
-        .max()
-        .map(|t| t + tolerance_ms.abs());
+    // A backward look-up never reaches past the block's last instant, so the timeline rows after
+    // it are left out rather than grouped for the block.
+    let ts = block.column("ts")?.i64()?;
+    let tol = tolerance_ms.abs();
+    let t_max = ts.max().map(|t| t + tol);
+    let t_min = ts.min().map(|t| t - tol);
 
     let lf = asof(
         lf,
@@ -100,7 +106,7 @@ pub fn resolve(block: &DataFrame, tl: &Timelines, tolerance_ms: i64) -> PolarsRe
 
     let lf = asof(
         lf,
-        reachable(&tl.cache, "c_ts", t_max).lazy(),
+        cache.rows_for(&tl.cache, t_min, t_max)?.lazy(),
         "t",
         "c_ts",
         &["cache_node", "cache_key"],
@@ -213,6 +219,55 @@ fn in_delivery_order(df: DataFrame) -> PolarsResult<DataFrame> {
     df.take(&IdxCa::from_vec("order".into(), order))
 }
 
+/// The cache timeline as a block's look-ups need it, carried from block to block.
+///
+/// A backward look-up from an instant in [t_min, t_max] reaches only rows up to t_max, and of the
+/// rows before t_min only the last of each (node, key). Blocks come in time order, so the last row
+/// of each key before the block is carried forward, and a block groups that and its own window of
+/// the timeline, not every row before it: at 10^8 deliveries 1.5 million keys instead of up to 18
+/// million rows, for each of 96 blocks.
+#[derive(Debug, Default)]
+pub struct CacheWindow {
+    /// Rows before `next` are summarised in `last`.
+    next: usize,
+    /// The last row of each (node, key) among rows `0..next`.
+    last: HashMap<(u32, u32), IdxSize>,
+}
+
+impl CacheWindow {
+    /// The rows of the cache timeline `cache` (sorted by `c_ts`) that look-ups between `t_min`
+    /// and `t_max` can reach, in time order.
+    fn rows_for(
+        &mut self,
+        cache: &DataFrame,
+        t_min: Option<i64>,
+        t_max: Option<i64>,
+    ) -> PolarsResult<DataFrame> {
+        let slices = (
+            cache.column("c_ts")?.i64()?.cont_slice(),
+            cache.column("c_node")?.u32()?.cont_slice(),
+            cache.column("c_key")?.u32()?.cont_slice(),
+        );
+        let (Some(t_min), (Ok(ts), Ok(node), Ok(key))) = (t_min, slices) else {
+            return Ok(reachable(cache, "c_ts", t_max));
+        };
+        let lo = ts.partition_point(|&t| t < t_min);
+        let hi = t_max.map_or(ts.len(), |m| ts.partition_point(|&t| t <= m));
+        if lo < self.next || hi < lo {
+            // A block earlier than the one before: the carried rows say too much for it.
+            return Ok(reachable(cache, "c_ts", t_max));
+        }
+        for i in self.next..lo {
+            self.last.insert((node[i], key[i]), i as IdxSize);
+        }
+        self.next = lo;
+        let mut rows: Vec<IdxSize> = self.last.values().copied().collect();
+        rows.sort_unstable();
+        rows.extend(lo as IdxSize..hi as IdxSize);
+        cache.take(&IdxCa::from_vec("rows".into(), rows))
+    }
+}
+
 /// The rows of `timeline`, sorted by its time column `on`, that a backward look-up at or before
 /// `t_max` can reach: those up to `t_max`. All of them if the column is not one plain slice.
 fn reachable(timeline: &DataFrame, on: &str, t_max: Option<i64>) -> DataFrame {
@@ -285,6 +340,27 @@ mod tests {
             .map(|&t| reachable(&tl, "c_ts", t).height())
             .collect();
         assert_eq!(heights, [0, 3, 3, 4, 4]);
+    }
+
+    /// Each block gets the last row of every key before it and every row of its own window; a
+    /// block earlier than the one before gets every row up to its end.
+    #[test]
+    fn the_cache_window_carries_the_last_row_of_each_key() {
+        let cache = df!(
+            "c_node" => [1u32, 1, 1, 2, 1],
+            "c_key" => [1u32, 1, 2, 1, 1],
+            "c_ts" => [10i64, 20, 30, 40, 50],
+        )
+        .unwrap();
+        let mut w = CacheWindow::default();
+        let mut times = |lo, hi| -> Vec<Option<i64>> {
+            let df = w.rows_for(&cache, Some(lo), Some(hi)).unwrap();
+            df.column("c_ts").unwrap().i64().unwrap().iter().collect()
+        };
+        assert_eq!(times(25, 45), [20, 30, 40].map(Some));
+        assert_eq!(times(45, 60), [20, 30, 40, 50].map(Some));
+        assert_eq!(times(51, 60), [30, 40, 50].map(Some));
+        assert_eq!(times(0, 15), [Some(10)]);
     }
 
     #[test]
