@@ -359,6 +359,15 @@ fn overlapped_and_sequential_writing_give_the_same_bytes() {
     }
 }
 
+/// A generated dataset with every kind of dirt (duplicates, retried request ids, malformed rows)
+/// in mixed formats.
+fn dirty_mixed(root: &Path, scenario: &str, seed: u64, deliveries: u64) {
+    let mut args = leakscope::generate::GenerateArgs::new(scenario, seed, deliveries, root);
+    args.format = "mixed".to_string();
+    args.dirty = true;
+    leakscope::generate::generate(&args).unwrap();
+}
+
 /// Deliveries spilled to disk in sorted runs and merged back give the outputs of deliveries held
 /// in memory, byte for byte: duplicates (exact and by request id, across files and formats) fold
 /// the same way and are charged to the same files.
@@ -366,10 +375,7 @@ fn overlapped_and_sequential_writing_give_the_same_bytes() {
 fn spilling_deliveries_in_runs_changes_no_output_byte() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut args = leakscope::generate::GenerateArgs::new("cache-key-collision", 7, 4_000, &data);
-    args.format = "mixed".to_string();
-    args.dirty = true;
-    leakscope::generate::generate(&args).unwrap();
+    dirty_mixed(&data, "cache-key-collision", 7, 4_000);
     let mut runs = Vec::new();
     for extra in [
         &[][..],
@@ -415,10 +421,7 @@ fn library_analysis_of_spilled_deliveries_keeps_every_row() {
     use leakscope::schema::Kind;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut args = leakscope::generate::GenerateArgs::new("session-mixup", 3, 3_000, &data);
-    args.format = "mixed".to_string();
-    args.dirty = true;
-    leakscope::generate::generate(&args).unwrap();
+    dirty_mixed(&data, "session-mixup", 3, 3_000);
     let held = analyze_lib(&data, &AnalyzeOptions::default()).unwrap();
     let opts = AnalyzeOptions {
         load: leakscope::load::LoadOptions {
