@@ -266,11 +266,7 @@ impl<'scope, 'a> Blocks<'scope, 'a> {
         block_rows: usize,
         n_files: usize,
     ) -> Result<Blocks<'scope, 'a>> {
-        let size = match block_rows {
-            0 => DEFAULT_BLOCK_ROWS,
-            b => b,
-        };
-        let mut merge = spilled.merge(size, n_files)?;
+        let mut merge = spilled.merge(block_size(block_rows), n_files)?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let handle = scope.spawn(move || {
             while let Some(block) = merge.next_block()? {
@@ -305,12 +301,17 @@ impl<'scope, 'a> Blocks<'scope, 'a> {
     }
 }
 
-/// Consecutive row ranges of at most `block_rows` rows (0: [`DEFAULT_BLOCK_ROWS`]) covering `0..n`.
-pub fn blocks(n: usize, block_rows: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
-    let size = match block_rows {
+/// Deliveries per block for the option `block_rows` (0: [`DEFAULT_BLOCK_ROWS`]).
+fn block_size(block_rows: usize) -> usize {
+    match block_rows {
         0 => DEFAULT_BLOCK_ROWS,
         b => b,
-    };
+    }
+}
+
+/// Consecutive row ranges of at most `block_rows` rows (0: [`DEFAULT_BLOCK_ROWS`]) covering `0..n`.
+pub fn blocks(n: usize, block_rows: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let size = block_size(block_rows);
     (0..n)
         .step_by(size)
         .map(move |start| start..n.min(start + size))

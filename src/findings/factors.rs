@@ -425,19 +425,35 @@ impl CodeColumn {
         }
     }
 
+    fn len(&self) -> usize {
+        match self {
+            CodeColumn::U8(v) => v.len(),
+            CodeColumn::U16(v) => v.len(),
+            CodeColumn::U32(v) => v.len(),
+        }
+    }
+
+    /// The largest code the column can hold.
+    fn limit(&self) -> u32 {
+        match self {
+            CodeColumn::U8(_) => u8::MAX as u32,
+            CodeColumn::U16(_) => u16::MAX as u32,
+            CodeColumn::U32(_) => u32::MAX,
+        }
+    }
+
+    fn reserve(&mut self, n: usize) {
+        match self {
+            CodeColumn::U8(v) => v.reserve_exact(n),
+            CodeColumn::U16(v) => v.reserve_exact(n),
+            CodeColumn::U32(v) => v.reserve_exact(n),
+        }
+    }
+
     /// Appends `codes`, none above `max`, widening the column first if `max` needs it.
     fn extend(&mut self, codes: impl Iterator<Item = u32>, max: u32) {
-        let widen = match self {
-            CodeColumn::U8(v) if max > u8::MAX as u32 => {
-                Some(v.iter().map(|&c| c as u32).collect())
-            }
-            CodeColumn::U16(v) if max > u16::MAX as u32 => {
-                Some(v.iter().map(|&c| c as u32).collect())
-            }
-            _ => None,
-        };
-        if let Some(all) = widen {
-            *self = CodeColumn::of(all, max);
+        if max > self.limit() {
+            *self = CodeColumn::of((0..self.len()).map(|i| self.get(i)), max);
         }
         match self {
             CodeColumn::U8(v) => v.extend(codes.map(|c| c as u8)),
@@ -446,13 +462,14 @@ impl CodeColumn {
         }
     }
 
-    fn of(all: Vec<u32>, max: u32) -> CodeColumn {
+    /// `codes` in the narrowest column that holds `max`.
+    fn of(codes: impl Iterator<Item = u32>, max: u32) -> CodeColumn {
         if max <= u8::MAX as u32 {
-            CodeColumn::U8(all.into_iter().map(|c| c as u8).collect())
+            CodeColumn::U8(codes.map(|c| c as u8).collect())
         } else if max <= u16::MAX as u32 {
-            CodeColumn::U16(all.into_iter().map(|c| c as u16).collect())
+            CodeColumn::U16(codes.map(|c| c as u16).collect())
         } else {
-            CodeColumn::U32(all)
+            CodeColumn::U32(codes.collect())
         }
     }
 }
@@ -471,11 +488,7 @@ impl AttributeCodes {
     /// Room for `n` more deliveries' codes, at the width each attribute has now.
     pub fn reserve(&mut self, n: usize) {
         for c in &mut self.codes {
-            match c {
-                CodeColumn::U8(v) => v.reserve_exact(n),
-                CodeColumn::U16(v) => v.reserve_exact(n),
-                CodeColumn::U32(v) => v.reserve_exact(n),
-            }
+            c.reserve(n);
         }
     }
 
@@ -735,6 +748,20 @@ fn factors_of<'a>(rows: &[usize], leak: &[bool], coded: impl FnOnce() -> Coded<'
 mod tests {
     use super::*;
     use crate::verdict::Verdict;
+
+    /// A code column widens when a code outgrows it, and keeps every code it held.
+    #[test]
+    fn code_columns_widen_without_losing_codes() {
+        let mut c = CodeColumn::U8(Vec::new());
+        c.extend([3, 255].into_iter(), 255);
+        assert!(matches!(c, CodeColumn::U8(_)));
+        c.extend([300].into_iter(), 300);
+        assert!(matches!(c, CodeColumn::U16(_)));
+        c.extend([70_000, 1].into_iter(), 70_000);
+        assert!(matches!(c, CodeColumn::U32(_)));
+        let all: Vec<u32> = (0..c.len()).map(|i| c.get(i)).collect();
+        assert_eq!(all, [3, 255, 300, 70_000, 1]);
+    }
 
     fn verdict(leak: bool) -> Verdict {
         Verdict::without_evidence(if leak { Class::Leak } else { Class::Ok })

@@ -114,7 +114,7 @@ impl LoadedDataset {
         let Some(spilled) = self.spilled.take() else {
             return Ok(());
         };
-        let mut merge = spilled.merge(crate::analyze::DEFAULT_BLOCK_ROWS, self.files.len())?;
+        let mut merge = spilled.merge(runs::GATHER_BLOCK_ROWS, self.files.len())?;
         let mut all = Table::new(Kind::Deliveries);
         while let Some(block) = merge.next_block()? {
             if keep {
@@ -179,13 +179,7 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
         indicatif::ProgressBar::hidden()
     };
 
-    let sorter = runs::RunSorter::new(
-        match opts.run_rows {
-            0 => runs::DEFAULT_RUN_ROWS,
-            n => n,
-        },
-        None,
-    );
+    let sorter = runs::RunSorter::new(opts.run_rows);
     let results: Vec<(InputFile, Option<validate::ValidatedFile>)> = found
         .par_iter()
         .enumerate()

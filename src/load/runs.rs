@@ -29,6 +29,9 @@ pub const DEFAULT_RUN_ROWS: usize = 1 << 22;
 /// up to here keeping it is faster, and the peak stays well inside the machine.
 const KEEP_FREED_MEMORY_ROWS: usize = 1 << 24;
 
+/// Deliveries per merged block when the merge only gathers or counts them (no join follows).
+pub const GATHER_BLOCK_ROWS: usize = 1 << 20;
+
 /// Rows decoded from a run at a time during the merge.
 const READ_CHUNK: usize = 8192;
 
@@ -39,7 +42,6 @@ const RUN_LEVEL: i32 = 1;
 #[derive(Debug)]
 pub struct RunSorter {
     limit: usize,
-    dir: Option<PathBuf>,
     state: Mutex<SorterState>,
 }
 
@@ -91,12 +93,14 @@ pub struct SpilledDeliveries {
 }
 
 impl RunSorter {
-    /// A sorter spilling runs of `limit` rows (at least 1) into a temporary folder under `dir`
-    /// (default: the system's).
-    pub fn new(limit: usize, dir: Option<PathBuf>) -> RunSorter {
+    /// A sorter spilling runs of `limit` rows (0: [`DEFAULT_RUN_ROWS`]) into a temporary folder
+    /// under the system's (`TMPDIR`).
+    pub fn new(limit: usize) -> RunSorter {
         RunSorter {
-            limit: limit.max(1),
-            dir,
+            limit: match limit {
+                0 => DEFAULT_RUN_ROWS,
+                n => n,
+            },
             state: Mutex::new(SorterState {
                 pending: Table::new(Kind::Deliveries),
                 spill: None,
@@ -115,7 +119,7 @@ impl RunSorter {
         st.pending.append(rows);
         if st.pending.len() >= self.limit {
             let run = std::mem::replace(&mut st.pending, Table::new(Kind::Deliveries));
-            if let Err(e) = spill(self.dir.as_deref(), &mut st, run) {
+            if let Err(e) = spill(&mut st.spill, run) {
                 st.error = Some(e);
             }
         }
@@ -130,9 +134,8 @@ impl RunSorter {
         if st.spill.is_none() {
             return Ok(Sorted::Resident(st.pending));
         }
-        let pending = std::mem::replace(&mut st.pending, Table::new(Kind::Deliveries));
-        if !pending.is_empty() {
-            spill(self.dir.as_deref(), &mut st, pending)?;
+        if !st.pending.is_empty() {
+            spill(&mut st.spill, st.pending)?;
         }
         let Some(Spill {
             dir,
@@ -140,7 +143,7 @@ impl RunSorter {
             mut rid_hashes,
         }) = st.spill
         else {
-            return Ok(Sorted::Resident(st.pending));
+            unreachable!("a spill was made above");
         };
         rid_hashes.par_sort_unstable();
         let repeated_ids = rid_hashes
@@ -165,25 +168,18 @@ impl RunSorter {
     }
 }
 
-/// Sorts `run` and writes it into the spill folder (made on the first call, under `dir`).
-fn spill(dir: Option<&Path>, st: &mut SorterState, run: Table) -> Result<()> {
-    if st.spill.is_none() {
-        let mut b = tempfile::Builder::new();
-        b.prefix("leakscope-runs-");
-        let dir = match dir {
-            Some(d) => b.tempdir_in(d).map_err(|e| Error::io(d, e))?,
-            None => b
+/// Sorts `run` and writes it into the spill folder, made on the first call.
+fn spill(to: &mut Option<Spill>, run: Table) -> Result<()> {
+    let spill = match to {
+        Some(s) => s,
+        None => to.insert(Spill {
+            dir: tempfile::Builder::new()
+                .prefix("leakscope-runs-")
                 .tempdir()
                 .map_err(|e| Error::io(&std::env::temp_dir(), e))?,
-        };
-        st.spill = Some(Spill {
-            dir,
             runs: Vec::new(),
             rid_hashes: Vec::new(),
-        });
-    }
-    let Some(spill) = st.spill.as_mut() else {
-        return Ok(());
+        }),
     };
     let run = sort_run(run);
     if let Some(ColumnData::Text(rid)) = run.column("request_id") {
@@ -568,7 +564,7 @@ mod tests {
         assert_eq!(want_dups, vec![2, 2]);
         for limit in 1..=8 {
             for block in [1, 2, 3, 100] {
-                let sorter = RunSorter::new(limit, None);
+                let sorter = RunSorter::new(limit);
                 for t in files() {
                     sorter.push(t);
                 }
@@ -595,7 +591,7 @@ mod tests {
 
     #[test]
     fn below_the_limit_nothing_is_spilled() {
-        let sorter = RunSorter::new(100, None);
+        let sorter = RunSorter::new(100);
         for t in files() {
             sorter.push(t);
         }
