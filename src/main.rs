@@ -56,7 +56,7 @@ enum Command {
               value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         block_rows: usize,
         /// Deliveries held in memory while loading; beyond that they are spilled to disk (under
-        /// TMPDIR) in sorted runs of this many rows, and merged back [default: 4194304].
+        /// TMPDIR) in sorted runs of this many rows, and merged back [default: 1048576].
         /// Results do not depend on it.
         #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         run_rows: Option<usize>,

@@ -161,7 +161,8 @@ pub struct CoverageTally {
     missing_nodes: BTreeSet<Text>,
     /// Per hour: deliveries, leaks, unresolved.
     per_hour: BTreeMap<i64, (u64, u64, u64)>,
-    per_server: BTreeMap<Text, BTreeMap<i64, u64>>,
+    /// Hashed by server, as it is looked up for every delivery; the gaps found in it are sorted.
+    per_server: HashMap<Text, BTreeMap<i64, u64>, RandomState>,
 }
 
 impl CoverageTally {
@@ -245,7 +246,7 @@ impl CoverageTally {
 /// the server being out of service, not as a logging gap.
 fn server_gaps(
     per_hour: &BTreeMap<i64, (u64, u64, u64)>,
-    per_server: &BTreeMap<Text, BTreeMap<i64, u64>>,
+    per_server: &HashMap<Text, BTreeMap<i64, u64>, RandomState>,
 ) -> Vec<Gap> {
     let mut gaps = Vec::new();
     for (s, hours) in per_server {

@@ -3,7 +3,10 @@
 //! Only `leak` deliveries count here (the lower bound); ambiguous ones are in the
 //! headline's upper bound and in verdicts.parquet.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::hash::Hash;
+
+use foldhash::{HashMap, HashSet};
 
 use super::context::AccountDirectory;
 use crate::load::table::Text;
@@ -79,15 +82,16 @@ pub struct Exposures {
     pub region_column: Option<&'static str>,
 }
 
+/// One account's or pair's leaks so far. The sets are only counted, so they are hashed.
 #[derive(Default)]
 struct Acc<'a> {
     first: i64,
     last: i64,
     deliveries: u64,
     viewed: u64,
-    counterparts: BTreeSet<&'a str>,
-    objects: BTreeSet<&'a str>,
-    sessions: BTreeSet<&'a str>,
+    counterparts: HashSet<&'a str>,
+    objects: HashSet<&'a str>,
+    sessions: HashSet<&'a str>,
 }
 
 impl<'a> Acc<'a> {
@@ -126,10 +130,11 @@ pub struct LeakInputs<'a> {
 }
 
 pub fn exposures(x: &LeakInputs, dir: &AccountDirectory) -> Exposures {
-    let mut subj: BTreeMap<&str, Acc> = BTreeMap::new();
-    let mut recp: BTreeMap<&str, Acc> = BTreeMap::new();
-    let mut pairs: BTreeMap<(&str, &str), Acc> = BTreeMap::new();
-    let mut cats: BTreeMap<&str, (u64, BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
+    // Hashed while counting (one lookup per leak, not a search), ordered once at the end.
+    let mut subj: HashMap<&str, Acc> = HashMap::default();
+    let mut recp: HashMap<&str, Acc> = HashMap::default();
+    let mut pairs: HashMap<(&str, &str), Acc> = HashMap::default();
+    let mut cats: HashMap<&str, (u64, HashSet<&str>, HashSet<&str>)> = HashMap::default();
     for (i, v) in x.verdicts.iter().enumerate() {
         if v.class != Class::Leak {
             continue;
@@ -167,8 +172,8 @@ pub fn exposures(x: &LeakInputs, dir: &AccountDirectory) -> Exposures {
         objects: a.objects.len() as u64,
         sessions: a.sessions.len() as u64,
     };
-    let subjects: Vec<AccountExposure> = subj.into_iter().map(account).collect();
-    let recipients: Vec<AccountExposure> = recp.into_iter().map(account).collect();
+    let subjects: Vec<AccountExposure> = sorted(subj).into_iter().map(account).collect();
+    let recipients: Vec<AccountExposure> = sorted(recp).into_iter().map(account).collect();
     let mut by_country: BTreeMap<String, CountryCount> = BTreeMap::new();
     let mut us_states: BTreeMap<String, u64> = BTreeMap::new();
     let country_key = |c: &Option<String>| c.clone().unwrap_or_else(|| ABSENT.to_string());
@@ -194,7 +199,7 @@ pub fn exposures(x: &LeakInputs, dir: &AccountDirectory) -> Exposures {
     Exposures {
         subjects,
         recipients,
-        pairs: pairs
+        pairs: sorted(pairs)
             .into_iter()
             .map(|((s, r), a)| PairExposure {
                 subject: s.to_string(),
@@ -208,7 +213,7 @@ pub fn exposures(x: &LeakInputs, dir: &AccountDirectory) -> Exposures {
             .collect(),
         by_country,
         us_states,
-        categories: cats
+        categories: sorted(cats)
             .into_iter()
             .map(|(k, (n, o, s))| {
                 (
@@ -224,6 +229,13 @@ pub fn exposures(x: &LeakInputs, dir: &AccountDirectory) -> Exposures {
         have_countries: !dir.country.is_empty(),
         region_column: dir.region_column,
     }
+}
+
+/// The entries of `map` in key order (keys are distinct, so the order is total).
+fn sorted<K: Ord + Hash, V>(map: HashMap<K, V>) -> Vec<(K, V)> {
+    let mut v: Vec<(K, V)> = map.into_iter().collect();
+    v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    v
 }
 
 impl Exposures {

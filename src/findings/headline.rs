@@ -1,6 +1,8 @@
 //! Headline: who was exposed to whom, as delivered and as viewed, with the lower (leak) and upper (leak + ambiguous) bound.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+
+use foldhash::HashSet;
 
 use crate::verdict::{Class, Verdict};
 
@@ -40,13 +42,14 @@ pub struct Headline {
     pub last_leak: Option<i64>,
 }
 
+/// Distinct values, counted and never listed, so hashed rather than ordered.
 #[derive(Default)]
 struct Sets<'a> {
     deliveries: u64,
-    subjects: BTreeSet<&'a str>,
-    recipients: BTreeSet<&'a str>,
-    pairs: BTreeSet<(&'a str, &'a str)>,
-    objects: BTreeSet<&'a str>,
+    subjects: HashSet<&'a str>,
+    recipients: HashSet<&'a str>,
+    pairs: HashSet<(&'a str, &'a str)>,
+    objects: HashSet<&'a str>,
 }
 
 impl<'a> Sets<'a> {
