@@ -23,7 +23,7 @@ use crate::schema::Kind;
 
 /// Deliveries held in memory before they are sorted and spilled as a run, unless told otherwise:
 /// about 400 MB of rows. Datasets up to this size are never spilled. Measured at 10^7 deliveries,
-/// loading in runs of 2^20 took 15-16 s and 2.3 GB, in runs of 2^22 21-24 s and 4.3 GB: each run
+/// loading in runs of 2^20 took 15-18 s and 2.3 GB, in runs of 2^22 21-26 s and 4.3 GB: each run
 /// is a smaller sort, every validator waits less while one is written, and less memory is touched.
 pub const DEFAULT_RUN_ROWS: usize = 1 << 20;
 
@@ -200,8 +200,9 @@ fn spill(to: &mut Option<Spill>, run: Table) -> Result<()> {
             .par_extend(rid.par_iter().filter_map(|r| r.as_deref().map(rid_hash)));
     }
     // Compressing is the slow part of a spill and every validator waits for it, so the sorted
-    // run is written as one file per core, each a sorted run of its own to the merge.
-    let parts = rayon::current_num_threads().max(1);
+    // run is written as one file per core, each a sorted run of its own to the merge. At least
+    // two, so that every machine merges runs cut this way.
+    let parts = rayon::current_num_threads().max(2);
     let per = run.len().div_ceil(parts).max(1);
     let first = spill.runs.len();
     let dir = spill.dir.path();
@@ -612,6 +613,24 @@ mod tests {
                 assert_eq!(got.extra.keys().collect::<Vec<_>>(), ["extra2", "note"]);
             }
         }
+    }
+
+    /// A run that would overshoot its limit is spilled first; each run is written as several
+    /// files, which together hold it once.
+    #[test]
+    fn runs_keep_to_their_limit_and_are_written_in_parts() {
+        let sorter = RunSorter::new(6);
+        for t in files() {
+            sorter.push(t);
+        }
+        let Sorted::Spilled(spilled) = sorter.finish().unwrap() else {
+            panic!("8 rows over a limit of 6 spill");
+        };
+        let parts = rayon::current_num_threads().max(2);
+        let sizes: Vec<usize> = spilled.runs.iter().map(|r| r.rows).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 8);
+        assert_eq!(sizes.len(), 2 * parts.min(4), "{sizes:?}");
+        assert!(sizes.iter().all(|&n| n <= 2), "{sizes:?}");
     }
 
     #[test]
