@@ -82,6 +82,7 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
     let mut loaded = load_streaming(dataset, &opts.load)?;
     let spilled = loaded.spilled.take();
     clock.lap("load");
+    clock.laps(&[("normalise", loaded.normalise_seconds)]);
     let timelines =
         intervals::build(&loaded).map_err(|e| Error::polars("building timelines", e))?;
     clock.lap("intervals");

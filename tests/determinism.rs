@@ -322,8 +322,16 @@ fn verbose_records_stage_timings_in_the_manifest_only_when_asked() {
             .unwrap()
             .matches("\"stage\"")
             .count(),
-        6
+        PIPELINE_STAGES.len()
     );
+    // Every delivery has a timestamp to convert, so normalising took some time.
+    let normalise = m["timings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["stage"] == "normalise")
+        .unwrap();
+    assert!(normalise["seconds"].as_f64().unwrap() > 0.0, "{normalise}");
 }
 
 /// The binary writes the verdict tables block by block while it classifies, and keeps no verdict;

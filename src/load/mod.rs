@@ -93,6 +93,9 @@ pub struct LoadedDataset {
     /// Deliveries too many to hold, spilled as sorted runs by [`load_streaming`]: the deliveries
     /// table is then empty, and their duplicates are not yet counted (see [`LoadedDataset::settle`]).
     pub spilled: Option<runs::SpilledDeliveries>,
+    /// Seconds spent normalising timestamps while loading, summed over the validating threads
+    /// (see [`validate::ValidatedFile::normalise`]); part of the load, not added to it.
+    pub normalise_seconds: f64,
 }
 
 impl LoadedDataset {
@@ -206,6 +209,7 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
     let mut rejections: BTreeMap<Kind, Vec<Rejection>> =
         Kind::ALL.iter().map(|&k| (k, Vec::new())).collect();
     let mut warnings = Vec::new();
+    let mut normalise = std::time::Duration::ZERO;
     for (file, validated) in results {
         if let Some(e) = &file.error {
             if opts.strict {
@@ -217,6 +221,7 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
             warnings.push(format!("{}: file skipped, cannot be read: {e}", file.path));
         }
         if let Some(v) = validated {
+            normalise += v.normalise;
             warnings.extend(v.warnings);
             if let Some(r) = rejections.get_mut(&file.kind) {
                 r.extend(v.rejections);
@@ -278,6 +283,7 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
         rejections,
         warnings,
         spilled,
+        normalise_seconds: normalise.as_secs_f64(),
     };
     for kind in Kind::ALL {
         let kept = match (&loaded.spilled, kind) {
@@ -410,6 +416,7 @@ fn load_parquet_slices(
     settings: &Settings,
     sink: Option<&runs::RunSorter>,
 ) -> std::result::Result<(u64, u64, validate::ValidatedFile), String> {
+    let started = std::time::Instant::now();
     let mut forms = BTreeMap::new();
     for (name, hi) in validate::timestamp_columns(f.kind, &src.headers, mapping) {
         let header = &src.headers[hi];
@@ -447,6 +454,7 @@ fn load_parquet_slices(
         rejections: Vec::new(),
         forms: forms.forms.clone(),
         warnings: forms.warning(&f.rel, src.rows).into_iter().collect(),
+        normalise: started.elapsed(),
     };
     let mut accepted = 0;
     // The next slice is decoded while this one is validated: decoding runs on one thread,
@@ -474,6 +482,7 @@ fn load_parquet_slices(
                 mapping,
                 settings,
                 &forms,
+                &mut out.normalise,
             );
             out.rejections.extend(rejections);
             if let Some(sorter) = sink {

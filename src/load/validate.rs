@@ -1,7 +1,9 @@
 //! Row validation: checks each raw row against the contract, types its values, and quarantines the rest.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::hash::Hasher;
+use std::time::{Duration, Instant};
 
 use chrono_tz::Tz;
 use rayon::prelude::*;
@@ -39,6 +41,9 @@ pub struct ValidatedFile {
     pub forms: BTreeMap<String, TimeForm>,
     /// Problems that deserve a prominent line in the run's output.
     pub warnings: Vec<String>,
+    /// Time spent normalising timestamps: deciding the columns' forms and converting every cell
+    /// to UTC milliseconds, summed over the threads that validated the file.
+    pub normalise: Duration,
 }
 
 /// Where each contract column sits in the file's header, after mapping.
@@ -133,6 +138,7 @@ pub fn validate(
     mapping: &Mapping,
     settings: &Settings,
 ) -> ValidatedFile {
+    let started = Instant::now();
     let mut forms = BTreeMap::new();
     for (name, hi) in timestamp_columns(kind, &raw.headers, mapping) {
         let mut counts = time::FormCounts::default();
@@ -142,15 +148,25 @@ pub fn validate(
         }
     }
     let forms = TimeForms::new(kind, forms, settings);
+    let mut normalise = started.elapsed();
     let mut table = table_for(kind, raw.len());
     let rejections = validate_rows_into(
-        &mut table, kind, rel_path, file_index, raw, mapping, settings, &forms,
+        &mut table,
+        kind,
+        rel_path,
+        file_index,
+        raw,
+        mapping,
+        settings,
+        &forms,
+        &mut normalise,
     );
     ValidatedFile {
         table,
         rejections,
         warnings: forms.warning(rel_path, raw.len()).into_iter().collect(),
         forms: forms.forms,
+        normalise,
     }
 }
 
@@ -166,6 +182,7 @@ pub fn table_for(kind: Kind, rows: usize) -> Table {
 
 /// Validates rows with the file's time forms already decided, appending the accepted rows to
 /// `into`: a file read in slices is one file, copied once, from each validated chunk into its table.
+/// The time spent converting timestamps is added to `normalise`.
 #[allow(clippy::too_many_arguments)]
 pub fn validate_rows_into(
     into: &mut Table,
@@ -176,6 +193,7 @@ pub fn validate_rows_into(
     mapping: &Mapping,
     settings: &Settings,
     time_forms: &TimeForms,
+    normalise: &mut Duration,
 ) -> Vec<Rejection> {
     let cols = kind.columns();
     let lay = layout(kind, &raw.headers, mapping);
@@ -213,12 +231,13 @@ pub fn validate_rows_into(
         .step_by(ROWS_PER_CHUNK)
         .map(|start| start..n.min(start + ROWS_PER_CHUNK))
         .collect();
-    let parts: Vec<(Table, Vec<Rejection>)> = chunks
+    let parts: Vec<(Table, Vec<Rejection>, Duration)> = chunks
         .into_par_iter()
         .map(|chunk| {
             let mut table = new_table();
             let mut rejections = Vec::new();
             let mut interner = Interner::default();
+            let spent = Cell::new(Duration::ZERO);
             for i in chunk {
                 let row = raw.row(i);
                 let row: &RawRow = &row;
@@ -231,7 +250,7 @@ pub fn validate_rows_into(
                     (Ok(_), None, Some(col)) => {
                         Err((col.clone(), TimeError::NoTimezone.to_string()))
                     }
-                    (Ok(cells), None, None) => ctx.parse_row(row, cells),
+                    (Ok(cells), None, None) => ctx.parse_row(row, cells, &spent),
                 };
                 match result {
                     Ok(values) => push_row(
@@ -252,13 +271,14 @@ pub fn validate_rows_into(
                     }),
                 }
             }
-            (table, rejections)
+            (table, rejections, spent.get())
         })
         .collect();
     let mut rejections = Vec::new();
-    for (t, r) in parts {
+    for (t, r, spent) in parts {
         into.append(t);
         rejections.extend(r);
+        *normalise += spent;
     }
     // A file's extra columns exist even when none of its rows was accepted.
     for (name, _) in &lay.extra {
@@ -300,6 +320,7 @@ impl<'a> RowContext<'a> {
         &'r self,
         row: &'r RawRow,
         cells: &'r Cells,
+        spent: &Cell<Duration>,
     ) -> Result<Vec<Value<'r>>, RowError> {
         let mut values = Vec::with_capacity(self.cols.len());
         for (ci, c) in self.cols.iter().enumerate() {
@@ -319,7 +340,7 @@ impl<'a> RowContext<'a> {
                 (Some(v), Some(map)) => Some(map.get(v).map(String::as_str).unwrap_or(v)),
                 (v, _) => v,
             };
-            values.push(self.parse_value(ci, c, cell)?);
+            values.push(self.parse_value(ci, c, cell, spent)?);
         }
         for (ci, c) in self.cols.iter().enumerate() {
             let needed = match c.presence {
@@ -347,6 +368,7 @@ impl<'a> RowContext<'a> {
         ci: usize,
         c: &Column,
         cell: Option<&'v str>,
+        spent: &Cell<Duration>,
     ) -> Result<Value<'v>, RowError> {
         let Some(v) = cell else {
             return Ok(Value::Absent);
@@ -384,9 +406,10 @@ impl<'a> RowContext<'a> {
                         "{v:?} is not a timestamp in any contract form"
                     )));
                 };
-                time::parse(v.trim(), form, self.tz)
-                    .map(Value::Time)
-                    .map_err(|e| err(format!("{v:?}: {e}")))
+                let started = Instant::now();
+                let t = time::parse(v.trim(), form, self.tz);
+                spent.set(spent.get() + started.elapsed());
+                t.map(Value::Time).map_err(|e| err(format!("{v:?}: {e}")))
             }
         }
     }

@@ -17,10 +17,10 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_leakscope"))
 }
 
-/// Runs `leakscope analyze <dataset> --out <out> [extra]` and returns its output.
 /// The stages `--verbose` reports, in order.
-pub const PIPELINE_STAGES: [&str; 6] = [
+pub const PIPELINE_STAGES: [&str; 7] = [
     "load",
+    "normalise",
     "intervals",
     "join",
     "classify",
@@ -28,6 +28,7 @@ pub const PIPELINE_STAGES: [&str; 6] = [
     "report",
 ];
 
+/// Runs `leakscope analyze <dataset> --out <out> [extra]` and returns its output.
 pub fn analyze(dataset: &Path, out: &Path, extra: &[&str]) -> Output {
     bin()
         .arg("analyze")
