@@ -118,8 +118,8 @@ impl RunSorter {
         if st.error.is_some() {
             return;
         }
-        // A run is spilled before it would overshoot its limit, so that the vectors reserved for
-        // it are never outgrown and copied into twice their size.
+        // The held rows are spilled before they would overshoot the limit, so that a run never
+        // holds more rows, and memory, than the limit says.
         if !st.pending.is_empty() && st.pending.len() + rows.len() > self.limit {
             self.spill_pending(&mut st);
         }
@@ -206,13 +206,10 @@ fn spill(to: &mut Option<Spill>, run: Table) -> Result<()> {
     let per = run.len().div_ceil(parts).max(1);
     let first = spill.runs.len();
     let dir = spill.dir.path();
-    let written = (0..run.len())
-        .step_by(per)
-        .enumerate()
-        .collect::<Vec<_>>()
+    let written = (0..run.len().div_ceil(per))
         .into_par_iter()
-        .map(|(k, start)| {
-            let rows = start..run.len().min(start + per);
+        .map(|k| {
+            let rows = k * per..run.len().min((k + 1) * per);
             let path = dir.join(format!("run-{}.bin", first + k));
             let extra = write_run(&run, rows.clone(), &path)?;
             Ok(Run {
