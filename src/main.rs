@@ -1,13 +1,15 @@
 //! The `leakscope` command: parses arguments, runs one subcommand, maps the outcome to an exit code.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use leakscope::analyze::{self, AnalyzeOptions};
-use leakscope::load::LoadOptions;
+use leakscope::load::{LoadObserver, LoadOptions};
 
 // The pipeline makes and frees millions of small values (cells, strings, verdicts);
 // mimalloc is faster at that than the system allocator.
@@ -76,11 +78,74 @@ enum Command {
         run_rows: Option<usize>,
     },
     /// Simulate an incident and write a dataset with its ground truth.
-    Generate(leakscope::generate::GenerateArgs),
+    Generate(leakscope_simulator::GenerateArgs),
+}
+
+/// mimalloc's `mi_option_purge_delay` (libmimalloc-sys does not name it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// How long memory freed while a spilled dataset is analysed stays before it goes back to the OS.
+const SPILLED_PURGE_DELAY_MS: std::ffi::c_long = 2000;
+
+/// Keeps freed memory in the allocator instead of handing it back to the OS 10 ms later: the
+/// stages free and allocate gigabytes in turn, and each page handed back was zeroed again by the
+/// kernel when taken anew (at 10^7 deliveries: system time 23 s -> 15 s, peak RSS +2%).
+fn keep_freed_memory() {
+    // SAFETY: sets a documented allocator option to a documented value; no memory is touched.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
+
+/// Hands memory that stays free for two seconds back to the OS. Kept memory is reused only by
+/// the thread and the size of allocation that freed it, so on a dataset spilled to disk the
+/// validation's small strings, the merge's chunks and the joins' large buffers each kept their
+/// own: at 10^8 deliveries peak RSS was 19.2 GB with all of it kept and 13 GB without.
+fn return_freed_memory() {
+    // SAFETY: as in `keep_freed_memory`.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, SPILLED_PURGE_DELAY_MS) };
+}
+
+/// The command line's view of loading: a progress bar on stderr when it is a terminal and not
+/// `--quiet`, and the allocator's policy once a dataset proves too large to keep freed memory.
+#[derive(Debug)]
+struct Progress {
+    bar: indicatif::ProgressBar,
+}
+
+impl Progress {
+    fn new(show: bool) -> Arc<dyn LoadObserver> {
+        let bar = match show && std::io::stderr().is_terminal() {
+            true => indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} loading {pos}/{len} files {wide_bar} {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            ),
+            false => indicatif::ProgressBar::hidden(),
+        };
+        Arc::new(Progress { bar })
+    }
+}
+
+impl LoadObserver for Progress {
+    fn files_found(&self, n: usize) {
+        self.bar.set_length(n as u64);
+    }
+
+    fn file_loaded(&self) {
+        self.bar.inc(1);
+    }
+
+    fn files_loaded(&self) {
+        self.bar.finish_and_clear();
+    }
+
+    fn spilled_beyond_memory(&self) {
+        return_freed_memory();
+    }
 }
 
 fn main() -> ExitCode {
-    leakscope::memory::keep_freed_memory();
+    keep_freed_memory();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -118,7 +183,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 load: LoadOptions {
                     mapping,
                     strict,
-                    progress: !quiet,
+                    observer: Some(Progress::new(!quiet)),
                     run_rows: run_rows.unwrap_or(0),
                 },
                 command_line: command_line(),
@@ -154,7 +219,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let opts = LoadOptions {
                 mapping,
                 strict,
-                progress: !quiet,
+                observer: Some(Progress::new(!quiet)),
                 run_rows: run_rows.unwrap_or(0),
             };
             let loaded = leakscope::load::load_streaming(&dataset, &opts)
@@ -165,7 +230,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate(args) => {
-            leakscope::generate::run(&args)?;
+            leakscope_simulator::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
     }

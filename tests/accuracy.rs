@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use leakscope::analyze::{analyze, summary_json, AnalyzeOptions};
-use leakscope::generate::{generate, GenerateArgs};
+use leakscope_simulator::{generate, GenerateArgs};
 use leakscope::schema::Kind;
 use leakscope::verdict::Class;
 

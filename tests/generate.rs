@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
 use std::path::Path;
 
-use leakscope::generate::dirty::applicable;
-use leakscope::generate::rows::LogKind;
-use leakscope::generate::writer::Container;
-use leakscope::generate::{generate, GenerateArgs, Report};
+use leakscope_simulator::dirty::applicable;
+use leakscope_simulator::rows::LogKind;
+use leakscope_simulator::writer::Container;
+use leakscope_simulator::{generate, GenerateArgs, Report};
 
 const SCENARIOS: [&str; 3] = ["cache-key-collision", "session-mixup", "auth-page-cache"];
 

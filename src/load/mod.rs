@@ -7,8 +7,8 @@ pub mod table;
 pub mod validate;
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -24,6 +24,20 @@ use read::{Compression, Format};
 use table::Table;
 use validate::Rejection;
 
+/// What loading reports as it goes to whoever drives it. The command line draws a progress bar
+/// and sets its allocator's policy from these; the loader itself draws and decides neither.
+pub trait LoadObserver: Send + Sync + std::fmt::Debug {
+    /// `n` input files were found and are about to be read.
+    fn files_found(&self, _n: usize) {}
+    /// One more file was read and validated.
+    fn file_loaded(&self) {}
+    /// Every file was read.
+    fn files_loaded(&self) {}
+    /// So many deliveries are spilled to disk (2^24) that memory freed from now on should go back
+    /// to the OS rather than be kept for reuse, or the peak would outgrow the machine.
+    fn spilled_beyond_memory(&self) {}
+}
+
 /// How to load a dataset.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
@@ -31,8 +45,8 @@ pub struct LoadOptions {
     pub mapping: Option<PathBuf>,
     /// Treat an unreadable file as fatal.
     pub strict: bool,
-    /// Draw a progress bar on stderr (only when it is a terminal).
-    pub progress: bool,
+    /// Told of the progress of loading, if anyone is listening.
+    pub observer: Option<Arc<dyn LoadObserver>>,
     /// Deliveries held in memory before they are sorted and spilled to disk as a run
     /// (0: [`runs::DEFAULT_RUN_ROWS`]). Results do not depend on it.
     pub run_rows: usize,
@@ -169,30 +183,25 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
     let mapping = Mapping::resolve(root, opts.mapping.as_deref())?;
     let (found, skipped) = discover(root)?;
 
-    let bar = if opts.progress && std::io::stderr().is_terminal() {
-        let b = indicatif::ProgressBar::new(found.len() as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} loading {pos}/{len} files {wide_bar} {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-
-    let sorter = runs::RunSorter::new(opts.run_rows);
+    let observer = opts.observer.as_deref();
+    if let Some(o) = observer {
+        o.files_found(found.len());
+    }
+    let sorter = runs::RunSorter::new(opts.run_rows, opts.observer.clone());
     let results: Vec<(InputFile, Option<validate::ValidatedFile>)> = found
         .par_iter()
         .enumerate()
         .map(|(i, f)| {
             let r = load_file(f, i as u32, &mapping, &settings, &sorter);
-            bar.inc(1);
+            if let Some(o) = observer {
+                o.file_loaded();
+            }
             r
         })
         .collect();
-    bar.finish_and_clear();
+    if let Some(o) = observer {
+        o.files_loaded();
+    }
 
     let mut files = Vec::with_capacity(results.len());
     let mut tables: BTreeMap<Kind, Table> = Kind::ALL.iter().map(|&k| (k, Table::new(k))).collect();

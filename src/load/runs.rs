@@ -13,11 +13,12 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
 use super::table::{ColumnData, Interner, Table, Text};
+use super::LoadObserver;
 use crate::error::{Error, Result};
 use crate::schema::Kind;
 
@@ -27,8 +28,9 @@ use crate::schema::Kind;
 /// is a smaller sort, every validator waits less while one is written, and less memory is touched.
 pub const DEFAULT_RUN_ROWS: usize = 1 << 20;
 
-/// Deliveries spilled before freed memory goes back to the OS ([`crate::memory::return_freed_memory`]):
-/// up to here keeping it is faster, and the peak stays well inside the machine.
+/// Deliveries spilled before freed memory should go back to the OS
+/// ([`super::LoadObserver::spilled_beyond_memory`]): up to here keeping it is faster, and the peak
+/// stays well inside the machine.
 const KEEP_FREED_MEMORY_ROWS: usize = 1 << 24;
 
 /// Deliveries per merged block when the merge only gathers or counts them (no join follows).
@@ -45,6 +47,7 @@ const RUN_LEVEL: i32 = 1;
 pub struct RunSorter {
     limit: usize,
     state: Mutex<SorterState>,
+    observer: Option<Arc<dyn LoadObserver>>,
 }
 
 #[derive(Debug)]
@@ -97,8 +100,9 @@ pub struct SpilledDeliveries {
 impl RunSorter {
     /// A sorter spilling runs of `limit` rows (0: [`DEFAULT_RUN_ROWS`]) into a temporary folder
     /// under the system's (`TMPDIR`).
-    pub fn new(limit: usize) -> RunSorter {
+    pub fn new(limit: usize, observer: Option<Arc<dyn LoadObserver>>) -> RunSorter {
         RunSorter {
+            observer,
             limit: match limit {
                 0 => DEFAULT_RUN_ROWS,
                 n => n,
@@ -132,7 +136,7 @@ impl RunSorter {
     /// Spills the held rows.
     fn spill_pending(&self, st: &mut SorterState) {
         let run = std::mem::replace(&mut st.pending, Table::new(Kind::Deliveries));
-        if let Err(e) = spill(&mut st.spill, run) {
+        if let Err(e) = spill(&mut st.spill, run, self.observer.as_deref()) {
             st.error = Some(e);
         }
     }
@@ -147,7 +151,7 @@ impl RunSorter {
             return Ok(Sorted::Resident(st.pending));
         }
         if !st.pending.is_empty() {
-            spill(&mut st.spill, st.pending)?;
+            spill(&mut st.spill, st.pending, self.observer.as_deref())?;
         }
         let Some(Spill {
             dir,
@@ -181,7 +185,7 @@ impl RunSorter {
 }
 
 /// Sorts `run` and writes it into the spill folder, made on the first call.
-fn spill(to: &mut Option<Spill>, run: Table) -> Result<()> {
+fn spill(to: &mut Option<Spill>, run: Table, observer: Option<&dyn LoadObserver>) -> Result<()> {
     let spill = match to {
         Some(s) => s,
         None => to.insert(Spill {
@@ -222,7 +226,9 @@ fn spill(to: &mut Option<Spill>, run: Table) -> Result<()> {
     spill.runs.extend(written);
     let spilled: usize = spill.runs.iter().map(|r| r.rows).sum();
     if spilled >= KEEP_FREED_MEMORY_ROWS && spilled - run.len() < KEEP_FREED_MEMORY_ROWS {
-        crate::memory::return_freed_memory();
+        if let Some(o) = observer {
+            o.spilled_beyond_memory();
+        }
     }
     // Freeing millions of strings one by one would stall validation; a helper thread does it.
     std::thread::spawn(move || drop(run));
@@ -587,7 +593,7 @@ mod tests {
         assert_eq!(want_dups, vec![2, 2]);
         for limit in 1..=8 {
             for block in [1, 2, 3, 100] {
-                let sorter = RunSorter::new(limit);
+                let sorter = RunSorter::new(limit, None);
                 for t in files() {
                     sorter.push(t);
                 }
@@ -616,7 +622,7 @@ mod tests {
     /// files, which together hold it once.
     #[test]
     fn runs_keep_to_their_limit_and_are_written_in_parts() {
-        let sorter = RunSorter::new(6);
+        let sorter = RunSorter::new(6, None);
         for t in files() {
             sorter.push(t);
         }
@@ -632,7 +638,7 @@ mod tests {
 
     #[test]
     fn below_the_limit_nothing_is_spilled() {
-        let sorter = RunSorter::new(100);
+        let sorter = RunSorter::new(100, None);
         for t in files() {
             sorter.push(t);
         }
