@@ -8,7 +8,7 @@ use crate::aggregate::Summary;
 use crate::error::{Error, Result};
 use crate::findings::{DeliveryContext, Findings, FindingsBuilder};
 use crate::load::runs::{Merge, SpilledDeliveries};
-use crate::load::table::Table;
+use crate::table::Table;
 use crate::load::{load_streaming, LoadOptions, LoadedDataset};
 use crate::report::{RowSource, RowTables};
 use crate::schema::Kind;

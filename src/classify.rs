@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use crate::codes::Dictionary;
 use crate::join::{SHIFT_EARLIER, SHIFT_LATER, SHIFT_NONE};
-use crate::load::table::{Table, Text};
+use crate::table::{Table, Text};
 use crate::verdict::{Class, ContentSource, Missing, Verdict};
 
 /// The outcome of one evaluation (one shift): what was missing, or whether it was authorized.

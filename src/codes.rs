@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use foldhash::fast::RandomState;
 use polars::prelude::{polars_bail, PolarsResult};
 
-use crate::load::table::Text;
+use crate::table::Text;
 
 /// The code of an identifier the timelines never name: it matches no timeline row.
 pub const UNKNOWN: u32 = u32::MAX;

@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use crate::load::table::Table;
+use crate::table::Table;
 use crate::schema::Kind;
 
 /// Keeps one row per event and returns how many rows each input file lost as duplicates.

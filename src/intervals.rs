@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 
 use crate::codes::Dictionary;
-use crate::load::table::Table;
+use crate::table::Table;
 use crate::load::LoadedDataset;
 use crate::schema::Kind;
 

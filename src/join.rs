@@ -13,7 +13,7 @@ use polars::prelude::*;
 
 use crate::codes::Dictionary;
 use crate::intervals::Timelines;
-use crate::load::table::Table;
+use crate::table::Table;
 
 /// Shifts in evaluation order; the index is the `shift` column.
 pub const SHIFT_EARLIER: u32 = 0;

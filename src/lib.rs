@@ -20,6 +20,7 @@ pub mod report;
 pub mod schema;
 pub mod settings;
 pub mod stages;
+pub mod table;
 pub mod time;
 pub mod verdict;
 

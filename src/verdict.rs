@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::load::table::Text;
+use crate::table::Text;
 
 /// The one class each delivery gets (contract §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

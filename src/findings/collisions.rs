@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use foldhash::fast::RandomState;
 
-use crate::load::table::Text;
+use crate::table::Text;
 use crate::verdict::{Class, Verdict};
 
 /// One cache key (on any node) and whose content it served.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 
-use crate::load::table::{Interner, Table, Text};
+use crate::table::{Interner, Table, Text};
 use crate::verdict::Verdict;
 
 /// Extra accounts columns read as the account's region (a US state for the 500-resident threshold), first present wins.

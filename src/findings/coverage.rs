@@ -12,7 +12,7 @@ use std::ops::Range;
 use foldhash::fast::RandomState;
 
 use super::timeline::HOUR_MS;
-use crate::load::table::{Table, Text};
+use crate::table::{Table, Text};
 use crate::load::{LoadedDataset, RowCounts};
 use crate::schema::Kind;
 use crate::verdict::{Class, Verdict};

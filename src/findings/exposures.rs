@@ -9,7 +9,7 @@ use std::hash::Hash;
 use foldhash::{HashMap, HashSet};
 
 use super::context::AccountDirectory;
-use crate::load::table::Text;
+use crate::table::Text;
 use crate::verdict::{Class, Verdict};
 
 /// US state laws commonly require notifying the state attorney general above this many affected residents.

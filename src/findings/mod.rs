@@ -20,7 +20,7 @@ use std::ops::Range;
 
 use crate::aggregate::{summarize, Summary};
 use crate::intervals::session_intervals;
-use crate::load::table::{ColumnData, Table, Text};
+use crate::table::{ColumnData, Table, Text};
 use crate::load::LoadedDataset;
 use crate::schema::Kind;
 use crate::verdict::{Class, Verdict};

@@ -1,7 +1,7 @@
 //! Root-cause timeline: change events merged with leak milestones, the hourly leak series and where its rate changed.
 
 use super::changepoint::{rate_changes, RateChange};
-use crate::load::table::Table;
+use crate::table::Table;
 use crate::verdict::Class;
 
 pub const HOUR_MS: i64 = 3_600_000;

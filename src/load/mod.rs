@@ -1,9 +1,10 @@
 //! Load and validate: finds a dataset's files, reads and checks every row, de-duplicates, and accounts for each row.
 
 pub mod parquet;
+pub mod raw;
 pub mod read;
 pub mod runs;
-pub mod table;
+pub mod text;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -21,7 +22,7 @@ use crate::schema::Kind;
 use crate::settings::Settings;
 use crate::time::TimeForm;
 use read::{Compression, Format};
-use table::Table;
+use crate::table::Table;
 use validate::Rejection;
 
 /// What loading reports as it goes to whoever drives it. The command line draws a progress bar
@@ -320,7 +321,7 @@ fn check_accounting(loaded: &LoadedDataset, kind: Kind, kept: u64) -> Result<()>
 /// Validates CSV text as file number `file` of `kind`: the accepted rows, for unit tests of later stages.
 #[cfg(test)]
 pub(crate) fn table_from_csv(kind: Kind, csv: &str, file: u32) -> Table {
-    let raw = read::split_csv(csv.as_bytes().to_vec());
+    let raw = read::RawFile::Text(text::split_csv(csv.as_bytes().to_vec()));
     validate::validate(
         kind,
         "f",
@@ -474,9 +475,11 @@ fn load_parquet_slices(
         let mut pending = src.slices.first().map(|&s| read(s));
         let mut rest = src.slices.iter().skip(1);
         while let Some(handle) = pending.take() {
-            let raw = handle
-                .join()
-                .map_err(|_| "bad Parquet file: the decoder gave up on it".to_string())??;
+            let raw = read::RawFile::Parquet(
+                handle
+                    .join()
+                    .map_err(|_| "bad Parquet file: the decoder gave up on it".to_string())??,
+            );
             pending = rest.next().map(|&s| read(s));
             let mut slice = Table::new(f.kind);
             let rejections = validate::validate_rows_into(

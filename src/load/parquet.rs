@@ -4,10 +4,10 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use super::read::{Cells, RawFile, RawRow};
+use super::raw::{Cells, RawRow};
 
 /// The whole file at once (small files, tests).
-pub fn read_whole(path: &Path) -> Result<RawFile, String> {
+pub fn read_whole(path: &Path) -> Result<ParquetRows, String> {
     let src = ParquetSource::open(path)?;
     src.read((0, src.rows), None)
 }
@@ -96,19 +96,16 @@ impl ParquetSource {
         &self,
         (offset, len): (usize, usize),
         columns: Option<Vec<String>>,
-    ) -> Result<RawFile, String> {
+    ) -> Result<ParquetRows, String> {
         let df = self.frame((offset, len), columns)?;
-        let mut file = RawFile {
-            from_parquet: true,
-            ..RawFile::default()
-        };
         let mut rows = ParquetRows {
+            headers: Vec::with_capacity(df.width()),
             offset,
             height: df.height(),
             columns: Vec::with_capacity(df.width()),
         };
         for col in df.columns() {
-            file.headers.push(col.name().to_string());
+            rows.headers.push(col.name().to_string());
             let text = TextColumn::of(
                 col.as_materialized_series(),
                 self.zoned.contains(col.name().as_str()),
@@ -116,8 +113,7 @@ impl ParquetSource {
             .map_err(|e| format!("column {:?} cannot be read as text: {e}", col.name()))?;
             rows.columns.push(text);
         }
-        file.parquet = Some(rows);
-        Ok(file)
+        Ok(rows)
     }
 
     fn frame(
@@ -149,6 +145,7 @@ impl ParquetSource {
 /// reaches it, on whichever thread validates that chunk, and never all at once.
 #[derive(Debug, Default)]
 pub struct ParquetRows {
+    pub headers: Vec<String>,
     /// File-wide index of the first row.
     offset: usize,
     height: usize,
@@ -177,6 +174,21 @@ impl ParquetRows {
             nested: Vec::new(),
             span: (0, 0),
         }
+    }
+
+    /// The row as the quarantine shows it: Parquet rows have no text, so a JSON object of its cells.
+    pub fn quote(&self, row: &RawRow) -> String {
+        let mut obj = serde_json::Map::new();
+        if let Ok(cells) = &row.cells {
+            for (i, h) in self.headers.iter().enumerate() {
+                let v = cells
+                    .get(i)
+                    .map(|c| serde_json::Value::String(c.to_string()))
+                    .unwrap_or(serde_json::Value::Null);
+                obj.insert(h.clone(), v);
+            }
+        }
+        serde_json::Value::Object(obj).to_string()
     }
 
     /// The present values of column `col`, in row order.

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
-use super::table::{ColumnData, Interner, Table, Text};
+use crate::table::{ColumnData, Interner, Table, Text};
 use super::LoadObserver;
 use crate::error::{Error, Result};
 use crate::schema::Kind;

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use chrono_tz::Tz;
 use rayon::prelude::*;
 
-use super::read::{Cells, RawFile, RawRow};
-use super::table::{ColumnData, Interner, Table};
+use super::raw::{Cells, RawRow};
+use super::read::RawFile;
+use crate::table::{ColumnData, Interner, Table};
 use crate::mapping::Mapping;
 use crate::schema::{Column, ColumnType, Kind, Presence};
 use crate::settings::Settings;
@@ -140,7 +141,7 @@ pub fn validate(
 ) -> ValidatedFile {
     let started = Instant::now();
     let mut forms = BTreeMap::new();
-    for (name, hi) in timestamp_columns(kind, &raw.headers, mapping) {
+    for (name, hi) in timestamp_columns(kind, &raw.headers(), mapping) {
         let mut counts = time::FormCounts::default();
         raw.column_values(hi, |v| counts.count(v));
         if let Some(form) = counts.winner() {
@@ -196,7 +197,7 @@ pub fn validate_rows_into(
     normalise: &mut Duration,
 ) -> Vec<Rejection> {
     let cols = kind.columns();
-    let lay = layout(kind, &raw.headers, mapping);
+    let lay = layout(kind, &raw.headers(), mapping);
     let forms = &time_forms.forms;
     let naive_blocked = &time_forms.naive_blocked;
     let new_table = || {
@@ -493,10 +494,11 @@ fn hash_field(h: &mut xxhash_rust::xxh3::Xxh3, name: &str, tag: u8, bytes: &[u8]
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::read::split_csv;
+    use crate::load::read::RawFile;
+    use crate::load::text::split_csv;
 
     fn run(kind: Kind, csv: &str, settings: &Settings) -> ValidatedFile {
-        let raw = split_csv(csv.as_bytes().to_vec());
+        let raw = RawFile::Text(split_csv(csv.as_bytes().to_vec()));
         validate(kind, "f.csv", 0, &raw, &Mapping::default(), settings)
     }
 

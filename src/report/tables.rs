@@ -9,7 +9,7 @@ use polars::prelude::*;
 use crate::analyze::{blocks, Analysis};
 use crate::error::{Error, Result};
 use crate::findings::DeliveryContext;
-use crate::load::table::Table;
+use crate::table::Table;
 use crate::load::LoadedDataset;
 use crate::schema::Kind;
 use crate::time::format_ms;

@@ -1,0 +1,328 @@
+//! The CSV and JSON Lines readers: a file decompressed and split into a header and raw text rows.
+//!
+//! They do not interpret values; they only split the text into rows and cells, and keep the
+//! text to quote a row back in the quarantine.
+
+use std::io::Read;
+use std::path::Path;
+
+use super::raw::{Cells, RawRow};
+use super::read::Compression;
+
+/// A CSV or JSONL file split into rows, with the text they are quoted from.
+#[derive(Debug, Default)]
+pub struct TextRows {
+    pub headers: Vec<String>,
+    pub rows: Vec<RawRow>,
+    /// The decoded bytes, to quote rejected rows from.
+    pub text: Vec<u8>,
+}
+
+impl TextRows {
+    /// The row as it stood in the file, for the quarantine.
+    pub fn quote(&self, row: &RawRow) -> String {
+        let (a, b) = row.span;
+        let bytes = self.text.get(a..b.min(self.text.len())).unwrap_or(&[]);
+        let s = String::from_utf8_lossy(bytes);
+        s.trim_end_matches(['\r', '\n']).to_string()
+    }
+}
+
+/// Reads and decompresses a text file.
+pub fn decode(path: &Path, compression: Compression) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let res = match compression {
+        Compression::None => std::io::BufReader::new(file).read_to_end(&mut out),
+        Compression::Gzip => flate2::read::MultiGzDecoder::new(file).read_to_end(&mut out),
+        Compression::Zstd => {
+            zstd::stream::read::Decoder::new(file).and_then(|mut d| d.read_to_end(&mut out))
+        }
+    };
+    res.map_err(|e| match compression {
+        Compression::None => e.to_string(),
+        Compression::Gzip => format!("bad gzip stream: {e}"),
+        Compression::Zstd => format!("bad zstd stream: {e}"),
+    })?;
+    Ok(out)
+}
+
+/// Splits CSV text. Records that cannot be split are kept as rows with a reason.
+pub fn split_csv(text: Vec<u8>) -> TextRows {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(text.as_slice());
+    let mut file = TextRows::default();
+    let mut record = csv::ByteRecord::new();
+    let mut pending: Option<(u64, usize, Result<Cells, String>)> = None;
+    let mut header_seen = false;
+    let mut lines = LineCounter::new(&text);
+    let finish = |file: &mut TextRows,
+                  pending: &mut Option<(u64, usize, Result<Cells, String>)>,
+                  end: usize| {
+        if let Some((line, start, cells)) = pending.take() {
+            file.rows.push(RawRow {
+                line,
+                cells,
+                nested: Vec::new(),
+                span: (start, end),
+            });
+        }
+    };
+    loop {
+        let pos_before = rdr.position().clone();
+        match rdr.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let pos = record.position().cloned().unwrap_or(pos_before);
+                let start = lines.skip_blank(pos.byte() as usize);
+                finish(&mut file, &mut pending, start);
+                if !header_seen {
+                    header_seen = true;
+                    file.headers = record
+                        .iter()
+                        .enumerate()
+                        .map(|(i, h)| {
+                            let h = String::from_utf8_lossy(h);
+                            let h = if i == 0 {
+                                h.trim_start_matches('\u{feff}')
+                            } else {
+                                &h
+                            };
+                            h.trim().to_string()
+                        })
+                        .collect();
+                    continue;
+                }
+                let cells = if record.len() != file.headers.len() {
+                    Err(format!(
+                        "record has {} fields, the header has {}",
+                        record.len(),
+                        file.headers.len()
+                    ))
+                } else {
+                    match csv::StringRecord::from_byte_record(record.clone()) {
+                        Ok(r) => Ok(Cells(r)),
+                        Err(e) => {
+                            let field = e.utf8_error().field();
+                            Err(format!("invalid UTF-8 in column {:?}", file.headers[field]))
+                        }
+                    }
+                };
+                pending = Some((lines.line_at(start), start, cells));
+            }
+            Err(e) => {
+                let start = lines.skip_blank(pos_before.byte() as usize);
+                finish(&mut file, &mut pending, start);
+                let line = lines.line_at(start);
+                if !header_seen {
+                    header_seen = true;
+                    continue;
+                }
+                pending = Some((line, start, Err(format!("malformed CSV record: {e}"))));
+                if rdr.position().byte() == pos_before.byte() {
+                    break;
+                }
+            }
+        }
+    }
+    let end = text.len();
+    finish(&mut file, &mut pending, end);
+    file.text = text;
+    file
+}
+
+/// Turns byte offsets into 1-based line numbers, for offsets visited in increasing order.
+struct LineCounter<'a> {
+    text: &'a [u8],
+    byte: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a [u8]) -> Self {
+        LineCounter {
+            text,
+            byte: 0,
+            line: 1,
+        }
+    }
+
+    /// The first byte at or after `at` that is not a line break: where a record really starts,
+    /// since the CSV reader counts blank lines before a record as part of it.
+    fn skip_blank(&self, mut at: usize) -> usize {
+        while at < self.text.len() && matches!(self.text[at], b'\n' | b'\r') {
+            at += 1;
+        }
+        at
+    }
+
+    fn line_at(&mut self, at: usize) -> u64 {
+        let at = at.min(self.text.len());
+        if at > self.byte {
+            self.line += self.text[self.byte..at]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64;
+            self.byte = at;
+        }
+        self.line
+    }
+}
+
+/// Splits JSON Lines text; every non-blank line is one row.
+pub fn split_jsonl(text: Vec<u8>) -> TextRows {
+    let mut file = TextRows::default();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    // Each object is reduced to (header position, text) pairs as soon as it is parsed, so a
+    // large file never holds every parsed JSON map at once; cells are laid out at the end,
+    // when the union of keys (the header) is known.
+    struct ParsedLine {
+        line: u64,
+        span: (usize, usize),
+        pairs: Result<Vec<(usize, Option<String>)>, String>,
+        nested: Vec<usize>,
+    }
+    let mut parsed: Vec<ParsedLine> = Vec::new();
+    let mut start = 0usize;
+    let mut line_no = 0u64;
+    while start < text.len() {
+        line_no += 1;
+        let end = text[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|p| start + p + 1)
+            .unwrap_or(text.len());
+        let raw = &text[start..end];
+        let span = (start, end);
+        start = end;
+        let trimmed = raw.trim_ascii();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let mut nested = Vec::new();
+        let res = match std::str::from_utf8(trimmed) {
+            Err(_) => Err("invalid UTF-8".to_string()),
+            Ok(s) => match serde_json::from_str::<serde_json::Value>(s) {
+                Ok(serde_json::Value::Object(m)) => Ok(m
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let i = match index.get(&k) {
+                            Some(&i) => i,
+                            None => {
+                                let i = file.headers.len();
+                                file.headers.push(k.clone());
+                                index.insert(k, i);
+                                i
+                            }
+                        };
+                        let text = match v {
+                            serde_json::Value::Null => None,
+                            serde_json::Value::String(s) => Some(s),
+                            serde_json::Value::Bool(b) => Some(b.to_string()),
+                            serde_json::Value::Number(n) => Some(n.to_string()),
+                            other => {
+                                nested.push(i);
+                                Some(other.to_string())
+                            }
+                        };
+                        (i, text)
+                    })
+                    .collect()),
+                Ok(_) => Err("line is JSON but not an object".to_string()),
+                Err(e) => Err(format!("invalid JSON: {e}")),
+            },
+        };
+        parsed.push(ParsedLine {
+            line: line_no,
+            span,
+            pairs: res,
+            nested,
+        });
+    }
+    let width = file.headers.len();
+    let mut cells: Vec<Option<String>> = vec![None; width];
+    for ParsedLine {
+        line,
+        span,
+        pairs,
+        nested,
+    } in parsed
+    {
+        let row = pairs.map(|pairs| {
+            cells.iter_mut().for_each(|c| *c = None);
+            for (i, v) in pairs {
+                cells[i] = v;
+            }
+            cells.iter().map(|c| c.as_deref()).collect()
+        });
+        file.rows.push(RawRow {
+            line,
+            cells: row,
+            nested,
+            span,
+        });
+    }
+    file.text = text;
+    file
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows_keep_lines_and_quotes() {
+        let f = split_csv(b"a,b\n1,\"x\ny\"\n\n2,z\n3\n".to_vec());
+        assert_eq!(f.headers, vec!["a", "b"]);
+        assert_eq!(f.rows.len(), 3);
+        assert_eq!(f.rows[0].line, 2);
+        assert_eq!(
+            f.rows[0].cells.as_ref().unwrap().to_vec(),
+            vec![Some("1".into()), Some("x\ny".into())]
+        );
+        assert_eq!(f.rows[1].line, 5);
+        assert_eq!(f.quote(&f.rows[1]), "2,z");
+        assert!(f.rows[2].cells.is_err());
+        assert_eq!(f.quote(&f.rows[2]), "3");
+    }
+
+    #[test]
+    fn csv_bom_and_bad_utf8() {
+        let mut text = "\u{feff}a,b\n".as_bytes().to_vec();
+        text.extend_from_slice(b"\xff,1\n");
+        let f = split_csv(text);
+        assert_eq!(f.headers, vec!["a", "b"]);
+        assert_eq!(f.rows.len(), 1);
+        assert!(f.rows[0]
+            .cells
+            .as_ref()
+            .unwrap_err()
+            .contains("invalid UTF-8"));
+    }
+
+    #[test]
+    fn jsonl_rows_union_keys() {
+        let f = split_jsonl(
+            b"{\"a\":1,\"b\":null}\n\n{\"c\":\"x\",\"a\":\"\"}\n[1]\nnot json\n{\"a\":{\"k\":1}}"
+                .to_vec(),
+        );
+        assert_eq!(f.headers, vec!["a", "b", "c"]);
+        assert_eq!(f.rows.len(), 5);
+        assert_eq!(
+            f.rows[0].cells.as_ref().unwrap().to_vec(),
+            vec![Some("1".into()), None, None]
+        );
+        assert_eq!(f.rows[1].line, 3);
+        assert_eq!(
+            f.rows[1].cells.as_ref().unwrap().to_vec(),
+            vec![None, None, Some("x".into())]
+        );
+        assert!(f.rows[2].cells.is_err());
+        assert!(f.rows[3].cells.is_err());
+        assert_eq!(f.rows[4].nested, vec![0]);
+        assert_eq!(f.quote(&f.rows[3]), "not json");
+    }
+}
+
