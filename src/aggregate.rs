@@ -1,14 +1,13 @@
-//! Aggregate: the headline counts of a run (contract §5 summary.json) from the verdicts that are not `ok`.
+//! Aggregate: the headline counts of a run as `summary.json` says them (contract §5), with the row accounting.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::findings::Notable;
+use crate::findings::Headline;
 use crate::load::{LoadedDataset, RowCounts};
 use crate::schema::Kind;
 use crate::time::format_ms;
-use crate::verdict::Class;
 
 /// The headline counts. Field order is the order of keys in `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -40,71 +39,32 @@ pub struct Summary {
     pub unreadable_files: u64,
 }
 
-/// The summary of `deliveries` accepted deliveries, of which `notable` are every one not `ok`.
-pub fn summarize(loaded: &LoadedDataset, deliveries: u64, notable: &Notable) -> Summary {
-    let (verdicts, ts, viewed) = (&notable.verdicts, &notable.ts, &notable.viewed);
-    let mut count = BTreeMap::<Class, u64>::new();
-    let mut unresolved_by_reason = BTreeMap::new();
-    let mut subjects = BTreeSet::new();
-    let mut subjects_upper = BTreeSet::new();
-    let mut recipients = BTreeSet::new();
-    let mut pairs = BTreeSet::new();
-    let mut objects = BTreeSet::new();
-    let mut viewed_subjects = BTreeSet::new();
-    let mut viewed_leaks = 0;
-    let (mut first, mut last): (Option<i64>, Option<i64>) = (None, None);
-    for (i, v) in verdicts.iter().enumerate() {
-        *count.entry(v.class).or_default() += 1;
-        if let Some(m) = v.missing {
-            *unresolved_by_reason.entry(m.as_str()).or_default() += 1;
+impl Summary {
+    /// The summary of a run: its headline (computed once, in [`crate::findings::headline`]) and
+    /// the row accounting of the dataset.
+    pub fn new(h: &Headline, loaded: &LoadedDataset) -> Summary {
+        let leak = h.delivered.lower;
+        Summary {
+            deliveries: h.deliveries,
+            leak_deliveries: h.leaks,
+            ambiguous_deliveries: h.ambiguous,
+            unresolved_deliveries: h.unresolved,
+            ok_deliveries: h.ok(),
+            exposed_accounts: leak.subjects,
+            recipient_accounts: leak.recipients,
+            exposure_pairs: leak.pairs,
+            leaked_objects: leak.objects,
+            viewed_leak_deliveries: h.viewed.lower.deliveries,
+            exposed_accounts_viewed: h.viewed.lower.subjects,
+            first_leak: h.first_leak.map(format_ms),
+            last_leak: h.last_leak.map(format_ms),
+            exposed_accounts_upper: h.delivered.upper.subjects,
+            unresolved_by_reason: h.unresolved_by_reason.clone(),
+            rows: Kind::ALL
+                .iter()
+                .map(|&k| (k.name(), loaded.counts(k)))
+                .collect(),
+            unreadable_files: loaded.files.iter().filter(|f| f.error.is_some()).count() as u64,
         }
-        if matches!(v.class, Class::Leak | Class::Ambiguous) {
-            if let Some(s) = &v.subject {
-                subjects_upper.insert(&**s);
-            }
-        }
-        if v.class != Class::Leak {
-            continue;
-        }
-        let (Some(s), Some(r)) = (v.subject.as_deref(), v.recipient.as_deref()) else {
-            continue;
-        };
-        subjects.insert(s);
-        recipients.insert(r);
-        pairs.insert((s, r));
-        if let Some(o) = &v.object_id {
-            objects.insert(&**o);
-        }
-        if viewed.get(i).copied().flatten() == Some(true) {
-            viewed_leaks += 1;
-            viewed_subjects.insert(s);
-        }
-        if let Some(t) = ts[i] {
-            first = Some(first.map_or(t, |f| f.min(t)));
-            last = Some(last.map_or(t, |l| l.max(t)));
-        }
-    }
-    let n = |c| count.get(&c).copied().unwrap_or(0);
-    Summary {
-        deliveries,
-        leak_deliveries: n(Class::Leak),
-        ambiguous_deliveries: n(Class::Ambiguous),
-        unresolved_deliveries: n(Class::Unresolved),
-        ok_deliveries: deliveries - notable.len() as u64,
-        exposed_accounts: subjects.len() as u64,
-        recipient_accounts: recipients.len() as u64,
-        exposure_pairs: pairs.len() as u64,
-        leaked_objects: objects.len() as u64,
-        viewed_leak_deliveries: viewed_leaks,
-        exposed_accounts_viewed: viewed_subjects.len() as u64,
-        first_leak: first.map(format_ms),
-        last_leak: last.map(format_ms),
-        exposed_accounts_upper: subjects_upper.len() as u64,
-        unresolved_by_reason,
-        rows: Kind::ALL
-            .iter()
-            .map(|&k| (k.name(), loaded.counts(k)))
-            .collect(),
-        unreadable_files: loaded.files.iter().filter(|f| f.error.is_some()).count() as u64,
     }
 }

@@ -5,15 +5,17 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::aggregate::Summary;
+use crate::context::{Basis, DeliveryContext};
 use crate::error::{Error, Result};
-use crate::findings::{DeliveryContext, Findings, FindingsBuilder};
+use crate::findings::{Findings, FindingsBuilder};
 use crate::load::runs::{Merge, SpilledDeliveries};
-use crate::table::Table;
 use crate::load::{load_streaming, LoadOptions, LoadedDataset};
-use crate::report::{RowSource, RowTables};
+use crate::report::{Outcome, ReportOptions, RowTables};
 use crate::schema::Kind;
+use crate::sink::{BlockSink, ClassifiedBlock};
 use crate::stages::StageClock;
 pub use crate::stages::StageTiming;
+use crate::table::Table;
 use crate::verdict::Verdict;
 use crate::{classify, intervals, join, report};
 
@@ -39,6 +41,8 @@ pub struct Analysis {
     /// From [`analyze`], one per accepted delivery: `verdicts[i]` belongs to row i of the
     /// deliveries table. Empty from [`analyze_into`], which writes them out instead of keeping them.
     pub verdicts: Vec<Verdict>,
+    /// The context of each delivery of `verdicts`, index for index.
+    pub context: DeliveryContext,
     pub summary: Summary,
     /// The facts behind report.md/report.html and the notification lists.
     pub findings: Findings,
@@ -66,7 +70,7 @@ pub fn analyze_into(
     opts: &AnalyzeOptions,
 ) -> Result<(Analysis, Vec<StageTiming>)> {
     let a = run(dataset, opts, Some(out))?;
-    let timings = report::write_all_but_row_tables(&a, out, opts)?;
+    let timings = report::write_all(&a.outcome(), None, out, &opts.report())?;
     Ok((a, timings))
 }
 
@@ -86,6 +90,7 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
     let timelines =
         intervals::build(&loaded).map_err(|e| Error::polars("building timelines", e))?;
     clock.lap("intervals");
+    let basis = Basis::new(&loaded);
     let mut found = FindingsBuilder::new(&loaded);
     found.reserve(match &spilled {
         Some(s) => s.rows,
@@ -98,23 +103,17 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
         std::thread::spawn(move || drop(cache));
     }
     let deliveries = loaded.table(Kind::Deliveries);
-    let mut kept = (Vec::new(), DeliveryContext::default());
-    let mut gathered = Table::new(Kind::Deliveries);
+    let mut kept = Kept::default();
     let mut seconds = [0.0; 3];
     let merged = std::thread::scope(|scope| {
         let (to_writer, writer) = match row_tables_into {
             Some(out) => {
                 std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-                let (tx, rx) = std::sync::mpsc::sync_channel::<ClassifiedBlock>(1);
+                let (tx, rx) = std::sync::mpsc::sync_channel::<OwnedBlock>(1);
                 let writer = scope.spawn(move || {
                     let mut tables = RowTables::new(out);
-                    for (block, verdicts, context) in rx {
-                        tables.add(&RowSource {
-                            deliveries: block.table(),
-                            rows: block.rows(),
-                            verdicts: &verdicts,
-                            context: &context,
-                        })?;
+                    for b in rx {
+                        tables.add(&b.view())?;
                     }
                     tables.finish()
                 });
@@ -160,22 +159,21 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
                 }
             };
             let t = Instant::now();
-            let context = found.basis.context(d, rows.clone(), &verdicts);
-            found.add(d, rows.clone(), &verdicts, &context);
+            let context = basis.context(d, rows.clone(), &verdicts);
+            let classified = OwnedBlock {
+                block,
+                verdicts,
+                context,
+            };
+            found.add(&classified.view())?;
             match &to_writer {
                 Some(tx) => {
-                    if tx.send((block, verdicts, context)).is_err() {
+                    if tx.send(classified).is_err() {
                         // The writer stopped on an error, which its join below reports.
                         break;
                     }
                 }
-                None => {
-                    kept.0.extend(verdicts);
-                    kept.1.append(context);
-                    if let Block::Merged(t) = block {
-                        gathered.append(t);
-                    }
-                }
+                None => kept.add(classified),
             }
             seconds[2] += t.elapsed().as_secs_f64();
         }
@@ -192,32 +190,105 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
     if let Some((duplicates, rows)) = merged {
         loaded.settle(&duplicates, rows)?;
         if row_tables_into.is_none() {
-            loaded.tables.insert(Kind::Deliveries, gathered);
+            loaded.tables.insert(Kind::Deliveries, kept.gathered);
         }
     }
     let t = Instant::now();
-    let (summary, findings) = found.finish(&loaded);
+    let findings = found.finish(&loaded, &basis);
+    let summary = Summary::new(&findings.headline, &loaded);
     seconds[2] += t.elapsed().as_secs_f64();
     clock.laps(&[
         ("join", seconds[0]),
         ("classify", seconds[1]),
         ("aggregate", seconds[2]),
     ]);
-    let (verdicts, context) = kept;
     Ok(Analysis {
         loaded,
-        verdicts,
+        verdicts: kept.verdicts,
+        context: kept.context,
         summary,
-        findings: Findings {
-            context,
-            ..findings
-        },
+        findings,
         timings: clock.into_laps(),
     })
 }
 
-/// A block of deliveries on its way to the row tables: its rows, their verdicts and context.
-type ClassifiedBlock<'a> = (Block<'a>, Vec<Verdict>, DeliveryContext);
+impl Analysis {
+    /// What the outputs are written from.
+    pub fn outcome(&self) -> Outcome<'_> {
+        Outcome {
+            loaded: &self.loaded,
+            summary: &self.summary,
+            findings: &self.findings,
+            timings: &self.timings,
+        }
+    }
+
+    /// Every delivery with its verdict and context, when the run kept them ([`analyze`]).
+    pub fn classified(&self) -> ClassifiedBlock<'_> {
+        ClassifiedBlock {
+            deliveries: self.loaded.table(Kind::Deliveries),
+            rows: 0..self.verdicts.len(),
+            verdicts: &self.verdicts,
+            context: &self.context,
+        }
+    }
+}
+
+impl AnalyzeOptions {
+    fn report(&self) -> ReportOptions<'_> {
+        ReportOptions {
+            command_line: &self.command_line,
+            pseudonymize: self.pseudonymize.as_ref(),
+            timings_in_manifest: self.timings_in_manifest,
+        }
+    }
+}
+
+/// A classified block that owns its verdicts and context, to be handed to another thread.
+struct OwnedBlock<'a> {
+    block: Block<'a>,
+    verdicts: Vec<Verdict>,
+    context: DeliveryContext,
+}
+
+impl OwnedBlock<'_> {
+    fn view(&self) -> ClassifiedBlock<'_> {
+        ClassifiedBlock {
+            deliveries: self.block.table(),
+            rows: self.block.rows(),
+            verdicts: &self.verdicts,
+            context: &self.context,
+        }
+    }
+}
+
+/// What [`analyze`] keeps of every block: the verdicts, their context, and the deliveries merged
+/// back from spilled runs.
+struct Kept {
+    verdicts: Vec<Verdict>,
+    context: DeliveryContext,
+    gathered: Table,
+}
+
+impl Default for Kept {
+    fn default() -> Kept {
+        Kept {
+            verdicts: Vec::new(),
+            context: DeliveryContext::default(),
+            gathered: Table::new(Kind::Deliveries),
+        }
+    }
+}
+
+impl Kept {
+    fn add(&mut self, b: OwnedBlock) {
+        self.verdicts.extend(b.verdicts);
+        self.context.append(b.context);
+        if let Block::Merged(t) = b.block {
+            self.gathered.append(t);
+        }
+    }
+}
 
 /// Deliveries joined and classified together.
 enum Block<'a> {
@@ -325,9 +396,10 @@ pub fn summary_json(a: &Analysis) -> serde_json::Value {
     serde_json::to_value(&a.summary).unwrap_or(serde_json::Value::Null)
 }
 
-/// Writes every output of a run into `out`; returns the timings of every stage, writing included.
+/// Writes every output of a run that kept its verdicts ([`analyze`]) into `out`; returns the
+/// timings of every stage, writing included.
 pub fn write_outputs(a: &Analysis, out: &Path, opts: &AnalyzeOptions) -> Result<Vec<StageTiming>> {
-    report::write_all(a, out, opts)
+    report::write_all(&a.outcome(), Some(&a.classified()), out, &opts.report())
 }
 
 /// A few lines for the terminal.

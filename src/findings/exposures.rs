@@ -8,7 +8,7 @@ use std::hash::Hash;
 
 use foldhash::{HashMap, HashSet};
 
-use super::context::AccountDirectory;
+use crate::context::AccountDirectory;
 use crate::table::Text;
 use crate::verdict::{Class, Verdict};
 

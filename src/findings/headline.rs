@@ -26,9 +26,12 @@ pub struct Bounds {
     pub upper: ExposureCounts,
 }
 
+/// The headline counts of a run, the one computation behind summary.json and the reports.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Headline {
+    /// Accepted deliveries, after de-duplication.
     pub deliveries: u64,
+    pub leaks: u64,
     /// Everything sent.
     pub delivered: Bounds,
     /// Sent and reported shown or opened by the client (`viewed = true`).
@@ -40,6 +43,14 @@ pub struct Headline {
     pub unresolved_by_reason: BTreeMap<&'static str, u64>,
     pub first_leak: Option<i64>,
     pub last_leak: Option<i64>,
+}
+
+impl Headline {
+    /// Deliveries that are `ok`: all but the leak, ambiguous and unresolved ones.
+    pub fn ok(&self) -> u64 {
+        self.deliveries
+            .saturating_sub(self.leaks + self.ambiguous + self.unresolved)
+    }
 }
 
 /// Distinct values, counted and never listed, so hashed rather than ordered.
@@ -77,17 +88,25 @@ impl<'a> Sets<'a> {
     }
 }
 
-pub fn headline(verdicts: &[Verdict], ts: &[Option<i64>], viewed: &[Option<bool>]) -> Headline {
+/// The headline of `deliveries` accepted deliveries, of which `verdicts` (with their times and
+/// `viewed` flags) are every one that is not `ok`.
+pub fn headline(
+    deliveries: u64,
+    verdicts: &[Verdict],
+    ts: &[Option<i64>],
+    viewed: &[Option<bool>],
+) -> Headline {
     // [delivered lower, delivered upper, viewed lower, viewed upper]
     let mut sets: [Sets; 4] = Default::default();
     let mut h = Headline {
-        deliveries: verdicts.len() as u64,
+        deliveries,
         ..Headline::default()
     };
     for (i, v) in verdicts.iter().enumerate() {
         let seen = viewed.get(i).copied().flatten();
         match v.class {
             Class::Leak => {
+                h.leaks += 1;
                 sets[0].add(v);
                 sets[1].add(v);
                 if seen == Some(true) {

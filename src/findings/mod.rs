@@ -7,7 +7,6 @@
 
 pub mod changepoint;
 pub mod collisions;
-pub mod context;
 pub mod coverage;
 pub mod exposures;
 pub mod factors;
@@ -18,15 +17,16 @@ pub mod timeline;
 use std::collections::BTreeSet;
 use std::ops::Range;
 
-use crate::aggregate::{summarize, Summary};
+use crate::context::{Basis, DeliveryContext};
+use crate::error::Result;
 use crate::intervals::session_intervals;
-use crate::table::{ColumnData, Table, Text};
 use crate::load::LoadedDataset;
 use crate::schema::Kind;
+use crate::sink::{BlockSink, ClassifiedBlock};
+use crate::table::{ColumnData, Table, Text};
 use crate::verdict::{Class, Verdict};
 
 pub use collisions::KeyCollision;
-pub use context::{AccountDirectory, DeliveryContext, SessionStarts};
 pub use coverage::DataQuality;
 pub use exposures::Exposures;
 pub use factors::Factors;
@@ -37,7 +37,6 @@ pub use timeline::Timeline;
 /// Everything the reports say, section by section.
 #[derive(Debug, Clone, Default)]
 pub struct Findings {
-    pub context: DeliveryContext,
     pub headline: Headline,
     pub population: Population,
     pub timeline: Timeline,
@@ -97,26 +96,6 @@ fn attribute_values<'a>(
             text("server"),
             text_attribute(&context.recipient_country),
         ],
-    }
-}
-
-/// What every section's findings start from: the account directory and when sessions began.
-pub struct Basis {
-    pub dir: AccountDirectory,
-    pub starts: SessionStarts,
-}
-
-impl Basis {
-    pub fn new(loaded: &LoadedDataset) -> Basis {
-        Basis {
-            dir: AccountDirectory::from_table(loaded.table(Kind::Accounts)),
-            starts: SessionStarts::from_table(loaded.table(Kind::Sessions)),
-        }
-    }
-
-    /// The context of rows `rows` of the deliveries `d`, whose verdicts are `verdicts`.
-    pub fn context(&self, d: &Table, rows: Range<usize>, verdicts: &[Verdict]) -> DeliveryContext {
-        DeliveryContext::build(d, rows, verdicts, &self.starts, &self.dir)
     }
 }
 
@@ -204,7 +183,6 @@ pub const FIRST_LEAKS: usize = 10;
 /// Per delivery it keeps only its time, class and attribute codes; the deliveries that are not
 /// `ok` are kept whole ([`Notable`]), and the rest is counted as it goes.
 pub struct FindingsBuilder {
-    pub basis: Basis,
     classes: Vec<Class>,
     /// Every accepted delivery has a time: validation rejects a row without one.
     ts: Vec<i64>,
@@ -217,7 +195,6 @@ pub struct FindingsBuilder {
 impl FindingsBuilder {
     pub fn new(loaded: &LoadedDataset) -> FindingsBuilder {
         FindingsBuilder {
-            basis: Basis::new(loaded),
             classes: Vec::new(),
             ts: Vec::new(),
             notable: Notable::default(),
@@ -235,39 +212,9 @@ impl FindingsBuilder {
         self.attributes.reserve(n);
     }
 
-    /// Adds rows `rows` of the deliveries `d`, which follow the rows added before; `verdicts` and
-    /// `context` are theirs (index 0 is row `rows.start`).
-    pub fn add(
-        &mut self,
-        d: &Table,
-        rows: Range<usize>,
-        verdicts: &[Verdict],
-        context: &DeliveryContext,
-    ) {
-        let first = self.classes.len();
-        self.classes.extend(verdicts.iter().map(|v| v.class));
-        self.ts.extend(
-            d.time("ts")[rows.clone()]
-                .iter()
-                .map(|t| t.unwrap_or(i64::MIN)),
-        );
-        self.notable.add(d, rows.clone(), first, verdicts);
-        self.attributes.add(
-            &attribute_values(d, rows.clone(), verdicts, context),
-            verdicts.len(),
-        );
-        self.collisions.add(
-            verdicts,
-            part(d.text("cache_key"), rows.clone()),
-            part(d.text("cache_node"), rows.clone()),
-        );
-        self.coverage.add(d, rows, verdicts);
-    }
-
-    /// The summary and every section's findings (with an empty context).
-    pub fn finish(self, loaded: &LoadedDataset) -> (Summary, Findings) {
+    /// Every section's findings, once every block is in. `loaded` has its row accounting settled.
+    pub fn finish(self, loaded: &LoadedDataset, basis: &Basis) -> Findings {
         let FindingsBuilder {
-            basis,
             classes,
             ts,
             notable,
@@ -276,9 +223,7 @@ impl FindingsBuilder {
             coverage,
         } = self;
         let total = classes.len() as u64;
-        let summary = summarize(loaded, total, &notable);
-        let mut headline = headline::headline(&notable.verdicts, &notable.ts, &notable.viewed);
-        headline.deliveries = total;
+        let headline = headline::headline(total, &notable.verdicts, &notable.ts, &notable.viewed);
         let window = headline.first_leak.zip(headline.last_leak);
 
         let exposures = exposures::exposures(
@@ -319,12 +264,7 @@ impl FindingsBuilder {
         drop(ts);
         let factors = attributes.factors(&classes, &in_window);
         let quality = coverage::quality(loaded, coverage, basis.dir.conflicting);
-        debug_assert!(
-            classes.iter().filter(|&&c| c == Class::Leak).count() as u64
-                == headline.delivered.lower.deliveries
-        );
-        let findings = Findings {
-            context: DeliveryContext::default(),
+        Findings {
             headline,
             population,
             timeline,
@@ -333,7 +273,32 @@ impl FindingsBuilder {
             quality,
             exposures,
             first_leaks: notable.first_leaks(FIRST_LEAKS),
-        };
-        (summary, findings)
+        }
+    }
+}
+
+impl BlockSink for FindingsBuilder {
+    /// Counts the block's deliveries and keeps the ones that are not `ok`.
+    fn add(&mut self, b: &ClassifiedBlock) -> Result<()> {
+        let (d, rows, verdicts) = (b.deliveries, b.rows.clone(), b.verdicts);
+        let first = self.classes.len();
+        self.classes.extend(verdicts.iter().map(|v| v.class));
+        self.ts.extend(
+            d.time("ts")[rows.clone()]
+                .iter()
+                .map(|t| t.unwrap_or(i64::MIN)),
+        );
+        self.notable.add(d, rows.clone(), first, verdicts);
+        self.attributes.add(
+            &attribute_values(d, rows.clone(), verdicts, b.context),
+            verdicts.len(),
+        );
+        self.collisions.add(
+            verdicts,
+            part(d.text("cache_key"), rows.clone()),
+            part(d.text("cache_node"), rows.clone()),
+        );
+        self.coverage.add(d, rows, verdicts);
+        Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::context::SessionStarts;
+use crate::context::SessionStarts;
 use super::exposures::ABSENT;
 use crate::intervals::SessionInterval;
 

@@ -4,7 +4,7 @@ use super::document::{heading, id, num, para, plain, strong, table, text, Block,
 use super::format::{duration, hour, time};
 use super::investigation::TOP_ROWS;
 use super::pseudonym::Pseudonyms;
-use crate::analyze::Analysis;
+use crate::findings::Findings;
 use crate::findings::coverage::{Gap, MAX_SERVER_GAP_HOURS, SERVER_GAP_EXPECTED};
 use crate::findings::exposures::{ABSENT, US_STATE_THRESHOLD};
 
@@ -23,8 +23,8 @@ fn gap_rows(gaps: &[Gap]) -> Vec<Vec<Cell>> {
         .collect()
 }
 
-pub fn data_quality(a: &Analysis) -> Vec<Block> {
-    let q = &a.findings.quality;
+pub fn data_quality(f: &Findings) -> Vec<Block> {
+    let q = &f.quality;
     let mut b = vec![heading(2, "5. Data quality", "quality")];
     b.push(table(
         &["kind", ">read", ">accepted", ">rejected", ">duplicates"],
@@ -129,8 +129,7 @@ pub fn data_quality(a: &Analysis) -> Vec<Block> {
     b
 }
 
-pub fn compliance(a: &Analysis, ids: &Pseudonyms) -> Vec<Block> {
-    let f = &a.findings;
+pub fn compliance(f: &Findings, ids: &Pseudonyms) -> Vec<Block> {
     let (h, x, tl) = (&f.headline, &f.exposures, &f.timeline);
     let (lo, up) = (&h.delivered.lower, &h.delivered.upper);
     let mut b = vec![heading(2, "6. Compliance", "compliance")];
@@ -257,7 +256,7 @@ pub fn compliance(a: &Analysis, ids: &Pseudonyms) -> Vec<Block> {
         label: "Measures taken or proposed to address the breach and mitigate its effects".into(),
         hint: "fix, purge, notification of subjects, ...".into(),
     });
-    b.extend(countries(a));
+    b.extend(countries(f));
     b.push(heading(3, "Notification lists", "lists"));
     b.push(Block::Bullets(vec![
         vec![text(format!(
@@ -275,8 +274,8 @@ pub fn compliance(a: &Analysis, ids: &Pseudonyms) -> Vec<Block> {
     b
 }
 
-fn countries(a: &Analysis) -> Vec<Block> {
-    let x = &a.findings.exposures;
+fn countries(f: &Findings) -> Vec<Block> {
+    let x = &f.exposures;
     let mut b = vec![heading(3, "Per country", "countries")];
     if !x.have_countries {
         b.push(plain("The dataset has no accounts kind with countries, so subjects and recipients cannot be placed in a country."));

@@ -6,7 +6,7 @@ use super::document::{
 };
 use super::format::{pct, ratio, share};
 use super::investigation::TOP_ROWS;
-use crate::analyze::Analysis;
+use crate::findings::Findings;
 use crate::findings::factors::{
     Attribute, Family, Items, Pattern, CONTINUITY, MIN_RISK_RATIO, MIN_SUPPORT,
 };
@@ -103,8 +103,8 @@ fn describe_items(items: &Items, equivalent: &[Items], out: &mut Vec<Inline>) {
     }
 }
 
-pub fn factors(a: &Analysis) -> Vec<Block> {
-    let f = &a.findings.factors;
+pub fn factors(findings: &Findings) -> Vec<Block> {
+    let f = &findings.factors;
     let mut b = vec![heading(2, "4. Contributing factors", "factors")];
     if f.leaks == 0 {
         b.push(plain("No leak, so no contributing factor."));
@@ -209,12 +209,12 @@ pub fn factors(a: &Analysis) -> Vec<Block> {
                 .collect(),
         ));
     }
-    b.extend(collisions(a));
+    b.extend(collisions(findings));
     b
 }
 
-fn collisions(a: &Analysis) -> Vec<Block> {
-    let c = &a.findings.collisions;
+fn collisions(f: &Findings) -> Vec<Block> {
+    let c = &f.collisions;
     let mut b = vec![heading(
         3,
         "Collision evidence: cache keys serving several subjects",

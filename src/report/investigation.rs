@@ -6,7 +6,8 @@ use super::document::{
 };
 use super::format::{count, duration, hour, pct, per_mille, time};
 use super::pseudonym::Pseudonyms;
-use crate::analyze::Analysis;
+use crate::findings::Findings;
+use crate::settings::Settings;
 use crate::findings::headline::ExposureCounts;
 use crate::findings::population::Dimension;
 use crate::findings::timeline::ChangeEvent;
@@ -14,8 +15,8 @@ use crate::findings::timeline::ChangeEvent;
 /// How many rows long tables show in the report (the CSV files have them all).
 pub const TOP_ROWS: usize = 20;
 
-pub fn headline(a: &Analysis) -> Vec<Block> {
-    let h = &a.findings.headline;
+pub fn headline(f: &Findings, settings: &Settings) -> Vec<Block> {
+    let h = &f.headline;
     let (lo, up) = (&h.delivered.lower, &h.delivered.upper);
     let mut b = vec![heading(2, "1. Headline", "headline")];
     match (h.first_leak, h.last_leak) {
@@ -81,13 +82,13 @@ pub fn headline(a: &Analysis) -> Vec<Block> {
     b.push(plain(format!(
         "Lower bound: deliveries classified leak. Upper bound: leak plus the {} ambiguous deliveries, whose verdict flips within the clock tolerance of {}. Unresolved, counted in neither bound: {} deliveries{}. Viewed: the client reported the object shown or opened (viewed = true); {} leak deliveries carry no viewed flag. {} deliveries analysed in all.",
         h.ambiguous,
-        duration(a.loaded.settings.tolerance_ms),
+        duration(settings.tolerance_ms),
         h.unresolved,
         if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) },
         h.leak_viewed_unknown,
         h.deliveries
     )));
-    let why = a.findings.quality.lower_bound_reasons();
+    let why = f.quality.lower_bound_reasons();
     if !why.is_empty() {
         b.push(Block::Callout(vec![text(format!(
             "log coverage is incomplete, so every count above is a lower bound: {}. See section 5.",
@@ -97,8 +98,8 @@ pub fn headline(a: &Analysis) -> Vec<Block> {
     b
 }
 
-pub fn population(a: &Analysis) -> Vec<Block> {
-    let p = &a.findings.population;
+pub fn population(f: &Findings) -> Vec<Block> {
+    let p = &f.population;
     let mut b = vec![heading(2, "2. Population at risk", "population")];
     let Some((first, last)) = p.window else {
         b.push(plain("No leak, so no exposure window."));
@@ -174,8 +175,8 @@ fn describe_change(c: &ChangeEvent) -> Vec<Inline> {
     v
 }
 
-pub fn timeline(a: &Analysis, ids: &Pseudonyms) -> Vec<Block> {
-    let tl = &a.findings.timeline;
+pub fn timeline(f: &Findings, ids: &Pseudonyms) -> Vec<Block> {
+    let tl = &f.timeline;
     let mut b = vec![heading(2, "3. Root-cause timeline", "timeline")];
     // Change events are numbered in time order; the chart marks them by number.
     let mut rows: Vec<(i64, u8, Vec<Cell>)> = tl
@@ -386,13 +387,13 @@ pub fn timeline(a: &Analysis, ids: &Pseudonyms) -> Vec<Block> {
             rows,
         ));
     }
-    b.extend(first_leaks(a, ids));
+    b.extend(first_leaks(f, ids));
     b
 }
 
 /// The first leak deliveries, as evidence an investigator can look up in leaks.csv.
-fn first_leaks(a: &Analysis, ids: &Pseudonyms) -> Vec<Block> {
-    let l = &a.findings.first_leaks;
+fn first_leaks(f: &Findings, ids: &Pseudonyms) -> Vec<Block> {
+    let l = &f.first_leaks;
     if l.is_empty() {
         return Vec::new();
     }

@@ -4,17 +4,18 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::analyze::{AnalyzeOptions, StageTiming};
+use super::ReportOptions;
 use crate::error::{Error, Result};
 use crate::load::LoadedDataset;
 use crate::schema::Kind;
+use crate::stages::StageTiming;
 
 /// The manifest as pretty JSON. Stage timings vary run to run, so they go to `timings.json`, and into the
 /// manifest only when asked for (`--verbose`): a plain run's manifest is byte-identical across runs.
 pub fn manifest_json(
     loaded: &LoadedDataset,
     timings: &[StageTiming],
-    opts: &AnalyzeOptions,
+    opts: &ReportOptions,
     out: &Path,
 ) -> Result<String> {
     let rows: serde_json::Map<String, serde_json::Value> = Kind::ALL

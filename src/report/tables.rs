@@ -1,17 +1,15 @@
 //! Row-level outputs: the leak table (CSV and Parquet), all verdicts, unresolved deliveries and the quarantine.
 
 use std::fs::File;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::analyze::{blocks, Analysis};
+use crate::context::DeliveryContext;
 use crate::error::{Error, Result};
-use crate::findings::DeliveryContext;
-use crate::table::Table;
 use crate::load::LoadedDataset;
 use crate::schema::Kind;
+use crate::sink::{BlockSink, ClassifiedBlock};
 use crate::time::format_ms;
 use crate::verdict::{Class, Verdict};
 
@@ -32,32 +30,10 @@ const UNRESOLVED_COLUMNS: [&str; 10] = [
     "capture_ts",
 ];
 
-/// What the per-delivery tables are made of: the deliveries, their verdicts and the context the
-/// reports looked up for each.
-pub struct RowSource<'a> {
-    pub deliveries: &'a Table,
-    /// The rows of `deliveries` to write.
-    pub rows: Range<usize>,
-    /// `verdicts[k]` belongs to row `rows.start + k`, as does each context value.
-    pub verdicts: &'a [Verdict],
-    pub context: &'a DeliveryContext,
-}
-
-impl<'a> RowSource<'a> {
-    /// Every delivery of a run that kept its verdicts.
-    pub fn of(a: &'a Analysis) -> RowSource<'a> {
-        RowSource {
-            deliveries: a.loaded.table(Kind::Deliveries),
-            rows: 0..a.verdicts.len(),
-            verdicts: &a.verdicts,
-            context: &a.findings.context,
-        }
-    }
-}
-
 /// Rows per row group of verdicts.parquet, whatever the size of the blocks handed in, so that the
-/// file's bytes do not depend on how the run was cut into blocks.
-const ROW_GROUP: usize = crate::analyze::DEFAULT_BLOCK_ROWS;
+/// file's bytes do not depend on how the run was cut into blocks. The size of the driver's default
+/// block, so that a default run hands in whole row groups.
+const ROW_GROUP: usize = 1 << 19;
 
 /// leaks.csv, leaks.parquet, unresolved.csv and verdicts.parquet, written a row group of
 /// [`ROW_GROUP`] deliveries at a time, so that all deliveries are never one frame.
@@ -87,7 +63,7 @@ impl RowTables {
     }
 
     /// Takes the next block of deliveries.
-    pub fn add(&mut self, a: &RowSource) -> Result<()> {
+    fn add_block(&mut self, a: &ClassifiedBlock) -> Result<()> {
         let ctx = |e| Error::polars("building the verdict table", e);
         let block = with_context(evidence(a).map_err(ctx)?, a.context).map_err(ctx)?;
         stack(&mut self.pending, block).map_err(ctx)?;
@@ -185,20 +161,28 @@ fn parquet_batch(sink: &mut ParquetSink, df: &DataFrame) -> Result<()> {
         .map_err(|e| Error::output(&sink.0, e))
 }
 
+impl BlockSink for RowTables {
+    fn add(&mut self, block: &ClassifiedBlock) -> Result<()> {
+        self.add_block(block)
+    }
+}
+
 /// Writes the row tables of `a` into `out`.
-pub fn write_row_tables(a: &RowSource, out: &Path) -> Result<()> {
+pub fn write_row_tables(a: &ClassifiedBlock, out: &Path) -> Result<()> {
     let mut tables = RowTables::new(out);
-    // In blocks, so that the evidence of all deliveries is never one frame.
-    for k in blocks(a.verdicts.len(), ROW_GROUP) {
-        tables.add(&RowSource {
+    // In row groups, so that the evidence of all deliveries is never one frame.
+    let n = a.verdicts.len();
+    for start in (0..n).step_by(ROW_GROUP) {
+        let k = start..n.min(start + ROW_GROUP);
+        tables.add_block(&ClassifiedBlock {
             deliveries: a.deliveries,
             rows: a.rows.start + k.start..a.rows.start + k.end,
             verdicts: &a.verdicts[k.clone()],
             context: &a.context.slice(k),
         })?;
     }
-    if a.verdicts.is_empty() {
-        tables.add(a)?;
+    if n == 0 {
+        tables.add_block(a)?;
     }
     tables.finish()
 }
@@ -219,7 +203,7 @@ fn stack(acc: &mut Option<DataFrame>, block: DataFrame) -> PolarsResult<()> {
 /// `origin_stream_id` and `object_id` are the resolved content: the delivery's own
 /// where it named its origin, otherwise what the cache held (`delivery_object_id`
 /// keeps what the delivery row itself said).
-fn evidence(a: &RowSource) -> PolarsResult<DataFrame> {
+fn evidence(a: &ClassifiedBlock) -> PolarsResult<DataFrame> {
     let v = a.verdicts;
     let text = |f: fn(&Verdict) -> Option<&str>| v.iter().map(f).collect::<Vec<_>>();
     // The delivery's own origin, where present, is the resolved one; its own object id is

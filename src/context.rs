@@ -1,4 +1,4 @@
-//! Delivery context: the attributes a delivery does not carry itself (client, integration, countries), looked up once.
+//! Delivery context: the attributes a delivery does not carry itself (client, integration, countries), looked up once per classified delivery.
 //!
 //! Client and integration come from the session's latest `start` at or before the
 //! delivery; an account's country and region from the optional accounts kind.
@@ -9,8 +9,30 @@ use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 
+use crate::load::LoadedDataset;
+use crate::schema::Kind;
 use crate::table::{Interner, Table, Text};
 use crate::verdict::Verdict;
+
+/// What a delivery's context is looked up in: the account directory and when sessions began.
+pub struct Basis {
+    pub dir: AccountDirectory,
+    pub starts: SessionStarts,
+}
+
+impl Basis {
+    pub fn new(loaded: &LoadedDataset) -> Basis {
+        Basis {
+            dir: AccountDirectory::from_table(loaded.table(Kind::Accounts)),
+            starts: SessionStarts::from_table(loaded.table(Kind::Sessions)),
+        }
+    }
+
+    /// The context of rows `rows` of the deliveries `d`, whose verdicts are `verdicts`.
+    pub fn context(&self, d: &Table, rows: Range<usize>, verdicts: &[Verdict]) -> DeliveryContext {
+        DeliveryContext::build(d, rows, verdicts, &self.starts, &self.dir)
+    }
+}
 
 /// Extra accounts columns read as the account's region (a US state for the 500-resident threshold), first present wins.
 pub const REGION_COLUMNS: [&str; 2] = ["state", "region"];
