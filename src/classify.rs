@@ -8,17 +8,10 @@ use rayon::prelude::*;
 use crate::codes::Dictionary;
 use crate::join::{SHIFT_EARLIER, SHIFT_LATER, SHIFT_NONE};
 use crate::table::{Table, Text};
-use crate::verdict::{Class, ContentSource, Missing, Verdict};
-
-/// The outcome of one evaluation (one shift): what was missing, or whether it was authorized.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Evaluation {
-    Missing(Missing),
-    Authorized(bool),
-}
+use crate::verdict::{decide, ContentSource, Lookup, Verdict};
 
 /// Turns the look-ups of deliveries `rows` (three rows per delivery, sorted by delivery then shift) into
-/// one verdict per delivery. Identifiers come back from `codes`; content the delivery named itself keeps
+/// one verdict per delivery, its class decided by [`decide`]. Identifiers come back from `codes`; content the delivery named itself keeps
 /// the delivery's own origin and object id.
 pub fn classify(
     lookups: &DataFrame,
@@ -50,17 +43,12 @@ pub fn classify(
         polars_bail!(ComputeError: "expected 3 look-ups per delivery, got {} for {}", lookups.height(), n_deliveries);
     }
 
-    let eval = |r: usize| -> Evaluation {
-        let Some(rec) = recipient.get(r) else {
-            return Evaluation::Missing(Missing::NoSession);
-        };
-        let Some(_) = origin.get(r) else {
-            return Evaluation::Missing(Missing::NoContent);
-        };
-        let Some(subj) = subject.get(r) else {
-            return Evaluation::Missing(Missing::NoOwner);
-        };
-        Evaluation::Authorized(rec == subj || granted.get(r).unwrap_or(false))
+    // Accounts are codes of one dictionary, so equal codes are equal accounts.
+    let lookup = |r: usize| Lookup {
+        recipient: recipient.get(r),
+        content: origin.get(r).is_some(),
+        subject: subject.get(r),
+        granted: granted.get(r).unwrap_or(false),
     };
 
     let value = |code: Option<u32>| -> PolarsResult<Option<Text>> {
@@ -83,27 +71,11 @@ pub fn classify(
             }
         }
         let now = rows[SHIFT_NONE as usize];
-        let at_t = eval(now);
-        let opposite = |r: usize| match (eval(r), at_t) {
-            (Evaluation::Authorized(a), Evaluation::Authorized(b)) => a != b,
-            _ => false,
-        };
-        let earlier = opposite(rows[SHIFT_EARLIER as usize]);
-        let later = opposite(rows[SHIFT_LATER as usize]);
-        let (class, missing, flipped) = match at_t {
-            Evaluation::Missing(m) => (Class::Unresolved, Some(m), None),
-            Evaluation::Authorized(_) if earlier || later => (
-                Class::Ambiguous,
-                None,
-                Some(match (earlier, later) {
-                    (true, true) => "both",
-                    (true, false) => "earlier",
-                    _ => "later",
-                }),
-            ),
-            Evaluation::Authorized(true) => (Class::Ok, None, None),
-            Evaluation::Authorized(false) => (Class::Leak, None, None),
-        };
+        let decision = decide(
+            &lookup(now),
+            &lookup(rows[SHIFT_EARLIER as usize]),
+            &lookup(rows[SHIFT_LATER as usize]),
+        );
         let has_content = origin.get(now).is_some();
         let is_named = named.get(now).unwrap_or(false);
         // The delivery's own identifiers need not appear in any timeline, so they are not taken from codes.
@@ -113,9 +85,9 @@ pub fn classify(
             (value(origin.get(now))?, value(object.get(now))?)
         };
         Ok(Verdict {
-            class,
-            missing,
-            flipped,
+            class: decision.class(),
+            missing: decision.missing(),
+            flipped: decision.flip(),
             recipient: value(recipient.get(now))?,
             subject: value(subject.get(now))?,
             origin_stream_id,

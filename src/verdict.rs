@@ -1,4 +1,5 @@
-//! The verdict of one delivery: its class, why, and the evidence behind it. Every report reads this record.
+//! The verdict of one delivery: the rule that decides its class ([`decide`], contract §4), and the
+//! record of its class, why, and the evidence behind it. Every report reads that record.
 
 use serde::Serialize;
 
@@ -47,6 +48,122 @@ impl Missing {
     }
 }
 
+/// Which shifted evaluation gave the opposite verdict of an `ambiguous` delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flip {
+    /// The look-ups taken `tolerance` earlier.
+    Earlier,
+    /// The look-ups taken `tolerance` later.
+    Later,
+    /// Both.
+    Both,
+}
+
+impl Flip {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flip::Earlier => "earlier",
+            Flip::Later => "later",
+            Flip::Both => "both",
+        }
+    }
+}
+
+/// What the look-ups of one delivery found at one instant (at t, or shifted by the tolerance).
+/// Accounts are compared by equality only, so they may be codes of one dictionary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lookup<A> {
+    /// The account of the session at that instant (docs/SEMANTICS.md, step 1).
+    pub recipient: Option<A>,
+    /// Whether there was content: the delivery's own origin, or what the cache held (step 2).
+    pub content: bool,
+    /// The owner of the content's origin stream at its capture time (step 3).
+    pub subject: Option<A>,
+    /// Whether the recipient held a grant on the origin stream at that instant (step 4).
+    pub granted: bool,
+}
+
+/// The outcome of one evaluation: what was missing, or whether the delivery was authorized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evaluation {
+    Missing(Missing),
+    Authorized(bool),
+}
+
+impl<A: PartialEq> Lookup<A> {
+    /// Authorized when the recipient is the subject or holds a grant; otherwise the first of
+    /// recipient, content and subject that is missing.
+    pub fn evaluate(&self) -> Evaluation {
+        let Some(recipient) = &self.recipient else {
+            return Evaluation::Missing(Missing::NoSession);
+        };
+        if !self.content {
+            return Evaluation::Missing(Missing::NoContent);
+        }
+        let Some(subject) = &self.subject else {
+            return Evaluation::Missing(Missing::NoOwner);
+        };
+        Evaluation::Authorized(recipient == subject || self.granted)
+    }
+}
+
+/// A delivery's class, with the reason for `unresolved` and the flip for `ambiguous`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Ok,
+    Leak,
+    Ambiguous(Flip),
+    Unresolved(Missing),
+}
+
+impl Decision {
+    pub fn class(self) -> Class {
+        match self {
+            Decision::Ok => Class::Ok,
+            Decision::Leak => Class::Leak,
+            Decision::Ambiguous(_) => Class::Ambiguous,
+            Decision::Unresolved(_) => Class::Unresolved,
+        }
+    }
+
+    pub fn missing(self) -> Option<Missing> {
+        match self {
+            Decision::Unresolved(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn flip(self) -> Option<Flip> {
+        match self {
+            Decision::Ambiguous(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+/// The verdict rule (contract §4): a delivery's class from its look-ups at t (`now`), and with
+/// every look-up taken `tolerance` earlier and later.
+///
+/// - `unresolved` when at t the recipient, the content or the subject is missing;
+/// - `ambiguous` when the verdict at t is resolved and a shifted verdict is resolved and
+///   opposite (a shifted look-up that finds nothing leaves the verdict at t standing);
+/// - `ok` when authorized, `leak` when not.
+pub fn decide<A: PartialEq>(now: &Lookup<A>, earlier: &Lookup<A>, later: &Lookup<A>) -> Decision {
+    let authorized = match now.evaluate() {
+        Evaluation::Missing(m) => return Decision::Unresolved(m),
+        Evaluation::Authorized(a) => a,
+    };
+    let flips = |shifted: &Lookup<A>| shifted.evaluate() == Evaluation::Authorized(!authorized);
+    match (flips(earlier), flips(later)) {
+        (true, true) => Decision::Ambiguous(Flip::Both),
+        (true, false) => Decision::Ambiguous(Flip::Earlier),
+        (false, true) => Decision::Ambiguous(Flip::Later),
+        (false, false) if authorized => Decision::Ok,
+        (false, false) => Decision::Leak,
+    }
+}
+
 /// Where a delivery's content was determined from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -72,8 +189,8 @@ pub struct Verdict {
     pub class: Class,
     /// For `unresolved`: the first thing that could not be found.
     pub missing: Option<Missing>,
-    /// For `ambiguous`: which shifted evaluation flipped (`earlier`, `later` or `both`).
-    pub flipped: Option<&'static str>,
+    /// For `ambiguous`: which shifted evaluation flipped.
+    pub flipped: Option<Flip>,
     pub recipient: Option<Text>,
     pub subject: Option<Text>,
     pub origin_stream_id: Option<Text>,
@@ -106,5 +223,154 @@ impl Verdict {
             config_version: None,
             granted: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALICE: u32 = 1;
+    const BOB: u32 = 2;
+
+    /// A look-up that evaluates to `e`.
+    fn found(e: Evaluation) -> Lookup<u32> {
+        let all = Lookup {
+            recipient: Some(ALICE),
+            content: true,
+            subject: Some(ALICE),
+            granted: false,
+        };
+        match e {
+            Evaluation::Authorized(true) => all,
+            Evaluation::Authorized(false) => Lookup {
+                subject: Some(BOB),
+                ..all
+            },
+            Evaluation::Missing(Missing::NoSession) => Lookup {
+                recipient: None,
+                ..all
+            },
+            Evaluation::Missing(Missing::NoContent) => Lookup {
+                content: false,
+                ..all
+            },
+            Evaluation::Missing(Missing::NoOwner) => Lookup {
+                subject: None,
+                ..all
+            },
+        }
+    }
+
+    #[test]
+    fn evaluation_names_the_first_missing_look_up() {
+        let none = Lookup::<u32> {
+            recipient: None,
+            content: false,
+            subject: None,
+            granted: true,
+        };
+        let e = |l: Lookup<u32>| l.evaluate();
+        assert_eq!(e(none), Evaluation::Missing(Missing::NoSession));
+        let with_recipient = Lookup {
+            recipient: Some(BOB),
+            ..none
+        };
+        assert_eq!(e(with_recipient), Evaluation::Missing(Missing::NoContent));
+        let with_content = Lookup {
+            content: true,
+            ..with_recipient
+        };
+        assert_eq!(e(with_content), Evaluation::Missing(Missing::NoOwner));
+        let foreign = Lookup {
+            subject: Some(ALICE),
+            granted: false,
+            ..with_content
+        };
+        assert_eq!(e(foreign), Evaluation::Authorized(false));
+        assert_eq!(
+            e(Lookup {
+                granted: true,
+                ..foreign
+            }),
+            Evaluation::Authorized(true),
+            "a grant authorizes another account's camera"
+        );
+        assert_eq!(
+            e(Lookup {
+                subject: Some(BOB),
+                ..foreign
+            }),
+            Evaluation::Authorized(true)
+        );
+    }
+
+    /// Every evaluation at t against every pair of shifted evaluations.
+    #[test]
+    fn truth_table() {
+        use Evaluation::{Authorized as A, Missing as M};
+        use Missing::*;
+        let (ok, leak) = (A(true), A(false));
+        let gone = [M(NoSession), M(NoContent), M(NoOwner)];
+        // (at t, earlier, later) -> decision, for a resolved verdict at t.
+        let resolved = [
+            (ok, ok, ok, Decision::Ok),
+            (ok, leak, ok, Decision::Ambiguous(Flip::Earlier)),
+            (ok, ok, leak, Decision::Ambiguous(Flip::Later)),
+            (ok, leak, leak, Decision::Ambiguous(Flip::Both)),
+            (leak, leak, leak, Decision::Leak),
+            (leak, ok, leak, Decision::Ambiguous(Flip::Earlier)),
+            (leak, leak, ok, Decision::Ambiguous(Flip::Later)),
+            (leak, ok, ok, Decision::Ambiguous(Flip::Both)),
+        ];
+        let mut checked = 0;
+        for (now, earlier, later, want) in resolved {
+            let d = decide(&found(now), &found(earlier), &found(later));
+            assert_eq!(d, want, "{now:?} {earlier:?} {later:?}");
+            checked += 1;
+        }
+        // A shifted look-up that finds nothing leaves the verdict at t standing, whatever the other finds.
+        for now in [ok, leak] {
+            let same = if now == ok { Decision::Ok } else { Decision::Leak };
+            let opposite = if now == ok { leak } else { ok };
+            for g in gone {
+                for h in gone {
+                    assert_eq!(decide(&found(now), &found(g), &found(h)), same);
+                    checked += 1;
+                }
+                for (e, l, want) in [
+                    (g, now, same),
+                    (now, g, same),
+                    (g, opposite, Decision::Ambiguous(Flip::Later)),
+                    (opposite, g, Decision::Ambiguous(Flip::Earlier)),
+                ] {
+                    let d = decide(&found(now), &found(e), &found(l));
+                    assert_eq!(d, want, "{now:?} {e:?} {l:?}");
+                    checked += 1;
+                }
+            }
+        }
+        // Missing at t: unresolved with that reason, whatever the shifts find.
+        let every = [ok, leak, M(NoSession), M(NoContent), M(NoOwner)];
+        for m in [NoSession, NoContent, NoOwner] {
+            for e in every {
+                for l in every {
+                    let d = decide(&found(M(m)), &found(e), &found(l));
+                    assert_eq!(d, Decision::Unresolved(m));
+                    assert_eq!((d.class(), d.missing(), d.flip()), (Class::Unresolved, Some(m), None));
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 5 * 5 * 5, "every evaluation at each of the three instants");
+    }
+
+    #[test]
+    fn decisions_give_class_reason_and_flip() {
+        let a = Decision::Ambiguous(Flip::Both);
+        assert_eq!((a.class(), a.missing(), a.flip()), (Class::Ambiguous, None, Some(Flip::Both)));
+        assert_eq!(Decision::Leak.class(), Class::Leak);
+        assert_eq!(Decision::Ok.class(), Class::Ok);
+        assert_eq!(Flip::Earlier.as_str(), "earlier");
     }
 }

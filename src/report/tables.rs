@@ -226,7 +226,9 @@ fn evidence(a: &ClassifiedBlock) -> PolarsResult<DataFrame> {
         ),
         Column::new(
             "flipped".into(),
-            v.iter().map(|x| x.flipped).collect::<Vec<_>>(),
+            v.iter()
+                .map(|x| x.flipped.map(|f| f.as_str()))
+                .collect::<Vec<_>>(),
         ),
         Column::new("recipient_account".into(), text(|x| x.recipient.as_deref())),
         Column::new(
