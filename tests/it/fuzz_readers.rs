@@ -1,10 +1,8 @@
 //! Property test: random bytes and mutated valid files never panic a reader, and every row read is accounted for.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use leakscope::load::{load, LoadOptions};
 use leakscope::schema::Kind;
 use proptest::prelude::*;

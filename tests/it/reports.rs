@@ -2,15 +2,13 @@
 //! cause found on a simulated incident, hostile log strings escaped, pseudonyms, determinism, and
 //! report.html rendered in a real headless Chromium with its charts visible.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::*;
+use crate::common::*;
 use hmac::{Hmac, Mac};
 use leakscope::analyze::{analyze as run_analysis, AnalyzeOptions};
 use leakscope::findings::factors::Attribute;

@@ -1,8 +1,6 @@
 //! Loading and validation, end to end through the binary: formats, time forms, rejections, accounting.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 fn rows(

@@ -5,11 +5,9 @@
 //! To refresh it after a deliberate change:
 //! `CARGO_TARGET_DIR=$HOME/.cache/leakscope-target cargo run --locked -- analyze data/sample --out reports/sample`
 
-mod common;
-
 use std::path::Path;
 
-use common::{bin, walk};
+use crate::common::{bin, walk};
 
 fn copy_tree(from: &Path, to: &Path) {
     for src in walk(from) {

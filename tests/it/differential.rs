@@ -4,7 +4,7 @@
 //! Times in the hand cases are written `secs(x)` = BASE + x seconds. Default tolerance 2 s,
 //! default session TTL 24 h, unless a case says otherwise.
 
-mod reference;
+use crate::reference;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -13,8 +13,8 @@ use std::path::Path;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
-use reference::OwnOp::*;
-use reference::{secs, CacheOp, Class, Dataset, Missing, RefVerdict, BASE};
+use crate::reference::OwnOp::*;
+use crate::reference::{secs, CacheOp, Class, Dataset, Missing, RefVerdict, BASE};
 
 // ---------------------------------------------------------------------------------------------
 // Hand-worked cases. Each returns the dataset and the expected verdict of every delivery:
