@@ -7,11 +7,11 @@ mod common;
 mod reference;
 
 mod accuracy;
+mod cases;
 mod determinism;
 mod differential;
 mod fuzz_readers;
 mod generate;
 mod load;
 mod reports;
-mod rules;
 mod sample_report;
