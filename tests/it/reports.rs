@@ -285,6 +285,8 @@ fn script_in_a_session_id_and_a_change_description_comes_out_escaped() {
             "a link from the logs survives in report.md"
         );
     }
+    // The whole report, escapes and all, as a reviewed snapshot.
+    insta::assert_snapshot!("hostile_report_md", md);
 }
 
 #[test]
