@@ -2,15 +2,13 @@
 //! cause found on a simulated incident, hostile log strings escaped, pseudonyms, determinism, and
 //! report.html rendered in a real headless Chromium with its charts visible.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::*;
+use crate::common::*;
 use hmac::{Hmac, Mac};
 use leakscope::analyze::{analyze as run_analysis, AnalyzeOptions};
 use leakscope::findings::factors::Attribute;
@@ -287,6 +285,8 @@ fn script_in_a_session_id_and_a_change_description_comes_out_escaped() {
             "a link from the logs survives in report.md"
         );
     }
+    // The whole report, escapes and all, as a reviewed snapshot.
+    insta::assert_snapshot!("hostile_report_md", md);
 }
 
 #[test]

@@ -1,10 +1,8 @@
 //! Input order, file layout, format, thread count, join block size and spilling to disk must not change a single output byte.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -2,14 +2,16 @@
 //! this test runs that command again and compares every file byte for byte (except
 //! `timings.json`), so the report stays reproducible and the sample never goes stale.
 //!
-//! To refresh it after a deliberate change:
+//! The same run's `summary.json` and `report.md` are also insta snapshots
+//! (`snapshots/it__sample_report__*.snap`), which show a change as a reviewable diff.
+//!
+//! To refresh both after a deliberate change:
 //! `CARGO_TARGET_DIR=$HOME/.cache/leakscope-target cargo run --locked -- analyze data/sample --out reports/sample`
-
-mod common;
+//! then `INSTA_UPDATE=always cargo test --test it sample_report`, and read the changed `.snap` files.
 
 use std::path::Path;
 
-use common::{bin, walk};
+use crate::common::{bin, walk};
 
 fn copy_tree(from: &Path, to: &Path) {
     for src in walk(from) {
@@ -94,4 +96,9 @@ fn committed_sample_report_is_reproduced_byte_for_byte() {
             first_difference(&a, &b)
         );
     }
+
+    // Neither file holds a timing or an absolute path.
+    let text = |f: &str| std::fs::read_to_string(fresh.join(f)).unwrap();
+    insta::assert_snapshot!("sample_summary_json", text("summary.json"));
+    insta::assert_snapshot!("sample_report_md", text("report.md"));
 }

@@ -1,5 +1,6 @@
 //! A deliberately simple reference implementation of docs/SEMANTICS.md ("State over time" and
-//! "The verdict of one delivery"), for differential testing of the engine.
+//! "The verdict of one delivery"), for differential testing of the engine and as the first of
+//! the three implementations every hand-worked case in tests/cases runs through.
 //!
 //! No polars, no indexes, no sorting tricks: every look-up scans every event. All times are
 //! corrected UTC epoch milliseconds. Each function quotes the sentence it implements.
@@ -291,15 +292,12 @@ impl Dataset {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A tiny builder for hand-written cases: times are seconds after BASE unless given in ms.
 
-pub const BASE: i64 = 1_577_318_400_000; // 2019-12-26T00:00:00Z
-
-pub fn secs(s: f64) -> i64 {
-    BASE + (s * 1000.0).round() as i64
-}
+/// The instant case times count from, `T+0` in tests/cases: 2019-12-26T00:00:00Z.
+pub const BASE: i64 = 1_577_318_400_000;
 
 impl Dataset {
+    /// No events, the contract's default tolerance (2 s) and session TTL (24 h).
     pub fn new() -> Dataset {
         Dataset {
             deliveries: Vec::new(),
@@ -309,110 +307,5 @@ impl Dataset {
             tolerance_ms: 2_000,
             session_ttl_ms: 24 * 3_600_000,
         }
-    }
-
-    pub fn start(mut self, ts: i64, session: &str, account: &str) -> Self {
-        self.sessions.push(SessionEvent {
-            ts,
-            session_id: session.into(),
-            event: SessionOp::Start,
-            account_id: Some(account.into()),
-        });
-        self
-    }
-
-    pub fn end(mut self, ts: i64, session: &str) -> Self {
-        self.sessions.push(SessionEvent {
-            ts,
-            session_id: session.into(),
-            event: SessionOp::End,
-            account_id: None,
-        });
-        self
-    }
-
-    pub fn own(mut self, ts: i64, stream: &str, account: &str, event: OwnOp) -> Self {
-        self.ownership.push(OwnershipEvent {
-            ts,
-            stream_id: stream.into(),
-            account_id: account.into(),
-            event,
-        });
-        self
-    }
-
-    pub fn fill(
-        mut self,
-        ts: i64,
-        node: &str,
-        key: &str,
-        object: &str,
-        origin: &str,
-        captured: Option<i64>,
-    ) -> Self {
-        self.cache.push(CacheEvent {
-            ts,
-            node: node.into(),
-            key: key.into(),
-            op: CacheOp::Fill,
-            object_id: Some(object.into()),
-            origin_stream_id: Some(origin.into()),
-            captured_at: captured,
-        });
-        self
-    }
-
-    pub fn drop_key(mut self, ts: i64, node: &str, key: &str, op: CacheOp) -> Self {
-        self.cache.push(CacheEvent {
-            ts,
-            node: node.into(),
-            key: key.into(),
-            op,
-            object_id: None,
-            origin_stream_id: None,
-            captured_at: None,
-        });
-        self
-    }
-
-    /// A delivery from the cache (no origin named by the delivery).
-    pub fn deliver(mut self, rid: &str, ts: i64, session: &str, node: &str, key: &str) -> Self {
-        self.deliveries.push(Delivery {
-            request_id: rid.into(),
-            ts,
-            session_id: session.into(),
-            requested_stream_id: "req".into(),
-            cache_node: node.into(),
-            cache_key: key.into(),
-            cache_status: "hit".into(),
-            object_id: None,
-            origin_stream_id: None,
-            captured_at: None,
-        });
-        self
-    }
-
-    /// Sets the last delivery's own origin / object / capture time.
-    pub fn named(
-        mut self,
-        origin: Option<&str>,
-        object: Option<&str>,
-        captured: Option<i64>,
-    ) -> Self {
-        let d = self.deliveries.last_mut().expect("a delivery first");
-        d.origin_stream_id = origin.map(Into::into);
-        d.object_id = object.map(Into::into);
-        d.captured_at = captured;
-        self
-    }
-
-    pub fn tolerance(mut self, ms: i64) -> Self {
-        self.tolerance_ms = ms;
-        self
-    }
-
-    pub fn ttl(mut self, ms: i64) -> Self {
-        self.session_ttl_ms = ms;
-        self
     }
 }

@@ -1,8 +1,6 @@
 //! Loading and validation, end to end through the binary: formats, time forms, rejections, accounting.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 fn rows(
@@ -73,6 +71,10 @@ fn mixed_fixture_counts_every_row() {
     assert_eq!(l[col("config_version")].as_deref(), Some("v2"));
     assert_eq!(l[col("bytes")].as_deref(), Some("900"));
     assert_eq!(l[col("viewed")].as_deref(), Some("false"));
+
+    // The whole file as well, so that a key added, renamed or reordered shows as a diff.
+    let summary = std::fs::read_to_string(out.path().join("summary.json")).unwrap();
+    insta::assert_snapshot!("mixed_summary_json", summary);
 }
 
 #[test]
@@ -121,6 +123,22 @@ fn quarantine_keeps_every_rejected_row_with_its_reason() {
         let (_, q) = read_csv(&out.path().join(format!("quarantine/{kind}.csv")));
         assert_eq!(q.len(), n, "{kind}");
     }
+
+    // Every quarantine file whole: file (relative to the dataset), line, column, reason, raw row.
+    let mut all = String::new();
+    for kind in [
+        "deliveries",
+        "cache",
+        "sessions",
+        "ownership",
+        "changes",
+        "accounts",
+    ] {
+        let path = out.path().join(format!("quarantine/{kind}.csv"));
+        all.push_str(&format!("== quarantine/{kind}.csv\n"));
+        all.push_str(&std::fs::read_to_string(path).unwrap());
+    }
+    insta::assert_snapshot!("mixed_quarantine", all);
 }
 
 #[test]

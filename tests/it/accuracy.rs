@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use leakscope::analyze::{analyze, summary_json, AnalyzeOptions};
-use leakscope_simulator::{generate, GenerateArgs};
 use leakscope::schema::Kind;
 use leakscope::verdict::Class;
+use leakscope_simulator::{generate, GenerateArgs};
 
 const SCENARIOS: [&str; 3] = ["cache-key-collision", "session-mixup", "auth-page-cache"];
 const DELIVERIES: u64 = 10_000;

@@ -1,0 +1,17 @@
+//! The one integration-test binary: every topic is a module, so polars and the library are
+//! linked once rather than once per topic (`autotests = false` in Cargo.toml).
+//!
+//! Run one topic with `cargo test --test it <module>::`, e.g. `cargo test --test it cases::`.
+
+mod common;
+mod reference;
+
+mod accuracy;
+mod cases;
+mod determinism;
+mod differential;
+mod fuzz_readers;
+mod generate;
+mod load;
+mod reports;
+mod sample_report;
