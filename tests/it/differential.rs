@@ -292,7 +292,7 @@ fn engine_name(v: &leakscope::verdict::Verdict) -> &'static str {
 /// Which shifted evaluation flipped an `ambiguous` verdict: the one place the tests read
 /// `Verdict::flipped`.
 fn flip_name(v: &leakscope::verdict::Verdict) -> Option<&'static str> {
-    v.flipped
+    v.flipped.map(|f| f.as_str())
 }
 
 /// Runs the engine on the dataset; verdict name and evidence by request_id.
