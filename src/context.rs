@@ -10,7 +10,7 @@ use std::sync::Arc;
 use foldhash::fast::RandomState;
 
 use crate::load::LoadedDataset;
-use crate::schema::Kind;
+use crate::schema::{Kind, SessionEvent};
 use crate::table::{Interner, Table, Text};
 use crate::verdict::Verdict;
 
@@ -137,18 +137,15 @@ impl SessionStarts {
         let (ts, sid, ev, acct) = (
             t.time("ts"),
             t.text("session_id"),
-            t.text("event"),
+            t.enums::<SessionEvent>("event"),
             t.text("account_id"),
         );
         let (client, integ) = (t.text("client"), t.text("integration"));
         let mut by_session: BTreeMap<String, BTreeMap<i64, SessionStart>> = BTreeMap::new();
         for i in 0..t.len() {
-            let (Some(at), Some(s), Some("start"), Some(a)) = (
-                ts[i],
-                sid[i].as_deref(),
-                ev[i].as_deref(),
-                acct[i].as_deref(),
-            ) else {
+            let (Some(at), Some(s), Some(SessionEvent::Start), Some(a)) =
+                (ts[i], sid[i].as_deref(), ev[i], acct[i].as_deref())
+            else {
                 continue;
             };
             let new = SessionStart {

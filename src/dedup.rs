@@ -2,8 +2,8 @@
 
 use rayon::prelude::*;
 
-use crate::table::Table;
 use crate::schema::Kind;
+use crate::table::Table;
 
 /// Keeps one row per event and returns how many rows each input file lost as duplicates.
 ///
@@ -101,6 +101,9 @@ mod tests {
         let (kept, dups) = dedup(t, 2);
         assert_eq!(dups, vec![2, 1]);
         assert_eq!(kept.time("ts"), &[Some(1000), Some(1500), Some(3000)]);
-        assert_eq!(kept.text("cache_status")[1].as_deref(), Some("miss"));
+        assert_eq!(
+            kept.enums::<crate::schema::CacheStatus>("cache_status")[1],
+            Some(crate::schema::CacheStatus::Miss)
+        );
     }
 }

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 
 use crate::codes::Dictionary;
-use crate::table::Table;
 use crate::load::LoadedDataset;
-use crate::schema::Kind;
+use crate::schema::{CacheOp, Kind, OwnershipEvent, SessionEvent};
+use crate::table::Table;
 
 /// All timelines of a dataset, as polars frames. Identifier columns hold codes of `codes`.
 pub struct Timelines {
@@ -72,24 +72,24 @@ pub fn session_intervals(t: &Table, ttl_ms: i64) -> Vec<SessionInterval> {
     let (ts, sid, ev, acct) = (
         t.time("ts"),
         t.text("session_id"),
-        t.text("event"),
+        t.enums::<SessionEvent>("event"),
         t.text("account_id"),
     );
     let mut by_session: BTreeMap<&str, (BTreeMap<i64, &str>, Vec<i64>)> = BTreeMap::new();
     for i in 0..t.len() {
-        let (Some(ts), Some(s), Some(e)) = (ts[i], sid[i].as_deref(), ev[i].as_deref()) else {
+        let (Some(ts), Some(s), Some(e)) = (ts[i], sid[i].as_deref(), ev[i]) else {
             continue;
         };
         let entry = by_session.entry(s).or_default();
         match (e, acct[i].as_deref()) {
-            ("start", Some(a)) => {
+            (SessionEvent::Start, Some(a)) => {
                 let slot = entry.0.entry(ts).or_insert(a);
                 if a > *slot {
                     *slot = a;
                 }
             }
-            ("end", _) => entry.1.push(ts),
-            _ => {}
+            (SessionEvent::End, _) => entry.1.push(ts),
+            (SessionEvent::Start, None) => {}
         }
     }
     let mut out = Vec::new();
@@ -139,17 +139,17 @@ fn owner_frame(t: &Table, codes: &mut Dictionary) -> PolarsResult<DataFrame> {
         t.time("ts"),
         t.text("stream_id"),
         t.text("account_id"),
-        t.text("event"),
+        t.enums::<OwnershipEvent>("event"),
     );
     let mut state: BTreeMap<(i64, &str), Option<&str>> = BTreeMap::new();
     for i in 0..t.len() {
-        let (Some(ts), Some(s), Some(e)) = (ts[i], stream[i].as_deref(), ev[i].as_deref()) else {
+        let (Some(ts), Some(s), Some(e)) = (ts[i], stream[i].as_deref(), ev[i]) else {
             continue;
         };
         let new = match e {
-            "bind" => acct[i].as_deref(),
-            "unbind" => None,
-            _ => continue,
+            OwnershipEvent::Bind => acct[i].as_deref(),
+            OwnershipEvent::Unbind => None,
+            OwnershipEvent::Grant | OwnershipEvent::Revoke => continue,
         };
         let slot = state.entry((ts, s)).or_insert(new);
         if new > *slot {
@@ -169,22 +169,19 @@ fn grant_frame(t: &Table, codes: &mut Dictionary) -> PolarsResult<DataFrame> {
         t.time("ts"),
         t.text("stream_id"),
         t.text("account_id"),
-        t.text("event"),
+        t.enums::<OwnershipEvent>("event"),
     );
     let mut state: BTreeMap<(i64, &str, &str), bool> = BTreeMap::new();
     for i in 0..t.len() {
-        let (Some(ts), Some(s), Some(a), Some(e)) = (
-            ts[i],
-            stream[i].as_deref(),
-            acct[i].as_deref(),
-            ev[i].as_deref(),
-        ) else {
+        let (Some(ts), Some(s), Some(a), Some(e)) =
+            (ts[i], stream[i].as_deref(), acct[i].as_deref(), ev[i])
+        else {
             continue;
         };
         let granted = match e {
-            "grant" => true,
-            "revoke" => false,
-            _ => continue,
+            OwnershipEvent::Grant => true,
+            OwnershipEvent::Revoke => false,
+            OwnershipEvent::Bind | OwnershipEvent::Unbind => continue,
         };
         let slot = state.entry((ts, s, a)).or_insert(granted);
         *slot &= granted;
@@ -231,7 +228,7 @@ fn cache_frame(t: &Table, codes: &mut Dictionary) -> PolarsResult<DataFrame> {
         t.time("ts"),
         t.text("cache_node"),
         t.text("cache_key"),
-        t.text("op"),
+        t.enums::<CacheOp>("op"),
     );
     let (obj, origin, cap, cfg) = (
         t.text("object_id"),
@@ -241,27 +238,22 @@ fn cache_frame(t: &Table, codes: &mut Dictionary) -> PolarsResult<DataFrame> {
     );
     let mut state: BTreeMap<(i64, &str, &str), CacheState> = BTreeMap::new();
     for i in 0..t.len() {
-        let (Some(ts), Some(n), Some(k), Some(o)) = (
-            ts[i],
-            node[i].as_deref(),
-            key[i].as_deref(),
-            op[i].as_deref(),
-        ) else {
+        let (Some(ts), Some(n), Some(k), Some(o)) =
+            (ts[i], node[i].as_deref(), key[i].as_deref(), op[i])
+        else {
             continue;
         };
-        if o == "purge" && k == "*" {
+        // Only `purge` gives `*` its meaning, in the purge timeline.
+        if o == CacheOp::Purge && k == "*" {
             continue;
         }
+        let fill = o == CacheOp::Fill;
         let new = CacheState {
-            fill: o == "fill",
-            object: if o == "fill" { obj[i].as_deref() } else { None },
-            origin: if o == "fill" {
-                origin[i].as_deref()
-            } else {
-                None
-            },
-            captured: if o == "fill" { cap[i] } else { None },
-            config: if o == "fill" { cfg[i].as_deref() } else { None },
+            fill,
+            object: if fill { obj[i].as_deref() } else { None },
+            origin: if fill { origin[i].as_deref() } else { None },
+            captured: if fill { cap[i] } else { None },
+            config: if fill { cfg[i].as_deref() } else { None },
         };
         let slot = state.entry((ts, n, k)).or_insert_with(|| new.clone());
         if new.rank() > slot.rank() {
@@ -291,10 +283,10 @@ fn purge_frame(t: &Table, codes: &mut Dictionary) -> PolarsResult<DataFrame> {
         t.time("ts"),
         t.text("cache_node"),
         t.text("cache_key"),
-        t.text("op"),
+        t.enums::<CacheOp>("op"),
     );
     let mut purges: Vec<(i64, &str)> = (0..t.len())
-        .filter(|&i| op[i].as_deref() == Some("purge") && key[i].as_deref() == Some("*"))
+        .filter(|&i| op[i] == Some(CacheOp::Purge) && key[i].as_deref() == Some("*"))
         .filter_map(|i| Some((ts[i]?, node[i].as_deref()?)))
         .collect();
     purges.sort_unstable();

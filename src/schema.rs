@@ -105,18 +105,77 @@ const fn col(name: &'static str, ty: ColumnType, presence: Presence) -> Column {
 use ColumnType::*;
 use Presence::*;
 
-pub const CACHE_STATUS: &[&str] = &["hit", "miss", "bypass"];
-pub const CACHE_OPS: &[&str] = &["fill", "evict", "purge"];
-pub const SESSION_EVENTS: &[&str] = &["start", "end"];
-pub const OWNERSHIP_EVENTS: &[&str] = &["bind", "unbind", "grant", "revoke"];
-pub const CHANGE_KINDS: &[&str] = &[
-    "deploy",
-    "config",
-    "rollback",
-    "detection",
-    "mitigation",
-    "note",
-];
+/// A closed set of contract values. Validation turns each cell of such a column into a code once,
+/// at load: its position in `NAMES` (see [`crate::table::Table::enums`]).
+pub trait EnumValue: Copy + Sized + 'static {
+    /// The contract's lower-case names, in code order.
+    const NAMES: &'static [&'static str];
+    fn from_code(code: u8) -> Option<Self>;
+    fn name(self) -> &'static str;
+}
+
+macro_rules! contract_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                <Self as EnumValue>::NAMES[self as usize]
+            }
+        }
+
+        impl EnumValue for $name {
+            const NAMES: &'static [&'static str] = &[$($text),+];
+
+            fn from_code(code: u8) -> Option<Self> {
+                const ALL: &[$name] = &[$($name::$variant),+];
+                ALL.get(code as usize).copied()
+            }
+
+            fn name(self) -> &'static str {
+                Self::NAMES[self as usize]
+            }
+        }
+    };
+}
+
+contract_enum!(
+    /// `cache_status` of a delivery.
+    CacheStatus { Hit = "hit", Miss = "miss", Bypass = "bypass" }
+);
+contract_enum!(
+    /// `op` of a cache row.
+    CacheOp { Fill = "fill", Evict = "evict", Purge = "purge" }
+);
+contract_enum!(
+    /// `event` of a session row.
+    SessionEvent { Start = "start", End = "end" }
+);
+contract_enum!(
+    /// `event` of an ownership row.
+    OwnershipEvent { Bind = "bind", Unbind = "unbind", Grant = "grant", Revoke = "revoke" }
+);
+contract_enum!(
+    /// `kind` of a change.
+    ChangeKind {
+        Deploy = "deploy",
+        Config = "config",
+        Rollback = "rollback",
+        Detection = "detection",
+        Mitigation = "mitigation",
+        Note = "note",
+    }
+);
+
+pub const CACHE_STATUS: &[&str] = CacheStatus::NAMES;
+pub const CACHE_OPS: &[&str] = CacheOp::NAMES;
+pub const SESSION_EVENTS: &[&str] = SessionEvent::NAMES;
+pub const OWNERSHIP_EVENTS: &[&str] = OwnershipEvent::NAMES;
+pub const CHANGE_KINDS: &[&str] = ChangeKind::NAMES;
 
 const DELIVERIES: &[Column] = &[
     col("ts", Timestamp, Required),
@@ -197,6 +256,17 @@ mod tests {
             assert_eq!(Kind::from_name(k.name()), Some(k));
         }
         assert_eq!(Kind::from_name("delivery"), None);
+    }
+
+    #[test]
+    fn enum_codes_are_positions_in_their_names() {
+        for (code, name) in OwnershipEvent::NAMES.iter().enumerate() {
+            let e = OwnershipEvent::from_code(code as u8).unwrap();
+            assert_eq!(e.name(), *name);
+        }
+        assert_eq!(OwnershipEvent::from_code(4), None);
+        assert_eq!(ChangeKind::Note.name(), "note");
+        assert_eq!(CacheOp::from_code(2), Some(CacheOp::Purge));
     }
 
     #[test]

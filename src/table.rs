@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 
-use crate::schema::{ColumnType, Kind};
+use crate::schema::{ColumnType, EnumValue, Kind};
 
 /// A text value. Equal values of a column usually share one allocation (see [`Interner`]).
 pub type Text = Arc<str>;
@@ -49,6 +49,8 @@ impl Interner {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColumnData {
     Text(Vec<Option<Text>>),
+    /// A closed set of values ([`ColumnType::Enum`]), each the position of its name in the list.
+    Enum(Vec<Option<u8>>),
     /// UTC epoch milliseconds.
     Time(Vec<Option<i64>>),
     Num(Vec<Option<f64>>),
@@ -58,7 +60,8 @@ pub enum ColumnData {
 impl ColumnData {
     pub fn for_type(ty: ColumnType) -> ColumnData {
         match ty {
-            ColumnType::Text | ColumnType::Enum(_) => ColumnData::Text(Vec::new()),
+            ColumnType::Text => ColumnData::Text(Vec::new()),
+            ColumnType::Enum(_) => ColumnData::Enum(Vec::new()),
             ColumnType::Timestamp => ColumnData::Time(Vec::new()),
             ColumnType::Number => ColumnData::Num(Vec::new()),
             ColumnType::Bool => ColumnData::Bool(Vec::new()),
@@ -68,6 +71,7 @@ impl ColumnData {
     pub fn len(&self) -> usize {
         match self {
             ColumnData::Text(v) => v.len(),
+            ColumnData::Enum(v) => v.len(),
             ColumnData::Time(v) => v.len(),
             ColumnData::Num(v) => v.len(),
             ColumnData::Bool(v) => v.len(),
@@ -81,6 +85,7 @@ impl ColumnData {
     fn append(&mut self, other: ColumnData) {
         match (self, other) {
             (ColumnData::Text(a), ColumnData::Text(b)) => a.extend(b),
+            (ColumnData::Enum(a), ColumnData::Enum(b)) => a.extend(b),
             (ColumnData::Time(a), ColumnData::Time(b)) => a.extend(b),
             (ColumnData::Num(a), ColumnData::Num(b)) => a.extend(b),
             (ColumnData::Bool(a), ColumnData::Bool(b)) => a.extend(b),
@@ -95,16 +100,28 @@ impl ColumnData {
         }
         match self {
             ColumnData::Text(v) => ColumnData::Text(pick(v, idx)),
+            ColumnData::Enum(v) => ColumnData::Enum(pick(v, idx)),
             ColumnData::Time(v) => ColumnData::Time(pick(v, idx)),
             ColumnData::Num(v) => ColumnData::Num(pick(v, idx)),
             ColumnData::Bool(v) => ColumnData::Bool(pick(v, idx)),
         }
     }
 
-    fn to_column(&self, name: &str, rows: Range<usize>) -> Column {
+    /// Rows `rows` as a polars column; enums as their names, as the file had them.
+    fn to_column(&self, name: &str, ty: ColumnType, rows: Range<usize>) -> Column {
         let name: PlSmallStr = name.into();
         match self {
             ColumnData::Text(v) => text_column(name, &v[rows]),
+            ColumnData::Enum(v) => {
+                let names = match ty {
+                    ColumnType::Enum(names) => names,
+                    _ => &[],
+                };
+                let text = v[rows]
+                    .iter()
+                    .map(|c| c.and_then(|c| names.get(c as usize).copied()));
+                Column::new(name, text.collect::<Vec<_>>())
+            }
             ColumnData::Time(v) => Column::new(name, &v[rows]),
             ColumnData::Num(v) => Column::new(name, &v[rows]),
             ColumnData::Bool(v) => Column::new(name, &v[rows]),
@@ -158,10 +175,35 @@ impl Table {
         self.columns.get(i)
     }
 
+    /// A text column; empty where the kind has no such column.
     pub fn text(&self, name: &str) -> &[Option<Text>] {
         match self.column(name) {
             Some(ColumnData::Text(v)) => v,
+            Some(ColumnData::Enum(_)) => {
+                debug_assert!(
+                    false,
+                    "bug: {name} is an enum column, read with Table::enums"
+                );
+                &[]
+            }
             _ => &[],
+        }
+    }
+
+    /// An enum column, typed; empty where the kind has no such column.
+    pub fn enums<T: EnumValue>(&self, name: &str) -> Vec<Option<T>> {
+        self.enums_in(name, 0..self.len())
+    }
+
+    /// Rows `rows` of an enum column, typed; empty where the kind has no such column.
+    pub fn enums_in<T: EnumValue>(&self, name: &str, rows: Range<usize>) -> Vec<Option<T>> {
+        let i = self.kind.columns().iter().position(|c| c.name == name);
+        match i.map(|i| (&self.kind.columns()[i].ty, &self.columns[i])) {
+            Some((ColumnType::Enum(names), ColumnData::Enum(v))) => {
+                debug_assert_eq!(*names, T::NAMES, "bug: {name} read as another enum");
+                v[rows].iter().map(|c| c.and_then(T::from_code)).collect()
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -178,6 +220,7 @@ impl Table {
         for c in &mut self.columns {
             match c {
                 ColumnData::Text(v) => v.reserve(additional),
+                ColumnData::Enum(v) => v.reserve(additional),
                 ColumnData::Time(v) => v.reserve(additional),
                 ColumnData::Num(v) => v.reserve(additional),
                 ColumnData::Bool(v) => v.reserve(additional),
@@ -217,6 +260,7 @@ impl Table {
         for (mine, theirs) in self.columns.iter_mut().zip(&src.columns) {
             match (mine, theirs) {
                 (ColumnData::Text(a), ColumnData::Text(b)) => a.push(b[i].clone()),
+                (ColumnData::Enum(a), ColumnData::Enum(b)) => a.push(b[i]),
                 (ColumnData::Time(a), ColumnData::Time(b)) => a.push(b[i]),
                 (ColumnData::Num(a), ColumnData::Num(b)) => a.push(b[i]),
                 (ColumnData::Bool(a), ColumnData::Bool(b)) => a.push(b[i]),
@@ -257,7 +301,7 @@ impl Table {
             .columns()
             .iter()
             .zip(&self.columns)
-            .map(|(c, d)| d.to_column(c.name, rows.clone()))
+            .map(|(c, d)| d.to_column(c.name, c.ty, rows.clone()))
             .collect();
         for (name, values) in &self.extra {
             if self.kind.column(name).is_none() {

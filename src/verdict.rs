@@ -331,7 +331,11 @@ mod tests {
         }
         // A shifted look-up that finds nothing leaves the verdict at t standing, whatever the other finds.
         for now in [ok, leak] {
-            let same = if now == ok { Decision::Ok } else { Decision::Leak };
+            let same = if now == ok {
+                Decision::Ok
+            } else {
+                Decision::Leak
+            };
             let opposite = if now == ok { leak } else { ok };
             for g in gone {
                 for h in gone {
@@ -357,18 +361,28 @@ mod tests {
                 for l in every {
                     let d = decide(&found(M(m)), &found(e), &found(l));
                     assert_eq!(d, Decision::Unresolved(m));
-                    assert_eq!((d.class(), d.missing(), d.flip()), (Class::Unresolved, Some(m), None));
+                    assert_eq!(
+                        (d.class(), d.missing(), d.flip()),
+                        (Class::Unresolved, Some(m), None)
+                    );
                     checked += 1;
                 }
             }
         }
-        assert_eq!(checked, 5 * 5 * 5, "every evaluation at each of the three instants");
+        assert_eq!(
+            checked,
+            5 * 5 * 5,
+            "every evaluation at each of the three instants"
+        );
     }
 
     #[test]
     fn decisions_give_class_reason_and_flip() {
         let a = Decision::Ambiguous(Flip::Both);
-        assert_eq!((a.class(), a.missing(), a.flip()), (Class::Ambiguous, None, Some(Flip::Both)));
+        assert_eq!(
+            (a.class(), a.missing(), a.flip()),
+            (Class::Ambiguous, None, Some(Flip::Both))
+        );
         assert_eq!(Decision::Leak.class(), Class::Leak);
         assert_eq!(Decision::Ok.class(), Class::Ok);
         assert_eq!(Flip::Earlier.as_str(), "earlier");

@@ -12,9 +12,9 @@ use std::ops::Range;
 use foldhash::fast::RandomState;
 
 use super::timeline::HOUR_MS;
-use crate::table::{Table, Text};
 use crate::load::{LoadedDataset, RowCounts};
-use crate::schema::Kind;
+use crate::schema::{CacheStatus, Kind};
+use crate::table::{Table, Text};
 use crate::verdict::{Class, Verdict};
 
 /// A silent server-hour is a gap when the server logged at least this many deliveries in the hours either side.
@@ -185,7 +185,7 @@ impl CoverageTally {
     pub fn add(&mut self, d: &Table, rows: Range<usize>, verdicts: &[Verdict]) {
         let ts = &d.time("ts")[rows.clone()];
         let node = &d.text("cache_node")[rows.clone()];
-        let status = &d.text("cache_status")[rows.clone()];
+        let status = d.enums_in::<CacheStatus>("cache_status", rows.clone());
         let server = &d.text("server")[rows];
         for (i, v) in verdicts.iter().enumerate() {
             let Some(t) = ts[i] else { continue };
@@ -224,7 +224,7 @@ impl CoverageTally {
             g.deliveries += 1;
             g.leaks += (v.class == Class::Leak) as u64;
             g.unresolved += (v.class == Class::Unresolved) as u64;
-            *missed |= status[i].as_deref() == Some("miss");
+            *missed |= status[i] == Some(CacheStatus::Miss);
         }
     }
 

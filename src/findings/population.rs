@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::context::SessionStarts;
 use super::exposures::ABSENT;
+use crate::context::SessionStarts;
 use crate::intervals::SessionInterval;
 
 /// Which session attribute a group is defined by.

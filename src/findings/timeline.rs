@@ -1,6 +1,9 @@
 //! Root-cause timeline: change events merged with leak milestones, the hourly leak series and where its rate changed.
 
+use std::cmp::Ordering;
+
 use super::changepoint::{rate_changes, RateChange};
+use crate::schema::ChangeKind;
 use crate::table::Table;
 use crate::verdict::Class;
 
@@ -11,10 +14,10 @@ pub const MAX_BINS: i64 = 2_000;
 pub const MARGIN_MS: i64 = 7 * 24 * HOUR_MS;
 
 /// One row of the changes kind.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeEvent {
     pub ts: i64,
-    pub kind: String,
+    pub kind: ChangeKind,
     pub component: String,
     pub version: Option<String>,
     pub description: Option<String>,
@@ -23,7 +26,31 @@ pub struct ChangeEvent {
 impl ChangeEvent {
     /// A change to the system (not an observation), which a rate change can be attributed to.
     pub fn can_cause(&self) -> bool {
-        self.kind != "detection"
+        self.kind != ChangeKind::Detection
+    }
+
+    /// What a report shows and sorts by: time, then the kind's name, component, version and
+    /// description, so that changes logged in one millisecond come out in one order.
+    fn sort_key(&self) -> (i64, &str, &str, Option<&str>, Option<&str>) {
+        (
+            self.ts,
+            self.kind.as_str(),
+            &self.component,
+            self.version.as_deref(),
+            self.description.as_deref(),
+        )
+    }
+}
+
+impl Ord for ChangeEvent {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.sort_key().cmp(&o.sort_key())
+    }
+}
+
+impl PartialOrd for ChangeEvent {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
     }
 }
 
@@ -89,7 +116,7 @@ pub fn changes_of(t: &Table) -> Vec<ChangeEvent> {
     let (ts, comp, kind, ver, desc) = (
         t.time("ts"),
         t.text("component"),
-        t.text("kind"),
+        t.enums::<ChangeKind>("kind"),
         t.text("version"),
         t.text("description"),
     );
@@ -97,7 +124,7 @@ pub fn changes_of(t: &Table) -> Vec<ChangeEvent> {
         .filter_map(|i| {
             Some(ChangeEvent {
                 ts: ts[i]?,
-                kind: kind[i].as_deref()?.to_string(),
+                kind: kind[i]?,
                 component: comp[i].as_deref()?.to_string(),
                 version: ver[i].as_deref().map(str::to_string),
                 description: desc[i].as_deref().map(str::to_string),
@@ -153,7 +180,11 @@ pub fn timeline<T: Copy + Into<Option<i64>>>(
     tl.onset = tl.rate_changes.iter().position(|c| c.change.is_increase());
     tl.cause = tl.onset.and_then(|o| tl.rate_changes[o].cause).or_else(|| {
         tl.changes.iter().rposition(|e| {
-            e.ts <= first && matches!(e.kind.as_str(), "deploy" | "config" | "rollback")
+            e.ts <= first
+                && matches!(
+                    e.kind,
+                    ChangeKind::Deploy | ChangeKind::Config | ChangeKind::Rollback
+                )
         })
     });
     if let Some(c) = tl.cause {
@@ -165,11 +196,10 @@ pub fn timeline<T: Copy + Into<Option<i64>>>(
     tl.detection = tl
         .changes
         .iter()
-        .position(|e| e.ts >= start && e.kind == "detection");
-    tl.mitigation = tl
-        .changes
-        .iter()
-        .position(|e| e.ts >= start && matches!(e.kind.as_str(), "mitigation" | "rollback"));
+        .position(|e| e.ts >= start && e.kind == ChangeKind::Detection);
+    tl.mitigation = tl.changes.iter().position(|e| {
+        e.ts >= start && matches!(e.kind, ChangeKind::Mitigation | ChangeKind::Rollback)
+    });
     if let Some(m) = tl.mitigation {
         let at = tl.changes[m].ts;
         tl.leaks_after_mitigation = leak_times.iter().filter(|&&t| t >= at).count() as u64;

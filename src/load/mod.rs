@@ -20,9 +20,9 @@ use crate::error::{Error, Result};
 use crate::mapping::Mapping;
 use crate::schema::Kind;
 use crate::settings::Settings;
+use crate::table::Table;
 use crate::time::TimeForm;
 use read::{Compression, Format};
-use crate::table::Table;
 use validate::Rejection;
 
 /// What loading reports as it goes to whoever drives it. The command line draws a progress bar

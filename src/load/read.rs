@@ -110,8 +110,14 @@ impl RawFile {
 pub fn read_file(path: &Path, format: Format, compression: Compression) -> Result<RawFile, String> {
     match format {
         Format::Parquet => super::parquet::read_whole(path).map(RawFile::Parquet),
-        Format::Csv => Ok(RawFile::Text(text::split_csv(text::decode(path, compression)?))),
-        Format::Jsonl => Ok(RawFile::Text(text::split_jsonl(text::decode(path, compression)?))),
+        Format::Csv => Ok(RawFile::Text(text::split_csv(text::decode(
+            path,
+            compression,
+        )?))),
+        Format::Jsonl => Ok(RawFile::Text(text::split_jsonl(text::decode(
+            path,
+            compression,
+        )?))),
     }
 }
 

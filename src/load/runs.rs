@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
-use crate::table::{ColumnData, Interner, Table, Text};
 use super::LoadObserver;
 use crate::error::{Error, Result};
 use crate::schema::Kind;
+use crate::table::{ColumnData, Interner, Table, Text};
 
 /// Deliveries held in memory before they are sorted and spilled as a run, unless told otherwise:
 /// about 400 MB of rows. Datasets up to this size are never spilled. Measured at 10^7 deliveries,
@@ -256,7 +256,7 @@ fn sort_run(t: Table) -> Table {
 ///
 /// A row is its key (time, digest, file, line), its contract columns in schema order, then the
 /// number of extra values present and each as (column, value). Text is a length plus one, or 0
-/// for absent; other values are a presence byte and the value.
+/// for absent; an enum its code plus one, or 0; other values are a presence byte and the value.
 fn write_run(t: &Table, rows: Range<usize>, path: &Path) -> Result<Vec<String>> {
     let io = |e| Error::io(path, e);
     let file = File::create(path).map_err(io)?;
@@ -268,6 +268,7 @@ fn write_run(t: &Table, rows: Range<usize>, path: &Path) -> Result<Vec<String>> 
         for c in &t.columns {
             match c {
                 ColumnData::Text(v) => put_text(&mut buf, v[i].as_deref()),
+                ColumnData::Enum(v) => buf.push(v[i].map_or(0, |c| c + 1)),
                 ColumnData::Time(v) => put_opt(&mut buf, v[i].map(i64::to_le_bytes)),
                 ColumnData::Num(v) => put_opt(&mut buf, v[i].map(f64::to_le_bytes)),
                 ColumnData::Bool(v) => buf.push(match v[i] {
@@ -387,6 +388,7 @@ impl RunReader {
             for (ci, c) in t.columns.iter_mut().enumerate() {
                 match c {
                     ColumnData::Text(v) => v.push(r.text(&mut self.interner, ci)?),
+                    ColumnData::Enum(v) => v.push(r.bytes::<1>()?[0].checked_sub(1)),
                     ColumnData::Time(v) => v.push(r.opt()?.map(i64::from_le_bytes)),
                     ColumnData::Num(v) => v.push(r.opt()?.map(f64::from_le_bytes)),
                     ColumnData::Bool(v) => v.push(match r.bytes::<1>()?[0] {

@@ -325,4 +325,3 @@ mod tests {
         assert_eq!(f.quote(&f.rows[3]), "not json");
     }
 }
-

@@ -10,10 +10,10 @@ use rayon::prelude::*;
 
 use super::raw::{Cells, RawRow};
 use super::read::RawFile;
-use crate::table::{ColumnData, Interner, Table};
 use crate::mapping::Mapping;
 use crate::schema::{Column, ColumnType, Kind, Presence};
 use crate::settings::Settings;
+use crate::table::{ColumnData, Interner, Table};
 use crate::time::{self, TimeError, TimeForm};
 
 /// Rows validated per parallel task: large enough to amortise scheduling, small enough to spread a file over cores.
@@ -296,6 +296,8 @@ pub fn validate_rows_into(
 enum Value<'a> {
     Absent,
     Text(&'a str),
+    /// A code of an enum column, with the contract name it stands for.
+    Enum(u8, &'static str),
     Time(i64),
     Num(f64),
     Bool(bool),
@@ -349,7 +351,7 @@ impl<'a> RowContext<'a> {
                 Presence::Optional => false,
                 Presence::RequiredWhen(other, when) => {
                     let oi = self.cols.iter().position(|x| x.name == other).unwrap_or(ci);
-                    matches!(&values[oi], Value::Text(v) if when.contains(v))
+                    matches!(&values[oi], Value::Text(v) | Value::Enum(_, v) if when.contains(v))
                 }
             };
             if needed && values[ci] == Value::Absent {
@@ -379,8 +381,9 @@ impl<'a> RowContext<'a> {
             ColumnType::Text => Ok(Value::Text(v)),
             ColumnType::Enum(allowed) => {
                 let v = v.trim();
-                match allowed.iter().find(|a| a.eq_ignore_ascii_case(v)) {
-                    Some(a) => Ok(Value::Text(a)),
+                match allowed.iter().position(|a| a.eq_ignore_ascii_case(v)) {
+                    // The schema's enums have a handful of values, so a position fits in a byte.
+                    Some(p) => Ok(Value::Enum(p as u8, allowed[p])),
                     None => Err(err(format!(
                         "unknown value {v:?} (expected one of {})",
                         allowed.join(", ")
@@ -444,10 +447,12 @@ fn push_row(
     for (ci, (col, v)) in table.columns.iter_mut().zip(values).enumerate() {
         match (col, v) {
             (ColumnData::Text(c), Value::Text(s)) => c.push(Some(interner.intern(ci, s))),
+            (ColumnData::Enum(c), Value::Enum(code, _)) => c.push(Some(code)),
             (ColumnData::Time(c), Value::Time(t)) => c.push(Some(t)),
             (ColumnData::Num(c), Value::Num(n)) => c.push(Some(n)),
             (ColumnData::Bool(c), Value::Bool(b)) => c.push(Some(b)),
             (ColumnData::Text(c), _) => c.push(None),
+            (ColumnData::Enum(c), _) => c.push(None),
             (ColumnData::Time(c), _) => c.push(None),
             (ColumnData::Num(c), _) => c.push(None),
             (ColumnData::Bool(c), _) => c.push(None),
@@ -475,7 +480,8 @@ fn apply_clock_offset(key: usize, ts: usize, values: &mut [Value], settings: &Se
 fn hash_value(h: &mut xxhash_rust::xxh3::Xxh3, name: &str, v: &Value) {
     match v {
         Value::Absent => {}
-        Value::Text(s) => hash_field(h, name, 1, s.as_bytes()),
+        // An enum hashes as its name, as the text it was before it had a code.
+        Value::Text(s) | Value::Enum(_, s) => hash_field(h, name, 1, s.as_bytes()),
         Value::Time(t) => hash_field(h, name, 2, &t.to_le_bytes()),
         Value::Num(n) => hash_field(h, name, 3, &n.to_bits().to_le_bytes()),
         Value::Bool(b) => hash_field(h, name, 4, &[*b as u8]),
@@ -535,7 +541,10 @@ mod tests {
         assert!(v.rejections[0].reason.contains("unknown value \"warm\""));
         assert_eq!(v.rejections[1].reason, "missing required value");
         assert_eq!(v.rejections[6].raw, "2019-12-26T00:00:00Z,s1,c1");
-        assert_eq!(v.table.text("cache_status"), &[Some("hit".into())]);
+        assert_eq!(
+            v.table.enums::<crate::schema::CacheStatus>("cache_status"),
+            [Some(crate::schema::CacheStatus::Hit)]
+        );
     }
 
     #[test]

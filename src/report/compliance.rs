@@ -4,9 +4,10 @@ use super::document::{heading, id, num, para, plain, strong, table, text, Block,
 use super::format::{duration, hour, time};
 use super::investigation::TOP_ROWS;
 use super::pseudonym::Pseudonyms;
-use crate::findings::Findings;
 use crate::findings::coverage::{Gap, MAX_SERVER_GAP_HOURS, SERVER_GAP_EXPECTED};
 use crate::findings::exposures::{ABSENT, US_STATE_THRESHOLD};
+use crate::findings::Findings;
+use crate::schema::ChangeKind;
 
 fn gap_rows(gaps: &[Gap]) -> Vec<Vec<Cell>> {
     gaps.iter()
@@ -234,11 +235,11 @@ pub fn compliance(f: &Findings, ids: &Pseudonyms) -> Vec<Block> {
     let measures: Vec<Vec<super::document::Inline>> = tl
         .changes
         .iter()
-        .filter(|c| matches!(c.kind.as_str(), "mitigation" | "rollback"))
+        .filter(|c| matches!(c.kind, ChangeKind::Mitigation | ChangeKind::Rollback))
         .map(|c| {
             let mut v = vec![
                 text(format!("{} ", time(c.ts))),
-                super::document::code(&c.kind),
+                super::document::code(c.kind.as_str()),
                 text(" of "),
                 super::document::code(&c.component),
             ];

@@ -6,10 +6,10 @@ use super::document::{
 };
 use super::format::{pct, ratio, share};
 use super::investigation::TOP_ROWS;
-use crate::findings::Findings;
 use crate::findings::factors::{
     Attribute, Family, Items, Pattern, CONTINUITY, MIN_RISK_RATIO, MIN_SUPPORT,
 };
+use crate::findings::Findings;
 
 fn items_inline(items: &Items, out: &mut Vec<Inline>) {
     for (k, (attr, value)) in items.iter().enumerate() {

@@ -6,11 +6,11 @@ use super::document::{
 };
 use super::format::{count, duration, hour, pct, per_mille, time};
 use super::pseudonym::Pseudonyms;
-use crate::findings::Findings;
-use crate::settings::Settings;
 use crate::findings::headline::ExposureCounts;
 use crate::findings::population::Dimension;
 use crate::findings::timeline::ChangeEvent;
+use crate::findings::Findings;
+use crate::settings::Settings;
 
 /// How many rows long tables show in the report (the CSV files have them all).
 pub const TOP_ROWS: usize = 20;
@@ -151,7 +151,7 @@ pub fn population(f: &Findings) -> Vec<Block> {
 
 fn change_cells(c: &ChangeEvent) -> Vec<Cell> {
     vec![
-        id(&c.kind),
+        id(c.kind.as_str()),
         id(&c.component),
         c.version.as_deref().map_or_else(|| num(""), id),
         vec![text(c.description.clone().unwrap_or_default())],
@@ -161,7 +161,7 @@ fn change_cells(c: &ChangeEvent) -> Vec<Cell> {
 fn describe_change(c: &ChangeEvent) -> Vec<Inline> {
     let mut v = vec![
         text("the "),
-        code(&c.kind),
+        code(c.kind.as_str()),
         text(" of "),
         code(&c.component),
     ];
@@ -278,7 +278,7 @@ pub fn timeline(f: &Findings, ids: &Pseudonyms) -> Vec<Block> {
     match tl.mitigation.map(|m| &tl.changes[m]) {
         Some(m) => facts.push(vec![
             text(format!("From {which} to mitigation (")),
-            code(&m.kind),
+            code(m.kind.as_str()),
             text(format!(
                 "): {}; {} leak deliveries happened at or after it.",
                 duration(m.ts - start),
@@ -366,7 +366,7 @@ pub fn timeline(f: &Findings, ids: &Pseudonyms) -> Vec<Block> {
                         |c| {
                             vec![
                                 text(format!("#{} ", rc.cause.unwrap_or(0) + 1)),
-                                code(&c.kind),
+                                code(c.kind.as_str()),
                                 text(" "),
                                 code(&c.component),
                             ]
