@@ -5,6 +5,9 @@
 //! deliveries and joining once. Each as-of join is backward with equality
 //! allowed: the state at instant L is the result of every event with ts <= L.
 //! Identifiers travel as codes of the timelines' dictionary (see `codes`).
+//!
+//! The look-ups are the steps of "The verdict of one delivery" in docs/SEMANTICS.md, in order;
+//! each is marked with its step. [`crate::verdict::decide`] turns what they found into a class.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -89,6 +92,8 @@ pub fn resolve(
     let t_max = ts.max().map(|t| t + tol);
     let t_min = ts.min().map(|t| t - tol);
 
+    // Step 1, recipient: the session's window with the latest start <= t+d, open while t+d < its
+    // end ("State over time", Sessions).
     let lf = asof(
         lf,
         tl.sessions.clone().lazy(),
@@ -104,6 +109,8 @@ pub fn resolve(
             .alias("recipient"),
     );
 
+    // Step 2, content from the cache: the latest fill, evict or purge of (cache_node, cache_key)
+    // at or before t+d ("State over time", Cache)...
     let lf = asof(
         lf,
         cache.rows_for(&tl.cache, t_min, t_max)?.lazy(),
@@ -112,6 +119,7 @@ pub fn resolve(
         &["cache_node", "cache_key"],
         &["c_node", "c_key"],
     );
+    // ...unless a purge of `*` on the node came after that row.
     let lf = asof(
         lf,
         reachable(&tl.purges, "p_ts", t_max).lazy(),
@@ -120,6 +128,7 @@ pub fn resolve(
         &["cache_node"],
         &["p_node"],
     );
+    // Step 2, which content: the delivery's own origin where it names one, else the cache's.
     let named = col("d_origin").is_not_null();
     let held = col("c_fill")
         .fill_null(lit(false))
@@ -165,6 +174,8 @@ pub fn resolve(
             .fill_null(lit(i64::MIN))
             .alias("o_at"),
     );
+    // Step 3, subject: the owner of the origin stream at capture time + d ("State over time",
+    // Ownership).
     let lf = asof(
         lf,
         tl.owners.clone().lazy(),
@@ -173,6 +184,8 @@ pub fn resolve(
         &["origin"],
         &["stream_id"],
     );
+    // Step 4, grant: whether the recipient held a grant on the origin stream at t+d ("State over
+    // time", Grants). Whether that authorizes the delivery is `decide`'s to say.
     let lf = asof(
         lf,
         tl.grants.clone().lazy(),

@@ -112,7 +112,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(show: bool) -> Arc<dyn LoadObserver> {
+    fn observer(show: bool) -> Arc<dyn LoadObserver> {
         let bar = match show && std::io::stderr().is_terminal() {
             true => indicatif::ProgressBar::new(0).with_style(
                 indicatif::ProgressStyle::with_template(
@@ -183,7 +183,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 load: LoadOptions {
                     mapping,
                     strict,
-                    observer: Some(Progress::new(!quiet)),
+                    observer: Some(Progress::observer(!quiet)),
                     run_rows: run_rows.unwrap_or(0),
                 },
                 command_line: command_line(),
@@ -219,7 +219,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let opts = LoadOptions {
                 mapping,
                 strict,
-                observer: Some(Progress::new(!quiet)),
+                observer: Some(Progress::observer(!quiet)),
                 run_rows: run_rows.unwrap_or(0),
             };
             let loaded = leakscope::load::load_streaming(&dataset, &opts)

@@ -141,7 +141,7 @@ pub fn validate(
 ) -> ValidatedFile {
     let started = Instant::now();
     let mut forms = BTreeMap::new();
-    for (name, hi) in timestamp_columns(kind, &raw.headers(), mapping) {
+    for (name, hi) in timestamp_columns(kind, raw.headers(), mapping) {
         let mut counts = time::FormCounts::default();
         raw.column_values(hi, |v| counts.count(v));
         if let Some(form) = counts.winner() {
@@ -197,7 +197,7 @@ pub fn validate_rows_into(
     normalise: &mut Duration,
 ) -> Vec<Rejection> {
     let cols = kind.columns();
-    let lay = layout(kind, &raw.headers(), mapping);
+    let lay = layout(kind, raw.headers(), mapping);
     let forms = &time_forms.forms;
     let naive_blocked = &time_forms.naive_blocked;
     let new_table = || {

@@ -59,7 +59,7 @@ fn mutate(mut b: Vec<u8>, ms: &[Mutation]) -> Vec<u8> {
             }
             Mutation::HugeField(p) => {
                 let i = at(p, b.len() + 1);
-                b.splice(i..i, std::iter::repeat(b'x').take(200_000));
+                b.splice(i..i, std::iter::repeat_n(b'x', 200_000));
             }
             Mutation::WrongType(p) => {
                 // Replace a digit run with text, so numbers and times stop parsing.
