@@ -106,7 +106,7 @@ use ColumnType::*;
 use Presence::*;
 
 /// A closed set of contract values. Validation turns each cell of such a column into a code once,
-/// at load: its position in `NAMES` (see [`crate::table::Table::enums`]).
+/// at load: its position in `NAMES` (read them with `Table::enums`).
 pub trait EnumValue: Copy + Sized + 'static {
     /// The contract's lower-case names, in code order.
     const NAMES: &'static [&'static str];

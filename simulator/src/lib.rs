@@ -30,7 +30,7 @@ use rows::LogKind;
 use scenario::Scenario;
 use sim::{Clocks, SimStats};
 use truth::TruthAcc;
-use world::{World, FAST_NODE, SLOW_SERVER};
+use world::{FAST_NODE, SLOW_SERVER};
 
 /// Arguments of `leakscope generate`.
 #[derive(Debug, Clone, clap::Args)]
@@ -206,7 +206,7 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<Report> {
     );
     prepare_out(&args.out, args.force)?;
     let n = args.deliveries;
-    let world = World::plan(scenario, stream(args.seed, scenario, "world"), n);
+    let world = plan::plan(scenario, stream(args.seed, scenario, "world"), n);
 
     let mut clocks = Clocks {
         node: vec![0; world.nodes.len()],

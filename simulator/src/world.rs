@@ -6,8 +6,6 @@
 
 use std::collections::HashMap;
 
-use rand_chacha::ChaCha8Rng;
-
 use super::scenario::Scenario;
 pub use super::specials::{Special, SpecialKind};
 
@@ -169,11 +167,6 @@ pub struct World {
 }
 
 impl World {
-    /// Plans a world for `deliveries` deliveries. Deterministic in its arguments.
-    pub fn plan(scenario: Scenario, rng: ChaCha8Rng, deliveries: u64) -> World {
-        super::plan::plan(scenario, rng, deliveries)
-    }
-
     pub fn owner_at(&self, cam: u32, at: i64) -> Option<u32> {
         let ev = &self.cams.get(cam as usize)?.events;
         let i = ev.partition_point(|e| e.ts <= at);

@@ -1,7 +1,8 @@
-//! Readers: a file recognised by its name and read by its format's reader (`text.rs` for CSV and
+//! Readers: a file recognised by its name, decompressed, and read by its format's reader (`text.rs` for CSV and
 //! JSONL, `parquet.rs`) into a header and raw rows (`raw.rs`).
 
 use std::borrow::Cow;
+use std::io::Read;
 use std::path::Path;
 
 use super::parquet::ParquetRows;
@@ -110,15 +111,28 @@ impl RawFile {
 pub fn read_file(path: &Path, format: Format, compression: Compression) -> Result<RawFile, String> {
     match format {
         Format::Parquet => super::parquet::read_whole(path).map(RawFile::Parquet),
-        Format::Csv => Ok(RawFile::Text(text::split_csv(text::decode(
-            path,
-            compression,
-        )?))),
-        Format::Jsonl => Ok(RawFile::Text(text::split_jsonl(text::decode(
-            path,
-            compression,
-        )?))),
+        Format::Csv => Ok(RawFile::Text(text::split_csv(decode(path, compression)?))),
+        Format::Jsonl => Ok(RawFile::Text(text::split_jsonl(decode(path, compression)?))),
     }
+}
+
+/// Reads a text file and undoes its compression.
+fn decode(path: &Path, compression: Compression) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let res = match compression {
+        Compression::None => std::io::BufReader::new(file).read_to_end(&mut out),
+        Compression::Gzip => flate2::read::MultiGzDecoder::new(file).read_to_end(&mut out),
+        Compression::Zstd => {
+            zstd::stream::read::Decoder::new(file).and_then(|mut d| d.read_to_end(&mut out))
+        }
+    };
+    res.map_err(|e| match compression {
+        Compression::None => e.to_string(),
+        Compression::Gzip => format!("bad gzip stream: {e}"),
+        Compression::Zstd => format!("bad zstd stream: {e}"),
+    })?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,13 +1,9 @@
-//! The CSV and JSON Lines readers: a file decompressed and split into a header and raw text rows.
+//! The CSV and JSON Lines readers: a file's decompressed text split into a header and raw text rows.
 //!
 //! They do not interpret values; they only split the text into rows and cells, and keep the
 //! text to quote a row back in the quarantine.
 
-use std::io::Read;
-use std::path::Path;
-
 use super::raw::{Cells, RawRow};
-use super::read::Compression;
 
 /// A CSV or JSONL file split into rows, with the text they are quoted from.
 #[derive(Debug, Default)]
@@ -26,25 +22,6 @@ impl TextRows {
         let s = String::from_utf8_lossy(bytes);
         s.trim_end_matches(['\r', '\n']).to_string()
     }
-}
-
-/// Reads and decompresses a text file.
-pub fn decode(path: &Path, compression: Compression) -> Result<Vec<u8>, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    let res = match compression {
-        Compression::None => std::io::BufReader::new(file).read_to_end(&mut out),
-        Compression::Gzip => flate2::read::MultiGzDecoder::new(file).read_to_end(&mut out),
-        Compression::Zstd => {
-            zstd::stream::read::Decoder::new(file).and_then(|mut d| d.read_to_end(&mut out))
-        }
-    };
-    res.map_err(|e| match compression {
-        Compression::None => e.to_string(),
-        Compression::Gzip => format!("bad gzip stream: {e}"),
-        Compression::Zstd => format!("bad zstd stream: {e}"),
-    })?;
-    Ok(out)
 }
 
 /// Splits CSV text. Records that cannot be split are kept as rows with a reason.
