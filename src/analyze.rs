@@ -384,7 +384,7 @@ fn block_size(block_rows: usize) -> usize {
 }
 
 /// Consecutive row ranges of at most `block_rows` rows (0: [`DEFAULT_BLOCK_ROWS`]) covering `0..n`.
-pub fn blocks(n: usize, block_rows: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+fn blocks(n: usize, block_rows: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
     let size = block_size(block_rows);
     (0..n)
         .step_by(size)

@@ -2,8 +2,11 @@
 //!
 //! The pipeline runs one way, one module per stage:
 //! [`load`] (read and validate, with [`time`] normalisation and [`dedup`]) →
-//! [`intervals`] (identifiers as [`codes`]) → [`join`] → [`classify`] → [`aggregate`] (with [`findings`]) → [`report`].
-//! [`analyze`] runs them in order.
+//! [`intervals`] (identifiers as [`codes`]) → [`join`] → [`classify`] (the rule:
+//! [`verdict::decide`]; with [`context`]) → [`aggregate`] (with [`findings`]) → [`report`].
+//! [`analyze`] runs them a block of deliveries at a time and pushes each classified block into
+//! the [`sink::BlockSink`]s that consume it. Every stage may use the leaves [`table`],
+//! [`schema`], [`settings`], [`mapping`], [`error`] and [`stages`].
 
 pub mod aggregate;
 pub mod analyze;

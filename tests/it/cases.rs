@@ -15,14 +15,7 @@ use crate::reference::{
 };
 
 /// What a case may expect of a delivery: a class, or for `unresolved` its reason.
-const CLASSES: [&str; 6] = [
-    "ok",
-    "leak",
-    "ambiguous",
-    "no_session",
-    "no_content",
-    "no_owner",
-];
+const CLASSES: [&str; 6] = crate::differential::VERDICT_NAMES;
 
 /// So that the runner cannot pass by finding nothing.
 const AT_LEAST_FILES: usize = 11;

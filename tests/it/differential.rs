@@ -14,6 +14,16 @@ use proptest::test_runner::Config;
 use crate::reference::OwnOp::*;
 use crate::reference::{CacheOp, Class, Dataset, Missing, RefVerdict, BASE};
 
+/// Every verdict a delivery can get, by name: a class, or for `unresolved` its reason.
+pub(crate) const VERDICT_NAMES: [&str; 6] = [
+    "ok",
+    "leak",
+    "ambiguous",
+    "no_session",
+    "no_content",
+    "no_owner",
+];
+
 /// The verdict as the cases name it: a class, or for `unresolved` its reason.
 pub(crate) fn verdict_name(v: RefVerdict) -> &'static str {
     match (v.class, v.missing) {
@@ -845,14 +855,7 @@ fn generator_covers_every_verdict_and_tie() {
         );
     }
     eprintln!("verdicts over 300 datasets: {verdicts:?}\ndatasets with a tie: {ties:?}");
-    for name in [
-        "ok",
-        "leak",
-        "ambiguous",
-        "no_session",
-        "no_content",
-        "no_owner",
-    ] {
+    for name in VERDICT_NAMES {
         let n = verdicts.get(name).copied().unwrap_or(0);
         assert!(n * 50 >= total, "{name}: only {n} of {total} deliveries");
     }
