@@ -11,6 +11,7 @@ pub mod output;
 mod plan;
 pub mod rows;
 pub mod scenario;
+pub mod shape;
 pub mod sim;
 pub mod specials;
 pub mod timefmt;
@@ -28,6 +29,7 @@ use dirty::Mal;
 use output::{FileInfo, Format, Output};
 use rows::LogKind;
 use scenario::Scenario;
+use shape::Shape;
 use sim::{Clocks, SimStats};
 use truth::TruthAcc;
 use world::{FAST_NODE, SLOW_SERVER};
@@ -54,6 +56,10 @@ pub struct GenerateArgs {
     /// Replace an earlier generated dataset in --out.
     #[arg(long)]
     pub force: bool,
+    /// How busy the cache and session logs are, and how timestamps are written: standard or
+    /// cache-heavy (a cache row per delivery or more, epoch-millisecond timestamps).
+    #[arg(long, value_enum, default_value_t = Shape::Standard)]
+    pub shape: Shape,
 }
 
 impl GenerateArgs {
@@ -71,6 +77,7 @@ impl GenerateArgs {
             format: "csv".to_string(),
             dirty: false,
             force: false,
+            shape: Shape::Standard,
         }
     }
 }
@@ -174,7 +181,15 @@ fn dataset_toml(args: &GenerateArgs) -> String {
         args.seed,
         args.deliveries,
         args.format,
-        if args.dirty { " --dirty" } else { "" }
+        match (args.dirty, args.shape) {
+            (false, Shape::Standard) => String::new(),
+            (true, Shape::Standard) => " --dirty".to_string(),
+            (dirty, shape) => format!(
+                "{} --shape {}",
+                if dirty { " --dirty" } else { "" },
+                shape.name()
+            ),
+        }
     );
     if args.dirty {
         s.push_str(&format!(
@@ -206,7 +221,12 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<Report> {
     );
     prepare_out(&args.out, args.force)?;
     let n = args.deliveries;
-    let world = plan::plan(scenario, stream(args.seed, scenario, "world"), n);
+    let world = plan::plan(
+        scenario,
+        stream(args.seed, scenario, "world"),
+        n,
+        args.shape,
+    );
 
     let mut clocks = Clocks {
         node: vec![0; world.nodes.len()],
@@ -240,6 +260,7 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<Report> {
         stream(args.seed, scenario, "files"),
         groups,
         n,
+        args.shape.epoch_timestamps(),
     );
     let mut truth = TruthAcc::create(&args.out)?;
     let stats = sim::run(
@@ -249,6 +270,7 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<Report> {
         &mut truth,
         &clocks,
         n,
+        args.shape,
     )?;
     let (counts, files, malformed) = out.finish()?;
     anyhow::ensure!(

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use super::dirty::{self, Mal};
 use super::rows::{LogKind, Row, Val};
 use super::truth::RowCounts;
-use super::writer::{Container, FileSink, FileSpec, Pending};
+use super::writer::{Container, FileSink, FileSpec, Pending, TsForm};
 
 /// The `--format` choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,10 +123,14 @@ pub struct Output {
     enum_case: Vec<u8>,
     /// Files opened so far (dirty mode).
     opened: u32,
+    /// Clean files write every timestamp as epoch milliseconds (Parquet: Int64).
+    epoch: bool,
 }
 
 impl Output {
-    /// `groups[kind]` names the writers of each kind (servers, cache nodes, collectors); clean mode uses one.
+    /// `groups[kind]` names the writers of each kind (servers, cache nodes, collectors); clean mode
+    /// uses one. With `epoch`, clean files write timestamps as epoch milliseconds (dirty files mix
+    /// every form anyway).
     pub fn new(
         root: &Path,
         dirty: bool,
@@ -134,6 +138,7 @@ impl Output {
         mut rng: ChaCha8Rng,
         groups: Vec<Vec<String>>,
         deliveries: u64,
+        epoch: bool,
     ) -> Output {
         let kinds = LogKind::ALL
             .iter()
@@ -184,6 +189,7 @@ impl Output {
             malformed: BTreeMap::new(),
             enum_case,
             opened: 0,
+            epoch,
         }
     }
 
@@ -235,7 +241,12 @@ impl Output {
             } else {
                 format!("{}/part-{part:03}.{}", kind.name(), c.ext())
             };
-            FileSpec::clean(rel, kind, c)
+            let mut spec = FileSpec::clean(rel, kind, c);
+            if self.epoch {
+                spec.ts = TsForm::Epoch;
+                spec.cap = TsForm::Epoch;
+            }
+            spec
         };
         let sink = FileSink::open(&self.root, kind, spec, self.dirty)?;
         self.kinds[ki].groups[gi].sink = Some(sink);

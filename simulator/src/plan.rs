@@ -8,6 +8,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::scenario::Scenario;
+use super::shape::Shape;
 use super::timefmt::{tick_ms, CONTROL, HIT, TICKS};
 use super::world::*;
 
@@ -31,7 +32,7 @@ pub(super) struct Planner {
 }
 
 /// Plans a world for `deliveries` deliveries. Deterministic in its arguments.
-pub(super) fn plan(scenario: Scenario, rng: ChaCha8Rng, deliveries: u64) -> World {
+pub(super) fn plan(scenario: Scenario, rng: ChaCha8Rng, deliveries: u64, shape: Shape) -> World {
     let mut p = Planner {
         rng,
         w: World {
@@ -57,7 +58,8 @@ pub(super) fn plan(scenario: Scenario, rng: ChaCha8Rng, deliveries: u64) -> Worl
         cam_busy: Vec::new(),
         special_objects: SPECIAL_OBJECTS,
     };
-    let n_accounts = (deliveries / 150).clamp(60, 300_000) as u32;
+    let n_accounts =
+        (deliveries / shape.deliveries_per_account()).clamp(60, shape.max_accounts()) as u32;
     p.accounts_and_cams(n_accounts);
     p.nodes();
     p.resales((p.w.cams.len() / 250).max(2));

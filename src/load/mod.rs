@@ -431,6 +431,13 @@ fn load_parquet_slices(
     for (name, hi) in validate::timestamp_columns(f.kind, &src.headers, mapping) {
         let header = &src.headers[hi];
         let form = match src.timestamp_type(header) {
+            None if src.is_integer(header) => {
+                let mut present = 0;
+                for &slice in &src.slices {
+                    present += src.non_null(slice, header)?;
+                }
+                (present > 0).then_some(TimeForm::EpochMs)
+            }
             Some(zoned) => {
                 let mut present = 0;
                 for &slice in &src.slices {

@@ -87,6 +87,9 @@ fn read_csv(path: &Path) -> Vec<Rec> {
 }
 
 fn ms(s: &str) -> i64 {
+    if let Ok(epoch) = s.parse::<i64>() {
+        return epoch;
+    }
     chrono::DateTime::parse_from_rfc3339(s)
         .unwrap_or_else(|e| panic!("{s}: {e}"))
         .timestamp_millis()
@@ -325,6 +328,51 @@ fn an_independent_oracle_agrees_with_the_truth() {
                 report.truth["leak_deliveries"].as_u64().unwrap() > 10,
                 "{scenario}: too few leaks"
             );
+        }
+    }
+}
+
+/// The cache-heavy shape: a cache row or more per delivery, a session row per ten, epoch
+/// milliseconds everywhere; its truth holds by the oracle and by leakscope.
+#[test]
+fn the_cache_heavy_shape_is_busy_and_its_truth_holds() {
+    for scenario in SCENARIOS {
+        let dir = tmp();
+        let mut a = GenerateArgs::new(scenario, 1, 8_000, dir.path());
+        a.shape = leakscope_simulator::shape::Shape::CacheHeavy;
+        a.force = true;
+        generate(&a).unwrap_or_else(|e| panic!("generate {scenario}: {e:#}"));
+        let rows = |kind: &str| read_csv(&dir.path().join(format!("{kind}/{kind}.csv")));
+        let (deliveries, cache, sessions) = (rows("deliveries"), rows("cache"), rows("sessions"));
+        assert_eq!(deliveries.len(), 8_000, "{scenario}");
+        assert!(
+            cache.len() >= deliveries.len(),
+            "{scenario}: {} cache rows",
+            cache.len()
+        );
+        assert!(
+            sessions.len() * 10 >= deliveries.len(),
+            "{scenario}: {} session rows",
+            sessions.len()
+        );
+        for r in deliveries.iter().chain(&cache).chain(&sessions) {
+            for col in ["ts", "captured_at"] {
+                if let Some(v) = r.get(col) {
+                    assert!(
+                        v.parse::<i64>().is_ok(),
+                        "{scenario}: {col} = {v:?} is not epoch ms"
+                    );
+                }
+            }
+        }
+        let t = truth(dir.path());
+        let (summary, ids) = Oracle::load(dir.path()).judge(&deliveries);
+        assert_eq!(summary, verdict_part(&t), "{scenario}: oracle");
+        assert_eq!(ids, truth_leaks(dir.path()), "{scenario}: leak set");
+        let out = tmp();
+        let got = crate::common::analyze_ok(dir.path(), out.path());
+        for (k, v) in verdict_part(&t).as_object().unwrap() {
+            assert_eq!(&got[k], v, "{scenario}: leakscope's {k}");
         }
     }
 }

@@ -97,6 +97,27 @@ impl Sim<'_> {
     }
 
     pub(super) fn random_evictions(&mut self, k: i64) {
+        if let Some(share) = self.shape.churn() {
+            // A busy cache: a share of the entries goes every minute, to be refilled on demand.
+            let mut i = 0;
+            while i < self.filled.len() {
+                let id = self.filled[i];
+                if self.rng.gen::<f64>() < share {
+                    let (node, key) = (
+                        self.entries[id as usize].node,
+                        self.entries[id as usize].key.clone(),
+                    );
+                    let ts = self.ctrl_ts(k);
+                    // unfill swaps the last entry into position i, which is looked at next.
+                    self.unfill(id);
+                    self.cache_row(ts, node, &key, "evict", None, k);
+                    self.stats.evictions += 1;
+                } else {
+                    i += 1;
+                }
+            }
+            return;
+        }
         // Memory pressure: now and then an entry that has not been refreshed for two hours goes.
         if !self.filled.is_empty() && self.rng.gen::<f64>() < 0.3 {
             let id = self.filled[self.rng.gen_range(0..self.filled.len())];

@@ -14,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use super::output::Output;
 use super::rows::{LogKind, Row, Val};
 use super::scenario::Scenario;
+use super::shape::Shape;
 use super::timefmt::{tick_ms, CONTROL, FILL, HIT, TICKS};
 use super::truth::{evaluate, special_content, Content, Fill, ObjId, TruthAcc};
 use super::world::{account_name, cam_name, session_name, SpecialKind, World};
@@ -115,6 +116,7 @@ struct Sim<'a> {
     next_req: u64,
     stats: SimStats,
     cache_rows: Vec<(i64, u16, Row)>,
+    shape: Shape,
 }
 
 /// Runs the sweep and writes every kind. Returns the counters.
@@ -125,6 +127,7 @@ pub fn run(
     truth: &mut TruthAcc,
     clocks: &Clocks,
     deliveries: u64,
+    shape: Shape,
 ) -> anyhow::Result<SimStats> {
     write_static(w, out)?;
     let mut sim = Sim {
@@ -143,6 +146,7 @@ pub fn run(
         next_req: 1,
         stats: SimStats::default(),
         cache_rows: Vec::new(),
+        shape,
     };
     sim.sweep(deliveries)?;
     Ok(sim.stats)
@@ -456,7 +460,7 @@ impl Sim<'_> {
                 } else {
                     self.rng.gen_range(150_000..260_000)
                 };
-                (cam, key, STILL_MAX_AGE)
+                (cam, key, self.shape.max_age().unwrap_or(STILL_MAX_AGE))
             } else {
                 let cam = w.accounts[act.account as usize].primary;
                 let shared = w.scenario == Scenario::AuthPageCache
@@ -468,7 +472,7 @@ impl Sim<'_> {
                 } else {
                     (
                         format!("page/dashboard/{}", account_name(act.account)),
-                        PAGE_MAX_AGE,
+                        self.shape.max_age().unwrap_or(PAGE_MAX_AGE),
                     )
                 };
                 d.kind = "page";
