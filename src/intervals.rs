@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use crate::codes::Dictionary;
 use crate::load::LoadedDataset;
@@ -236,45 +237,71 @@ fn cache_frame(t: &Table, codes: &mut Dictionary) -> PolarsResult<DataFrame> {
         t.time("captured_at"),
         t.text("config_version"),
     );
-    let mut state: BTreeMap<(i64, &str, &str), CacheState> = BTreeMap::new();
-    for i in 0..t.len() {
-        let (Some(ts), Some(n), Some(k), Some(o)) =
-            (ts[i], node[i].as_deref(), key[i].as_deref(), op[i])
-        else {
-            continue;
-        };
-        // Only `purge` gives `*` its meaning, in the purge timeline.
-        if o == CacheOp::Purge && k == "*" {
-            continue;
-        }
-        let fill = o == CacheOp::Fill;
-        let new = CacheState {
+    // Events ordered by (instant, node, key), then folded per group to the one that wins there.
+    // A sort of compact tuples, not an ordered map: a busy cache logs as many events as there
+    // are deliveries, and a map node per event was the largest thing the timelines held.
+    let mut events: Vec<(i64, &str, &str, usize)> = (0..t.len())
+        .filter_map(|i| {
+            let (ts, n, k, o) = (ts[i]?, node[i].as_deref()?, key[i].as_deref()?, op[i]?);
+            // Only `purge` gives `*` its meaning, in the purge timeline.
+            let purge_all = o == CacheOp::Purge && k == "*";
+            (!purge_all).then_some((ts, n, k, i))
+        })
+        .collect();
+    events.par_sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    let state_of = |i: usize| {
+        let fill = op[i] == Some(CacheOp::Fill);
+        CacheState {
             fill,
             object: if fill { obj[i].as_deref() } else { None },
             origin: if fill { origin[i].as_deref() } else { None },
             captured: if fill { cap[i] } else { None },
             config: if fill { cfg[i].as_deref() } else { None },
-        };
-        let slot = state.entry((ts, n, k)).or_insert_with(|| new.clone());
-        if new.rank() > slot.rank() {
-            *slot = new;
+        }
+    };
+    // The row that wins each (instant, node, key), in that order.
+    let mut winners: Vec<usize> = Vec::new();
+    let mut at = None;
+    for &(ts, n, k, i) in &events {
+        match winners.last_mut() {
+            Some(w) if at == Some((ts, n, k)) => {
+                if state_of(i).rank() > state_of(*w).rank() {
+                    *w = i;
+                }
+            }
+            _ => {
+                winners.push(i);
+                at = Some((ts, n, k));
+            }
         }
     }
+    drop(events);
+    // Winners are rows whose instant, node and key are all present (filtered above).
+    let keys = || {
+        winners.iter().map(|&i| {
+            (
+                ts[i].unwrap_or_default(),
+                node[i].as_deref(),
+                key[i].as_deref(),
+            )
+        })
+    };
+    let states = || winners.iter().map(|&i| state_of(i));
     DataFrame::new_infer_height(vec![
-        coded("c_node", state.keys().map(|k| Some(k.1)), codes)?,
-        coded("c_key", state.keys().map(|k| Some(k.2)), codes)?,
-        Column::new("c_ts".into(), state.keys().map(|k| k.0).collect::<Vec<_>>()),
+        coded("c_node", keys().map(|k| k.1), codes)?,
+        coded("c_key", keys().map(|k| k.2), codes)?,
+        Column::new("c_ts".into(), keys().map(|k| k.0).collect::<Vec<_>>()),
         Column::new(
             "c_fill".into(),
-            state.values().map(|s| s.fill).collect::<Vec<_>>(),
+            states().map(|s| s.fill).collect::<Vec<_>>(),
         ),
-        coded("c_object", state.values().map(|s| s.object), codes)?,
-        coded("c_origin", state.values().map(|s| s.origin), codes)?,
+        coded("c_object", states().map(|s| s.object), codes)?,
+        coded("c_origin", states().map(|s| s.origin), codes)?,
         Column::new(
             "c_captured".into(),
-            state.values().map(|s| s.captured).collect::<Vec<_>>(),
+            states().map(|s| s.captured).collect::<Vec<_>>(),
         ),
-        coded("c_config", state.values().map(|s| s.config), codes)?,
+        coded("c_config", states().map(|s| s.config), codes)?,
     ])
 }
 

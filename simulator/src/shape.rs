@@ -4,7 +4,7 @@
 /// busy the logs around it are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Shape {
-    /// About 0.3 cache rows and 0.03 session rows per delivery, RFC 3339 timestamps (Parquet:
+    /// About 0.3 cache rows and 0.05 session rows per delivery, RFC 3339 timestamps (Parquet:
     /// native UTC datetime columns).
     #[default]
     Standard,
