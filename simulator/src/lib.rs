@@ -173,23 +173,18 @@ fn prepare_out(out: &Path, force: bool) -> anyhow::Result<()> {
 }
 
 fn dataset_toml(args: &GenerateArgs) -> String {
+    let mut flags = String::new();
+    if args.dirty {
+        flags.push_str(" --dirty");
+    }
+    if args.shape != Shape::Standard {
+        flags.push_str(&format!(" --shape {}", args.shape.name()));
+    }
     let mut s = format!(
         "# Written by: leakscope generate --scenario {} --seed {} --deliveries {} --format {}{}\n\
          session_ttl = \"24h\"\n\
          tolerance = \"2s\"\n",
-        args.scenario,
-        args.seed,
-        args.deliveries,
-        args.format,
-        match (args.dirty, args.shape) {
-            (false, Shape::Standard) => String::new(),
-            (true, Shape::Standard) => " --dirty".to_string(),
-            (dirty, shape) => format!(
-                "{} --shape {}",
-                if dirty { " --dirty" } else { "" },
-                shape.name()
-            ),
-        }
+        args.scenario, args.seed, args.deliveries, args.format, flags
     );
     if args.dirty {
         s.push_str(&format!(

@@ -5,6 +5,7 @@ use std::path::Path;
 use polars::prelude::*;
 
 use super::raw::{Cells, RawRow};
+use crate::time::TimeForm;
 
 /// The whole file at once (small files, tests).
 pub fn read_whole(path: &Path) -> Result<ParquetRows, String> {
@@ -23,10 +24,9 @@ pub struct ParquetSource {
     pub headers: Vec<String>,
     /// Timestamp columns that are instants (the file's schema names a zone).
     zoned: std::collections::HashSet<String>,
-    /// Columns with a native timestamp type.
-    timestamps: std::collections::HashSet<String>,
-    /// Columns of a signed integer type: as timestamps, epoch milliseconds.
-    integers: std::collections::HashSet<String>,
+    /// The time form a column's type fixes, whatever its values: native timestamps are RFC 3339
+    /// instants (zoned) or naive times, signed integers are epoch milliseconds.
+    typed_forms: std::collections::HashMap<String, TimeForm>,
     pub rows: usize,
     /// (first row, rows) of each slice, in file order.
     pub slices: Vec<(usize, usize)>,
@@ -56,26 +56,28 @@ impl ParquetSource {
                 path: path.to_path_buf(),
                 headers: schema.iter_values().map(|f| f.name.to_string()).collect(),
                 zoned: Default::default(),
-                timestamps: Default::default(),
-                integers: Default::default(),
+                typed_forms: Default::default(),
                 rows: 0,
                 slices: Vec::new(),
             };
             for field in schema.iter_values() {
-                if matches!(
-                    field.dtype(),
-                    ArrowDataType::Int8
-                        | ArrowDataType::Int16
-                        | ArrowDataType::Int32
-                        | ArrowDataType::Int64
-                ) {
-                    src.integers.insert(field.name.to_string());
-                }
-                if let ArrowDataType::Timestamp(_, tz) = field.dtype() {
-                    src.timestamps.insert(field.name.to_string());
-                    if tz.as_ref().is_some_and(|tz| !tz.is_empty()) {
-                        src.zoned.insert(field.name.to_string());
+                let name = field.name.to_string();
+                let form = match field.dtype() {
+                    ArrowDataType::Timestamp(_, tz)
+                        if tz.as_ref().is_some_and(|tz| !tz.is_empty()) =>
+                    {
+                        src.zoned.insert(name.clone());
+                        Some(TimeForm::Rfc3339)
                     }
+                    ArrowDataType::Timestamp(..) => Some(TimeForm::Naive),
+                    ArrowDataType::Int8
+                    | ArrowDataType::Int16
+                    | ArrowDataType::Int32
+                    | ArrowDataType::Int64 => Some(TimeForm::EpochMs),
+                    _ => None,
+                };
+                if let Some(form) = form {
+                    src.typed_forms.insert(name, form);
                 }
             }
             let mut at = 0;
@@ -95,17 +97,10 @@ impl ParquetSource {
         })
     }
 
-    /// Whether `header` has a native timestamp type, and if so whether it is an instant (zoned).
-    pub fn timestamp_type(&self, header: &str) -> Option<bool> {
-        self.timestamps
-            .contains(header)
-            .then(|| self.zoned.contains(header))
-    }
-
-    /// Whether `header` is a signed integer column: every value it holds is epoch milliseconds
-    /// in form, so the time-form vote needs only to count them.
-    pub fn is_integer(&self, header: &str) -> bool {
-        self.integers.contains(header)
+    /// The time form `header`'s type fixes, if it does: then the file-wide vote needs only to
+    /// know whether the column holds a value ([`ParquetSource::present`]).
+    pub fn typed_form(&self, header: &str) -> Option<TimeForm> {
+        self.typed_forms.get(header).copied()
     }
 
     /// Reads rows `[offset, offset + len)` as text rows numbered by their 0-based row index,
@@ -148,14 +143,18 @@ impl ParquetSource {
         })
     }
 
-    /// Non-null values of a column, without rendering them (for natively typed timestamps).
-    pub fn non_null(&self, (offset, len): (usize, usize), header: &str) -> Result<usize, String> {
-        let df = self.frame((offset, len), Some(vec![header.to_string()]))?;
-        Ok(df
-            .columns()
-            .first()
-            .map(|c| c.len() - c.null_count())
-            .unwrap_or(0))
+    /// Non-null values of a column over the whole file, without rendering them.
+    pub fn present(&self, header: &str) -> Result<usize, String> {
+        let mut present = 0;
+        for &slice in &self.slices {
+            let df = self.frame(slice, Some(vec![header.to_string()]))?;
+            present += df
+                .columns()
+                .first()
+                .map(|c| c.len() - c.null_count())
+                .unwrap_or(0);
+        }
+        Ok(present)
     }
 }
 
@@ -252,10 +251,7 @@ impl TextColumn {
                 zoned: zoned || tz.is_some(),
             });
         }
-        if matches!(
-            s.dtype(),
-            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64
-        ) {
+        if s.dtype().is_signed_integer() {
             // Rendered per cell rather than cast to a text column: the column is the size of the
             // log (timestamps, byte counts), and each cell is read once.
             let ints = s.cast(&DataType::Int64)?;
@@ -348,8 +344,9 @@ mod tests {
             .finish(&mut df)
             .unwrap();
         let src = ParquetSource::open(&path).unwrap();
-        assert!(src.is_integer("ts") && src.is_integer("small") && !src.is_integer("name"));
-        assert_eq!(src.timestamp_type("ts"), None);
+        assert_eq!(src.typed_form("ts"), Some(TimeForm::EpochMs));
+        assert_eq!(src.typed_form("small"), Some(TimeForm::EpochMs));
+        assert_eq!(src.typed_form("name"), None);
         let rows = src.read((0, 3), None).unwrap();
         let cells: Vec<Vec<Option<String>>> = (0..3)
             .map(|i| rows.row(i).cells.unwrap().to_vec())
