@@ -251,7 +251,12 @@ impl TextColumn {
                 zoned: zoned || tz.is_some(),
             });
         }
-        if s.dtype().is_signed_integer() {
+        // Only the types that widen to i64 losslessly (not `is_signed_integer`, which takes in
+        // 128-bit integers, whose cast would turn large values into nulls).
+        if matches!(
+            s.dtype(),
+            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64
+        ) {
             // Rendered per cell rather than cast to a text column: the column is the size of the
             // log (timestamps, byte counts), and each cell is read once.
             let ints = s.cast(&DataType::Int64)?;
