@@ -11,7 +11,7 @@ use crate::table::Table;
 /// accepted and the result. With a `sink`, each slice's accepted rows go there instead.
 ///
 /// The time form of a column is a vote over the whole file, so it is taken first, over the
-/// timestamp columns alone; natively typed timestamps have a known form and are only counted.
+/// timestamp columns alone; a column whose type fixes its form (native timestamps, integers) is only counted.
 pub(super) fn load_parquet(
     f: &Found,
     index: u32,
