@@ -88,7 +88,7 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
     clock.lap("load");
     clock.laps(&[("normalise", loaded.normalise_seconds)]);
     let timelines =
-        intervals::build(&loaded).map_err(|e| Error::polars("building timelines", e))?;
+        intervals::build(&loaded).map_err(|e| Error::timeline("building timelines", e))?;
     clock.lap("intervals");
     let basis = Basis::new(&loaded);
     let mut found = FindingsBuilder::new(&loaded);
@@ -125,7 +125,6 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
             Some(s) => Blocks::merged(scope, s, opts.block_rows, loaded.files.len())?,
             None => Blocks::resident(deliveries, opts.block_rows),
         };
-        let mut cache_window = join::CacheWindow::default();
         while let Some(block) = source.next()? {
             let rows = block.rows();
             let d = block.table();
@@ -133,27 +132,12 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
             let verdicts = match rows.is_empty() {
                 true => Vec::new(),
                 false => {
-                    // The look-ups (three rows per delivery) would be the largest thing the run
-                    // ever holds if all deliveries were joined at once.
-                    let lookups = join::delivery_frame(d, rows.clone(), &timelines.codes)
-                        .and_then(|block| {
-                            join::resolve(
-                                &block,
-                                &timelines,
-                                loaded.settings.tolerance_ms,
-                                &mut cache_window,
-                            )
-                        })
-                        .map_err(|e| {
-                            Error::polars(
-                                "joining deliveries with sessions, cache and ownership",
-                                e,
-                            )
-                        })?;
+                    let resolved =
+                        join::resolve(d, rows.clone(), &timelines, loaded.settings.tolerance_ms);
                     seconds[0] += t.elapsed().as_secs_f64();
                     let t = Instant::now();
-                    let v = classify::classify(&lookups, d, rows.clone(), &timelines.codes)
-                        .map_err(|e| Error::polars("classifying deliveries", e))?;
+                    let v = classify::classify(&resolved, d, rows.clone(), &timelines)
+                        .map_err(|e| Error::timeline("classifying deliveries", e))?;
                     seconds[1] += t.elapsed().as_secs_f64();
                     v
                 }

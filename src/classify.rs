@@ -2,107 +2,85 @@
 
 use std::ops::Range;
 
-use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::codes::Dictionary;
-use crate::join::{SHIFT_EARLIER, SHIFT_LATER, SHIFT_NONE};
+use crate::intervals::Timelines;
+use crate::join::{Content, Resolved, SHIFT_EARLIER, SHIFT_LATER, SHIFT_NONE};
 use crate::table::{Table, Text};
-use crate::verdict::{decide, ContentSource, Lookup, Verdict};
+use crate::timeline::TimelineError;
+use crate::verdict::{decide, ContentSource, Verdict};
 
-/// Turns the look-ups of deliveries `rows` (three rows per delivery, sorted by delivery then shift) into
-/// one verdict per delivery, its class decided by [`decide`]. Identifiers come back from `codes`; content the delivery named itself keeps
-/// the delivery's own origin and object id.
+/// Turns the look-ups of deliveries `rows` (one [`Resolved`] per row, in row order) into one
+/// verdict per delivery, its class decided by [`decide`]. Identifiers come back from the
+/// timelines' codes; content the delivery named itself keeps the delivery's own origin and object.
 pub fn classify(
-    lookups: &DataFrame,
+    resolved: &[Resolved],
     deliveries: &Table,
     rows: Range<usize>,
-    codes: &Dictionary,
-) -> PolarsResult<Vec<Verdict>> {
-    let n_deliveries = rows.len();
+    tl: &Timelines,
+) -> Result<Vec<Verdict>, TimelineError> {
+    if resolved.len() != rows.len() {
+        return Err(TimelineError::LookupsPerDelivery(
+            resolved.len(),
+            rows.len(),
+        ));
+    }
     let own_origin = &deliveries.text("origin_stream_id")[rows.clone()];
     let own_object = &deliveries.text("object_id")[rows];
-    // One chunk per column: reading row r of a chunked array otherwise searches its chunks first.
-    let column = |name: &str| -> PolarsResult<Series> {
-        Ok(lookups.column(name)?.as_materialized_series().rechunk())
-    };
-    let idx = column("idx")?.cast(&DataType::UInt64)?;
-    let idx = idx.u64()?;
-    let shift = column("shift")?.cast(&DataType::UInt32)?;
-    let shift = shift.u32()?;
-    let (recipient, origin, subject) =
-        (column("recipient")?, column("origin")?, column("subject")?);
-    let (recipient, origin, subject) = (recipient.u32()?, origin.u32()?, subject.u32()?);
-    let (granted, named) = (column("granted")?, column("named")?);
-    let (granted, named) = (granted.bool()?, named.bool()?);
-    let (capture, fill) = (column("capture_ts")?, column("fill_ts")?);
-    let (capture, fill) = (capture.i64()?, fill.i64()?);
-    let (object, config) = (column("object")?, column("config")?);
-    let (object, config) = (object.u32()?, config.u32()?);
-    if lookups.height() != 3 * n_deliveries {
-        polars_bail!(ComputeError: "expected 3 look-ups per delivery, got {} for {}", lookups.height(), n_deliveries);
-    }
-
-    // Accounts are codes of one dictionary, so equal codes are equal accounts.
-    let lookup = |r: usize| Lookup {
-        recipient: recipient.get(r),
-        content: origin.get(r).is_some(),
-        subject: subject.get(r),
-        granted: granted.get(r).unwrap_or(false),
-    };
-
-    let value = |code: Option<u32>| -> PolarsResult<Option<Text>> {
-        match code {
-            None => Ok(None),
-            Some(c) => match codes.value(c) {
-                Some(t) => Ok(Some(t.clone())),
-                None => {
-                    polars_bail!(ComputeError: "look-up returned code {c}, which no timeline gave out")
-                }
-            },
-        }
-    };
-
-    let verdict = |d: usize| -> PolarsResult<Verdict> {
-        let rows = [3 * d, 3 * d + 1, 3 * d + 2];
-        for (k, &r) in rows.iter().enumerate() {
-            if idx.get(r) != Some(d as u64) || shift.get(r) != Some(k as u32) {
-                polars_bail!(ComputeError: "look-up rows out of order at delivery {d}");
-            }
-        }
-        let now = rows[SHIFT_NONE as usize];
-        let decision = decide(
-            &lookup(now),
-            &lookup(rows[SHIFT_EARLIER as usize]),
-            &lookup(rows[SHIFT_LATER as usize]),
-        );
-        let has_content = origin.get(now).is_some();
-        let is_named = named.get(now).unwrap_or(false);
-        // The delivery's own identifiers need not appear in any timeline, so they are not taken from codes.
-        let (origin_stream_id, object_id) = if is_named {
-            (own_origin[d].clone(), own_object[d].clone())
-        } else {
-            (value(origin.get(now))?, value(object.get(now))?)
-        };
-        Ok(Verdict {
+    let codes = &tl.codes;
+    let verdict = |(d, r): (usize, &Resolved)| -> Result<Verdict, TimelineError> {
+        let now = &r.at[SHIFT_NONE];
+        let decision = decide(now, &r.at[SHIFT_EARLIER], &r.at[SHIFT_LATER]);
+        let mut v = Verdict {
             class: decision.class(),
             missing: decision.missing(),
             flipped: decision.flip(),
-            recipient: value(recipient.get(now))?,
-            subject: value(subject.get(now))?,
-            origin_stream_id,
-            object_id,
-            capture_ts: capture.get(now),
-            content_source: has_content.then_some(if is_named {
-                ContentSource::Delivery
-            } else {
-                ContentSource::Cache
-            }),
-            fill_ts: fill.get(now),
-            config_version: value(config.get(now))?,
-            granted: granted.get(now).unwrap_or(false),
-        })
+            recipient: value(&codes.accounts, now.recipient)?,
+            subject: value(&codes.accounts, now.subject)?,
+            origin_stream_id: None,
+            object_id: None,
+            capture_ts: None,
+            content_source: None,
+            fill_ts: None,
+            config_version: None,
+            granted: now.granted,
+        };
+        match r.content {
+            None => {}
+            // The delivery's own identifiers need not appear in any timeline, so they are not
+            // taken from codes.
+            Some(Content::Named { capture_ts }) => {
+                v.origin_stream_id = own_origin[d].clone();
+                v.object_id = own_object[d].clone();
+                v.capture_ts = Some(capture_ts);
+                v.content_source = Some(ContentSource::Delivery);
+            }
+            Some(Content::Cached { entry }) => {
+                let Some((fill_ts, e)) = tl.cache.event(entry) else {
+                    return Err(TimelineError::NoSuchEvent(entry));
+                };
+                v.origin_stream_id = value(&codes.streams, e.origin)?;
+                v.object_id = e.object.clone();
+                v.capture_ts = Some(e.captured.unwrap_or(fill_ts));
+                v.content_source = e.origin.is_some().then_some(ContentSource::Cache);
+                v.fill_ts = Some(fill_ts);
+                v.config_version = value(&codes.configs, e.config)?;
+            }
+        }
+        Ok(v)
     };
     // Deliveries are independent; a block is classified on every core.
-    (0..n_deliveries).into_par_iter().map(verdict).collect()
+    resolved.par_iter().enumerate().map(verdict).collect()
+}
+
+/// The identifier behind a code a look-up returned.
+fn value(dict: &Dictionary, code: Option<u32>) -> Result<Option<Text>, TimelineError> {
+    match code {
+        None => Ok(None),
+        Some(c) => match dict.value(c) {
+            Some(t) => Ok(Some(t.clone())),
+            None => Err(TimelineError::UnknownCode(c)),
+        },
+    }
 }

@@ -26,6 +26,12 @@ pub enum Error {
         #[source]
         source: polars::error::PolarsError,
     },
+    #[error("{context}: {source}")]
+    Timeline {
+        context: String,
+        #[source]
+        source: crate::timeline::TimelineError,
+    },
     #[error("{}: {reason}", path.display())]
     Output { path: PathBuf, reason: String },
     #[error("row accounting does not balance for {what}: {detail}")]
@@ -42,6 +48,13 @@ impl Error {
 
     pub fn polars(context: impl Into<String>, source: polars::error::PolarsError) -> Error {
         Error::Polars {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub fn timeline(context: impl Into<String>, source: crate::timeline::TimelineError) -> Error {
+        Error::Timeline {
             context: context.into(),
             source,
         }

@@ -1,35 +1,36 @@
 //! Build intervals: turns event logs into timelines (session windows, owners, grants, cache contents) for as-of look-ups.
 //!
-//! Each timeline has one row per (key, instant) after resolving events that
-//! share a millisecond, so that an as-of look-up "latest row with ts <= L"
-//! finds exactly the state the contract defines. The tie rules are in
-//! docs/SEMANTICS.md.
+//! Each timeline has one event per (key, instant) after resolving events that share a
+//! millisecond, so that a look-up "latest event with ts <= L" finds exactly the state the contract
+//! defines. The tie rules are in docs/SEMANTICS.md. Identifiers become codes of one dictionary per
+//! domain ([`Codes`]), and each log's events are sorted by (key code, time) as plain integers.
 
 use std::collections::BTreeMap;
 
-use polars::prelude::*;
 use rayon::prelude::*;
 
-use crate::codes::Dictionary;
+use crate::codes::{Codes, Pairs};
 use crate::load::LoadedDataset;
 use crate::schema::{CacheOp, Kind, OwnershipEvent, SessionEvent};
-use crate::table::Table;
+use crate::table::{Table, Text};
+use crate::timeline::{Timeline, TimelineError};
 
-/// All timelines of a dataset, as polars frames. Identifier columns hold codes of `codes`.
+/// All timelines of a dataset. Identifiers are codes of `codes`.
 pub struct Timelines {
-    /// `session_id, s_start, s_end, account`: open over [s_start, s_end).
-    pub sessions: DataFrame,
-    /// `stream_id, o_ts, owner` (null owner: unbound from o_ts on).
-    pub owners: DataFrame,
-    /// `g_stream, g_account, g_ts, granted`.
-    pub grants: DataFrame,
-    /// `c_node, c_key, c_ts, c_fill, c_object, c_origin, c_captured, c_config`, sorted by `c_ts`
-    /// (the join cuts it at a block's last instant).
-    pub cache: DataFrame,
-    /// `p_node, p_ts`: purges of every key on a node, sorted by `p_ts`.
-    pub purges: DataFrame,
-    /// The identifiers behind the code columns.
-    pub codes: Dictionary,
+    /// Per session: its windows, each from its start (the event's time) to its end.
+    pub sessions: Timeline<SessionWindow>,
+    /// Per stream: its owner from each event on (`None`: unbound).
+    pub owners: Timeline<Option<u32>>,
+    /// Per (stream, account) pair of `grant_pairs`: whether the grant holds from each event on.
+    pub grants: Timeline<bool>,
+    pub grant_pairs: Pairs,
+    /// Per (cache node, cache key) slot of `slots`: what the key holds from each event on.
+    pub cache: Timeline<CacheEntry>,
+    pub slots: Pairs,
+    /// Per cache node: its purges of every key (`*`).
+    pub purges: Timeline<()>,
+    /// The identifiers behind the codes.
+    pub codes: Codes,
 }
 
 /// A session window: the account behind a session over [start, end).
@@ -41,34 +42,94 @@ pub struct SessionInterval {
     pub account: String,
 }
 
-pub fn build(loaded: &LoadedDataset) -> PolarsResult<Timelines> {
-    let mut codes = Dictionary::default();
+/// A session window as the sessions timeline holds it; it starts at its event's time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionWindow {
+    /// The window is open before this instant.
+    pub end: i64,
+    pub account: u32,
+}
+
+/// What a cache key holds from one event on: a fill's object, or nothing (an evict or purge).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheEntry {
+    pub fill: bool,
+    pub origin: Option<u32>,
+    pub captured: Option<i64>,
+    /// The cache log's own text, shared: objects are mostly distinct, so coding them would only
+    /// build a dictionary as large as the log.
+    pub object: Option<Text>,
+    pub config: Option<u32>,
+}
+
+pub fn build(loaded: &LoadedDataset) -> Result<Timelines, TimelineError> {
+    let mut codes = Codes::default();
+    let sessions = session_timeline(
+        loaded.table(Kind::Sessions),
+        loaded.settings.session_ttl_ms,
+        &mut codes,
+    )?;
+    let owners = owner_timeline(loaded.table(Kind::Ownership), &mut codes)?;
+    let (grants, grant_pairs) = grant_timeline(loaded.table(Kind::Ownership), &mut codes)?;
+    let (cache, slots) = cache_timeline(loaded.table(Kind::Cache), &mut codes)?;
+    let purges = purge_timeline(loaded.table(Kind::Cache), &mut codes)?;
     Ok(Timelines {
-        sessions: session_frame(
-            &session_intervals(loaded.table(Kind::Sessions), loaded.settings.session_ttl_ms),
-            &mut codes,
-        )?,
-        owners: owner_frame(loaded.table(Kind::Ownership), &mut codes)?,
-        grants: grant_frame(loaded.table(Kind::Ownership), &mut codes)?,
-        cache: cache_frame(loaded.table(Kind::Cache), &mut codes)?,
-        purges: purge_frame(loaded.table(Kind::Cache), &mut codes)?,
+        sessions,
+        owners,
+        grants,
+        grant_pairs,
+        cache,
+        slots,
+        purges,
         codes,
     })
 }
 
-/// A column of codes; absent values stay null.
-fn coded<'a>(
-    name: &str,
-    values: impl Iterator<Item = Option<&'a str>>,
-    codes: &mut Dictionary,
-) -> PolarsResult<Column> {
-    let v = values
-        .map(|v| v.map(|v| codes.code(v)).transpose())
-        .collect::<PolarsResult<Vec<Option<u32>>>>()?;
-    Ok(Column::new(name.into(), v))
+/// A row index as the sort keys carry it.
+fn row32(i: usize) -> Result<u32, TimelineError> {
+    u32::try_from(i).map_err(|_| TimelineError::TooManyEvents)
 }
 
-/// One window per `start`: it runs to the first `end` at or after it, or the TTL, whichever comes first.
+/// Calls `emit(start, end, account)` for each window of one session, from its events in time
+/// order: one window per `start`, running to the first `end` at or after it or the TTL, whichever
+/// comes first; of starts in one millisecond the greatest account wins.
+fn windows_of<A: Ord + Copy>(
+    events: impl Iterator<Item = (i64, SessionEvent, Option<A>)> + Clone,
+    ttl_ms: i64,
+    mut emit: impl FnMut(i64, i64, A),
+) {
+    let ends: Vec<i64> = events
+        .clone()
+        .filter(|e| e.1 == SessionEvent::End)
+        .map(|e| e.0)
+        .collect();
+    let mut window = |(start, account): (i64, A)| {
+        let mut end = start.saturating_add(ttl_ms);
+        if let Some(&e) = ends.get(ends.partition_point(|&e| e < start)) {
+            end = end.min(e);
+        }
+        emit(start, end, account);
+    };
+    let mut pending: Option<(i64, A)> = None;
+    for (ts, e, account) in events {
+        let (SessionEvent::Start, Some(a)) = (e, account) else {
+            continue;
+        };
+        match pending {
+            Some((t, b)) if t == ts => pending = Some((ts, a.max(b))),
+            Some(p) => {
+                window(p);
+                pending = Some((ts, a));
+            }
+            None => pending = Some((ts, a)),
+        }
+    }
+    if let Some(p) = pending {
+        window(p);
+    }
+}
+
+/// Every session window of the sessions log, sorted by start, then session.
 pub fn session_intervals(t: &Table, ttl_ms: i64) -> Vec<SessionInterval> {
     let (ts, sid, ev, acct) = (
         t.time("ts"),
@@ -76,107 +137,117 @@ pub fn session_intervals(t: &Table, ttl_ms: i64) -> Vec<SessionInterval> {
         t.enums::<SessionEvent>("event"),
         t.text("account_id"),
     );
-    let mut by_session: BTreeMap<&str, (BTreeMap<i64, &str>, Vec<i64>)> = BTreeMap::new();
+    type Event<'a> = (i64, SessionEvent, Option<&'a str>);
+    let mut by_session: BTreeMap<&str, Vec<Event>> = BTreeMap::new();
     for i in 0..t.len() {
         let (Some(ts), Some(s), Some(e)) = (ts[i], sid[i].as_deref(), ev[i]) else {
             continue;
         };
-        let entry = by_session.entry(s).or_default();
-        match (e, acct[i].as_deref()) {
-            (SessionEvent::Start, Some(a)) => {
-                let slot = entry.0.entry(ts).or_insert(a);
-                if a > *slot {
-                    *slot = a;
-                }
-            }
-            (SessionEvent::End, _) => entry.1.push(ts),
-            (SessionEvent::Start, None) => {}
-        }
+        by_session
+            .entry(s)
+            .or_default()
+            .push((ts, e, acct[i].as_deref()));
     }
     let mut out = Vec::new();
-    for (s, (starts, mut ends)) in by_session {
-        ends.sort_unstable();
-        for (&start, &account) in &starts {
-            let next_end = ends.partition_point(|&e| e < start);
-            let mut end = start.saturating_add(ttl_ms);
-            if let Some(&e) = ends.get(next_end) {
-                end = end.min(e);
-            }
+    for (s, mut events) in by_session {
+        events.sort_unstable_by_key(|e| e.0);
+        windows_of(events.into_iter(), ttl_ms, |start, end, account| {
             out.push(SessionInterval {
                 session_id: s.to_string(),
                 start,
                 end,
                 account: account.to_string(),
-            });
-        }
+            })
+        });
     }
     out.sort_by(|a, b| (a.start, &a.session_id).cmp(&(b.start, &b.session_id)));
     out
 }
 
-fn session_frame(iv: &[SessionInterval], codes: &mut Dictionary) -> PolarsResult<DataFrame> {
-    DataFrame::new_infer_height(vec![
-        coded(
-            "session_id",
-            iv.iter().map(|i| Some(i.session_id.as_str())),
-            codes,
-        )?,
-        Column::new(
-            "s_start".into(),
-            iv.iter().map(|i| i.start).collect::<Vec<_>>(),
-        ),
-        Column::new("s_end".into(), iv.iter().map(|i| i.end).collect::<Vec<_>>()),
-        coded(
-            "account",
-            iv.iter().map(|i| Some(i.account.as_str())),
-            codes,
-        )?,
-    ])
-}
-
-/// Owner changes per stream; at one millisecond a bind beats an unbind, and the greatest account among binds wins.
-fn owner_frame(t: &Table, codes: &mut Dictionary) -> PolarsResult<DataFrame> {
-    let (ts, stream, acct, ev) = (
+/// The sessions timeline: each session's windows, keyed by session code.
+fn session_timeline(
+    t: &Table,
+    ttl_ms: i64,
+    codes: &mut Codes,
+) -> Result<Timeline<SessionWindow>, TimelineError> {
+    let (ts, sid, ev, acct) = (
         t.time("ts"),
-        t.text("stream_id"),
+        t.text("session_id"),
+        t.enums::<SessionEvent>("event"),
         t.text("account_id"),
-        t.enums::<OwnershipEvent>("event"),
     );
-    let mut state: BTreeMap<(i64, &str), Option<&str>> = BTreeMap::new();
+    let mut events: Vec<(u32, i64, u32)> = Vec::with_capacity(t.len());
     for i in 0..t.len() {
-        let (Some(ts), Some(s), Some(e)) = (ts[i], stream[i].as_deref(), ev[i]) else {
+        let (Some(ts), Some(s), Some(_)) = (ts[i], &sid[i], ev[i]) else {
             continue;
         };
-        let new = match e {
-            OwnershipEvent::Bind => acct[i].as_deref(),
-            OwnershipEvent::Unbind => None,
-            OwnershipEvent::Grant | OwnershipEvent::Revoke => continue,
-        };
-        let slot = state.entry((ts, s)).or_insert(new);
-        if new > *slot {
-            *slot = new;
-        }
+        events.push((codes.sessions.code(s)?, ts, row32(i)?));
     }
-    DataFrame::new_infer_height(vec![
-        coded("stream_id", state.keys().map(|k| Some(k.1)), codes)?,
-        Column::new("o_ts".into(), state.keys().map(|k| k.0).collect::<Vec<_>>()),
-        coded("owner", state.values().copied(), codes)?,
-    ])
+    events.par_sort_unstable();
+    let mut windows: Vec<(u32, i64, i64, &Text)> = Vec::new();
+    for group in events.chunk_by(|a, b| a.0 == b.0) {
+        let session = group[0].0;
+        let of_session = group.iter().filter_map(|&(_, ts, i)| {
+            let i = i as usize;
+            Some((ts, ev[i]?, acct[i].as_ref()))
+        });
+        windows_of(of_session, ttl_ms, |start, end, account| {
+            windows.push((session, start, end, account))
+        });
+    }
+    drop(events);
+    let mut coded = Vec::with_capacity(windows.len());
+    for (s, start, end, account) in windows {
+        let account = codes.accounts.code(account)?;
+        coded.push((s, start, SessionWindow { end, account }));
+    }
+    Timeline::from_sorted(codes.sessions.len(), coded)
 }
 
-/// Grant changes per (stream, account); at one millisecond a revoke beats a grant.
-fn grant_frame(t: &Table, codes: &mut Dictionary) -> PolarsResult<DataFrame> {
+/// The owners timeline, keyed by stream code. At one millisecond a bind beats an unbind, and the
+/// greatest account among binds wins.
+fn owner_timeline(t: &Table, codes: &mut Codes) -> Result<Timeline<Option<u32>>, TimelineError> {
     let (ts, stream, acct, ev) = (
         t.time("ts"),
         t.text("stream_id"),
         t.text("account_id"),
         t.enums::<OwnershipEvent>("event"),
     );
-    let mut state: BTreeMap<(i64, &str, &str), bool> = BTreeMap::new();
+    let mut events: Vec<(u32, i64, u32)> = Vec::new();
     for i in 0..t.len() {
-        let (Some(ts), Some(s), Some(a), Some(e)) =
-            (ts[i], stream[i].as_deref(), acct[i].as_deref(), ev[i])
+        let (Some(ts), Some(s), Some(OwnershipEvent::Bind | OwnershipEvent::Unbind)) =
+            (ts[i], &stream[i], ev[i])
         else {
+            continue;
+        };
+        events.push((codes.streams.code(s)?, ts, row32(i)?));
+    }
+    events.par_sort_unstable();
+    let owner_of = |i: u32| match ev[i as usize] {
+        Some(OwnershipEvent::Bind) => acct[i as usize].as_ref(),
+        _ => None,
+    };
+    let mut changes = Vec::new();
+    for group in events.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+        let winner = group.iter().map(|e| owner_of(e.2)).max().flatten();
+        let owner = winner.map(|a| codes.accounts.code(a)).transpose()?;
+        changes.push((group[0].0, group[0].1, owner));
+    }
+    Timeline::from_sorted(codes.streams.len(), changes)
+}
+
+/// The grants timeline, keyed by (stream, account) pair. At one millisecond a revoke beats a grant.
+fn grant_timeline(t: &Table, codes: &mut Codes) -> Result<(Timeline<bool>, Pairs), TimelineError> {
+    let (ts, stream, acct, ev) = (
+        t.time("ts"),
+        t.text("stream_id"),
+        t.text("account_id"),
+        t.enums::<OwnershipEvent>("event"),
+    );
+    let mut pairs = Pairs::default();
+    let mut events: Vec<(u32, i64, bool)> = Vec::new();
+    for i in 0..t.len() {
+        let (Some(ts), Some(s), Some(a), Some(e)) = (ts[i], &stream[i], &acct[i], ev[i]) else {
             continue;
         };
         let granted = match e {
@@ -184,47 +255,32 @@ fn grant_frame(t: &Table, codes: &mut Dictionary) -> PolarsResult<DataFrame> {
             OwnershipEvent::Revoke => false,
             OwnershipEvent::Bind | OwnershipEvent::Unbind => continue,
         };
-        let slot = state.entry((ts, s, a)).or_insert(granted);
-        *slot &= granted;
+        let pair = pairs.id(codes.streams.code(s)?, codes.accounts.code(a)?)?;
+        events.push((pair, ts, granted));
     }
-    DataFrame::new_infer_height(vec![
-        coded("g_stream", state.keys().map(|k| Some(k.1)), codes)?,
-        coded("g_account", state.keys().map(|k| Some(k.2)), codes)?,
-        Column::new("g_ts".into(), state.keys().map(|k| k.0).collect::<Vec<_>>()),
-        Column::new(
-            "granted".into(),
-            state.values().copied().collect::<Vec<_>>(),
-        ),
-    ])
+    events.par_sort_unstable();
+    let changes = events
+        .chunk_by(|a, b| (a.0, a.1) == (b.0, b.1))
+        .map(|g| (g[0].0, g[0].1, g.iter().all(|e| e.2)));
+    Ok((Timeline::from_sorted(pairs.len(), changes)?, pairs))
 }
 
-/// What a cache key holds from one instant on: a fill's object, or nothing.
-#[derive(Debug, Clone, PartialEq)]
-struct CacheState<'a> {
-    fill: bool,
-    object: Option<&'a str>,
-    origin: Option<&'a str>,
-    captured: Option<i64>,
-    config: Option<&'a str>,
-}
+/// A cache event's state, ranked for ties: fills first, then by object id, and by every other
+/// field after that, so the winner of one millisecond never depends on input order.
+type Rank<'a> = (
+    bool,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<i64>,
+    Option<&'a str>,
+);
 
-impl CacheState<'_> {
-    /// Orders events of one key in one millisecond: fills first, then by object id, and by every
-    /// other field after that, so the winner never depends on input order.
-    fn rank(&self) -> (bool, Option<&str>, Option<&str>, Option<i64>, Option<&str>) {
-        (
-            self.fill,
-            self.object,
-            self.origin,
-            self.captured,
-            self.config,
-        )
-    }
-}
-
-/// Cache events per (node, key), except purges of `*`. At one millisecond a fill beats an
-/// evict or purge, and the greatest object id wins among fills.
-fn cache_frame(t: &Table, codes: &mut Dictionary) -> PolarsResult<DataFrame> {
+/// The cache timeline, keyed by (node, key) slot; purges of `*` are the purge timeline's. At one
+/// millisecond a fill beats an evict or purge, and the greatest object id wins among fills.
+fn cache_timeline(
+    t: &Table,
+    codes: &mut Codes,
+) -> Result<(Timeline<CacheEntry>, Pairs), TimelineError> {
     let (ts, node, key, op) = (
         t.time("ts"),
         t.text("cache_node"),
@@ -237,114 +293,104 @@ fn cache_frame(t: &Table, codes: &mut Dictionary) -> PolarsResult<DataFrame> {
         t.time("captured_at"),
         t.text("config_version"),
     );
-    // Events ordered by (instant, node, key), then folded per group to the one that wins there.
-    // A sort of compact tuples, not an ordered map: a busy cache logs as many events as there
-    // are deliveries, and a map node per event was the largest thing the timelines held.
-    let mut events: Vec<(i64, &str, &str, usize)> = (0..t.len())
-        .filter_map(|i| {
-            let (ts, n, k, o) = (ts[i]?, node[i].as_deref()?, key[i].as_deref()?, op[i]?);
-            // Only `purge` gives `*` its meaning, in the purge timeline.
-            let purge_all = o == CacheOp::Purge && k == "*";
-            (!purge_all).then_some((ts, n, k, i))
-        })
-        .collect();
-    events.par_sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-    let state_of = |i: usize| {
-        let fill = op[i] == Some(CacheOp::Fill);
-        CacheState {
+    let mut slots = Pairs::default();
+    let mut events: Vec<(u32, i64, u32)> = Vec::with_capacity(t.len());
+    for i in 0..t.len() {
+        let (Some(ts), Some(n), Some(k), Some(o)) = (ts[i], &node[i], &key[i], op[i]) else {
+            continue;
+        };
+        // Only `purge` gives `*` its meaning, in the purge timeline.
+        if o == CacheOp::Purge && &**k == "*" {
+            continue;
+        }
+        let slot = slots.id(codes.nodes.code(n)?, codes.keys.code(k)?)?;
+        events.push((slot, ts, row32(i)?));
+    }
+    events.par_sort_unstable();
+    let is_fill = |i: usize| op[i] == Some(CacheOp::Fill);
+    let rank = |i: usize| -> Rank {
+        let fill = is_fill(i);
+        fn when(v: &Option<Text>, fill: bool) -> Option<&str> {
+            v.as_deref().filter(|_| fill)
+        }
+        (
             fill,
-            object: if fill { obj[i].as_deref() } else { None },
-            origin: if fill { origin[i].as_deref() } else { None },
-            captured: if fill { cap[i] } else { None },
-            config: if fill { cfg[i].as_deref() } else { None },
-        }
+            when(&obj[i], fill),
+            when(&origin[i], fill),
+            cap[i].filter(|_| fill),
+            when(&cfg[i], fill),
+        )
     };
-    // The row that wins each (instant, node, key), in that order.
-    let mut winners: Vec<usize> = Vec::new();
-    let mut at = None;
-    for &(ts, n, k, i) in &events {
-        match winners.last_mut() {
-            Some(w) if at == Some((ts, n, k)) => {
-                if state_of(i).rank() > state_of(*w).rank() {
-                    *w = i;
-                }
-            }
-            _ => {
-                winners.push(i);
-                at = Some((ts, n, k));
+    let mut changes = Vec::with_capacity(events.len());
+    for group in events.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+        let mut w = group[0].2 as usize;
+        for e in &group[1..] {
+            if rank(e.2 as usize) > rank(w) {
+                w = e.2 as usize;
             }
         }
+        let entry = match is_fill(w) {
+            true => CacheEntry {
+                fill: true,
+                origin: origin[w]
+                    .as_ref()
+                    .map(|o| codes.streams.code(o))
+                    .transpose()?,
+                captured: cap[w],
+                object: obj[w].clone(),
+                config: cfg[w].as_ref().map(|c| codes.configs.code(c)).transpose()?,
+            },
+            false => CacheEntry {
+                fill: false,
+                origin: None,
+                captured: None,
+                object: None,
+                config: None,
+            },
+        };
+        changes.push((group[0].0, group[0].1, entry));
     }
     drop(events);
-    // Winners are rows whose instant, node and key are all present (filtered above).
-    let keys = || {
-        winners.iter().map(|&i| {
-            (
-                ts[i].unwrap_or_default(),
-                node[i].as_deref(),
-                key[i].as_deref(),
-            )
-        })
-    };
-    let states = || winners.iter().map(|&i| state_of(i));
-    DataFrame::new_infer_height(vec![
-        coded("c_node", keys().map(|k| k.1), codes)?,
-        coded("c_key", keys().map(|k| k.2), codes)?,
-        Column::new("c_ts".into(), keys().map(|k| k.0).collect::<Vec<_>>()),
-        Column::new(
-            "c_fill".into(),
-            states().map(|s| s.fill).collect::<Vec<_>>(),
-        ),
-        coded("c_object", states().map(|s| s.object), codes)?,
-        coded("c_origin", states().map(|s| s.origin), codes)?,
-        Column::new(
-            "c_captured".into(),
-            states().map(|s| s.captured).collect::<Vec<_>>(),
-        ),
-        coded("c_config", states().map(|s| s.config), codes)?,
-    ])
+    Ok((Timeline::from_sorted(slots.len(), changes)?, slots))
 }
 
-fn purge_frame(t: &Table, codes: &mut Dictionary) -> PolarsResult<DataFrame> {
+/// Purges of every key (`*`), keyed by cache node.
+fn purge_timeline(t: &Table, codes: &mut Codes) -> Result<Timeline<()>, TimelineError> {
     let (ts, node, key, op) = (
         t.time("ts"),
         t.text("cache_node"),
         t.text("cache_key"),
         t.enums::<CacheOp>("op"),
     );
-    let mut purges: Vec<(i64, &str)> = (0..t.len())
-        .filter(|&i| op[i] == Some(CacheOp::Purge) && key[i].as_deref() == Some("*"))
-        .filter_map(|i| Some((ts[i]?, node[i].as_deref()?)))
-        .collect();
+    let mut purges: Vec<(u32, i64)> = Vec::new();
+    for i in 0..t.len() {
+        if op[i] != Some(CacheOp::Purge) || key[i].as_deref() != Some("*") {
+            continue;
+        }
+        if let (Some(ts), Some(n)) = (ts[i], &node[i]) {
+            purges.push((codes.nodes.code(n)?, ts));
+        }
+    }
     purges.sort_unstable();
     purges.dedup();
-    DataFrame::new_infer_height(vec![
-        coded("p_node", purges.iter().map(|p| Some(p.1)), codes)?,
-        Column::new(
-            "p_ts".into(),
-            purges.iter().map(|p| p.0).collect::<Vec<_>>(),
-        ),
-    ])
+    Timeline::from_sorted(
+        codes.nodes.len(),
+        purges.into_iter().map(|(n, t)| (n, t, ())),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codes::Dictionary;
     use crate::load::table_from_csv;
 
     fn table(kind: Kind, csv: &str) -> Table {
         table_from_csv(kind, csv, 0)
     }
 
-    /// A code column read back as the identifiers it stands for.
-    fn decoded(df: &DataFrame, name: &str, codes: &Dictionary) -> Vec<Option<String>> {
-        df.column(name)
-            .unwrap()
-            .u32()
-            .unwrap()
-            .iter()
-            .map(|c| c.map(|c| codes.value(c).unwrap().to_string()))
-            .collect()
+    fn name(dict: &Dictionary, code: Option<u32>) -> Option<&str> {
+        code.map(|c| &**dict.value(c).unwrap())
     }
 
     #[test]
@@ -353,21 +399,36 @@ mod tests {
             Kind::Sessions,
             "ts,session_id,event,account_id\n0,s,start,a\n100,s,start,b\n150,s,end,\n150,s,start,c\n500,s,start,d\n1000,t,start,z\n1000,t,start,y\n",
         );
+        let want = vec![
+            ("s", 0, 150, "a"),
+            ("s", 100, 150, "b"),
+            ("s", 150, 150, "c"),
+            ("s", 500, 700, "d"),
+            ("t", 1000, 1200, "z"),
+        ];
         let iv = session_intervals(&t, 200);
         let got: Vec<(&str, i64, i64, &str)> = iv
             .iter()
             .map(|i| (i.session_id.as_str(), i.start, i.end, i.account.as_str()))
             .collect();
-        assert_eq!(
-            got,
-            vec![
-                ("s", 0, 150, "a"),
-                ("s", 100, 150, "b"),
-                ("s", 150, 150, "c"),
-                ("s", 500, 700, "d"),
-                ("t", 1000, 1200, "z"),
-            ]
-        );
+        assert_eq!(got, want);
+        // The timeline the join reads holds the same windows.
+        let mut codes = Codes::default();
+        let tl = session_timeline(&t, 200, &mut codes).unwrap();
+        let mut got = Vec::new();
+        for s in ["s", "t"] {
+            let e = tl.events(codes.sessions.lookup(s));
+            for i in 0..e.len() {
+                let w = e.state(i);
+                got.push((
+                    s,
+                    e.ts(i),
+                    w.end,
+                    name(&codes.accounts, Some(w.account)).unwrap(),
+                ));
+            }
+        }
+        assert_eq!(got, want);
     }
 
     #[test]
@@ -376,28 +437,32 @@ mod tests {
             Kind::Ownership,
             "ts,stream_id,account_id,event\n10,c,a,unbind\n10,c,b,bind\n20,c,a,grant\n20,c,a,revoke\n30,c,x,bind\n30,c,y,bind\n",
         );
-        let mut codes = Dictionary::default();
-        let o = owner_frame(&t, &mut codes).unwrap();
+        let mut codes = Codes::default();
+        let o = owner_timeline(&t, &mut codes).unwrap();
+        let owners = o.events(codes.streams.lookup("c"));
+        let names: Vec<Option<&str>> = (0..owners.len())
+            .map(|i| name(&codes.accounts, *owners.state(i)))
+            .collect();
+        assert_eq!(names, [Some("b"), Some("y")]);
+        let (g, pairs) = grant_timeline(&t, &mut codes).unwrap();
+        let pair = pairs
+            .get(codes.streams.lookup("c"), codes.accounts.lookup("a"))
+            .unwrap();
+        let grants = g.events(pair);
         assert_eq!(
-            decoded(&o, "owner", &codes),
-            vec![Some("b".to_string()), Some("y".to_string())]
+            (grants.len(), *grants.state(0)),
+            (1, false),
+            "a revoke beats a grant"
         );
-        let g = grant_frame(&t, &mut codes).unwrap();
-        assert_eq!(
-            g.column("granted").unwrap().bool().unwrap().get(0),
-            Some(false)
-        );
+
         let c = table(
             Kind::Cache,
             "ts,cache_node,cache_key,op,object_id,origin_stream_id\n5,n,k,evict,,\n5,n,k,fill,o1,c1\n5,n,k,fill,o2,c2\n9,n,*,purge,,\n",
         );
-        let f = cache_frame(&c, &mut codes).unwrap();
-        assert_eq!(f.height(), 1);
-        assert_eq!(
-            decoded(&f, "c_object", &codes),
-            vec![Some("o2".to_string())]
-        );
-        assert_eq!(purge_frame(&c, &mut codes).unwrap().height(), 1);
+        let (f, _) = cache_timeline(&c, &mut codes).unwrap();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f.event(0).unwrap().1.object.as_deref(), Some("o2"));
+        assert_eq!(purge_timeline(&c, &mut codes).unwrap().len(), 1);
         for rows in [
             "5,n,k,fill,o1,c1\n5,n,k,fill,o1,c2\n",
             "5,n,k,fill,o1,c2\n5,n,k,fill,o1,c1\n",
@@ -406,39 +471,36 @@ mod tests {
                 Kind::Cache,
                 &format!("ts,cache_node,cache_key,op,object_id,origin_stream_id\n{rows}"),
             );
-            let f = cache_frame(&c, &mut codes).unwrap();
-            assert_eq!(
-                decoded(&f, "c_origin", &codes),
-                vec![Some("c2".to_string())],
-                "{rows}"
-            );
+            let (f, _) = cache_timeline(&c, &mut codes).unwrap();
+            let origin = f.event(0).unwrap().1.origin;
+            assert_eq!(name(&codes.streams, origin), Some("c2"), "{rows}");
         }
     }
 
-    /// The join cuts the cache and purge timelines at a block's last instant, which needs them in time order.
+    /// Each key's events are in time order whatever the order of the log, and a key `*` that is
+    /// not purged is a key like any other.
     #[test]
-    fn cache_and_purge_timelines_are_in_time_order() {
-        let mut codes = Dictionary::default();
+    fn cache_and_purge_timelines_are_per_key_in_time_order() {
+        let mut codes = Codes::default();
         let c = table(
             Kind::Cache,
             "ts,cache_node,cache_key,op,object_id,origin_stream_id
-30,a,k,fill,o,c
-10,b,k,fill,o,c
-20,a,j,evict,,
+30,a,k,fill,o3,c
+10,a,k,fill,o1,c
+20,a,k,evict,,
 25,b,*,purge,,
+40,b,*,fill,o4,c
 5,a,*,purge,,
 ",
         );
-        let times = |df: DataFrame, col: &str| -> Vec<Option<i64>> {
-            df.column(col).unwrap().i64().unwrap().iter().collect()
-        };
-        assert_eq!(
-            times(cache_frame(&c, &mut codes).unwrap(), "c_ts"),
-            [Some(10), Some(20), Some(30)]
-        );
-        assert_eq!(
-            times(purge_frame(&c, &mut codes).unwrap(), "p_ts"),
-            [Some(5), Some(25)]
-        );
+        let (cache, slots) = cache_timeline(&c, &mut codes).unwrap();
+        let (a, b) = (codes.nodes.lookup("a"), codes.nodes.lookup("b"));
+        let ak = cache.events(slots.get(a, codes.keys.lookup("k")).unwrap());
+        let times: Vec<i64> = (0..ak.len()).map(|i| ak.ts(i)).collect();
+        assert_eq!(times, [10, 20, 30]);
+        let star = cache.events(slots.get(b, codes.keys.lookup("*")).unwrap());
+        assert_eq!((star.len(), star.ts(0)), (1, 40));
+        let purges = purge_timeline(&c, &mut codes).unwrap();
+        assert_eq!((purges.events(a).ts(0), purges.events(b).ts(0)), (5, 25));
     }
 }

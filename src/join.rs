@@ -1,385 +1,217 @@
-//! Join: resolves each delivery's recipient, content, subject and grant with polars as-of joins.
+//! Join: resolves each delivery's recipient, content, subject and grant by as-of look-ups in the
+//! timelines, at t and with every look-up shifted by -tolerance and +tolerance (contract §4).
 //!
-//! Every delivery is looked up three times, with all look-ups shifted by
-//! -tolerance, 0 and +tolerance (contract §4), by stacking three copies of the
-//! deliveries and joining once. Each as-of join is backward with equality
-//! allowed: the state at instant L is the result of every event with ts <= L.
-//! Identifiers travel as codes of the timelines' dictionary (see `codes`).
+//! Each look-up is "the latest event of the key at or before the instant": the state at instant L
+//! is the result of every event with ts <= L. The look-up at t is a binary search within the key's
+//! events; the shifted ones step from the position it found, so they cost something only where an
+//! event of the key lies within the tolerance, the only place they can find another state.
 //!
 //! The look-ups are the steps of "The verdict of one delivery" in docs/SEMANTICS.md, in order;
 //! each is marked with its step. [`crate::verdict::decide`] turns what they found into a class.
 
-use std::collections::HashMap;
 use std::ops::Range;
 
-use polars::prelude::*;
+use rayon::prelude::*;
 
-use crate::codes::Dictionary;
-use crate::intervals::Timelines;
-use crate::table::Table;
+use crate::codes::UNKNOWN;
+use crate::intervals::{CacheEntry, Timelines};
+use crate::table::{Table, Text};
+use crate::timeline::Events;
+use crate::verdict::Lookup;
 
-/// Shifts in evaluation order; the index is the `shift` column.
-pub const SHIFT_EARLIER: u32 = 0;
-pub const SHIFT_NONE: u32 = 1;
-pub const SHIFT_LATER: u32 = 2;
+/// The look-ups of one delivery at t − tolerance, t and t + tolerance, in that order.
+pub const SHIFT_EARLIER: usize = 0;
+pub const SHIFT_NONE: usize = 1;
+pub const SHIFT_LATER: usize = 2;
 
-/// What the join needs of deliveries `rows` of the deliveries table: times, and identifiers as codes.
-///
-/// Columns: `ts`, `session_id`, `cache_node`, `cache_key`, `d_origin` (the
-/// delivery's own origin stream, [`crate::codes::UNKNOWN`] when no timeline
-/// names it, null when absent) and `d_captured`.
-pub fn delivery_frame(
-    d: &Table,
-    rows: Range<usize>,
-    codes: &Dictionary,
-) -> PolarsResult<DataFrame> {
+/// What the look-ups of one delivery found. Accounts are codes of the timelines' dictionary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    /// Indexed by [`SHIFT_EARLIER`], [`SHIFT_NONE`] and [`SHIFT_LATER`].
+    pub at: [Lookup<u32>; 3],
+    /// The content at t, when there was any.
+    pub content: Option<Content>,
+}
+
+/// Where a delivery's content at t came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// The delivery named its own origin stream; captured at `capture_ts`.
+    Named { capture_ts: i64 },
+    /// What the cache held: event `entry` of the cache timeline, a fill.
+    Cached { entry: usize },
+}
+
+/// Resolves deliveries `rows` of the deliveries table, one [`Resolved`] per row, in row order.
+pub fn resolve(d: &Table, rows: Range<usize>, tl: &Timelines, tolerance_ms: i64) -> Vec<Resolved> {
     let text = |name: &str| &d.text(name)[rows.clone()];
-    let coded = |name: &str| -> Column {
-        let v: Vec<Option<u32>> = text(name)
-            .iter()
-            .map(|v| v.as_deref().map(|v| codes.lookup(v)))
-            .collect();
-        Column::new(name.into(), v)
+    let (session, node, key) = (text("session_id"), text("cache_node"), text("cache_key"));
+    let origin = text("origin_stream_id");
+    let ts = &d.time("ts")[rows.clone()];
+    let captured = &d.time("captured_at")[rows.clone()];
+    let code = |dict: &crate::codes::Dictionary, v: &Option<Text>| {
+        v.as_deref().map_or(UNKNOWN, |v| dict.lookup(v))
     };
-    let time = |name: &str, alias: &str| Column::new(alias.into(), &d.time(name)[rows.clone()]);
-    let mut origin = coded("origin_stream_id");
-    origin.rename("d_origin".into());
-    DataFrame::new(
-        rows.len(),
-        vec![
-            time("ts", "ts"),
-            coded("session_id"),
-            coded("cache_node"),
-            coded("cache_key"),
-            origin,
-            time("captured_at", "d_captured"),
-        ],
-    )
-}
-
-/// The look-ups of every (delivery, shift) of a block from [`delivery_frame`], sorted by delivery index then shift.
-///
-/// Columns: `idx` (row within the block), `shift`, `recipient`, `origin`,
-/// `subject`, `granted`, `capture_ts`, `object` (the cache's, when the content
-/// came from the cache), `fill_ts`, `config`, `named` (content named by the
-/// delivery itself, whose own origin and object then stand). Identifiers are
-/// codes of the timelines' dictionary.
-///
-/// `cache` carries the cache timeline from block to block (see [`CacheWindow`]).
-pub fn resolve(
-    block: &DataFrame,
-    tl: &Timelines,
-    tolerance_ms: i64,
-    cache: &mut CacheWindow,
-) -> PolarsResult<DataFrame> {
-    let base = block.clone().lazy().with_row_index("idx", None);
-    let stacked: Vec<LazyFrame> = [-tolerance_ms, 0, tolerance_ms]
-        .iter()
-        .enumerate()
-        .map(|(k, d)| {
-            base.clone().with_columns([
-                lit(k as u32).alias("shift"),
-                (col("ts") + lit(*d)).alias("t"),
-                lit(*d).alias("d"),
-            ])
+    (0..rows.len())
+        .into_par_iter()
+        .map(|i| {
+            let Some(t) = ts[i] else {
+                // Never so after validation (ts is required); finds nothing, as no instant would.
+                return Resolved::nothing();
+            };
+            let delivery = Delivery {
+                t,
+                session: code(&tl.codes.sessions, &session[i]),
+                node: code(&tl.codes.nodes, &node[i]),
+                key: code(&tl.codes.keys, &key[i]),
+                named: origin[i]
+                    .as_deref()
+                    .map(|o| (tl.codes.streams.lookup(o), captured[i].unwrap_or(t))),
+            };
+            delivery.resolve(tl, tolerance_ms)
         })
-        .collect();
-    let lf = concat(stacked, UnionArgs::default())?;
-    // A backward look-up never reaches past the block's last instant, so the timeline rows after
-    // it are left out rather than grouped for the block.
-    let ts = block.column("ts")?.i64()?;
-    let tol = tolerance_ms.abs();
-    let t_max = ts.max().map(|t| t + tol);
-    let t_min = ts.min().map(|t| t - tol);
-
-    // Step 1, recipient: the session's window with the latest start <= t+d, open while t+d < its
-    // end ("State over time", Sessions).
-    let lf = asof(
-        lf,
-        tl.sessions.clone().lazy(),
-        "t",
-        "s_start",
-        &["session_id"],
-        &["session_id"],
-    )
-    .with_column(
-        when(col("t").lt(col("s_end")))
-            .then(col("account"))
-            .otherwise(lit(NULL).cast(DataType::UInt32))
-            .alias("recipient"),
-    );
-
-    // Step 2, content from the cache: the latest fill, evict or purge of (cache_node, cache_key)
-    // at or before t+d ("State over time", Cache)...
-    let lf = asof(
-        lf,
-        cache.rows_for(&tl.cache, t_min, t_max)?.lazy(),
-        "t",
-        "c_ts",
-        &["cache_node", "cache_key"],
-        &["c_node", "c_key"],
-    );
-    // ...unless a purge of `*` on the node came after that row.
-    let lf = asof(
-        lf,
-        reachable(&tl.purges, "p_ts", t_max).lazy(),
-        "t",
-        "p_ts",
-        &["cache_node"],
-        &["p_node"],
-    );
-    // Step 2, which content: the delivery's own origin where it names one, else the cache's.
-    let named = col("d_origin").is_not_null();
-    let held = col("c_fill")
-        .fill_null(lit(false))
-        .and(col("p_ts").is_null().or(col("p_ts").lt_eq(col("c_ts"))));
-    let from_cache = named.clone().not().and(held.clone());
-    let null_code = || lit(NULL).cast(DataType::UInt32);
-    let null_i64 = || lit(NULL).cast(DataType::Int64);
-    let lf = lf.with_columns([
-        named.clone().alias("named"),
-        when(named.clone())
-            .then(col("d_origin"))
-            .otherwise(
-                when(held.clone())
-                    .then(col("c_origin"))
-                    .otherwise(null_code()),
-            )
-            .alias("origin"),
-        when(named.clone())
-            .then(coalesce(&[col("d_captured"), col("ts")]))
-            .otherwise(
-                when(held.clone())
-                    .then(coalesce(&[col("c_captured"), col("c_ts")]))
-                    .otherwise(null_i64()),
-            )
-            .alias("capture_ts"),
-        when(from_cache.clone())
-            .then(col("c_object"))
-            .otherwise(null_code())
-            .alias("object"),
-        when(from_cache.clone())
-            .then(col("c_ts"))
-            .otherwise(null_i64())
-            .alias("fill_ts"),
-        when(from_cache)
-            .then(col("c_config"))
-            .otherwise(null_code())
-            .alias("config"),
-    ]);
-    // A capture-time look-up shifts with the delivery-time ones; rows with no
-    // content get a key that sorts first and matches nothing.
-    let lf = lf.with_column(
-        (col("capture_ts") + col("d"))
-            .fill_null(lit(i64::MIN))
-            .alias("o_at"),
-    );
-    // Step 3, subject: the owner of the origin stream at capture time + d ("State over time",
-    // Ownership).
-    let lf = asof(
-        lf,
-        tl.owners.clone().lazy(),
-        "o_at",
-        "o_ts",
-        &["origin"],
-        &["stream_id"],
-    );
-    // Step 4, grant: whether the recipient held a grant on the origin stream at t+d ("State over
-    // time", Grants). Whether that authorizes the delivery is `decide`'s to say.
-    let lf = asof(
-        lf,
-        tl.grants.clone().lazy(),
-        "t",
-        "g_ts",
-        &["origin", "recipient"],
-        &["g_stream", "g_account"],
-    );
-    lf.select([
-        col("idx"),
-        col("shift"),
-        col("recipient"),
-        col("origin"),
-        col("owner").alias("subject"),
-        col("granted").fill_null(lit(false)),
-        col("capture_ts"),
-        col("object"),
-        col("fill_ts"),
-        col("config"),
-        col("named"),
-    ])
-    .collect()
-    .and_then(in_delivery_order)
+        .collect()
 }
 
-/// The look-ups ordered by (`idx`, `shift`), each row put straight in its place: every pair occurs
-/// exactly once, so no sort (a two-column sort was a large part of the join) is needed.
-fn in_delivery_order(df: DataFrame) -> PolarsResult<DataFrame> {
-    let idx = df.column("idx")?.cast(&IDX_DTYPE)?;
-    let shift = df.column("shift")?.cast(&DataType::UInt32)?;
-    let mut order = vec![IdxSize::MAX; df.height()];
-    for (row, (i, s)) in idx.idx()?.iter().zip(shift.u32()?.iter()).enumerate() {
-        let slot = match (i, s) {
-            (Some(i), Some(s)) if s <= SHIFT_LATER => 3 * i as usize + s as usize,
-            _ => polars_bail!(ComputeError: "look-up row {row} has no delivery or shift"),
+impl Resolved {
+    fn nothing() -> Resolved {
+        let none = Lookup {
+            recipient: None,
+            content: false,
+            subject: None,
+            granted: false,
         };
-        match order.get_mut(slot) {
-            Some(o) if *o == IdxSize::MAX => *o = row as IdxSize,
-            _ => {
-                polars_bail!(ComputeError: "look-up rows repeat or fall outside the block at row {row}")
+        Resolved {
+            at: [none; 3],
+            content: None,
+        }
+    }
+}
+
+/// One delivery as the look-ups need it: its time and its identifiers as codes.
+struct Delivery {
+    t: i64,
+    session: u32,
+    node: u32,
+    key: u32,
+    /// The delivery's own origin stream and its capture time (`captured_at`, else t), if it names one.
+    named: Option<(u32, i64)>,
+}
+
+/// The content found at one instant: its origin stream, capture time and where it came from.
+#[derive(Clone, Copy)]
+struct Found {
+    origin: Option<u32>,
+    capture_ts: i64,
+    content: Content,
+}
+
+impl Delivery {
+    fn resolve(&self, tl: &Timelines, tolerance_ms: i64) -> Resolved {
+        let t = self.t;
+        let shifts = [-tolerance_ms, 0, tolerance_ms];
+        let at = shifts.map(|d| t.saturating_add(d));
+
+        // Step 1, recipient: the session's window with the latest start <= t+d, open while
+        // t+d < its end ("State over time", Sessions).
+        let sessions = tl.sessions.events(self.session);
+        let windows = around(&sessions, &at);
+        let recipient: [Option<u32>; 3] = std::array::from_fn(|k| {
+            let w = sessions.state(windows[k]?);
+            (at[k] < w.end).then_some(w.account)
+        });
+
+        // Step 2, content from the cache: the latest fill, evict or purge of (cache_node,
+        // cache_key) at or before t+d, unless a purge of `*` on the node came after it...
+        let cache = match tl.slots.get(self.node, self.key) {
+            Some(slot) => tl.cache.events(slot),
+            None => tl.cache.events(UNKNOWN),
+        };
+        let purges = tl.purges.events(self.node);
+        let (entries, purged) = (around(&cache, &at), around(&purges, &at));
+        let held = |k: usize| -> Option<usize> {
+            let j = entries[k]?;
+            let fill_ts = cache.ts(j);
+            let after_fill = purged[k].is_some_and(|p| purges.ts(p) > fill_ts);
+            (cache.state(j).fill && !after_fill).then_some(j)
+        };
+        // ...step 2, which content: the delivery's own origin where it names one, else the cache's.
+        let found: [Option<Found>; 3] = std::array::from_fn(|k| match self.named {
+            Some((origin, capture_ts)) => Some(Found {
+                origin: Some(origin),
+                capture_ts,
+                content: Content::Named { capture_ts },
+            }),
+            None => held(k).map(|j| {
+                let e: &CacheEntry = cache.state(j);
+                Found {
+                    origin: e.origin,
+                    capture_ts: e.captured.unwrap_or(cache.ts(j)),
+                    content: Content::Cached {
+                        entry: cache.global(j),
+                    },
+                }
+            }),
+        });
+
+        // Step 3, subject: the owner of the origin stream at capture time + d ("State over time",
+        // Ownership). The capture-time look-ups shift with the delivery-time ones.
+        let origin_now = found[SHIFT_NONE].and_then(|f| f.origin);
+        let owner_now = found[SHIFT_NONE].and_then(|f| {
+            let owners = tl.owners.events(f.origin?);
+            Some((owners.latest(f.capture_ts), owners))
+        });
+        let subject: [Option<u32>; 3] = std::array::from_fn(|k| {
+            let f = found[k]?;
+            let origin = f.origin?;
+            let when = f.capture_ts.saturating_add(shifts[k]);
+            let (owners, i) = match owner_now {
+                Some((now, owners)) if Some(origin) == origin_now => {
+                    (owners, owners.latest_from(now, when))
+                }
+                _ => {
+                    let owners = tl.owners.events(origin);
+                    (owners, owners.latest(when))
+                }
+            };
+            *owners.state(i?)
+        });
+
+        // Step 4, grant: whether the recipient held a grant on the origin stream at t+d ("State
+        // over time", Grants). Whether that authorizes the delivery is `decide`'s to say.
+        let granted = |k: usize| -> bool {
+            if tl.grants.is_empty() {
+                return false;
             }
-        }
-    }
-    df.take(&IdxCa::from_vec("order".into(), order))
-}
-
-/// The cache timeline as a block's look-ups need it, carried from block to block.
-///
-/// A backward look-up from an instant in [t_min, t_max] reaches only rows up to t_max, and of the
-/// rows before t_min only the last of each (node, key). Blocks come in time order, so the last row
-/// of each key before the block is carried forward, and a block groups that and its own window of
-/// the timeline, not every row before it: at 10^8 deliveries 1.5 million keys instead of up to 18
-/// million rows, for each of 96 blocks.
-#[derive(Debug, Default)]
-pub struct CacheWindow {
-    /// Rows before `next` are summarised in `last`.
-    next: usize,
-    /// The last row of each (node, key) among rows `0..next`.
-    last: HashMap<(u32, u32), IdxSize>,
-}
-
-impl CacheWindow {
-    /// The rows of the cache timeline `cache` (sorted by `c_ts`) that look-ups between `t_min`
-    /// and `t_max` can reach, in time order.
-    fn rows_for(
-        &mut self,
-        cache: &DataFrame,
-        t_min: Option<i64>,
-        t_max: Option<i64>,
-    ) -> PolarsResult<DataFrame> {
-        let slices = (
-            cache.column("c_ts")?.i64()?.cont_slice(),
-            cache.column("c_node")?.u32()?.cont_slice(),
-            cache.column("c_key")?.u32()?.cont_slice(),
-        );
-        let (Some(t_min), (Ok(ts), Ok(node), Ok(key))) = (t_min, slices) else {
-            return Ok(reachable(cache, "c_ts", t_max));
+            let (Some(r), Some(o)) = (recipient[k], found[k].and_then(|f| f.origin)) else {
+                return false;
+            };
+            let Some(pair) = tl.grant_pairs.get(o, r) else {
+                return false;
+            };
+            let grants = tl.grants.events(pair);
+            grants.latest(at[k]).is_some_and(|g| *grants.state(g))
         };
-        let lo = ts.partition_point(|&t| t < t_min);
-        let hi = t_max.map_or(ts.len(), |m| ts.partition_point(|&t| t <= m));
-        if lo < self.next || hi < lo {
-            // A block earlier than the one before: the carried rows say too much for it.
-            return Ok(reachable(cache, "c_ts", t_max));
+
+        Resolved {
+            at: std::array::from_fn(|k| Lookup {
+                recipient: recipient[k],
+                content: found[k].is_some_and(|f| f.origin.is_some()),
+                subject: subject[k],
+                granted: granted(k),
+            }),
+            content: found[SHIFT_NONE].map(|f| f.content),
         }
-        for i in self.next..lo {
-            self.last.insert((node[i], key[i]), i as IdxSize);
-        }
-        self.next = lo;
-        let mut rows: Vec<IdxSize> = self.last.values().copied().collect();
-        rows.sort_unstable();
-        rows.extend(lo as IdxSize..hi as IdxSize);
-        cache.take(&IdxCa::from_vec("rows".into(), rows))
     }
 }
 
-/// The rows of `timeline`, sorted by its time column `on`, that a backward look-up at or before
-/// `t_max` can reach: those up to `t_max`. All of them if the column is not one plain slice.
-fn reachable(timeline: &DataFrame, on: &str, t_max: Option<i64>) -> DataFrame {
-    let times = timeline
-        .column(on)
-        .ok()
-        .and_then(|c| c.i64().ok())
-        .and_then(|c| c.cont_slice().ok());
-    match (times, t_max) {
-        (Some(ts), Some(t_max)) => timeline.slice(0, ts.partition_point(|&t| t <= t_max)),
-        _ => timeline.clone(),
-    }
-}
-
-/// Backward as-of join with equality: each left row gets the latest right row with `right_on <= left_on` in its group.
-fn asof(
-    left: LazyFrame,
-    right: LazyFrame,
-    left_on: &str,
-    right_on: &str,
-    left_by: &[&str],
-    right_by: &[&str],
-) -> LazyFrame {
-    let by = |v: &[&str]| Some(v.iter().map(|s| PlSmallStr::from(*s)).collect::<Vec<_>>());
-    left.sort(
-        [left_on],
-        SortMultipleOptions::default().with_maintain_order(true),
-    )
-    .join_builder()
-    .with(right)
-    .left_on([col(left_on)])
-    .right_on([col(right_on)])
-    .how(JoinType::AsOf(Box::new(AsOfOptions {
-        strategy: AsofStrategy::Backward,
-        left_by: by(left_by),
-        right_by: by(right_by),
-        allow_eq: true,
-        check_sortedness: false,
-        ..Default::default()
-    })))
-    .coalesce(JoinCoalesce::KeepColumns)
-    .finish()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lookups(idx: &[u32], shift: &[u32]) -> DataFrame {
-        df!("idx" => idx, "shift" => shift, "tag" => (0..idx.len() as i64).collect::<Vec<_>>())
-            .unwrap()
-    }
-
-    #[test]
-    fn look_ups_are_put_in_delivery_then_shift_order() {
-        let df = in_delivery_order(lookups(&[1, 0, 1, 0, 0, 1], &[2, 1, 0, 0, 2, 1])).unwrap();
-        let tags: Vec<Option<i64>> = df.column("tag").unwrap().i64().unwrap().iter().collect();
-        assert_eq!(
-            tags,
-            [3, 1, 4, 2, 5, 0].map(Some).to_vec(),
-            "rows of delivery 0 (shifts 0, 1, 2), then of delivery 1"
-        );
-    }
-
-    #[test]
-    fn only_rows_up_to_the_last_instant_are_reachable() {
-        let tl = df!("c_ts" => [10i64, 20, 20, 30], "v" => [1, 2, 3, 4]).unwrap();
-        let heights: Vec<usize> = [Some(5), Some(20), Some(29), Some(30), None]
-            .iter()
-            .map(|&t| reachable(&tl, "c_ts", t).height())
-            .collect();
-        assert_eq!(heights, [0, 3, 3, 4, 4]);
-    }
-
-    /// Each block gets the last row of every key before it and every row of its own window; a
-    /// block earlier than the one before gets every row up to its end.
-    #[test]
-    fn the_cache_window_carries_the_last_row_of_each_key() {
-        let cache = df!(
-            "c_node" => [1u32, 1, 1, 2, 1],
-            "c_key" => [1u32, 1, 2, 1, 1],
-            "c_ts" => [10i64, 20, 30, 40, 50],
-        )
-        .unwrap();
-        let mut w = CacheWindow::default();
-        let mut times = |lo, hi| -> Vec<Option<i64>> {
-            let df = w.rows_for(&cache, Some(lo), Some(hi)).unwrap();
-            df.column("c_ts").unwrap().i64().unwrap().iter().collect()
-        };
-        assert_eq!(times(25, 45), [20, 30, 40].map(Some));
-        assert_eq!(times(45, 60), [20, 30, 40, 50].map(Some));
-        assert_eq!(times(51, 60), [30, 40, 50].map(Some));
-        assert_eq!(times(0, 15), [Some(10)]);
-    }
-
-    #[test]
-    fn repeated_or_missing_look_ups_are_an_error() {
-        assert!(in_delivery_order(lookups(&[0, 0, 0], &[0, 1, 1])).is_err());
-        assert!(in_delivery_order(lookups(&[0, 0, 1], &[0, 1, 2])).is_err());
-        assert!(in_delivery_order(lookups(&[0, 0, 0], &[0, 1, 3])).is_err());
-    }
+/// The positions of the latest events at or before each of the three instants `at` (earlier, t,
+/// later): a search for t, then steps from there.
+fn around<T>(e: &Events<'_, T>, at: &[i64; 3]) -> [Option<usize>; 3] {
+    let now = e.latest(at[SHIFT_NONE]);
+    [
+        e.latest_from(now, at[SHIFT_EARLIER]),
+        now,
+        e.latest_from(now, at[SHIFT_LATER]),
+    ]
 }

@@ -2,7 +2,7 @@
 //!
 //! The pipeline runs one way, one module per stage:
 //! [`load`] (read and validate, with [`time`] normalisation and [`dedup`]) →
-//! [`intervals`] (identifiers as [`codes`]) → [`join`] → [`classify`] (the rule:
+//! [`intervals`] ([`timeline`]s, identifiers as [`codes`]) → [`join`] → [`classify`] (the rule:
 //! [`verdict::decide`]; with [`context`]) → [`aggregate`] (with [`findings`]) → [`report`].
 //! [`analyze`] runs them a block of deliveries at a time and pushes each classified block into
 //! the [`sink::BlockSink`]s that consume it. Every stage may use the leaves [`table`],
@@ -27,6 +27,7 @@ pub mod sink;
 pub mod stages;
 pub mod table;
 pub mod time;
+pub mod timeline;
 pub mod verdict;
 
 pub use error::{Error, Result};

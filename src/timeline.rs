@@ -1,0 +1,236 @@
+//! `Timeline`: the events of many keys as sorted columnar arrays, one run of events per key, and
+//! the as-of look-up "latest event at or before an instant" over them.
+//!
+//! A key's events sit together in time order, so a look-up is one binary search within the key's
+//! run, and a look-up at a nearby instant (the shifted ones of contract §4) starts from the
+//! position already found and steps over the few events in between instead of searching again.
+
+/// Events of keys `0..keys()`, each key's in strictly increasing time.
+#[derive(Debug, Clone)]
+pub struct Timeline<T> {
+    /// The events of key k are at `start[k]..start[k + 1]`.
+    start: Vec<u32>,
+    ts: Vec<i64>,
+    state: Vec<T>,
+}
+
+/// Why a timeline could not be built; always a bug of ours or a dataset beyond the engine's limits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimelineError {
+    #[error("bug: timeline events out of key and time order at event {0}")]
+    Unsorted(usize),
+    #[error("bug: timeline event {0} names key {1}, beyond the {2} keys")]
+    KeyOutOfRange(usize, u32, usize),
+    #[error("more than {} events in one timeline", u32::MAX)]
+    TooManyEvents,
+    #[error("more than {limit} distinct {0}", limit = crate::codes::LIMIT)]
+    TooManyIdentifiers(&'static str),
+    #[error("bug: {0} look-ups for {1} deliveries")]
+    LookupsPerDelivery(usize, usize),
+    #[error("bug: a look-up found cache event {0}, which the timeline does not hold")]
+    NoSuchEvent(usize),
+    #[error("bug: a look-up returned code {0}, which no timeline gave out")]
+    UnknownCode(u32),
+}
+
+impl<T> Default for Timeline<T> {
+    fn default() -> Self {
+        Timeline {
+            start: vec![0],
+            ts: Vec::new(),
+            state: Vec::new(),
+        }
+    }
+}
+
+impl<T> Timeline<T> {
+    /// Builds a timeline of `keys` keys from events sorted by key, then time, with no two events of
+    /// one key at one instant (the builders resolve ties first).
+    pub fn from_sorted(
+        keys: usize,
+        events: impl IntoIterator<Item = (u32, i64, T)>,
+    ) -> Result<Timeline<T>, TimelineError> {
+        let events = events.into_iter();
+        let mut start = Vec::with_capacity(keys + 1);
+        let mut ts = Vec::with_capacity(events.size_hint().0);
+        let mut state = Vec::with_capacity(events.size_hint().0);
+        let mut last: Option<(u32, i64)> = None;
+        start.push(0);
+        for (i, (key, t, s)) in events.enumerate() {
+            if key as usize >= keys {
+                return Err(TimelineError::KeyOutOfRange(i, key, keys));
+            }
+            if last.is_some_and(|l| l >= (key, t)) {
+                return Err(TimelineError::Unsorted(i));
+            }
+            let n = u32::try_from(ts.len()).map_err(|_| TimelineError::TooManyEvents)?;
+            while start.len() <= key as usize {
+                start.push(n);
+            }
+            ts.push(t);
+            state.push(s);
+            last = Some((key, t));
+        }
+        let n = u32::try_from(ts.len()).map_err(|_| TimelineError::TooManyEvents)?;
+        start.resize(keys + 1, n);
+        Ok(Timeline { start, ts, state })
+    }
+
+    /// How many keys the timeline has; a larger key has no events.
+    pub fn keys(&self) -> usize {
+        self.start.len() - 1
+    }
+
+    /// How many events it holds, over all keys.
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+
+    /// The events of `key`; none for a key beyond the timeline's.
+    pub fn events(&self, key: u32) -> Events<'_, T> {
+        let k = key as usize;
+        let (lo, hi) = match (self.start.get(k), self.start.get(k + 1)) {
+            (Some(&lo), Some(&hi)) => (lo as usize, hi as usize),
+            _ => (0, 0),
+        };
+        Events {
+            base: lo,
+            ts: &self.ts[lo..hi],
+            state: &self.state[lo..hi],
+        }
+    }
+
+    /// The time and state of event `at`, a position over all keys (see [`Events::global`]).
+    pub fn event(&self, at: usize) -> Option<(i64, &T)> {
+        Some((*self.ts.get(at)?, self.state.get(at)?))
+    }
+}
+
+/// The events of one key, in time order.
+#[derive(Debug, Clone, Copy)]
+pub struct Events<'a, T> {
+    base: usize,
+    ts: &'a [i64],
+    state: &'a [T],
+}
+
+/// Steps taken from a known position before falling back to a binary search: a shifted look-up
+/// usually crosses no event at all, but a key may log thousands within the tolerance.
+const WALK: usize = 8;
+
+impl<'a, T> Events<'a, T> {
+    /// The position of the latest event at or before `at`: the state at `at` (an event counts
+    /// from its own millisecond on).
+    pub fn latest(&self, at: i64) -> Option<usize> {
+        self.ts.partition_point(|&t| t <= at).checked_sub(1)
+    }
+
+    /// [`Events::latest`] for `at`, given `from`, the answer for another instant: it steps from
+    /// there, and searches only if many events lie in between.
+    pub fn latest_from(&self, from: Option<usize>, at: i64) -> Option<usize> {
+        // `next` is the first position after the answer: the answer is `next - 1`.
+        let mut next = from.map_or(0, |p| p + 1);
+        for _ in 0..WALK {
+            let before_ok = next == 0 || self.ts[next - 1] <= at;
+            let after_ok = next == self.ts.len() || self.ts[next] > at;
+            match (before_ok, after_ok) {
+                (true, true) => return next.checked_sub(1),
+                (false, _) => next -= 1,
+                (true, false) => next += 1,
+            }
+        }
+        self.latest(at)
+    }
+
+    /// The time of the event at `i`.
+    pub fn ts(&self, i: usize) -> i64 {
+        self.ts[i]
+    }
+
+    /// The state from the event at `i` on.
+    pub fn state(&self, i: usize) -> &'a T {
+        &self.state[i]
+    }
+
+    /// The position of event `i` over all keys of its timeline, for [`Timeline::event`].
+    pub fn global(&self, i: usize) -> usize {
+        self.base + i
+    }
+
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Timeline<char> {
+        Timeline::from_sorted(
+            4,
+            [
+                (0, 10, 'a'),
+                (0, 20, 'b'),
+                (0, 30, 'c'),
+                (2, 5, 'x'),
+                (2, 5_000, 'y'),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn latest_event_at_or_before_an_instant_per_key() {
+        let tl = sample();
+        let k0 = tl.events(0);
+        let at = |t| k0.latest(t).map(|i| *k0.state(i));
+        assert_eq!(
+            [at(9), at(10), at(19), at(20), at(30), at(99)],
+            [None, Some('a'), Some('a'), Some('b'), Some('c'), Some('c')]
+        );
+        assert!(tl.events(1).is_empty(), "a key with no events");
+        assert!(tl.events(3).is_empty(), "the last key, with no events");
+        assert!(tl.events(99).is_empty(), "a key beyond the timeline");
+        let k2 = tl.events(2);
+        assert_eq!(k2.latest(4_999).map(|i| k2.global(i)), Some(3));
+        assert_eq!(tl.event(4), Some((5_000, &'y')));
+        assert_eq!((tl.keys(), tl.len()), (4, 5));
+    }
+
+    /// Stepping from any known answer gives what a fresh search gives, near or far.
+    #[test]
+    fn stepping_from_a_known_position_agrees_with_searching() {
+        let ts: Vec<i64> = (0..40).map(|i| i * 3).collect();
+        let tl = Timeline::from_sorted(1, ts.iter().map(|&t| (0, t, ()))).unwrap();
+        let e = tl.events(0);
+        for from in -5..130 {
+            for at in -5..130 {
+                let known = e.latest(from);
+                assert_eq!(e.latest_from(known, at), e.latest(at), "{from} -> {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn unsorted_or_out_of_range_events_are_refused() {
+        let two = |a: (u32, i64), b: (u32, i64)| {
+            Timeline::from_sorted(2, [(a.0, a.1, ()), (b.0, b.1, ())]).map(|_| ())
+        };
+        assert_eq!(two((0, 5), (0, 5)), Err(TimelineError::Unsorted(1)));
+        assert_eq!(two((1, 5), (0, 6)), Err(TimelineError::Unsorted(1)));
+        assert_eq!(
+            two((0, 5), (2, 6)),
+            Err(TimelineError::KeyOutOfRange(1, 2, 2))
+        );
+        assert_eq!(two((0, 5), (1, 1)), Ok(()));
+    }
+}
