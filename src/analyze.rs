@@ -49,9 +49,10 @@ pub struct Analysis {
     pub timings: Vec<StageTiming>,
 }
 
-/// Deliveries per join-and-classify block unless told otherwise. At 10^7 deliveries blocks of
-/// 2^19 joined as fast as blocks of 2^20 with 1 GB less at the peak; 2^18 was no faster, and
-/// each block regroups the carried cache timeline, which does not shrink with the block.
+/// Deliveries per join-and-classify block unless told otherwise. A block costs nothing beyond its
+/// own deliveries (the timelines are built once for all), so the size only bounds what a block
+/// holds at once: its look-ups, verdicts and context, and its rows on the way to the writer. It is
+/// the row group of verdicts.parquet, so a default run hands the writer whole row groups.
 pub const DEFAULT_BLOCK_ROWS: usize = 1 << 19;
 
 pub fn analyze(dataset: &Path, opts: &AnalyzeOptions) -> Result<Analysis> {

@@ -13,7 +13,7 @@ use crate::codes::{Codes, Pairs};
 use crate::load::LoadedDataset;
 use crate::schema::{CacheOp, Kind, OwnershipEvent, SessionEvent};
 use crate::table::{Table, Text};
-use crate::timeline::{Timeline, TimelineError};
+use crate::timeline::{Timeline, TimelineBuilder, TimelineError};
 
 /// All timelines of a dataset. Identifiers are codes of `codes`.
 pub struct Timelines {
@@ -321,7 +321,8 @@ fn cache_timeline(
             when(&cfg[i], fill),
         )
     };
-    let mut changes = Vec::with_capacity(events.len());
+    // Slot codes are final: every slot was seen above, so the timeline's size is known.
+    let mut timeline = TimelineBuilder::new(slots.len(), events.len());
     for group in events.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
         let mut w = group[0].2 as usize;
         for e in &group[1..] {
@@ -348,10 +349,9 @@ fn cache_timeline(
                 config: None,
             },
         };
-        changes.push((group[0].0, group[0].1, entry));
+        timeline.push(group[0].0, group[0].1, entry)?;
     }
-    drop(events);
-    Ok((Timeline::from_sorted(slots.len(), changes)?, slots))
+    Ok((timeline.finish()?, slots))
 }
 
 /// Purges of every key (`*`), keyed by cache node.

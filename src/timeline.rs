@@ -51,29 +51,11 @@ impl<T> Timeline<T> {
         events: impl IntoIterator<Item = (u32, i64, T)>,
     ) -> Result<Timeline<T>, TimelineError> {
         let events = events.into_iter();
-        let mut start = Vec::with_capacity(keys + 1);
-        let mut ts = Vec::with_capacity(events.size_hint().0);
-        let mut state = Vec::with_capacity(events.size_hint().0);
-        let mut last: Option<(u32, i64)> = None;
-        start.push(0);
-        for (i, (key, t, s)) in events.enumerate() {
-            if key as usize >= keys {
-                return Err(TimelineError::KeyOutOfRange(i, key, keys));
-            }
-            if last.is_some_and(|l| l >= (key, t)) {
-                return Err(TimelineError::Unsorted(i));
-            }
-            let n = u32::try_from(ts.len()).map_err(|_| TimelineError::TooManyEvents)?;
-            while start.len() <= key as usize {
-                start.push(n);
-            }
-            ts.push(t);
-            state.push(s);
-            last = Some((key, t));
+        let mut b = TimelineBuilder::new(keys, events.size_hint().0);
+        for (key, t, s) in events {
+            b.push(key, t, s)?;
         }
-        let n = u32::try_from(ts.len()).map_err(|_| TimelineError::TooManyEvents)?;
-        start.resize(keys + 1, n);
-        Ok(Timeline { start, ts, state })
+        b.finish()
     }
 
     /// How many keys the timeline has; a larger key has no events.
@@ -107,6 +89,57 @@ impl<T> Timeline<T> {
     /// The time and state of event `at`, a position over all keys (see [`Events::global`]).
     pub fn event(&self, at: usize) -> Option<(i64, &T)> {
         Some((*self.ts.get(at)?, self.state.get(at)?))
+    }
+}
+
+/// Builds a [`Timeline`] an event at a time, in key then time order, so that a builder that
+/// computes each state as it goes holds no second copy of the events.
+#[derive(Debug)]
+pub struct TimelineBuilder<T> {
+    keys: usize,
+    tl: Timeline<T>,
+    last: Option<(u32, i64)>,
+}
+
+impl<T> TimelineBuilder<T> {
+    /// A builder for `keys` keys, with room for `events` events.
+    pub fn new(keys: usize, events: usize) -> TimelineBuilder<T> {
+        let mut start = Vec::with_capacity(keys + 1);
+        start.push(0);
+        TimelineBuilder {
+            keys,
+            tl: Timeline {
+                start,
+                ts: Vec::with_capacity(events),
+                state: Vec::with_capacity(events),
+            },
+            last: None,
+        }
+    }
+
+    /// Appends the event of `key` at `t`; it must come after every event pushed before.
+    pub fn push(&mut self, key: u32, t: i64, state: T) -> Result<(), TimelineError> {
+        let i = self.tl.ts.len();
+        if key as usize >= self.keys {
+            return Err(TimelineError::KeyOutOfRange(i, key, self.keys));
+        }
+        if self.last.is_some_and(|l| l >= (key, t)) {
+            return Err(TimelineError::Unsorted(i));
+        }
+        let n = u32::try_from(i).map_err(|_| TimelineError::TooManyEvents)?;
+        while self.tl.start.len() <= key as usize {
+            self.tl.start.push(n);
+        }
+        self.tl.ts.push(t);
+        self.tl.state.push(state);
+        self.last = Some((key, t));
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<Timeline<T>, TimelineError> {
+        let n = u32::try_from(self.tl.ts.len()).map_err(|_| TimelineError::TooManyEvents)?;
+        self.tl.start.resize(self.keys + 1, n);
+        Ok(self.tl)
     }
 }
 
