@@ -61,6 +61,11 @@ impl Dictionary {
         self.values.get(code as usize)
     }
 
+    /// Every identifier, in code order.
+    pub fn values(&self) -> &[Text] {
+        &self.values
+    }
+
     pub fn len(&self) -> usize {
         self.values.len()
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
-use crate::codes::{Codes, Pairs};
+use crate::codes::{Codes, Dictionary, Pairs};
 use crate::load::LoadedDataset;
 use crate::schema::{CacheOp, Kind, OwnershipEvent, SessionEvent};
 use crate::table::{Table, Text};
@@ -63,16 +63,42 @@ pub struct CacheEntry {
 }
 
 pub fn build(loaded: &LoadedDataset) -> Result<Timelines, TimelineError> {
-    let mut codes = Codes::default();
-    let sessions = session_timeline(
-        loaded.table(Kind::Sessions),
-        loaded.settings.session_ttl_ms,
-        &mut codes,
-    )?;
-    let owners = owner_timeline(loaded.table(Kind::Ownership), &mut codes)?;
-    let (grants, grant_pairs) = grant_timeline(loaded.table(Kind::Ownership), &mut codes)?;
-    let (cache, slots) = cache_timeline(loaded.table(Kind::Cache), &mut codes)?;
-    let purges = purge_timeline(loaded.table(Kind::Cache), &mut codes)?;
+    // The cache log, the longest, is built beside the sessions and ownership timelines. It codes
+    // its origin streams in a dictionary of its own, mapped into the shared one afterwards.
+    let (logs, cache) = rayon::join(
+        || -> Result<_, TimelineError> {
+            let mut codes = Codes::default();
+            let sessions = session_timeline(
+                loaded.table(Kind::Sessions),
+                loaded.settings.session_ttl_ms,
+                &mut codes,
+            )?;
+            let owners = owner_timeline(loaded.table(Kind::Ownership), &mut codes)?;
+            let grants = grant_timeline(loaded.table(Kind::Ownership), &mut codes)?;
+            Ok((sessions, owners, (grants, codes)))
+        },
+        || -> Result<_, TimelineError> {
+            let mut codes = Codes::default();
+            let cache = cache_timeline(loaded.table(Kind::Cache), &mut codes)?;
+            let purges = purge_timeline(loaded.table(Kind::Cache), &mut codes)?;
+            Ok((cache, purges, codes))
+        },
+    );
+    let (sessions, owners, ((grants, grant_pairs), mut codes)) = logs?;
+    let ((mut cache, slots), purges, cache_codes) = cache?;
+    let remap = cache_codes
+        .streams
+        .values()
+        .iter()
+        .map(|s| codes.streams.code(s))
+        .collect::<Result<Vec<u32>, _>>()?;
+    cache.states_mut().par_iter_mut().for_each(|e| {
+        // Every local code indexes `remap`: the cache's dictionary handed them out.
+        e.origin = e.origin.and_then(|o| remap.get(o as usize).copied());
+    });
+    codes.nodes = cache_codes.nodes;
+    codes.keys = cache_codes.keys;
+    codes.configs = cache_codes.configs;
     Ok(Timelines {
         sessions,
         owners,
@@ -83,6 +109,17 @@ pub fn build(loaded: &LoadedDataset) -> Result<Timelines, TimelineError> {
         purges,
         codes,
     })
+}
+
+/// The code of every value of a column ([`crate::codes::UNKNOWN`] where absent).
+fn code_all(dict: &mut Dictionary, column: &[Option<Text>]) -> Result<Vec<u32>, TimelineError> {
+    column
+        .iter()
+        .map(|v| {
+            v.as_ref()
+                .map_or(Ok(crate::codes::UNKNOWN), |v| dict.code(v))
+        })
+        .collect()
 }
 
 /// A row index as the sort keys carry it.
@@ -293,19 +330,26 @@ fn cache_timeline(
         t.time("captured_at"),
         t.text("config_version"),
     );
+    // Nodes and keys are two dictionaries, filled side by side.
+    let (node_code, key_code) = rayon::join(
+        || code_all(&mut codes.nodes, node),
+        || code_all(&mut codes.keys, key),
+    );
+    let (node_code, key_code) = (node_code?, key_code?);
     let mut slots = Pairs::default();
     let mut events: Vec<(u32, i64, u32)> = Vec::with_capacity(t.len());
     for i in 0..t.len() {
-        let (Some(ts), Some(n), Some(k), Some(o)) = (ts[i], &node[i], &key[i], op[i]) else {
+        let (Some(ts), Some(_), Some(k), Some(o)) = (ts[i], &node[i], &key[i], op[i]) else {
             continue;
         };
         // Only `purge` gives `*` its meaning, in the purge timeline.
         if o == CacheOp::Purge && &**k == "*" {
             continue;
         }
-        let slot = slots.id(codes.nodes.code(n)?, codes.keys.code(k)?)?;
+        let slot = slots.id(node_code[i], key_code[i])?;
         events.push((slot, ts, row32(i)?));
     }
+    drop((node_code, key_code));
     events.par_sort_unstable();
     let is_fill = |i: usize| op[i] == Some(CacheOp::Fill);
     let rank = |i: usize| -> Rank {
@@ -382,7 +426,6 @@ fn purge_timeline(t: &Table, codes: &mut Codes) -> Result<Timeline<()>, Timeline
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codes::Dictionary;
     use crate::load::table_from_csv;
 
     fn table(kind: Kind, csv: &str) -> Table {

@@ -86,6 +86,11 @@ impl<T> Timeline<T> {
         }
     }
 
+    /// Every event's state, over all keys, to be rewritten in place.
+    pub fn states_mut(&mut self) -> &mut [T] {
+        &mut self.state
+    }
+
     /// The time and state of event `at`, a position over all keys (see [`Events::global`]).
     pub fn event(&self, at: usize) -> Option<(i64, &T)> {
         Some((*self.ts.get(at)?, self.state.get(at)?))
