@@ -63,24 +63,35 @@ pub struct CacheEntry {
 }
 
 pub fn build(loaded: &LoadedDataset) -> Result<Timelines, TimelineError> {
+    build_from(
+        loaded.table(Kind::Sessions),
+        loaded.table(Kind::Ownership),
+        loaded.table(Kind::Cache),
+        loaded.settings.session_ttl_ms,
+    )
+}
+
+/// The timelines of these sessions, ownership and cache logs.
+pub fn build_from(
+    sessions: &Table,
+    ownership: &Table,
+    cache: &Table,
+    session_ttl_ms: i64,
+) -> Result<Timelines, TimelineError> {
     // The cache log, the longest, is built beside the sessions and ownership timelines. It codes
     // its origin streams in a dictionary of its own, mapped into the shared one afterwards.
     let (logs, cache) = rayon::join(
         || -> Result<_, TimelineError> {
             let mut codes = Codes::default();
-            let sessions = session_timeline(
-                loaded.table(Kind::Sessions),
-                loaded.settings.session_ttl_ms,
-                &mut codes,
-            )?;
-            let owners = owner_timeline(loaded.table(Kind::Ownership), &mut codes)?;
-            let grants = grant_timeline(loaded.table(Kind::Ownership), &mut codes)?;
+            let sessions = session_timeline(sessions, session_ttl_ms, &mut codes)?;
+            let owners = owner_timeline(ownership, &mut codes)?;
+            let grants = grant_timeline(ownership, &mut codes)?;
             Ok((sessions, owners, (grants, codes)))
         },
         || -> Result<_, TimelineError> {
             let mut codes = Codes::default();
-            let cache = cache_timeline(loaded.table(Kind::Cache), &mut codes)?;
-            let purges = purge_timeline(loaded.table(Kind::Cache), &mut codes)?;
+            let purges = purge_timeline(cache, &mut codes)?;
+            let cache = cache_timeline(cache, &mut codes)?;
             Ok((cache, purges, codes))
         },
     );
@@ -92,10 +103,16 @@ pub fn build(loaded: &LoadedDataset) -> Result<Timelines, TimelineError> {
         .iter()
         .map(|s| codes.streams.code(s))
         .collect::<Result<Vec<u32>, _>>()?;
-    cache.states_mut().par_iter_mut().for_each(|e| {
-        // Every local code indexes `remap`: the cache's dictionary handed them out.
-        e.origin = e.origin.and_then(|o| remap.get(o as usize).copied());
-    });
+    cache
+        .states_mut()
+        .par_iter_mut()
+        .try_for_each(|e| -> Result<(), TimelineError> {
+            if let Some(o) = e.origin {
+                let global = remap.get(o as usize).ok_or(TimelineError::UnknownCode(o))?;
+                e.origin = Some(*global);
+            }
+            Ok(())
+        })?;
     codes.nodes = cache_codes.nodes;
     codes.keys = cache_codes.keys;
     codes.configs = cache_codes.configs;

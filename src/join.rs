@@ -215,3 +215,127 @@ fn around<T>(e: &Events<'_, T>, at: &[i64; 3]) -> [Option<usize>; 3] {
         e.latest_from(now, at[SHIFT_LATER]),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intervals::build_from;
+    use crate::load::table_from_csv;
+    use crate::schema::Kind;
+
+    /// Sessions, owners and a cache that names the streams in another order than the ownership
+    /// log, so that the cache's own codes for them differ from the shared ones.
+    fn timelines() -> Timelines {
+        let sessions = table_from_csv(
+            Kind::Sessions,
+            "ts,session_id,event,account_id\n0,s1,start,alice\n0,s2,start,bob\n5000,s2,end,\n",
+            0,
+        );
+        let ownership = table_from_csv(
+            Kind::Ownership,
+            "ts,stream_id,account_id,event\n0,cam-a,alice,bind\n0,cam-b,bob,bind\n",
+            0,
+        );
+        let cache = table_from_csv(
+            Kind::Cache,
+            "ts,cache_node,cache_key,op,object_id,origin_stream_id\n\
+             1000,n1,k,fill,ob,cam-b\n\
+             3000,n1,k,fill,oa,cam-a\n\
+             6000,n1,*,purge,,\n",
+            0,
+        );
+        build_from(&sessions, &ownership, &cache, 86_400_000).unwrap()
+    }
+
+    fn deliveries(rows: &str) -> Table {
+        table_from_csv(
+            Kind::Deliveries,
+            &format!("ts,session_id,requested_stream_id,cache_node,cache_key,cache_status\n{rows}"),
+            0,
+        )
+    }
+
+    fn account(tl: &Timelines, code: Option<u32>) -> Option<&str> {
+        code.map(|c| &**tl.codes.accounts.value(c).unwrap())
+    }
+
+    /// Each delivery's look-ups at t - 500, t and t + 500 ms, read back as accounts.
+    #[test]
+    fn look_ups_at_t_and_shifted_by_the_tolerance() {
+        let tl = timelines();
+        let d = deliveries(
+            "2000,s1,cam-a,n1,k,hit\n\
+             2800,s1,cam-a,n1,k,hit\n\
+             4800,s2,cam-b,n1,k,hit\n\
+             6200,s1,cam-a,n1,k,hit\n",
+        );
+        let r = resolve(&d, 0..d.len(), &tl, 500);
+        let subjects: Vec<[Option<&str>; 3]> = r
+            .iter()
+            .map(|r| r.at.map(|l| account(&tl, l.subject)))
+            .collect();
+        let recipients: Vec<[Option<&str>; 3]> = r
+            .iter()
+            .map(|r| r.at.map(|l| account(&tl, l.recipient)))
+            .collect();
+        let (a, b) = (Some("alice"), Some("bob"));
+        assert_eq!(
+            subjects,
+            [
+                // bob's picture from the fill at 1000, whichever the shift.
+                [b, b, b],
+                // At 3300 the fill of 3000 holds alice's picture.
+                [b, b, a],
+                [a, a, a],
+                // The purge at 6000 took everything; 500 ms earlier the fill of 3000 stood.
+                [a, None, None],
+            ]
+        );
+        // s2 ends at 5000: open at 4800, closed 500 ms later.
+        assert_eq!(recipients[2], [b, b, None]);
+        assert_eq!(recipients[0], [a, a, a]);
+        let fills: Vec<Option<i64>> = r
+            .iter()
+            .map(|r| match r.content {
+                Some(Content::Cached { entry }) => tl.cache.event(entry).map(|e| e.0),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(fills, [Some(1000), Some(1000), Some(3000), None]);
+    }
+
+    /// A delivery that names its own origin is looked up by it, even if no timeline names it.
+    #[test]
+    fn named_content_stands_for_the_cache() {
+        let tl = timelines();
+        let d = table_from_csv(
+            Kind::Deliveries,
+            "ts,session_id,requested_stream_id,cache_node,cache_key,cache_status,origin_stream_id\n\
+             2000,s1,cam-a,n1,k,hit,cam-a\n\
+             2000,s1,cam-a,n1,k,hit,cam-z\n\
+             2000,nobody,cam-a,n9,k,miss,\n",
+            0,
+        );
+        let r = resolve(&d, 0..d.len(), &tl, 0);
+        let now: Vec<(Option<&str>, bool, Option<&str>)> = r
+            .iter()
+            .map(|r| {
+                let l = r.at[SHIFT_NONE];
+                (
+                    account(&tl, l.recipient),
+                    l.content,
+                    account(&tl, l.subject),
+                )
+            })
+            .collect();
+        assert_eq!(
+            now,
+            [
+                (Some("alice"), true, Some("alice")),
+                (Some("alice"), true, None),
+                (None, false, None),
+            ]
+        );
+        assert_eq!(r[0].content, Some(Content::Named { capture_ts: 2000 }));
+    }
+}
