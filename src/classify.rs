@@ -32,46 +32,59 @@ pub fn classify(
     let verdict = |(d, r): (usize, &Resolved)| -> Result<Verdict, TimelineError> {
         let now = &r.at[SHIFT_NONE];
         let decision = decide(now, &r.at[SHIFT_EARLIER], &r.at[SHIFT_LATER]);
-        let mut v = Verdict {
+        // What the content was and where it came from: the delivery's own identifiers, which
+        // need not appear in any timeline and so are not taken from codes, or the cache's fill.
+        let content = match r.content {
+            None => Evidence::default(),
+            Some(Content::Named { capture_ts }) => Evidence {
+                origin: own_origin[d].clone(),
+                object: own_object[d].clone(),
+                capture_ts: Some(capture_ts),
+                source: Some(ContentSource::Delivery),
+                ..Evidence::default()
+            },
+            Some(Content::Cached { entry }) => {
+                let Some((fill_ts, e)) = tl.cache.event(entry) else {
+                    return Err(TimelineError::NoSuchEvent(entry));
+                };
+                Evidence {
+                    origin: value(&codes.streams, e.origin)?,
+                    object: e.object.clone(),
+                    capture_ts: Some(e.captured.unwrap_or(fill_ts)),
+                    source: e.origin.is_some().then_some(ContentSource::Cache),
+                    fill_ts: Some(fill_ts),
+                    config: value(&codes.configs, e.config)?,
+                }
+            }
+        };
+        Ok(Verdict {
             class: decision.class(),
             missing: decision.missing(),
             flipped: decision.flip(),
             recipient: value(&codes.accounts, now.recipient)?,
             subject: value(&codes.accounts, now.subject)?,
-            origin_stream_id: None,
-            object_id: None,
-            capture_ts: None,
-            content_source: None,
-            fill_ts: None,
-            config_version: None,
+            origin_stream_id: content.origin,
+            object_id: content.object,
+            capture_ts: content.capture_ts,
+            content_source: content.source,
+            fill_ts: content.fill_ts,
+            config_version: content.config,
             granted: now.granted,
-        };
-        match r.content {
-            None => {}
-            // The delivery's own identifiers need not appear in any timeline, so they are not
-            // taken from codes.
-            Some(Content::Named { capture_ts }) => {
-                v.origin_stream_id = own_origin[d].clone();
-                v.object_id = own_object[d].clone();
-                v.capture_ts = Some(capture_ts);
-                v.content_source = Some(ContentSource::Delivery);
-            }
-            Some(Content::Cached { entry }) => {
-                let Some((fill_ts, e)) = tl.cache.event(entry) else {
-                    return Err(TimelineError::NoSuchEvent(entry));
-                };
-                v.origin_stream_id = value(&codes.streams, e.origin)?;
-                v.object_id = e.object.clone();
-                v.capture_ts = Some(e.captured.unwrap_or(fill_ts));
-                v.content_source = e.origin.is_some().then_some(ContentSource::Cache);
-                v.fill_ts = Some(fill_ts);
-                v.config_version = value(&codes.configs, e.config)?;
-            }
-        }
-        Ok(v)
+        })
     };
     // Deliveries are independent; a block is classified on every core.
     resolved.par_iter().enumerate().map(verdict).collect()
+}
+
+/// A verdict's evidence of its content at t.
+#[derive(Default)]
+struct Evidence {
+    origin: Option<Text>,
+    object: Option<Text>,
+    capture_ts: Option<i64>,
+    source: Option<ContentSource>,
+    fill_ts: Option<i64>,
+    config: Option<Text>,
 }
 
 /// The identifier behind a code a look-up returned.
