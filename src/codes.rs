@@ -43,7 +43,10 @@ impl Dictionary {
             return Ok(c);
         }
         let Some(c) = u32::try_from(self.values.len()).ok().filter(|&c| c < LIMIT) else {
-            return Err(TimelineError::TooManyIdentifiers(self.domain));
+            return Err(TimelineError::TooManyIdentifiers {
+                domain: self.domain,
+                limit: LIMIT,
+            });
         };
         // The table's own allocation is shared, not copied.
         self.values.push(v.clone());
@@ -114,10 +117,12 @@ impl Pairs {
         match self.index.entry((a, b)) {
             std::collections::hash_map::Entry::Occupied(e) => Ok(*e.get()),
             std::collections::hash_map::Entry::Vacant(e) => {
-                let id = u32::try_from(next)
-                    .ok()
-                    .filter(|&c| c < LIMIT)
-                    .ok_or(TimelineError::TooManyIdentifiers("pairs"))?;
+                let id = u32::try_from(next).ok().filter(|&c| c < LIMIT).ok_or(
+                    TimelineError::TooManyIdentifiers {
+                        domain: "pairs",
+                        limit: LIMIT,
+                    },
+                )?;
                 Ok(*e.insert(id))
             }
         }

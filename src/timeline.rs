@@ -23,8 +23,8 @@ pub enum TimelineError {
     KeyOutOfRange(usize, u32, usize),
     #[error("more than {} events in one timeline", u32::MAX)]
     TooManyEvents,
-    #[error("more than {limit} distinct {0}", limit = crate::codes::LIMIT)]
-    TooManyIdentifiers(&'static str),
+    #[error("more than {limit} distinct {domain}")]
+    TooManyIdentifiers { domain: &'static str, limit: u32 },
     #[error("bug: {0} look-ups for {1} deliveries")]
     LookupsPerDelivery(usize, usize),
     #[error("bug: a look-up found cache event {0}, which the timeline does not hold")]
