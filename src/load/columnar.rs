@@ -1,0 +1,535 @@
+//! Column-wise validation of a Parquet slice: each contract column converted from its typed array
+//! in one pass, and only the rows that fail a check sent through the row validator, which words
+//! their rejection exactly as for every other format.
+//!
+//! The fast path must accept a row only where the row path would, with the same values and digest.
+//! Where it cannot be sure (a value outside the range it converts, a type it does not take by value)
+//! it either takes the cell's text through the row path's own parser, or marks the row for the row
+//! path, which then decides. Marking too many rows costs time, never a different result.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use polars::prelude::*;
+
+use super::parquet::{ParquetColumn, ParquetRows};
+use super::read::RawFile;
+use super::validate::{
+    push_row, Rejection, RowContext, RowDigest, Value, TAG_BOOL, TAG_TEXT, TAG_TIME,
+};
+use crate::schema::{Column, ColumnType, Presence};
+use crate::settings::Settings;
+use crate::table::{ColumnData, Interner, Table, Text};
+use crate::time::{self, TimeForm};
+
+/// Where a chunk of a slice's rows comes from.
+pub(super) struct Chunk<'a> {
+    /// Rows of the slice (0-based within it).
+    pub rows: Range<usize>,
+    /// The file's index in the run, for each row's source.
+    pub file_index: u32,
+    /// The file's path relative to the dataset, for rejections.
+    pub rel_path: &'a str,
+}
+
+/// The instants whose text, as rendered for a Parquet timestamp, has a four-digit year from 0001
+/// to 9999: the row path reads those back to the same millisecond. Others take the row path.
+const RENDERED_MS: std::ops::RangeInclusive<i64> = -62_135_596_800_000..=253_402_300_799_999;
+
+/// What a chunk's validation made of it.
+pub(super) struct Checked {
+    /// The accepted rows, in slice order.
+    pub table: Table,
+    pub rejections: Vec<Rejection>,
+    /// Time spent on timestamps.
+    pub spent: Duration,
+    /// Rows the row path decided.
+    pub by_row: usize,
+}
+
+/// Validates rows `chunk.rows` of a Parquet slice into `table` (empty, with the file's extra
+/// columns).
+pub(super) fn validate_chunk(
+    p: &ParquetRows,
+    raw: &RawFile,
+    chunk: &Chunk,
+    ctx: &RowContext,
+    settings: &Settings,
+    mut table: Table,
+) -> Checked {
+    let rows = chunk.rows.clone();
+    let n = rows.len();
+    // Rows the row path must decide.
+    let mut slow = vec![false; n];
+    let mut interner = Interner::default();
+    let mut spent = Duration::ZERO;
+    for (ci, c) in ctx.cols.iter().enumerate() {
+        let col = ctx.lay.contract[ci].and_then(|hi| p.columns().get(hi));
+        let mut conv = Convert {
+            ci,
+            c,
+            ctx,
+            rows: rows.clone(),
+            interner: &mut interner,
+            slow: &mut slow,
+        };
+        table.columns[ci] = match col {
+            Some(col) if c.ty == ColumnType::Timestamp => {
+                let started = Instant::now();
+                let data = conv.column(col);
+                spent += started.elapsed();
+                data
+            }
+            Some(col) => conv.column(col),
+            None => absent(c.ty, n),
+        };
+    }
+    check_presence(&table.columns, ctx, &mut slow);
+    if let Some((key, ts)) = ctx.clock {
+        apply_clock_offsets(&mut table.columns, key, ts, settings);
+    }
+    // Extra columns in header order, the order they enter the digest.
+    let first_extra = ctx.cols.len();
+    let extras: Vec<Vec<Option<Text>>> = ctx
+        .lay
+        .extra
+        .iter()
+        .enumerate()
+        .map(|(k, (_, hi))| match p.columns().get(*hi) {
+            Some(col) => text_cells(col, rows.clone(), |s| interner.intern(first_extra + k, s)),
+            None => vec![None; n],
+        })
+        .collect();
+    table.digest = digests(&table.columns, &extras, ctx, &slow);
+    table.source = rows
+        .clone()
+        .map(|i| (chunk.file_index, (p.offset() + i) as u64))
+        .collect();
+    for ((name, _), values) in ctx.lay.extra.iter().zip(extras) {
+        table.extra.insert(name.clone(), values);
+    }
+    let by_row = slow.iter().filter(|&&s| s).count();
+    if by_row == 0 {
+        return Checked {
+            table,
+            rejections: Vec::new(),
+            spent,
+            by_row,
+        };
+    }
+
+    // The marked rows, row by row as any format's: accepted ones into `side`, then put back in
+    // their place among the others.
+    let mut side = Table::new(table.kind);
+    for (name, _) in &ctx.lay.extra {
+        side.extra.insert(name.clone(), Vec::new());
+    }
+    let mut order = Vec::with_capacity(n);
+    let mut rejections = Vec::new();
+    let row_spent = Cell::new(Duration::ZERO);
+    for (k, &marked) in slow.iter().enumerate() {
+        if !marked {
+            order.push(k);
+            continue;
+        }
+        let row = p.row(rows.start + k);
+        let parsed = match &row.cells {
+            Ok(cells) => ctx.parse_row(&row, cells, &row_spent),
+            Err(reason) => Err((String::new(), reason.clone())),
+        };
+        match parsed {
+            Ok(values) => {
+                push_row(
+                    &mut side,
+                    &mut interner,
+                    ctx,
+                    &row,
+                    values,
+                    settings,
+                    chunk.file_index,
+                );
+                order.push(n + side.len() - 1);
+            }
+            Err((column, reason)) => rejections.push(Rejection {
+                file: chunk.rel_path.to_string(),
+                line: row.line,
+                column,
+                reason,
+                raw: raw.quote(&row),
+            }),
+        }
+    }
+    table.append(side);
+    Checked {
+        table: table.select(&order),
+        rejections,
+        spent: spent + row_spent.get(),
+        by_row,
+    }
+}
+
+/// A column of `n` absent values.
+fn absent(ty: ColumnType, n: usize) -> ColumnData {
+    match ty {
+        ColumnType::Text => ColumnData::Text(vec![None; n]),
+        ColumnType::Enum(_) => ColumnData::Enum(vec![None; n]),
+        ColumnType::Timestamp => ColumnData::Time(vec![None; n]),
+        ColumnType::Number => ColumnData::Num(vec![None; n]),
+        ColumnType::Bool => ColumnData::Bool(vec![None; n]),
+    }
+}
+
+/// One contract column of a chunk being converted.
+struct Convert<'a, 'c> {
+    ci: usize,
+    c: &'static Column,
+    ctx: &'a RowContext<'c>,
+    rows: Range<usize>,
+    interner: &'a mut Interner,
+    slow: &'a mut [bool],
+}
+
+impl Convert<'_, '_> {
+    /// The column's values; a cell that fails marks its row.
+    fn column(&mut self, col: &ParquetColumn) -> ColumnData {
+        let map = self.ctx.value_maps[self.ci];
+        let form = self.ctx.forms[self.ci];
+        match (self.c.ty, col, map) {
+            (ColumnType::Text, ParquetColumn::Text(a), _) => self.texts(a),
+            (ColumnType::Enum(_), ParquetColumn::Text(a), _) => self.enums(a),
+            (ColumnType::Timestamp, ParquetColumn::Int(a), None)
+                if form == Some(TimeForm::EpochMs) =>
+            {
+                // Digits parse back to the integer they were rendered from.
+                ColumnData::Time(values(a, self.rows.clone()))
+            }
+            (ColumnType::Timestamp, ParquetColumn::Datetime { raw, per_ms, zoned }, None) => {
+                match (form, *zoned, self.ctx.tz) {
+                    (Some(TimeForm::Rfc3339), true, _) => self.instants(raw, *per_ms, Ok),
+                    (Some(TimeForm::Naive), false, Some(tz)) => self.instants(raw, *per_ms, |ms| {
+                        let naive = chrono::DateTime::from_timestamp_millis(ms)
+                            .ok_or(())?
+                            .naive_utc();
+                        time::local_to_utc(&naive, tz).map_err(|_| ())
+                    }),
+                    _ => self.by_text(col),
+                }
+            }
+            (ColumnType::Number, ParquetColumn::Int(a), None) => {
+                // An integer's digits parse to the nearest double, as the cast rounds.
+                let v = values(a, self.rows.clone());
+                ColumnData::Num(v.into_iter().map(|v| v.map(|v| v as f64)).collect())
+            }
+            (ColumnType::Number, ParquetColumn::Float { values: a, .. }, None) => {
+                // polars writes a double as the shortest text that reads back to it, so the
+                // value is the double itself; the row path refuses the non-finite ones.
+                let v = values(a, self.rows.clone());
+                let mut out = Vec::with_capacity(v.len());
+                for (k, x) in v.into_iter().enumerate() {
+                    out.push(match x {
+                        Some(x) if x.is_finite() => Some(if x == 0.0 { 0.0 } else { x }),
+                        Some(_) => {
+                            self.slow[k] = true;
+                            None
+                        }
+                        None => None,
+                    });
+                }
+                ColumnData::Num(out)
+            }
+            (ColumnType::Bool, ParquetColumn::Bool(a), None) => {
+                let part = a.slice(self.rows.start as i64, self.rows.len());
+                let mut out = Vec::with_capacity(self.rows.len());
+                for arr in part.downcast_iter() {
+                    out.extend(arr.iter());
+                }
+                ColumnData::Bool(out)
+            }
+            _ => self.by_text(col),
+        }
+    }
+
+    /// A text column from strings: empty is absent, then the mapping's rewrite, then shared.
+    fn texts(&mut self, a: &StringChunked) -> ColumnData {
+        let (ci, map) = (self.ci, self.ctx.value_maps[self.ci]);
+        let interner = &mut *self.interner;
+        let mut out = Vec::with_capacity(self.rows.len());
+        each_str(a, self.rows.clone(), |_, v| {
+            let v = rewrite(v.filter(|s| !s.is_empty()), map);
+            out.push(v.map(|s| interner.intern(ci, s)));
+        });
+        ColumnData::Text(out)
+    }
+
+    /// An enum column from strings, each distinct value mapped once per array: the value is
+    /// looked up by its 16-byte view, which is the string itself when short, and otherwise
+    /// points at one place in a buffer, as every row of one dictionary value does.
+    fn enums(&mut self, a: &StringChunked) -> ColumnData {
+        let (ci, c, ctx) = (self.ci, self.c, self.ctx);
+        let map = ctx.value_maps[ci];
+        let part = a.slice(self.rows.start as i64, self.rows.len());
+        let mut out = Vec::with_capacity(self.rows.len());
+        let unused = Cell::new(Duration::ZERO);
+        let mut k = 0;
+        for arr in part.downcast_iter() {
+            let views = arr.views();
+            let mut memo: HashMap<u128, Result<u8, ()>, foldhash::fast::RandomState> =
+                HashMap::default();
+            for (j, v) in arr.iter().enumerate() {
+                let code = match v.filter(|s| !s.is_empty()) {
+                    None => Ok(None),
+                    Some(s) => {
+                        let code = *memo.entry(views[j].as_u128()).or_insert_with(|| {
+                            match ctx.parse_value(ci, c, rewrite(Some(s), map), &unused) {
+                                Ok(Value::Enum(code, _)) => Ok(code),
+                                _ => Err(()),
+                            }
+                        });
+                        code.map(Some)
+                    }
+                };
+                out.push(code.unwrap_or_else(|()| {
+                    self.slow[k] = true;
+                    None
+                }));
+                k += 1;
+            }
+        }
+        ColumnData::Enum(out)
+    }
+
+    /// Native timestamps as milliseconds through `utc`, which refuses (`Err`) what the row path
+    /// must decide; so do instants whose rendered text would not have a four-digit year.
+    fn instants(
+        &mut self,
+        raw: &Int64Chunked,
+        per_ms: i64,
+        utc: impl Fn(i64) -> Result<i64, ()>,
+    ) -> ColumnData {
+        let v = values(raw, self.rows.clone());
+        let mut out = Vec::with_capacity(v.len());
+        for (k, r) in v.into_iter().enumerate() {
+            // The rendered text keeps the fraction below a millisecond; read back, it truncates
+            // toward the past, as `div_euclid` does.
+            let t = r.map(|r| r.div_euclid(per_ms));
+            out.push(match t {
+                None => None,
+                Some(ms) => match RENDERED_MS.contains(&ms).then(|| utc(ms)) {
+                    Some(Ok(t)) => Some(t),
+                    _ => {
+                        self.slow[k] = true;
+                        None
+                    }
+                },
+            });
+        }
+        ColumnData::Time(out)
+    }
+
+    /// Any other column: each cell's text, as the row path renders and parses it.
+    fn by_text(&mut self, col: &ParquetColumn) -> ColumnData {
+        let (ci, c, ctx) = (self.ci, self.c, self.ctx);
+        let map = ctx.value_maps[ci];
+        let unused = Cell::new(Duration::ZERO);
+        let mut out = ColumnData::for_type(c.ty);
+        let mut buf = String::new();
+        for (k, i) in self.rows.clone().enumerate() {
+            let cell = rewrite(col.cell(i, &mut buf).filter(|s| !s.is_empty()), map);
+            let value = match cell {
+                None => Value::Absent,
+                Some(v) => ctx
+                    .parse_value(ci, c, Some(v), &unused)
+                    .unwrap_or_else(|_| {
+                        self.slow[k] = true;
+                        Value::Absent
+                    }),
+            };
+            match (&mut out, value) {
+                (ColumnData::Text(o), Value::Text(s)) => o.push(Some(self.interner.intern(ci, s))),
+                (ColumnData::Enum(o), Value::Enum(code, _)) => o.push(Some(code)),
+                (ColumnData::Time(o), Value::Time(t)) => o.push(Some(t)),
+                (ColumnData::Num(o), Value::Num(x)) => o.push(Some(x)),
+                (ColumnData::Bool(o), Value::Bool(b)) => o.push(Some(b)),
+                (ColumnData::Text(o), _) => o.push(None),
+                (ColumnData::Enum(o), _) => o.push(None),
+                (ColumnData::Time(o), _) => o.push(None),
+                (ColumnData::Num(o), _) => o.push(None),
+                (ColumnData::Bool(o), _) => o.push(None),
+            }
+        }
+        out
+    }
+}
+
+/// The mapping's rewrite of a present value, if it names one.
+fn rewrite<'a>(
+    v: Option<&'a str>,
+    map: Option<&'a std::collections::BTreeMap<String, String>>,
+) -> Option<&'a str> {
+    match (v, map) {
+        (Some(v), Some(map)) => Some(map.get(v).map(String::as_str).unwrap_or(v)),
+        (v, _) => v,
+    }
+}
+
+/// Rows `rows` of a numeric column.
+fn values<T: PolarsNumericType>(a: &ChunkedArray<T>, rows: Range<usize>) -> Vec<Option<T::Native>> {
+    let part = a.slice(rows.start as i64, rows.len());
+    let mut out = Vec::with_capacity(rows.len());
+    for arr in part.downcast_iter() {
+        out.extend(arr.iter().map(|v| v.copied()));
+    }
+    out
+}
+
+/// Calls `f` with each row of `rows` of a string column, numbered from 0.
+fn each_str(a: &StringChunked, rows: Range<usize>, mut f: impl FnMut(usize, Option<&str>)) {
+    let part = a.slice(rows.start as i64, rows.len());
+    let mut k = 0;
+    for arr in part.downcast_iter() {
+        for v in arr.iter() {
+            f(k, v);
+            k += 1;
+        }
+    }
+}
+
+/// A column's cells as the text a row would carry (empty is absent), through `keep`.
+fn text_cells(
+    col: &ParquetColumn,
+    rows: Range<usize>,
+    mut keep: impl FnMut(&str) -> Text,
+) -> Vec<Option<Text>> {
+    let mut out = Vec::with_capacity(rows.len());
+    match col {
+        ParquetColumn::Text(a) => each_str(a, rows, |_, v| {
+            out.push(v.filter(|s| !s.is_empty()).map(&mut keep));
+        }),
+        _ => {
+            let mut buf = String::new();
+            for i in rows {
+                out.push(
+                    col.cell(i, &mut buf)
+                        .filter(|s| !s.is_empty())
+                        .map(&mut keep),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Marks the rows that lack a value their kind requires, as the row path checks them.
+fn check_presence(columns: &[ColumnData], ctx: &RowContext, slow: &mut [bool]) {
+    for (ci, c) in ctx.cols.iter().enumerate() {
+        let present = |k: usize| match &columns[ci] {
+            ColumnData::Text(v) => v[k].is_some(),
+            ColumnData::Enum(v) => v[k].is_some(),
+            ColumnData::Time(v) => v[k].is_some(),
+            ColumnData::Num(v) => v[k].is_some(),
+            ColumnData::Bool(v) => v[k].is_some(),
+        };
+        match c.presence {
+            Presence::Optional => {}
+            Presence::Required => {
+                for (k, s) in slow.iter_mut().enumerate() {
+                    *s |= !present(k);
+                }
+            }
+            Presence::RequiredWhen(other, when) => {
+                let oi = ctx.cols.iter().position(|x| x.name == other).unwrap_or(ci);
+                let names: &[&str] = match ctx.cols[oi].ty {
+                    ColumnType::Enum(names) => names,
+                    _ => &[],
+                };
+                let matches = |k: usize| match &columns[oi] {
+                    ColumnData::Text(v) => v[k].as_deref().is_some_and(|s| when.contains(&s)),
+                    ColumnData::Enum(v) => v[k]
+                        .and_then(|code| names.get(code as usize))
+                        .is_some_and(|s| when.contains(s)),
+                    _ => false,
+                };
+                for (k, s) in slow.iter_mut().enumerate() {
+                    *s |= matches(k) && !present(k);
+                }
+            }
+        }
+    }
+}
+
+/// Corrects `ts` by the clock that wrote it (column `key`: `cache_node` or `server`).
+fn apply_clock_offsets(columns: &mut [ColumnData], key: usize, ts: usize, settings: &Settings) {
+    let ColumnData::Time(mut times) = std::mem::replace(&mut columns[ts], ColumnData::Time(vec![]))
+    else {
+        return;
+    };
+    if let ColumnData::Text(keys) = &columns[key] {
+        for (t, k) in times.iter_mut().zip(keys) {
+            let offset = k.as_deref().and_then(|k| settings.clock_offset_ms.get(k));
+            if let (Some(t), Some(off)) = (t.as_mut(), offset) {
+                *t += off;
+            }
+        }
+    }
+    columns[ts] = ColumnData::Time(times);
+}
+
+/// Each unmarked row's digest, over the same fields in the same order as the row path's.
+fn digests(
+    columns: &[ColumnData],
+    extras: &[Vec<Option<Text>>],
+    ctx: &RowContext,
+    slow: &[bool],
+) -> Vec<u128> {
+    let mut h = RowDigest::default();
+    let mut out = Vec::with_capacity(slow.len());
+    for (k, &marked) in slow.iter().enumerate() {
+        if marked {
+            // Replaced by the row path's digest, or dropped with the row.
+            out.push(0);
+            continue;
+        }
+        for (c, col) in ctx.cols.iter().zip(columns) {
+            match col {
+                ColumnData::Text(v) => {
+                    if let Some(s) = &v[k] {
+                        h.field(c.name, TAG_TEXT, s.as_bytes());
+                    }
+                }
+                ColumnData::Enum(v) => {
+                    let names: &[&str] = match c.ty {
+                        ColumnType::Enum(names) => names,
+                        _ => &[],
+                    };
+                    if let Some(name) = v[k].and_then(|code| names.get(code as usize)) {
+                        h.field(c.name, TAG_TEXT, name.as_bytes());
+                    }
+                }
+                ColumnData::Time(v) => {
+                    if let Some(t) = v[k] {
+                        h.field(c.name, TAG_TIME, &t.to_le_bytes());
+                    }
+                }
+                ColumnData::Num(v) => {
+                    if let Some(x) = v[k] {
+                        h.num(c.name, x);
+                    }
+                }
+                ColumnData::Bool(v) => {
+                    if let Some(b) = v[k] {
+                        h.field(c.name, TAG_BOOL, &[b as u8]);
+                    }
+                }
+            }
+        }
+        for ((name, _), col) in ctx.lay.extra.iter().zip(extras) {
+            if let Some(s) = &col[k] {
+                h.field(name, TAG_TEXT, s.as_bytes());
+            }
+        }
+        out.push(h.finish());
+    }
+    out
+}
