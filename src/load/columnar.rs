@@ -533,3 +533,421 @@ fn digests(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::parquet::ParquetSource;
+    use crate::load::validate::{layout, validate_with, TimeForms, ValidatedFile};
+    use crate::mapping::Mapping;
+    use crate::schema::Kind;
+    // The frame's columns in these tests, not the contract's.
+    use polars::prelude::Column;
+
+    const T0: i64 = 1_577_318_400_000; // 2019-12-26T00:00:00Z
+
+    /// Validates `raw` by column and by row; also returns how many rows the column-wise run sent
+    /// to the row path.
+    fn both(
+        kind: Kind,
+        raw: &RawFile,
+        mapping: &Mapping,
+        settings: &Settings,
+    ) -> (ValidatedFile, ValidatedFile, usize) {
+        let by_col = validate_with(kind, "f.parquet", 3, raw, mapping, settings, true);
+        let by_row = validate_with(kind, "f.parquet", 3, raw, mapping, settings, false);
+        let RawFile::Parquet(p) = raw else {
+            panic!("not Parquet")
+        };
+        let lay = layout(kind, &p.headers, mapping);
+        let forms = TimeForms::new(kind, by_col.forms.clone(), settings);
+        let ctx = RowContext::new(kind, &lay, &forms, mapping, settings);
+        let chunk = Chunk {
+            rows: 0..p.len(),
+            file_index: 3,
+            rel_path: "f.parquet",
+        };
+        let checked = validate_chunk(p, raw, &chunk, &ctx, settings, lay.new_table(kind));
+        assert_eq!(checked.table.digest, by_col.table.digest);
+        (by_col, by_row, checked.by_row)
+    }
+
+    /// The two runs agree on every value, digest, source and rejection.
+    fn assert_same(a: &ValidatedFile, b: &ValidatedFile) {
+        assert_eq!(a.forms, b.forms);
+        assert_eq!(a.rejections, b.rejections);
+        assert_eq!(a.table.columns, b.table.columns);
+        assert_eq!(a.table.extra, b.table.extra);
+        assert_eq!(a.table.digest, b.table.digest);
+        assert_eq!(a.table.source, b.table.source);
+    }
+
+    /// A frame with the required delivery columns for `n` rows, all valid, then `more`.
+    fn deliveries(n: usize, more: Vec<Column>) -> DataFrame {
+        let text = |p: &str| (0..n).map(|i| format!("{p}{}", i % 3)).collect::<Vec<_>>();
+        let mut cols = vec![
+            Column::new(
+                "ts".into(),
+                (0..n as i64).map(|i| T0 + i).collect::<Vec<_>>(),
+            ),
+            Column::new("session_id".into(), text("s")),
+            Column::new("requested_stream_id".into(), text("c")),
+            Column::new("cache_node".into(), text("n")),
+            Column::new("cache_key".into(), text("k")),
+            Column::new("cache_status".into(), vec!["hit"; n]),
+        ];
+        for c in more {
+            match cols.iter().position(|x| x.name() == c.name()) {
+                Some(i) => cols[i] = c,
+                None => cols.push(c),
+            }
+        }
+        DataFrame::new(n, cols).unwrap()
+    }
+
+    fn parquet(df: &DataFrame, zoned: &[&str]) -> RawFile {
+        RawFile::Parquet(ParquetRows::of_frame(df, 100, zoned))
+    }
+
+    /// A bad cell in row k rejects that row exactly as the row path words it; the other rows
+    /// are taken column by column, with the row path's values and digests.
+    #[test]
+    fn a_bad_cell_rejects_its_row_and_the_rest_take_the_columns() {
+        let n = 8;
+        let df = deliveries(
+            n,
+            vec![
+                Column::new(
+                    "ts".into(),
+                    (0..n as i64)
+                        .map(|i| (i != 2).then_some(T0 + i))
+                        .collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "session_id".into(),
+                    ["s1", "s1", "s2", "s2", "", "s3", "s3", "s1"],
+                ),
+                Column::new(
+                    "cache_status".into(),
+                    [
+                        "hit", "HIT", " Miss ", "bypass", "hit", "warm", "hit", "miss",
+                    ],
+                ),
+                Column::new(
+                    "loss_pct".into(),
+                    [0.5, 0.0, -0.0, 1.25, 2.0, 3.0, f64::NAN, 0.125],
+                ),
+                Column::new(
+                    "bytes".into(),
+                    [
+                        Some(10i64),
+                        None,
+                        Some(30),
+                        Some(40),
+                        Some(50),
+                        Some(60),
+                        Some(70),
+                        Some(80),
+                    ],
+                ),
+                Column::new(
+                    "viewed".into(),
+                    [
+                        Some(true),
+                        Some(false),
+                        None,
+                        Some(true),
+                        Some(true),
+                        Some(false),
+                        Some(true),
+                        Some(false),
+                    ],
+                ),
+                Column::new(
+                    "server".into(),
+                    ["srv", "srv", "other", "srv", "srv", "srv", "srv", "other"],
+                ),
+                Column::new(
+                    "app_version".into(),
+                    [
+                        Some("1.2"),
+                        None,
+                        Some("1.3"),
+                        Some(""),
+                        Some("1.2"),
+                        Some("1.2"),
+                        Some("1.2"),
+                        Some("1.4"),
+                    ],
+                ),
+            ],
+        );
+        let mut settings = Settings::default();
+        settings.clock_offset_ms.insert("srv".into(), 250);
+        let raw = parquet(&df, &[]);
+        let (by_col, by_row, decided) =
+            both(Kind::Deliveries, &raw, &Mapping::default(), &settings);
+        assert_same(&by_col, &by_row);
+        assert_eq!(decided, 4);
+        let got: Vec<(u64, &str)> = by_col
+            .rejections
+            .iter()
+            .map(|r| (r.line, r.column.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (102, "ts"),
+                (104, "session_id"),
+                (105, "cache_status"),
+                (106, "loss_pct")
+            ]
+        );
+        assert_eq!(by_col.rejections[1].reason, "missing required value");
+        assert!(by_col.rejections[2]
+            .reason
+            .contains("unknown value \"warm\""));
+        assert!(
+            by_col.rejections[3].raw.contains("\"loss_pct\":\"NaN\""),
+            "{}",
+            by_col.rejections[3].raw
+        );
+        assert_eq!(by_col.table.len(), 4);
+        assert_eq!(by_col.table.time("ts")[0], Some(T0 + 250));
+        assert_eq!(by_col.table.source[0], (3, 100));
+    }
+
+    /// Native timestamps, doubles, integers and booleans become the values their text parses to,
+    /// at the edges too; what the fast path does not take is left to the row path.
+    #[test]
+    fn typed_values_are_the_values_their_text_parses_to() {
+        let ms = [
+            T0,
+            0,
+            -1,
+            -62_135_596_800_000,
+            -62_135_596_800_001,
+            253_402_300_799_999,
+            253_402_300_800_000,
+            T0 + 999,
+        ];
+        let n = ms.len();
+        let floats = [
+            0.1,
+            -0.0,
+            1e300,
+            5e-324,
+            -2.5,
+            1.5e-7,
+            123_456_789.125,
+            f64::INFINITY,
+        ];
+        let ints = [i64::MAX, i64::MIN, (1 << 53) + 1, 0, -7, 1, 2, 3];
+        for per_ms in [1i64, 1_000, 1_000_000] {
+            let unit = match per_ms {
+                1 => TimeUnit::Milliseconds,
+                1_000 => TimeUnit::Microseconds,
+                _ => TimeUnit::Nanoseconds,
+            };
+            let raw_ts: Vec<i64> = ms
+                .iter()
+                .map(|m| m.saturating_mul(per_ms).saturating_add(per_ms / 3))
+                .collect();
+            let ts = Column::new("ts".into(), raw_ts)
+                .cast(&DataType::Datetime(unit, None))
+                .unwrap();
+            let df = deliveries(
+                n,
+                vec![
+                    ts,
+                    Column::new("rtt_ms".into(), floats),
+                    Column::new("bytes".into(), ints),
+                    Column::new(
+                        "loss_pct".into(),
+                        [1.5f32, 0.1, 2.0, 3.25, 0.0, 1.0, 7.0, 8.0],
+                    ),
+                    Column::new("request_id".into(), ints),
+                    Column::new(
+                        "viewed".into(),
+                        [
+                            Some(true),
+                            None,
+                            Some(false),
+                            Some(true),
+                            Some(true),
+                            Some(true),
+                            Some(true),
+                            Some(true),
+                        ],
+                    ),
+                    Column::new("kind".into(), floats),
+                ],
+            );
+            let raw = parquet(&df, &["ts"]);
+            let (by_col, by_row, decided) = both(
+                Kind::Deliveries,
+                &raw,
+                &Mapping::default(),
+                &Settings::default(),
+            );
+            assert_same(&by_col, &by_row);
+            // Year 0 and year 10000 go to the row path, and so does the infinite rtt; in
+            // nanoseconds those years saturate to 1677 and 2262, which the fast path takes.
+            let expected = if per_ms == 1_000_000 { 1 } else { 3 };
+            assert_eq!(decided, expected, "per_ms {per_ms}");
+            assert!(by_col.table.len() >= 5);
+        }
+    }
+
+    /// Naive native timestamps are read in the dataset's zone: the hour skipped in spring is
+    /// rejected as the row path rejects it, the hour repeated in autumn takes the earlier.
+    #[test]
+    fn naive_timestamps_follow_the_zone() {
+        let local = |s: &str| {
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+                .unwrap()
+                .and_utc()
+                .timestamp_millis()
+        };
+        let ts = [
+            local("2021-03-14 02:30:00"),
+            local("2021-11-07 01:30:00"),
+            local("2021-06-01 12:00:00") + 123,
+        ];
+        let df = deliveries(
+            3,
+            vec![Column::new("ts".into(), ts)
+                .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+                .unwrap()],
+        );
+        let settings = Settings {
+            timezone: Some(chrono_tz::America::New_York),
+            ..Settings::default()
+        };
+        let raw = parquet(&df, &[]);
+        let (by_col, by_row, decided) =
+            both(Kind::Deliveries, &raw, &Mapping::default(), &settings);
+        assert_same(&by_col, &by_row);
+        assert_eq!(decided, 1);
+        assert_eq!(by_col.rejections[0].line, 100);
+        assert_eq!(by_col.table.time("ts").len(), 2);
+    }
+
+    /// The mapping's column names and value rewrites apply as on the row path, a rewrite to
+    /// empty text included; text columns of other types are read as their text.
+    #[test]
+    fn mapped_and_retyped_columns_agree_with_the_row_path() {
+        let mapping = Mapping::parse(
+            "[columns.deliveries]\n\"t\" = \"ts\"\n\"sess\" = \"session_id\"\n\
+             [values.deliveries.cache_status]\n\"TCP_HIT\" = \"hit\"\n\"TCP_MISS\" = \"miss\"\n\
+             [values.deliveries.cache_node]\n\"edge-1\" = \"n1\"\n\
+             [values.deliveries.bytes]\n\"-1\" = \"\"\n",
+        )
+        .unwrap();
+        let df = DataFrame::new(
+            5,
+            vec![
+                Column::new("t".into(), [T0, T0 + 1, T0 + 2, T0 + 3, T0 + 4]),
+                Column::new("sess".into(), [7i64, 8, 9, 7, 8]),
+                Column::new("requested_stream_id".into(), ["c", "c", "c", "c", "c"]),
+                Column::new(
+                    "cache_node".into(),
+                    ["edge-1", "n2", "edge-1", "n2", "edge-1"],
+                ),
+                Column::new("cache_key".into(), ["k", "k", "k", "k", "k"]),
+                Column::new(
+                    "cache_status".into(),
+                    ["TCP_HIT", "tcp_hit", "TCP_MISS", "hit", "HIT"],
+                ),
+                Column::new("bytes".into(), [1i64, 4, 3, -1, 5]),
+                Column::new("flag".into(), [true, false, true, true, false]),
+                Column::new("weight".into(), [0.5, 1.0, 1e21, 0.1, 2.0]),
+            ],
+        )
+        .unwrap();
+        let mut settings = Settings::default();
+        settings.clock_offset_ms.insert("n1".into(), -1500);
+        let raw = parquet(&df, &[]);
+        let (by_col, by_row, decided) = both(Kind::Deliveries, &raw, &mapping, &settings);
+        assert_same(&by_col, &by_row);
+        // "tcp_hit" is not rewritten (rewrites are exact) and is no contract value; the bytes
+        // rewritten to empty text are no number.
+        assert_eq!(decided, 2);
+        assert_eq!(by_col.rejections.len(), 2);
+    }
+
+    /// Cache fills require their object and stream; evictions do not.
+    #[test]
+    fn conditional_requirements_hold_by_column() {
+        let df = DataFrame::new(
+            4,
+            vec![
+                Column::new("ts".into(), [T0, T0 + 1, T0 + 2, T0 + 3]),
+                Column::new("cache_node".into(), ["n", "n", "n", "n"]),
+                Column::new("cache_key".into(), ["k", "k", "*", "k"]),
+                Column::new("op".into(), ["fill", "FILL", "purge", "evict"]),
+                Column::new("object_id".into(), [Some("o1"), None, None, None]),
+                Column::new(
+                    "origin_stream_id".into(),
+                    [Some("c1"), Some("c1"), None, None],
+                ),
+            ],
+        )
+        .unwrap();
+        let raw = parquet(&df, &[]);
+        let (by_col, by_row, decided) =
+            both(Kind::Cache, &raw, &Mapping::default(), &Settings::default());
+        assert_same(&by_col, &by_row);
+        assert_eq!(decided, 1);
+        assert_eq!(by_col.rejections[0].column, "object_id");
+        assert_eq!(by_col.table.len(), 3);
+    }
+
+    /// A file read from disk: typed columns and a dictionary-encoded enum over several row
+    /// groups, a bad value in one row, equal to the row path.
+    #[test]
+    fn a_parquet_file_validates_as_by_row() {
+        let n = 5_000;
+        let status: Vec<&str> = (0..n)
+            .map(|i| match i {
+                4_321 => "stale",
+                _ if i % 7 == 0 => "MISS",
+                _ => "hit",
+            })
+            .collect();
+        let mut df = deliveries(
+            n,
+            vec![
+                Column::new("cache_status".into(), status),
+                Column::new(
+                    "request_id".into(),
+                    (0..n)
+                        .map(|i| format!("request-with-a-long-id-{}", i % 1_500))
+                        .collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "loss_pct".into(),
+                    (0..n).map(|i| i as f64 / 8.0).collect::<Vec<_>>(),
+                ),
+            ],
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.parquet");
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .with_row_group_size(Some(1_024))
+            .finish(&mut df)
+            .unwrap();
+        let src = ParquetSource::open(&path).unwrap();
+        let raw = RawFile::Parquet(src.read((0, n), None).unwrap());
+        let (by_col, by_row, decided) = both(
+            Kind::Deliveries,
+            &raw,
+            &Mapping::default(),
+            &Settings::default(),
+        );
+        assert_same(&by_col, &by_row);
+        assert_eq!(decided, 1);
+        assert_eq!(by_col.rejections[0].line, 4_321);
+        assert_eq!(by_col.table.len(), n - 1);
+    }
+}

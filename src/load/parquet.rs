@@ -172,6 +172,25 @@ pub struct ParquetRows {
 }
 
 impl ParquetRows {
+    /// The rows of a frame as a slice starting at row `offset`, the columns named in `zoned`
+    /// read as instants, without a file (tests).
+    #[cfg(test)]
+    pub(super) fn of_frame(df: &DataFrame, offset: usize, zoned: &[&str]) -> ParquetRows {
+        ParquetRows {
+            headers: df.columns().iter().map(|c| c.name().to_string()).collect(),
+            offset,
+            height: df.height(),
+            columns: df
+                .columns()
+                .iter()
+                .map(|c| {
+                    let zoned = zoned.contains(&c.name().as_str());
+                    ParquetColumn::of(c.as_materialized_series(), zoned).unwrap()
+                })
+                .collect(),
+        }
+    }
+
     /// The columns, in header order.
     pub(super) fn columns(&self) -> &[ParquetColumn] {
         &self.columns
