@@ -252,14 +252,26 @@ impl Convert<'_, '_> {
     }
 
     /// A text column from strings: empty is absent, then the mapping's rewrite, then shared.
+    ///
+    /// Equal values are shared by their view first (see [`ViewMemo`]), which the interner's
+    /// limit of distinct values does not bound: a dictionary-encoded column of 10^4 cache keys
+    /// then holds one string per key and chunk, not one per row.
     fn texts(&mut self, a: &StringChunked) -> ColumnData {
         let (ci, map) = (self.ci, self.ctx.value_maps[self.ci]);
         let interner = &mut *self.interner;
+        let part = a.slice(self.rows.start as i64, self.rows.len());
         let mut out = Vec::with_capacity(self.rows.len());
-        each_str(a, self.rows.clone(), |_, v| {
-            let v = rewrite(v.filter(|s| !s.is_empty()), map);
-            out.push(v.map(|s| interner.intern(ci, s)));
-        });
+        for arr in part.downcast_iter() {
+            let views = arr.views();
+            let mut memo = ViewMemo::default();
+            for (j, v) in arr.iter().enumerate() {
+                out.push(v.filter(|s| !s.is_empty()).map(|s| {
+                    memo.get_or(views[j].as_u128(), || {
+                        interner.intern(ci, rewrite(Some(s), map).unwrap_or(s))
+                    })
+                }));
+            }
+        }
         ColumnData::Text(out)
     }
 
@@ -360,6 +372,40 @@ impl Convert<'_, '_> {
             }
         }
         out
+    }
+}
+
+/// Values of one string array by their 16-byte view. A short string (12 bytes or fewer) is its
+/// view; a longer one's view points at one place of one buffer, as every row of one dictionary
+/// value does. Equal views are thus equal strings, though equal strings of a plain-encoded
+/// column may have different views (the interner still shares those).
+#[derive(Default)]
+struct ViewMemo {
+    seen: HashMap<u128, Text, foldhash::fast::RandomState>,
+    hits: usize,
+    /// Off once the column proves mostly unique values, which sharing would not shrink.
+    off: bool,
+}
+
+/// Misses a [`ViewMemo`] takes before it may judge the column mostly unique.
+const MEMO_TRIAL: usize = 4096;
+
+impl ViewMemo {
+    fn get_or(&mut self, view: u128, make: impl FnOnce() -> Text) -> Text {
+        if self.off {
+            return make();
+        }
+        if let Some(t) = self.seen.get(&view) {
+            self.hits += 1;
+            return t.clone();
+        }
+        let t = make();
+        self.seen.insert(view, t.clone());
+        if self.seen.len() >= MEMO_TRIAL && self.hits < self.seen.len() {
+            self.off = true;
+            self.seen = HashMap::default();
+        }
+        t
     }
 }
 

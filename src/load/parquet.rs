@@ -317,7 +317,9 @@ impl ParquetColumn {
             return Ok(ParquetColumn::Bool(s.bool()?.rechunk().into_owned()));
         }
         let text = s.cast(&DataType::String)?;
-        Ok(ParquetColumn::Text(text.str()?.rechunk().into_owned()))
+        // Kept in the reader's chunks: gathering string views into one array copies them all,
+        // and the validator reads a chunk at a time anyway.
+        Ok(ParquetColumn::Text(text.str()?.clone()))
     }
 
     /// Cell `i` as text, rendered into `buf` where it is not stored as text.
