@@ -42,7 +42,7 @@ pub fn dedup(table: Table, n_files: usize) -> (Table, Vec<u64>) {
             .collect();
         // The sort keys travel with their row: looked up from a comparison, each was a cache
         // miss at 10^6 rows. Ids are compared only within a run of equal id digests.
-        let mut by_rid: Vec<(u128, Option<i64>, u128, usize)> = (0..n)
+        let by_rid: Vec<(u128, Option<i64>, u128, usize)> = (0..n)
             .filter(|&i| keep[i] && rid[i].is_some())
             .map(|i| (rid_digest[i], ts[i], table.digest[i], i))
             .collect();
