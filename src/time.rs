@@ -136,13 +136,18 @@ pub fn parse(value: &str, form: TimeForm, tz: Option<Tz>) -> Result<i64, TimeErr
                 return Err(wrong);
             }
             let naive = parse_naive(value).ok_or(wrong)?;
-            let tz = tz.ok_or(TimeError::NoTimezone)?;
-            match tz.from_local_datetime(&naive) {
-                LocalResult::Single(t) => Ok(t.timestamp_millis()),
-                LocalResult::Ambiguous(early, _) => Ok(early.timestamp_millis()),
-                LocalResult::None => Err(TimeError::NonexistentLocal),
-            }
+            local_to_utc(&naive, tz.ok_or(TimeError::NoTimezone)?)
         }
+    }
+}
+
+/// A naive local time in `tz` as UTC epoch milliseconds: of a time that happens twice (the hour
+/// the clocks go back) the earlier, and an error for one the zone skips.
+pub fn local_to_utc(naive: &NaiveDateTime, tz: Tz) -> Result<i64, TimeError> {
+    match tz.from_local_datetime(naive) {
+        LocalResult::Single(t) => Ok(t.timestamp_millis()),
+        LocalResult::Ambiguous(early, _) => Ok(early.timestamp_millis()),
+        LocalResult::None => Err(TimeError::NonexistentLocal),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Load and validate: finds a dataset's files, reads and checks every row, de-duplicates, and accounts for each row.
 
+mod columnar;
 pub mod parquet;
 pub mod raw;
 pub mod read;

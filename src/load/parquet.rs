@@ -1,4 +1,6 @@
-//! Parquet reader: typed columns rendered as the text cells every other format gives, a slice of row groups at a time.
+//! Parquet reader: a slice of row groups at a time, its columns kept typed for the column-wise
+//! validator (`columnar.rs`) and rendered as the text cells every other format gives where a row
+//! needs them.
 
 use std::path::Path;
 
@@ -119,7 +121,7 @@ impl ParquetSource {
         };
         for col in df.columns() {
             rows.headers.push(col.name().to_string());
-            let text = TextColumn::of(
+            let text = ParquetColumn::of(
                 col.as_materialized_series(),
                 self.zoned.contains(col.name().as_str()),
             )
@@ -158,18 +160,47 @@ impl ParquetSource {
     }
 }
 
-/// The rows of a Parquet slice, kept as columns: a row's text cells are rendered when validation
-/// reaches it, on whichever thread validates that chunk, and never all at once.
+/// The rows of a Parquet slice, kept as columns: validated column by column, and a row's text
+/// cells rendered only for the rows that need them, on whichever thread validates that chunk.
 #[derive(Debug, Default)]
 pub struct ParquetRows {
     pub headers: Vec<String>,
     /// File-wide index of the first row.
     offset: usize,
     height: usize,
-    columns: Vec<TextColumn>,
+    columns: Vec<ParquetColumn>,
 }
 
 impl ParquetRows {
+    /// The rows of a frame as a slice starting at row `offset`, the columns named in `zoned`
+    /// read as instants, without a file (tests).
+    #[cfg(test)]
+    pub(super) fn of_frame(df: &DataFrame, offset: usize, zoned: &[&str]) -> ParquetRows {
+        ParquetRows {
+            headers: df.columns().iter().map(|c| c.name().to_string()).collect(),
+            offset,
+            height: df.height(),
+            columns: df
+                .columns()
+                .iter()
+                .map(|c| {
+                    let zoned = zoned.contains(&c.name().as_str());
+                    ParquetColumn::of(c.as_materialized_series(), zoned).unwrap()
+                })
+                .collect(),
+        }
+    }
+
+    /// The columns, in header order.
+    pub(super) fn columns(&self) -> &[ParquetColumn] {
+        &self.columns
+    }
+
+    /// File-wide index of the slice's first row.
+    pub(super) fn offset(&self) -> usize {
+        self.offset
+    }
+
     pub fn len(&self) -> usize {
         self.height
     }
@@ -222,9 +253,13 @@ impl ParquetRows {
     }
 }
 
-/// A Parquet column as the text the other formats would carry, so one validator serves all.
+/// A Parquet column of a slice, one chunk. The types the validator takes by value are kept as
+/// they are; every other type is cast to text, as the other formats carry it. Each cell renders
+/// as the text a cast to text gives ([`ParquetColumn::cell`]), so a row checked cell by cell is
+/// checked as it always was.
 #[derive(Debug)]
-enum TextColumn {
+pub(super) enum ParquetColumn {
+    /// Strings, and every type not below, cast to text.
     Text(StringChunked),
     /// Signed integers, rendered per cell as the decimal digits a cast to text would give.
     Int(Int64Chunked),
@@ -234,10 +269,18 @@ enum TextColumn {
         per_ms: i64,
         zoned: bool,
     },
+    /// 64-bit floats. Their text is polars' own (shortest round trip), cast for the whole slice
+    /// the first time a cell is rendered: most slices never need it.
+    Float {
+        values: Float64Chunked,
+        text: std::sync::OnceLock<Option<StringChunked>>,
+    },
+    /// Booleans, rendered as `true` and `false`, as a cast to text gives them.
+    Bool(BooleanChunked),
 }
 
-impl TextColumn {
-    fn of(s: &Series, zoned: bool) -> PolarsResult<TextColumn> {
+impl ParquetColumn {
+    fn of(s: &Series, zoned: bool) -> PolarsResult<ParquetColumn> {
         if let DataType::Datetime(unit, tz) = s.dtype() {
             let per_ms: i64 = match unit {
                 TimeUnit::Milliseconds => 1,
@@ -245,7 +288,7 @@ impl TextColumn {
                 TimeUnit::Nanoseconds => 1_000_000,
             };
             let raw = s.to_physical_repr().i64()?.rechunk().into_owned();
-            return Ok(TextColumn::Datetime {
+            return Ok(ParquetColumn::Datetime {
                 raw,
                 per_ms,
                 zoned: zoned || tz.is_some(),
@@ -260,27 +303,50 @@ impl TextColumn {
             // Rendered per cell rather than cast to a text column: the column is the size of the
             // log (timestamps, byte counts), and each cell is read once.
             let ints = s.cast(&DataType::Int64)?;
-            return Ok(TextColumn::Int(ints.i64()?.rechunk().into_owned()));
+            return Ok(ParquetColumn::Int(ints.i64()?.rechunk().into_owned()));
+        }
+        // Float32 is not here: its text is the shortest that rounds back to the 32-bit value,
+        // which read as a 64-bit number is not the same number, so it goes through its text.
+        if s.dtype() == &DataType::Float64 {
+            return Ok(ParquetColumn::Float {
+                values: s.f64()?.rechunk().into_owned(),
+                text: std::sync::OnceLock::new(),
+            });
+        }
+        if s.dtype() == &DataType::Boolean {
+            return Ok(ParquetColumn::Bool(s.bool()?.rechunk().into_owned()));
         }
         let text = s.cast(&DataType::String)?;
-        Ok(TextColumn::Text(text.str()?.rechunk().into_owned()))
+        // Kept in the reader's chunks: gathering string views into one array copies them all,
+        // and the validator reads a chunk at a time anyway.
+        Ok(ParquetColumn::Text(text.str()?.clone()))
     }
 
-    /// Cell `i`, rendered into `buf` where it is not stored as text.
-    fn cell<'a>(&'a self, i: usize, buf: &'a mut String) -> Option<&'a str> {
+    /// Cell `i` as text, rendered into `buf` where it is not stored as text.
+    pub(super) fn cell<'a>(&'a self, i: usize, buf: &'a mut String) -> Option<&'a str> {
         match self {
-            TextColumn::Text(c) => c.get(i),
-            TextColumn::Int(c) => {
+            ParquetColumn::Text(c) => c.get(i),
+            ParquetColumn::Int(c) => {
                 let v = c.get(i)?;
                 buf.clear();
                 buf.push_str(itoa::Buffer::new().format(v));
                 Some(buf.as_str())
             }
-            TextColumn::Datetime { raw, per_ms, zoned } => {
+            ParquetColumn::Datetime { raw, per_ms, zoned } => {
                 let v = raw.get(i)?;
                 buf.clear();
                 datetime_text_into(v, *per_ms, *zoned, buf).then_some(buf.as_str())
             }
+            ParquetColumn::Float { values, text } => text
+                .get_or_init(|| {
+                    // A cast of Float64 to text cannot fail; if it ever did, the cells would
+                    // read as absent rather than take the run down.
+                    let s = values.clone().into_series().cast(&DataType::String).ok()?;
+                    s.str().ok().map(|c| c.rechunk().into_owned())
+                })
+                .as_ref()?
+                .get(i),
+            ParquetColumn::Bool(c) => c.get(i).map(|b| if b { "true" } else { "false" }),
         }
     }
 }

@@ -2,12 +2,12 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::hash::Hasher;
 use std::time::{Duration, Instant};
 
 use chrono_tz::Tz;
 use rayon::prelude::*;
 
+use super::columnar;
 use super::raw::{Cells, RawRow};
 use super::read::RawFile;
 use crate::mapping::Mapping;
@@ -48,13 +48,26 @@ pub struct ValidatedFile {
 }
 
 /// Where each contract column sits in the file's header, after mapping.
-struct Layout {
-    contract: Vec<Option<usize>>,
-    extra: Vec<(String, usize)>,
+pub(super) struct Layout {
+    /// Header position of each contract column, in schema order.
+    pub(super) contract: Vec<Option<usize>>,
+    /// Columns the contract does not name: (name after mapping, header position), first of each name.
+    pub(super) extra: Vec<(String, usize)>,
     duplicate: Option<String>,
 }
 
-fn layout(kind: Kind, headers: &[String], mapping: &Mapping) -> Layout {
+impl Layout {
+    /// An empty table of `kind` with this file's extra columns.
+    pub(super) fn new_table(&self, kind: Kind) -> Table {
+        let mut table = Table::new(kind);
+        for (name, _) in &self.extra {
+            table.extra.insert(name.clone(), Vec::new());
+        }
+        table
+    }
+}
+
+pub(super) fn layout(kind: Kind, headers: &[String], mapping: &Mapping) -> Layout {
     let mut contract = vec![None; kind.columns().len()];
     let mut extra = Vec::new();
     let mut duplicate = None;
@@ -139,6 +152,19 @@ pub fn validate(
     mapping: &Mapping,
     settings: &Settings,
 ) -> ValidatedFile {
+    validate_with(kind, rel_path, file_index, raw, mapping, settings, true)
+}
+
+/// [`validate`], with `by_column` false to check even a Parquet file row by row.
+pub(super) fn validate_with(
+    kind: Kind,
+    rel_path: &str,
+    file_index: u32,
+    raw: &RawFile,
+    mapping: &Mapping,
+    settings: &Settings,
+    by_column: bool,
+) -> ValidatedFile {
     let started = Instant::now();
     let mut forms = BTreeMap::new();
     for (name, hi) in timestamp_columns(kind, raw.headers(), mapping) {
@@ -151,7 +177,7 @@ pub fn validate(
     let forms = TimeForms::new(kind, forms, settings);
     let mut normalise = started.elapsed();
     let mut table = table_for(kind, raw.len());
-    let rejections = validate_rows_into(
+    let rejections = validate_rows_with(
         &mut table,
         kind,
         rel_path,
@@ -161,6 +187,7 @@ pub fn validate(
         settings,
         &forms,
         &mut normalise,
+        by_column,
     );
     ValidatedFile {
         table,
@@ -196,34 +223,38 @@ pub fn validate_rows_into(
     time_forms: &TimeForms,
     normalise: &mut Duration,
 ) -> Vec<Rejection> {
-    let cols = kind.columns();
+    validate_rows_with(
+        into, kind, rel_path, file_index, raw, mapping, settings, time_forms, normalise, true,
+    )
+}
+
+/// [`validate_rows_into`], with `by_column` false to check even a Parquet slice row by row (the
+/// column-wise path's tests compare the two).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn validate_rows_with(
+    into: &mut Table,
+    kind: Kind,
+    rel_path: &str,
+    file_index: u32,
+    raw: &RawFile,
+    mapping: &Mapping,
+    settings: &Settings,
+    time_forms: &TimeForms,
+    normalise: &mut Duration,
+    by_column: bool,
+) -> Vec<Rejection> {
     let lay = layout(kind, raw.headers(), mapping);
-    let forms = &time_forms.forms;
     let naive_blocked = &time_forms.naive_blocked;
-    let new_table = || {
-        let mut table = Table::new(kind);
-        for (name, _) in &lay.extra {
-            table.extra.insert(name.clone(), Vec::new());
+    let new_table = || lay.new_table(kind);
+    let ctx = RowContext::new(kind, &lay, time_forms, mapping, settings);
+    // A Parquet slice is checked column by column, its failing rows alone row by row; a file
+    // whose every row fails for one reason (a header repeated, naive times without a zone) is
+    // left to the row path, which words that reason.
+    let columnar = match raw {
+        RawFile::Parquet(p) if by_column && lay.duplicate.is_none() && naive_blocked.is_none() => {
+            Some(p)
         }
-        table
-    };
-    let pos = |n: &str| cols.iter().position(|c| c.name == n);
-    let clock = match kind {
-        _ if settings.clock_offset_ms.is_empty() => None,
-        Kind::Cache => pos("cache_node").zip(pos("ts")),
-        Kind::Deliveries => pos("server").zip(pos("ts")),
         _ => None,
-    };
-    let ctx = RowContext {
-        cols,
-        lay: &lay,
-        forms: cols.iter().map(|c| forms.get(c.name).copied()).collect(),
-        value_maps: cols
-            .iter()
-            .map(|c| mapping.values_for(kind, c.name))
-            .collect(),
-        clock,
-        tz: settings.timezone,
     };
     // Rows are independent, so large files are checked in parallel chunks; appending
     // the chunks in order keeps the file's row order.
@@ -235,6 +266,15 @@ pub fn validate_rows_into(
     let parts: Vec<(Table, Vec<Rejection>, Duration)> = chunks
         .into_par_iter()
         .map(|chunk| {
+            if let Some(p) = columnar {
+                let chunk = columnar::Chunk {
+                    rows: chunk,
+                    file_index,
+                    rel_path,
+                };
+                let done = columnar::validate_chunk(p, raw, &chunk, &ctx, settings, new_table());
+                return (done.table, done.rejections, done.spent);
+            }
             let mut table = new_table();
             let mut rejections = Vec::new();
             let mut interner = Interner::default();
@@ -293,7 +333,7 @@ pub fn validate_rows_into(
 
 /// A parsed value of one contract column; text still borrowed from the row, the mapping or the schema.
 #[derive(Debug, Clone, PartialEq)]
-enum Value<'a> {
+pub(super) enum Value<'a> {
     Absent,
     Text(&'a str),
     /// A code of an enum column, with the contract name it stands for.
@@ -304,22 +344,54 @@ enum Value<'a> {
 }
 
 /// Everything about a file that every row needs, resolved once per file rather than per cell.
-struct RowContext<'a> {
-    cols: &'static [Column],
-    lay: &'a Layout,
+pub(super) struct RowContext<'a> {
+    pub(super) cols: &'static [Column],
+    pub(super) lay: &'a Layout,
     /// The detected time form per contract column (timestamp columns only).
-    forms: Vec<Option<TimeForm>>,
+    pub(super) forms: Vec<Option<TimeForm>>,
     /// The mapping's value rewrites per contract column.
-    value_maps: Vec<Option<&'a BTreeMap<String, String>>>,
+    pub(super) value_maps: Vec<Option<&'a BTreeMap<String, String>>>,
     /// Positions of the clock column (`cache_node` or `server`) and `ts`, when offsets apply.
-    clock: Option<(usize, usize)>,
-    tz: Option<Tz>,
+    pub(super) clock: Option<(usize, usize)>,
+    pub(super) tz: Option<Tz>,
 }
 
-type RowError = (String, String);
+/// The contract column at fault and the reason.
+pub(super) type RowError = (String, String);
 
 impl<'a> RowContext<'a> {
-    fn parse_row<'r>(
+    pub(super) fn new(
+        kind: Kind,
+        lay: &'a Layout,
+        time_forms: &TimeForms,
+        mapping: &'a Mapping,
+        settings: &Settings,
+    ) -> RowContext<'a> {
+        let cols = kind.columns();
+        let pos = |n: &str| cols.iter().position(|c| c.name == n);
+        let clock = match kind {
+            _ if settings.clock_offset_ms.is_empty() => None,
+            Kind::Cache => pos("cache_node").zip(pos("ts")),
+            Kind::Deliveries => pos("server").zip(pos("ts")),
+            _ => None,
+        };
+        RowContext {
+            cols,
+            lay,
+            forms: cols
+                .iter()
+                .map(|c| time_forms.forms.get(c.name).copied())
+                .collect(),
+            value_maps: cols
+                .iter()
+                .map(|c| mapping.values_for(kind, c.name))
+                .collect(),
+            clock,
+            tz: settings.timezone,
+        }
+    }
+
+    pub(super) fn parse_row<'r>(
         &'r self,
         row: &'r RawRow,
         cells: &'r Cells,
@@ -366,7 +438,8 @@ impl<'a> RowContext<'a> {
         Ok(values)
     }
 
-    fn parse_value<'v>(
+    /// Parses one cell of contract column `ci` (`c`), the mapping's value rewrite already applied.
+    pub(super) fn parse_value<'v>(
         &self,
         ci: usize,
         c: &Column,
@@ -419,7 +492,7 @@ impl<'a> RowContext<'a> {
     }
 }
 
-fn push_row(
+pub(super) fn push_row(
     table: &mut Table,
     interner: &mut Interner,
     ctx: &RowContext,
@@ -433,16 +506,16 @@ fn push_row(
     if let Some((key, ts)) = ctx.clock {
         apply_clock_offset(key, ts, &mut values, settings);
     }
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut h = RowDigest::default();
     for (c, v) in ctx.cols.iter().zip(&values) {
-        hash_value(&mut h, c.name, v);
+        h.value(c.name, v);
     }
     for (name, hi) in &ctx.lay.extra {
         if let Some(v) = cells.get(*hi) {
-            hash_field(&mut h, name, 1, v.as_bytes());
+            h.field(name, TAG_TEXT, v.as_bytes());
         }
     }
-    table.digest.push(h.digest128());
+    table.digest.push(h.finish());
     table.source.push((file_index, row.line));
     for (ci, (col, v)) in table.columns.iter_mut().zip(values).enumerate() {
         match (col, v) {
@@ -477,24 +550,57 @@ fn apply_clock_offset(key: usize, ts: usize, values: &mut [Value], settings: &Se
     }
 }
 
-fn hash_value(h: &mut xxhash_rust::xxh3::Xxh3, name: &str, v: &Value) {
-    match v {
-        Value::Absent => {}
-        // An enum hashes as its name, as the text it was before it had a code.
-        Value::Text(s) | Value::Enum(_, s) => hash_field(h, name, 1, s.as_bytes()),
-        Value::Time(t) => hash_field(h, name, 2, &t.to_le_bytes()),
-        Value::Num(n) => hash_field(h, name, 3, &n.to_bits().to_le_bytes()),
-        Value::Bool(b) => hash_field(h, name, 4, &[*b as u8]),
-    }
+/// The digest's type tags: a value's type is part of it.
+pub(super) const TAG_TEXT: u8 = 1;
+pub(super) const TAG_TIME: u8 = 2;
+pub(super) const TAG_NUM: u8 = 3;
+pub(super) const TAG_BOOL: u8 = 4;
+
+/// The 128-bit digest of one row's parsed values, for duplicate detection: XXH3-128 of every
+/// present field in schema order, then the extra columns in header order, each as its name, type
+/// tag and bytes, lengths included so fields cannot run together. The bytes are gathered and
+/// hashed once; that is the XXH3 of the same bytes fed field by field, so the row and the column
+/// paths, and every earlier run, agree.
+#[derive(Debug, Default)]
+pub(super) struct RowDigest {
+    bytes: Vec<u8>,
 }
 
-/// Feeds one named, typed value to the digest; lengths are included so fields cannot run together.
-fn hash_field(h: &mut xxhash_rust::xxh3::Xxh3, name: &str, tag: u8, bytes: &[u8]) {
-    h.write_u64(name.len() as u64);
-    h.write(name.as_bytes());
-    h.write_u8(tag);
-    h.write_u64(bytes.len() as u64);
-    h.write(bytes);
+impl RowDigest {
+    /// Adds one parsed value; an absent one adds nothing.
+    pub(super) fn value(&mut self, name: &str, v: &Value) {
+        match v {
+            Value::Absent => {}
+            // An enum hashes as its name, as the text it was before it had a code.
+            Value::Text(s) | Value::Enum(_, s) => self.field(name, TAG_TEXT, s.as_bytes()),
+            Value::Time(t) => self.field(name, TAG_TIME, &t.to_le_bytes()),
+            Value::Num(n) => self.num(name, *n),
+            Value::Bool(b) => self.field(name, TAG_BOOL, &[*b as u8]),
+        }
+    }
+
+    pub(super) fn num(&mut self, name: &str, n: f64) {
+        self.field(name, TAG_NUM, &n.to_bits().to_le_bytes());
+    }
+
+    /// Adds one named, typed field. The lengths are written as `Hasher::write_u64` wrote them,
+    /// in native byte order.
+    pub(super) fn field(&mut self, name: &str, tag: u8, bytes: &[u8]) {
+        self.bytes
+            .extend_from_slice(&(name.len() as u64).to_ne_bytes());
+        self.bytes.extend_from_slice(name.as_bytes());
+        self.bytes.push(tag);
+        self.bytes
+            .extend_from_slice(&(bytes.len() as u64).to_ne_bytes());
+        self.bytes.extend_from_slice(bytes);
+    }
+
+    /// The digest of the fields added since the last call; starts the next row.
+    pub(super) fn finish(&mut self) -> u128 {
+        let d = xxhash_rust::xxh3::xxh3_128(&self.bytes);
+        self.bytes.clear();
+        d
+    }
 }
 
 #[cfg(test)]
@@ -627,5 +733,28 @@ mod tests {
         );
         assert_eq!(a.table.digest, b.table.digest);
         assert_ne!(a.table.digest, c.table.digest);
+    }
+
+    /// Gathering a row's fields and hashing them once gives the digest that feeding them to
+    /// XXH3 one by one gave, at every length XXH3 treats apart (up to 16, 128, 240 bytes, more).
+    #[test]
+    fn the_gathered_digest_is_the_streamed_one() {
+        use std::hash::Hasher;
+        for fields in [0usize, 1, 2, 3, 5, 9, 17, 40] {
+            let mut streamed = xxhash_rust::xxh3::Xxh3::new();
+            let mut gathered = RowDigest::default();
+            for f in 0..fields {
+                let name = ["ts", "session_id", "x"][f % 3];
+                let value = "v".repeat(f * 3);
+                let tag = (f % 4) as u8 + 1;
+                streamed.write_u64(name.len() as u64);
+                streamed.write(name.as_bytes());
+                streamed.write_u8(tag);
+                streamed.write_u64(value.len() as u64);
+                streamed.write(value.as_bytes());
+                gathered.field(name, tag, value.as_bytes());
+            }
+            assert_eq!(gathered.finish(), streamed.digest128(), "{fields} fields");
+        }
     }
 }
