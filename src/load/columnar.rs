@@ -17,7 +17,7 @@ use polars::prelude::*;
 use super::parquet::{ParquetColumn, ParquetRows};
 use super::read::RawFile;
 use super::validate::{
-    push_row, Rejection, RowContext, RowDigest, Value, TAG_BOOL, TAG_TEXT, TAG_TIME,
+    push_row, push_value, Rejection, RowContext, RowDigest, Value, TAG_BOOL, TAG_TEXT, TAG_TIME,
 };
 use crate::schema::{Column, ColumnType, Presence};
 use crate::settings::Settings;
@@ -356,18 +356,7 @@ impl Convert<'_, '_> {
                         Value::Absent
                     }),
             };
-            match (&mut out, value) {
-                (ColumnData::Text(o), Value::Text(s)) => o.push(Some(self.interner.intern(ci, s))),
-                (ColumnData::Enum(o), Value::Enum(code, _)) => o.push(Some(code)),
-                (ColumnData::Time(o), Value::Time(t)) => o.push(Some(t)),
-                (ColumnData::Num(o), Value::Num(x)) => o.push(Some(x)),
-                (ColumnData::Bool(o), Value::Bool(b)) => o.push(Some(b)),
-                (ColumnData::Text(o), _) => o.push(None),
-                (ColumnData::Enum(o), _) => o.push(None),
-                (ColumnData::Time(o), _) => o.push(None),
-                (ColumnData::Num(o), _) => o.push(None),
-                (ColumnData::Bool(o), _) => o.push(None),
-            }
+            push_value(&mut out, value, |s| self.interner.intern(ci, s));
         }
         out
     }
