@@ -26,8 +26,9 @@ pub fn classify(
             rows.len(),
         ));
     }
-    let own_origin = &deliveries.text("origin_stream_id")[rows.clone()];
-    let own_object = &deliveries.text("object_id")[rows];
+    let own_origin = deliveries.text("origin_stream_id");
+    let own_object = deliveries.text("object_id");
+    let first = rows.start;
     let codes = &tl.codes;
     let verdict = |(d, r): (usize, &Resolved)| -> Result<Verdict, TimelineError> {
         let now = &r.at[SHIFT_NONE];
@@ -37,8 +38,8 @@ pub fn classify(
         let content = match r.content {
             None => Evidence::default(),
             Some(Content::Named { capture_ts }) => Evidence {
-                origin: own_origin[d].clone(),
-                object: own_object[d].clone(),
+                origin: own_origin.get(first + d).cloned(),
+                object: own_object.get(first + d).cloned(),
                 capture_ts: Some(capture_ts),
                 source: Some(ContentSource::Delivery),
                 ..Evidence::default()

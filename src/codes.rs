@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 
-use crate::table::Text;
+use crate::text::{Text, TextColumn, TextSlice, ABSENT};
 use crate::timeline::TimelineError;
 
 /// The code of an identifier the timelines never name: it matches no timeline row.
@@ -17,6 +17,17 @@ pub const UNKNOWN: u32 = u32::MAX;
 
 /// How many codes one dictionary hands out: every `u32` but [`UNKNOWN`].
 pub const LIMIT: u32 = UNKNOWN;
+
+/// Each cell's code through the code of its column value.
+fn per_cell(cells: &[u32], of_value: &[u32]) -> Vec<u32> {
+    cells
+        .iter()
+        .map(|&c| match c {
+            ABSENT => UNKNOWN,
+            c => of_value.get(c as usize).copied().unwrap_or(UNKNOWN),
+        })
+        .collect()
+}
 
 /// The identifiers of one domain and their codes, both ways. Codes are handed out in the order
 /// values are first seen, from 0.
@@ -52,6 +63,35 @@ impl Dictionary {
         self.values.push(v.clone());
         self.index.insert(v.clone(), c);
         Ok(c)
+    }
+
+    /// The code of every cell of `column` ([`UNKNOWN`] where absent), new values given new codes.
+    pub fn code_all(&mut self, column: &TextColumn) -> Result<Vec<u32>, TimelineError> {
+        let Some((cells, values)) = column.coded() else {
+            return column
+                .iter()
+                .map(|v| v.map_or(Ok(UNKNOWN), |v| self.code(v)))
+                .collect();
+        };
+        let mut of_value = Vec::with_capacity(values.len());
+        for v in values {
+            of_value.push(self.code(v)?);
+        }
+        Ok(per_cell(cells, &of_value))
+    }
+
+    /// The code of every cell of `cells`, [`UNKNOWN`] where absent or not named by any timeline.
+    pub fn lookup_all(&self, cells: TextSlice<'_>) -> Vec<u32> {
+        match cells.coded() {
+            Some((cells, values)) => {
+                let of_value: Vec<u32> = values.iter().map(|v| self.lookup(v)).collect();
+                per_cell(cells, &of_value)
+            }
+            None => cells
+                .iter()
+                .map(|v| v.map_or(UNKNOWN, |v| self.lookup(v)))
+                .collect(),
+        }
     }
 
     /// The code of `v`, or [`UNKNOWN`] when no timeline names it.

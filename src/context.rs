@@ -62,11 +62,11 @@ impl AccountDirectory {
         let mut seen: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         let mut region: HashMap<String, Text, RandomState> = HashMap::default();
         for i in 0..t.len() {
-            let Some(id) = ids.get(i).and_then(|x| x.as_deref()) else {
+            let Some(id) = ids.str(i) else {
                 continue;
             };
             let entry = seen.entry(id).or_default();
-            if let Some(c) = countries.get(i).and_then(|x| x.as_deref()) {
+            if let Some(c) = countries.str(i) {
                 entry.push(c);
             }
             if let Some(r) = regions.and_then(|r| r.get(i)).and_then(|x| x.as_deref()) {
@@ -144,15 +144,15 @@ impl SessionStarts {
         let mut by_session: BTreeMap<String, BTreeMap<i64, SessionStart>> = BTreeMap::new();
         for i in 0..t.len() {
             let (Some(at), Some(s), Some(SessionEvent::Start), Some(a)) =
-                (ts[i], sid[i].as_deref(), ev[i], acct[i].as_deref())
+                (ts[i], sid.str(i), ev[i], acct.str(i))
             else {
                 continue;
             };
             let new = SessionStart {
                 ts: at,
                 account: a.to_string(),
-                client: client[i].clone(),
-                integration: integ[i].clone(),
+                client: client.get(i).cloned(),
+                integration: integ.get(i).cloned(),
             };
             let slot = by_session
                 .entry(s.to_string())
@@ -200,8 +200,9 @@ impl DeliveryContext {
         starts: &SessionStarts,
         dir: &AccountDirectory,
     ) -> Self {
-        let ts = &d.time("ts")[rows.clone()];
-        let sid = &d.text("session_id")[rows];
+        let first = rows.start;
+        let ts = &d.time("ts")[rows];
+        let sid = d.text("session_id");
         let n = verdicts.len();
         let mut cx = DeliveryContext {
             client: Vec::with_capacity(n),
@@ -213,10 +214,7 @@ impl DeliveryContext {
         let country =
             |a: &Option<Text>| a.as_deref().and_then(|a| dir.shared_country_of(a)).cloned();
         for (i, v) in verdicts.iter().enumerate() {
-            let start = match (
-                ts.get(i).copied().flatten(),
-                sid.get(i).and_then(|s| s.as_deref()),
-            ) {
+            let start = match (ts.get(i).copied().flatten(), sid.str(first + i)) {
                 (Some(t), Some(s)) => starts.at(s, t),
                 _ => None,
             };

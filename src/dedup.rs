@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 
 use crate::schema::Kind;
-use crate::table::{Table, Text};
+use crate::table::{Table, TextColumn};
 
 /// Keeps one row per event and returns how many rows each input file lost as duplicates.
 ///
@@ -33,17 +33,17 @@ pub fn dedup(table: Table, n_files: usize) -> (Table, Vec<u64>) {
         let rid = table.text("request_id");
         // Sorting by a digest of the id keeps equal ids together with integer compares;
         // the ids themselves break digest ties, so a collision can never merge two ids.
-        let rid_digest: Vec<u128> = rid
-            .par_iter()
-            .map(|r| {
-                r.as_deref()
+        let rid_digest: Vec<u128> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                rid.str(i)
                     .map_or(0, |r| xxhash_rust::xxh3::xxh3_128(r.as_bytes()))
             })
             .collect();
         // The sort keys travel with their row: looked up from a comparison, each was a cache
         // miss at 10^6 rows. Ids are compared only within a run of equal id digests.
         let by_rid: Vec<(u128, Option<i64>, u128, usize)> = (0..n)
-            .filter(|&i| keep[i] && rid[i].is_some())
+            .filter(|&i| keep[i] && rid.get(i).is_some())
             .map(|i| (rid_digest[i], ts[i], table.digest[i], i))
             .collect();
         drop(rid_digest);
@@ -58,8 +58,8 @@ pub fn dedup(table: Table, n_files: usize) -> (Table, Vec<u64>) {
     if ts.is_empty() {
         let id = table.text("account_id");
         kept.par_sort_unstable_by(|&a, &b| {
-            id[a]
-                .cmp(&id[b])
+            id.get(a)
+                .cmp(&id.get(b))
                 .then(table.digest[a].cmp(&table.digest[b]))
         });
     } else {
@@ -75,7 +75,7 @@ pub fn dedup(table: Table, n_files: usize) -> (Table, Vec<u64>) {
 /// digest. `by_rid` holds (digest of the id, ts, row digest, row) of the rows still kept.
 fn fold_request_ids(
     mut by_rid: Vec<(u128, Option<i64>, u128, usize)>,
-    rid: &[Option<Text>],
+    rid: &TextColumn,
     keep: &mut [bool],
 ) {
     by_rid.par_sort_unstable();
@@ -88,12 +88,12 @@ fn fold_request_ids(
                 .count();
         let run = &mut by_rid[start..end];
         // Two ids with one digest: the run is ordered by id first, as without digests.
-        if run.iter().any(|k| rid[k.3] != rid[run[0].3]) {
-            run.sort_unstable_by(|a, b| rid[a.3].cmp(&rid[b.3]).then(a.cmp(b)));
+        if run.iter().any(|k| rid.get(k.3) != rid.get(run[0].3)) {
+            run.sort_unstable_by(|a, b| rid.get(a.3).cmp(&rid.get(b.3)).then(a.cmp(b)));
         }
         // Of each id, the earliest `ts`, then the smallest digest, stays.
         for w in run.windows(2) {
-            if rid[w[0].3] == rid[w[1].3] {
+            if rid.get(w[0].3) == rid.get(w[1].3) {
                 keep[w[1].3] = false;
             }
         }
@@ -135,10 +135,7 @@ mod tests {
     /// Two ids with one digest are still two ids: each keeps its own earliest row.
     #[test]
     fn request_ids_whose_digests_collide_stay_apart() {
-        let rid: Vec<Option<Text>> = ["a", "b", "a", "b", "c"]
-            .iter()
-            .map(|s| Some(Text::from(*s)))
-            .collect();
+        let rid: TextColumn = ["a", "b", "a", "b", "c"].into_iter().map(Some).collect();
         let keys = vec![
             (7, Some(30), 1, 0),
             (7, Some(10), 2, 1),

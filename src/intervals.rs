@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
-use crate::codes::{Codes, Dictionary, Pairs};
+use crate::codes::{Codes, Pairs};
 use crate::load::LoadedDataset;
 use crate::schema::{CacheOp, Kind, OwnershipEvent, SessionEvent};
-use crate::table::{Table, Text};
+use crate::table::{Table, Text, TextColumn};
 use crate::timeline::{Timeline, TimelineBuilder, TimelineError};
 
 /// All timelines of a dataset. Identifiers are codes of `codes`.
@@ -128,17 +128,6 @@ pub fn build_from(
     })
 }
 
-/// The code of every value of a column ([`crate::codes::UNKNOWN`] where absent).
-fn code_all(dict: &mut Dictionary, column: &[Option<Text>]) -> Result<Vec<u32>, TimelineError> {
-    column
-        .iter()
-        .map(|v| {
-            v.as_ref()
-                .map_or(Ok(crate::codes::UNKNOWN), |v| dict.code(v))
-        })
-        .collect()
-}
-
 /// A row index as the sort keys carry it.
 fn row32(i: usize) -> Result<u32, TimelineError> {
     u32::try_from(i).map_err(|_| TimelineError::TooManyEvents)
@@ -194,13 +183,10 @@ pub fn session_intervals(t: &Table, ttl_ms: i64) -> Vec<SessionInterval> {
     type Event<'a> = (i64, SessionEvent, Option<&'a str>);
     let mut by_session: BTreeMap<&str, Vec<Event>> = BTreeMap::new();
     for i in 0..t.len() {
-        let (Some(ts), Some(s), Some(e)) = (ts[i], sid[i].as_deref(), ev[i]) else {
+        let (Some(ts), Some(s), Some(e)) = (ts[i], sid.str(i), ev[i]) else {
             continue;
         };
-        by_session
-            .entry(s)
-            .or_default()
-            .push((ts, e, acct[i].as_deref()));
+        by_session.entry(s).or_default().push((ts, e, acct.str(i)));
     }
     let mut out = Vec::new();
     for (s, mut events) in by_session {
@@ -230,20 +216,22 @@ fn session_timeline(
         t.enums::<SessionEvent>("event"),
         t.text("account_id"),
     );
+    let session_code = codes.sessions.code_all(sid)?;
     let mut events: Vec<(u32, i64, u32)> = Vec::with_capacity(t.len());
     for i in 0..t.len() {
-        let (Some(ts), Some(s), Some(_)) = (ts[i], &sid[i], ev[i]) else {
+        let (Some(ts), Some(_), Some(_)) = (ts[i], sid.get(i), ev[i]) else {
             continue;
         };
-        events.push((codes.sessions.code(s)?, ts, row32(i)?));
+        events.push((session_code[i], ts, row32(i)?));
     }
+    drop(session_code);
     events.par_sort_unstable();
     let mut windows: Vec<(u32, i64, i64, &Text)> = Vec::new();
     for group in events.chunk_by(|a, b| a.0 == b.0) {
         let session = group[0].0;
         let of_session = group.iter().filter_map(|&(_, ts, i)| {
             let i = i as usize;
-            Some((ts, ev[i]?, acct[i].as_ref()))
+            Some((ts, ev[i]?, acct.get(i)))
         });
         windows_of(of_session, ttl_ms, |start, end, account| {
             windows.push((session, start, end, account))
@@ -270,7 +258,7 @@ fn owner_timeline(t: &Table, codes: &mut Codes) -> Result<Timeline<Option<u32>>,
     let mut events: Vec<(u32, i64, u32)> = Vec::new();
     for i in 0..t.len() {
         let (Some(ts), Some(s), Some(OwnershipEvent::Bind | OwnershipEvent::Unbind)) =
-            (ts[i], &stream[i], ev[i])
+            (ts[i], stream.get(i), ev[i])
         else {
             continue;
         };
@@ -278,7 +266,7 @@ fn owner_timeline(t: &Table, codes: &mut Codes) -> Result<Timeline<Option<u32>>,
     }
     events.par_sort_unstable();
     let owner_of = |i: u32| match ev[i as usize] {
-        Some(OwnershipEvent::Bind) => acct[i as usize].as_ref(),
+        Some(OwnershipEvent::Bind) => acct.get(i as usize),
         _ => None,
     };
     let mut changes = Vec::new();
@@ -301,7 +289,8 @@ fn grant_timeline(t: &Table, codes: &mut Codes) -> Result<(Timeline<bool>, Pairs
     let mut pairs = Pairs::default();
     let mut events: Vec<(u32, i64, bool)> = Vec::new();
     for i in 0..t.len() {
-        let (Some(ts), Some(s), Some(a), Some(e)) = (ts[i], &stream[i], &acct[i], ev[i]) else {
+        let (Some(ts), Some(s), Some(a), Some(e)) = (ts[i], stream.get(i), acct.get(i), ev[i])
+        else {
             continue;
         };
         let granted = match e {
@@ -348,15 +337,13 @@ fn cache_timeline(
         t.text("config_version"),
     );
     // Nodes and keys are two dictionaries, filled side by side.
-    let (node_code, key_code) = rayon::join(
-        || code_all(&mut codes.nodes, node),
-        || code_all(&mut codes.keys, key),
-    );
+    let (node_code, key_code) =
+        rayon::join(|| codes.nodes.code_all(node), || codes.keys.code_all(key));
     let (node_code, key_code) = (node_code?, key_code?);
     let mut slots = Pairs::default();
     let mut events: Vec<(u32, i64, u32)> = Vec::with_capacity(t.len());
     for i in 0..t.len() {
-        let (Some(ts), Some(_), Some(k), Some(o)) = (ts[i], &node[i], &key[i], op[i]) else {
+        let (Some(ts), Some(_), Some(k), Some(o)) = (ts[i], node.get(i), key.get(i), op[i]) else {
             continue;
         };
         // Only `purge` gives `*` its meaning, in the purge timeline.
@@ -371,15 +358,15 @@ fn cache_timeline(
     let is_fill = |i: usize| op[i] == Some(CacheOp::Fill);
     let rank = |i: usize| -> Rank {
         let fill = is_fill(i);
-        fn when(v: &Option<Text>, fill: bool) -> Option<&str> {
-            v.as_deref().filter(|_| fill)
+        fn when(v: &TextColumn, i: usize, fill: bool) -> Option<&str> {
+            v.str(i).filter(|_| fill)
         }
         (
             fill,
-            when(&obj[i], fill),
-            when(&origin[i], fill),
+            when(obj, i, fill),
+            when(origin, i, fill),
             cap[i].filter(|_| fill),
-            when(&cfg[i], fill),
+            when(cfg, i, fill),
         )
     };
     // Slot codes are final: every slot was seen above, so the timeline's size is known.
@@ -394,13 +381,10 @@ fn cache_timeline(
         let entry = match is_fill(w) {
             true => CacheEntry {
                 fill: true,
-                origin: origin[w]
-                    .as_ref()
-                    .map(|o| codes.streams.code(o))
-                    .transpose()?,
+                origin: origin.get(w).map(|o| codes.streams.code(o)).transpose()?,
                 captured: cap[w],
-                object: obj[w].clone(),
-                config: cfg[w].as_ref().map(|c| codes.configs.code(c)).transpose()?,
+                object: obj.get(w).cloned(),
+                config: cfg.get(w).map(|c| codes.configs.code(c)).transpose()?,
             },
             false => CacheEntry {
                 fill: false,
@@ -425,10 +409,10 @@ fn purge_timeline(t: &Table, codes: &mut Codes) -> Result<Timeline<()>, Timeline
     );
     let mut purges: Vec<(u32, i64)> = Vec::new();
     for i in 0..t.len() {
-        if op[i] != Some(CacheOp::Purge) || key[i].as_deref() != Some("*") {
+        if op[i] != Some(CacheOp::Purge) || key.str(i) != Some("*") {
             continue;
         }
-        if let (Some(ts), Some(n)) = (ts[i], &node[i]) {
+        if let (Some(ts), Some(n)) = (ts[i], node.get(i)) {
             purges.push((codes.nodes.code(n)?, ts));
         }
     }
@@ -443,6 +427,7 @@ fn purge_timeline(t: &Table, codes: &mut Codes) -> Result<Timeline<()>, Timeline
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codes::Dictionary;
     use crate::load::table_from_csv;
 
     fn table(kind: Kind, csv: &str) -> Table {

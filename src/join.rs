@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::codes::UNKNOWN;
 use crate::intervals::{CacheEntry, Timelines};
-use crate::table::{Table, Text};
+use crate::table::Table;
 use crate::timeline::Events;
 use crate::verdict::Lookup;
 
@@ -44,14 +44,26 @@ pub enum Content {
 
 /// Resolves deliveries `rows` of the deliveries table, one [`Resolved`] per row, in row order.
 pub fn resolve(d: &Table, rows: Range<usize>, tl: &Timelines, tolerance_ms: i64) -> Vec<Resolved> {
-    let text = |name: &str| &d.text(name)[rows.clone()];
-    let (session, node, key) = (text("session_id"), text("cache_node"), text("cache_key"));
-    let origin = text("origin_stream_id");
+    let text = |name: &str| d.text(name).slice(rows.clone());
+    // Each distinct identifier of the block is looked up once, not once per delivery.
+    let c = &tl.codes;
+    let ((session, node), (key, origin)) = rayon::join(
+        || {
+            rayon::join(
+                || c.sessions.lookup_all(text("session_id")),
+                || c.nodes.lookup_all(text("cache_node")),
+            )
+        },
+        || {
+            rayon::join(
+                || c.keys.lookup_all(text("cache_key")),
+                || c.streams.lookup_all(text("origin_stream_id")),
+            )
+        },
+    );
+    let named = text("origin_stream_id");
     let ts = &d.time("ts")[rows.clone()];
     let captured = &d.time("captured_at")[rows.clone()];
-    let code = |dict: &crate::codes::Dictionary, v: &Option<Text>| {
-        v.as_deref().map_or(UNKNOWN, |v| dict.lookup(v))
-    };
     (0..rows.len())
         .into_par_iter()
         .map(|i| {
@@ -61,12 +73,10 @@ pub fn resolve(d: &Table, rows: Range<usize>, tl: &Timelines, tolerance_ms: i64)
             };
             let delivery = Delivery {
                 t,
-                session: code(&tl.codes.sessions, &session[i]),
-                node: code(&tl.codes.nodes, &node[i]),
-                key: code(&tl.codes.keys, &key[i]),
-                named: origin[i]
-                    .as_deref()
-                    .map(|o| (tl.codes.streams.lookup(o), captured[i].unwrap_or(t))),
+                session: session[i],
+                node: node[i],
+                key: key[i],
+                named: named.get(i).map(|_| (origin[i], captured[i].unwrap_or(t))),
             };
             delivery.resolve(tl, tolerance_ms)
         })

@@ -26,6 +26,7 @@ pub mod settings;
 pub mod sink;
 pub mod stages;
 pub mod table;
+pub mod text;
 pub mod time;
 pub mod timeline;
 pub mod verdict;

@@ -1,15 +1,11 @@
 //! `Table`: the validated rows of one log kind, typed and columnar, ready to become a polars frame.
 
+use polars::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
-use std::sync::Arc;
-
-use polars::prelude::*;
 
 use crate::schema::{ColumnType, EnumValue, Kind};
-
-/// A text value. Equal values of a column usually share one allocation (see [`Interner`]).
-pub type Text = Arc<str>;
+pub use crate::text::{Text, TextColumn, TextSlice};
 
 /// Distinct values an interner keeps per column before it stops looking: beyond that
 /// the column is mostly unique ids, which sharing would not shrink.
@@ -48,7 +44,7 @@ impl Interner {
 /// The values of one column.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColumnData {
-    Text(Vec<Option<Text>>),
+    Text(TextColumn),
     /// A closed set of values ([`ColumnType::Enum`]), each the position of its name in the list.
     Enum(Vec<Option<u8>>),
     /// UTC epoch milliseconds.
@@ -60,7 +56,7 @@ pub enum ColumnData {
 impl ColumnData {
     pub fn for_type(ty: ColumnType) -> ColumnData {
         match ty {
-            ColumnType::Text => ColumnData::Text(Vec::new()),
+            ColumnType::Text => ColumnData::Text(TextColumn::new()),
             ColumnType::Enum(_) => ColumnData::Enum(Vec::new()),
             ColumnType::Timestamp => ColumnData::Time(Vec::new()),
             ColumnType::Number => ColumnData::Num(Vec::new()),
@@ -84,7 +80,7 @@ impl ColumnData {
 
     fn append(&mut self, other: ColumnData) {
         match (self, other) {
-            (ColumnData::Text(a), ColumnData::Text(b)) => a.extend(b),
+            (ColumnData::Text(a), ColumnData::Text(b)) => a.append(b),
             (ColumnData::Enum(a), ColumnData::Enum(b)) => a.extend(b),
             (ColumnData::Time(a), ColumnData::Time(b)) => a.extend(b),
             (ColumnData::Num(a), ColumnData::Num(b)) => a.extend(b),
@@ -99,7 +95,7 @@ impl ColumnData {
             idx.iter().map(|&i| v[i].take()).collect()
         }
         match self {
-            ColumnData::Text(v) => ColumnData::Text(pick(v, idx)),
+            ColumnData::Text(v) => ColumnData::Text(v.select(idx)),
             ColumnData::Enum(v) => ColumnData::Enum(pick(v, idx)),
             ColumnData::Time(v) => ColumnData::Time(pick(v, idx)),
             ColumnData::Num(v) => ColumnData::Num(pick(v, idx)),
@@ -111,7 +107,7 @@ impl ColumnData {
     fn to_column(&self, name: &str, ty: ColumnType, rows: Range<usize>) -> Column {
         let name: PlSmallStr = name.into();
         match self {
-            ColumnData::Text(v) => text_column(name, &v[rows]),
+            ColumnData::Text(v) => v.to_column(name, rows),
             ColumnData::Enum(v) => {
                 let names = match ty {
                     ColumnType::Enum(names) => names,
@@ -176,7 +172,7 @@ impl Table {
     }
 
     /// A text column; empty where the kind has no such column.
-    pub fn text(&self, name: &str) -> &[Option<Text>] {
+    pub fn text(&self, name: &str) -> &TextColumn {
         match self.column(name) {
             Some(ColumnData::Text(v)) => v,
             Some(ColumnData::Enum(_)) => {
@@ -184,9 +180,9 @@ impl Table {
                     false,
                     "bug: {name} is an enum column, read with Table::enums"
                 );
-                &[]
+                &crate::text::NO_TEXT
             }
-            _ => &[],
+            _ => &crate::text::NO_TEXT,
         }
     }
 
@@ -259,7 +255,7 @@ impl Table {
     pub fn push_row(&mut self, src: &Table, i: usize) {
         for (mine, theirs) in self.columns.iter_mut().zip(&src.columns) {
             match (mine, theirs) {
-                (ColumnData::Text(a), ColumnData::Text(b)) => a.push(b[i].clone()),
+                (ColumnData::Text(a), ColumnData::Text(b)) => a.push_text(b.get(i)),
                 (ColumnData::Enum(a), ColumnData::Enum(b)) => a.push(b[i]),
                 (ColumnData::Time(a), ColumnData::Time(b)) => a.push(b[i]),
                 (ColumnData::Num(a), ColumnData::Num(b)) => a.push(b[i]),
@@ -272,6 +268,15 @@ impl Table {
         }
         self.digest.push(src.digest[i]);
         self.source.push(src.source[i]);
+    }
+
+    /// Lets go of what only adding rows needs, for a table that is read from now on.
+    pub fn shrink(&mut self) {
+        for c in &mut self.columns {
+            if let ColumnData::Text(t) = c {
+                t.shrink();
+            }
+        }
     }
 
     /// Keeps the rows at `idx` (no index twice), in that order.

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use foldhash::fast::RandomState;
 
-use crate::table::Text;
+use crate::table::{Text, TextSlice};
 use crate::verdict::{Class, Verdict};
 
 /// One cache key (on any node) and whose content it served.
@@ -91,10 +91,9 @@ pub struct CollisionTally {
 
 impl CollisionTally {
     /// Adds deliveries whose `verdicts[i]`, `keys[i]` and `nodes[i]` belong together.
-    pub fn add(&mut self, verdicts: &[Verdict], keys: &[Option<Text>], nodes: &[Option<Text>]) {
+    pub fn add(&mut self, verdicts: &[Verdict], keys: TextSlice<'_>, nodes: TextSlice<'_>) {
         for (i, v) in verdicts.iter().enumerate() {
-            let (Some(key), Some(subject)) = (keys.get(i).and_then(|k| k.as_ref()), &v.subject)
-            else {
+            let (Some(key), Some(subject)) = (keys.get(i), &v.subject) else {
                 continue;
             };
             let a = match self.by_key.get_mut(&**key) {
@@ -105,7 +104,7 @@ impl CollisionTally {
             if let Some(s) = &v.origin_stream_id {
                 a.streams.insert(s);
             }
-            if let Some(n) = nodes.get(i).and_then(|n| n.as_ref()) {
+            if let Some(n) = nodes.get(i) {
                 a.nodes.insert(n);
             }
             a.deliveries += 1;

@@ -169,7 +169,7 @@ impl CoverageTally {
     /// Starts from the hours the cache log covers.
     pub fn new(cache: &Table) -> CoverageTally {
         let mut t = CoverageTally::default();
-        for (ts, n) in cache.time("ts").iter().zip(cache.text("cache_node")) {
+        for (ts, n) in cache.time("ts").iter().zip(cache.text("cache_node").iter()) {
             if let (Some(ts), Some(n)) = (ts, n) {
                 let hours = match t.logged.get_mut(&**n) {
                     Some(hours) => hours,
@@ -183,10 +183,11 @@ impl CoverageTally {
 
     /// Adds rows `rows` of the deliveries table `d`, whose verdicts are `verdicts` (in order).
     pub fn add(&mut self, d: &Table, rows: Range<usize>, verdicts: &[Verdict]) {
+        let first = rows.start;
         let ts = &d.time("ts")[rows.clone()];
-        let node = &d.text("cache_node")[rows.clone()];
-        let status = d.enums_in::<CacheStatus>("cache_status", rows.clone());
-        let server = &d.text("server")[rows];
+        let node = d.text("cache_node");
+        let status = d.enums_in::<CacheStatus>("cache_status", rows);
+        let server = d.text("server");
         for (i, v) in verdicts.iter().enumerate() {
             let Some(t) = ts[i] else { continue };
             let h = hour(t);
@@ -194,14 +195,16 @@ impl CoverageTally {
             e.0 += 1;
             e.1 += (v.class == Class::Leak) as u64;
             e.2 += (v.class == Class::Unresolved) as u64;
-            if let Some(s) = &server[i] {
+            if let Some(s) = server.get(first + i) {
                 let hours = match self.per_server.get_mut(&**s) {
                     Some(hours) => hours,
                     None => self.per_server.entry(s.clone()).or_default(),
                 };
                 *hours.entry(h).or_default() += 1;
             }
-            let Some(n) = &node[i] else { continue };
+            let Some(n) = node.get(first + i) else {
+                continue;
+            };
             let Some(hours) = self.logged.get(&**n) else {
                 if !self.missing_nodes.contains(&**n) {
                     self.missing_nodes.insert(n.clone());

@@ -23,7 +23,7 @@ use crate::intervals::session_intervals;
 use crate::load::LoadedDataset;
 use crate::schema::Kind;
 use crate::sink::{BlockSink, ClassifiedBlock};
-use crate::table::{ColumnData, Table, Text};
+use crate::table::{ColumnData, Table, Text, TextSlice};
 use crate::verdict::{Class, Verdict};
 
 pub use collisions::KeyCollision;
@@ -61,6 +61,11 @@ fn text_attribute(v: &[Option<Text>]) -> factors::Column<'_> {
     Box::new(move |i| v.get(i).and_then(|x| x.as_deref()))
 }
 
+/// A text column of the deliveries as an attribute of each delivery.
+fn column_attribute(v: TextSlice<'_>) -> factors::Column<'_> {
+    Box::new(move |i| v.str(i))
+}
+
 /// A numeric column as an attribute of each delivery, through its buckets.
 fn bucket_attribute(
     v: &[Option<f64>],
@@ -82,7 +87,7 @@ fn attribute_values<'a>(
     verdicts: &'a [Verdict],
     context: &'a DeliveryContext,
 ) -> factors::AttributeValues<'a> {
-    let text = |name| text_attribute(part(d.text(name), rows.clone()));
+    let text = |name| column_attribute(d.text(name).slice(rows.clone()));
     let bucket = |name, f| bucket_attribute(part(numbers(d, name), rows.clone()), f);
     factors::AttributeValues {
         columns: [
@@ -130,14 +135,14 @@ impl Notable {
             Some(ColumnData::Bool(v)) => &v[rows.clone()],
             _ => &[],
         };
-        let text = |name| part(d.text(name), rows.clone());
+        let text = |name| d.text(name).slice(rows.clone());
         let (session, kind, node, key) = (
             text("session_id"),
             text("kind"),
             text("cache_node"),
             text("cache_key"),
         );
-        let cell = |c: &[Option<Text>], i: usize| c.get(i).cloned().flatten();
+        let cell = |c: TextSlice, i: usize| c.get(i).cloned();
         for (i, v) in verdicts.iter().enumerate() {
             if v.class == Class::Ok {
                 continue;
@@ -295,8 +300,8 @@ impl BlockSink for FindingsBuilder {
         );
         self.collisions.add(
             verdicts,
-            part(d.text("cache_key"), rows.clone()),
-            part(d.text("cache_node"), rows.clone()),
+            d.text("cache_key").slice(rows.clone()),
+            d.text("cache_node").slice(rows.clone()),
         );
         self.coverage.add(d, rows, verdicts);
         Ok(())

@@ -125,9 +125,9 @@ pub fn changes_of(t: &Table) -> Vec<ChangeEvent> {
             Some(ChangeEvent {
                 ts: ts[i]?,
                 kind: kind[i]?,
-                component: comp[i].as_deref()?.to_string(),
-                version: ver[i].as_deref().map(str::to_string),
-                description: desc[i].as_deref().map(str::to_string),
+                component: comp.str(i)?.to_string(),
+                version: ver.str(i).map(str::to_string),
+                description: desc.str(i).map(str::to_string),
             })
         })
         .collect();

@@ -21,7 +21,7 @@ use super::validate::{
 };
 use crate::schema::{Column, ColumnType, Presence};
 use crate::settings::Settings;
-use crate::table::{ColumnData, Interner, Table, Text};
+use crate::table::{ColumnData, Interner, Table, Text, TextColumn};
 use crate::time::{self, TimeForm};
 
 /// Where a chunk of a slice's rows comes from.
@@ -73,7 +73,6 @@ pub(super) fn validate_chunk(
             c,
             ctx,
             rows: rows.clone(),
-            interner: &mut interner,
             slow: &mut slow,
         };
         table.columns[ci] = match col {
@@ -171,7 +170,7 @@ pub(super) fn validate_chunk(
 /// A column of `n` absent values.
 fn absent(ty: ColumnType, n: usize) -> ColumnData {
     match ty {
-        ColumnType::Text => ColumnData::Text(vec![None; n]),
+        ColumnType::Text => ColumnData::Text(TextColumn::absent(n)),
         ColumnType::Enum(_) => ColumnData::Enum(vec![None; n]),
         ColumnType::Timestamp => ColumnData::Time(vec![None; n]),
         ColumnType::Number => ColumnData::Num(vec![None; n]),
@@ -185,7 +184,6 @@ struct Convert<'a, 'c> {
     c: &'static Column,
     ctx: &'a RowContext<'c>,
     rows: Range<usize>,
-    interner: &'a mut Interner,
     slow: &'a mut [bool],
 }
 
@@ -249,25 +247,28 @@ impl Convert<'_, '_> {
         }
     }
 
-    /// A text column from strings: empty is absent, then the mapping's rewrite, then shared.
+    /// A text column from strings: empty is absent, then the mapping's rewrite, then coded.
     ///
-    /// Equal values are shared by their view first (see [`ViewMemo`]), which the interner's
-    /// limit of distinct values does not bound: a dictionary-encoded column of 10^4 cache keys
-    /// then holds one string per key and chunk, not one per row.
+    /// A cell whose 16-byte view was seen before in its array repeats that cell's value: the view
+    /// is the string itself when short, and otherwise points at one place in a buffer, as every
+    /// row of one Parquet dictionary value does. Equal views are thus equal strings (equal strings
+    /// of a plain-encoded column may have different views, and are then looked up by value).
     fn texts(&mut self, a: &StringChunked) -> ColumnData {
-        let (ci, map) = (self.ci, self.ctx.value_maps[self.ci]);
-        let interner = &mut *self.interner;
+        let map = self.ctx.value_maps[self.ci];
         let part = a.slice(self.rows.start as i64, self.rows.len());
-        let mut out = Vec::with_capacity(self.rows.len());
+        let mut out = TextColumn::new();
+        out.reserve(self.rows.len());
         for arr in part.downcast_iter() {
             let views = arr.views();
             let mut memo = ViewMemo::default();
             for (j, v) in arr.iter().enumerate() {
-                out.push(v.filter(|s| !s.is_empty()).map(|s| {
-                    memo.get_or(views[j].as_u128(), || {
-                        interner.intern(ci, rewrite(Some(s), map).unwrap_or(s))
-                    })
-                }));
+                match v.filter(|s| !s.is_empty()) {
+                    None => out.push(None),
+                    Some(s) => match memo.seen(views[j].as_u128(), out.len()) {
+                        Some(cell) => out.push_repeat(cell),
+                        None => out.push(rewrite(Some(s), map)),
+                    },
+                }
             }
         }
         ColumnData::Text(out)
@@ -356,43 +357,40 @@ impl Convert<'_, '_> {
                         Value::Absent
                     }),
             };
-            push_value(&mut out, value, |s| self.interner.intern(ci, s));
+            push_value(&mut out, value);
         }
         out
     }
 }
 
-/// Values of one string array by their 16-byte view. A short string (12 bytes or fewer) is its
-/// view; a longer one's view points at one place of one buffer, as every row of one dictionary
-/// value does. Equal views are thus equal strings, though equal strings of a plain-encoded
-/// column may have different views (the interner still shares those).
+/// The first cell of each view of one string array, while views repeat.
 #[derive(Default)]
 struct ViewMemo {
-    seen: HashMap<u128, Text, foldhash::fast::RandomState>,
+    first: HashMap<u128, usize, foldhash::fast::RandomState>,
     hits: usize,
-    /// Off once the column proves mostly unique values, which sharing would not shrink.
+    /// Off once the array proves mostly unique values, which remembering would not speed up.
     off: bool,
 }
 
-/// Misses a [`ViewMemo`] takes before it may judge the column mostly unique.
+/// Views a [`ViewMemo`] remembers before it may judge the array mostly unique.
 const MEMO_TRIAL: usize = 4096;
 
 impl ViewMemo {
-    fn get_or(&mut self, view: u128, make: impl FnOnce() -> Text) -> Text {
+    /// The cell that first had `view`, if one did; otherwise `cell` is remembered as its first.
+    fn seen(&mut self, view: u128, cell: usize) -> Option<usize> {
         if self.off {
-            return make();
+            return None;
         }
-        if let Some(t) = self.seen.get(&view) {
+        if let Some(&c) = self.first.get(&view) {
             self.hits += 1;
-            return t.clone();
+            return Some(c);
         }
-        let t = make();
-        self.seen.insert(view, t.clone());
-        if self.seen.len() >= MEMO_TRIAL && self.hits < self.seen.len() {
+        self.first.insert(view, cell);
+        if self.first.len() >= MEMO_TRIAL && self.hits < self.first.len() {
             self.off = true;
-            self.seen = HashMap::default();
+            self.first = HashMap::default();
         }
-        t
+        None
     }
 }
 
@@ -454,7 +452,7 @@ fn text_cells(
 fn check_presence(columns: &[ColumnData], ctx: &RowContext, slow: &mut [bool]) {
     for (ci, c) in ctx.cols.iter().enumerate() {
         let present = |k: usize| match &columns[ci] {
-            ColumnData::Text(v) => v[k].is_some(),
+            ColumnData::Text(v) => v.get(k).is_some(),
             ColumnData::Enum(v) => v[k].is_some(),
             ColumnData::Time(v) => v[k].is_some(),
             ColumnData::Num(v) => v[k].is_some(),
@@ -474,7 +472,7 @@ fn check_presence(columns: &[ColumnData], ctx: &RowContext, slow: &mut [bool]) {
                     _ => &[],
                 };
                 let matches = |k: usize| match &columns[oi] {
-                    ColumnData::Text(v) => v[k].as_deref().is_some_and(|s| when.contains(&s)),
+                    ColumnData::Text(v) => v.str(k).is_some_and(|s| when.contains(&s)),
                     ColumnData::Enum(v) => v[k]
                         .and_then(|code| names.get(code as usize))
                         .is_some_and(|s| when.contains(s)),
@@ -495,8 +493,8 @@ fn apply_clock_offsets(columns: &mut [ColumnData], key: usize, ts: usize, settin
         return;
     };
     if let ColumnData::Text(keys) = &columns[key] {
-        for (t, k) in times.iter_mut().zip(keys) {
-            let offset = k.as_deref().and_then(|k| settings.clock_offset_ms.get(k));
+        for (t, k) in times.iter_mut().zip(keys.iter()) {
+            let offset = k.and_then(|k| settings.clock_offset_ms.get(&**k));
             if let (Some(t), Some(off)) = (t.as_mut(), offset) {
                 *t += off;
             }
@@ -523,7 +521,7 @@ fn digests(
         for (c, col) in ctx.cols.iter().zip(columns) {
             match col {
                 ColumnData::Text(v) => {
-                    if let Some(s) = &v[k] {
+                    if let Some(s) = v.get(k) {
                         h.field(c.name, TAG_TEXT, s.as_bytes());
                     }
                 }

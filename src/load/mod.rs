@@ -268,7 +268,8 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
             deduped.insert(kind, table);
             continue;
         }
-        let (kept, dups) = dedup(table, n_files);
+        let (mut kept, dups) = dedup(table, n_files);
+        kept.shrink();
         for (f, d) in files.iter_mut().zip(&dups) {
             if f.kind == kind {
                 f.rows.duplicates = *d;

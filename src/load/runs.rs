@@ -199,9 +199,11 @@ fn spill(to: &mut Option<Spill>, run: Table, observer: Option<&dyn LoadObserver>
     };
     let run = sort_run(run);
     if let Some(ColumnData::Text(rid)) = run.column("request_id") {
-        spill
-            .rid_hashes
-            .par_extend(rid.par_iter().filter_map(|r| r.as_deref().map(rid_hash)));
+        spill.rid_hashes.par_extend(
+            (0..rid.len())
+                .into_par_iter()
+                .filter_map(|i| rid.get(i).map(|r| rid_hash(r))),
+        );
     }
     // Compressing is the slow part of a spill and every validator waits for it, so the sorted
     // run is written as one file per core, each a sorted run of its own to the merge. At least
@@ -267,7 +269,7 @@ fn write_run(t: &Table, rows: Range<usize>, path: &Path) -> Result<Vec<String>> 
     for i in rows {
         for c in &t.columns {
             match c {
-                ColumnData::Text(v) => put_text(&mut buf, v[i].as_deref()),
+                ColumnData::Text(v) => put_text(&mut buf, v.str(i)),
                 ColumnData::Enum(v) => buf.push(v[i].map_or(0, |c| c + 1)),
                 ColumnData::Time(v) => put_opt(&mut buf, v[i].map(i64::to_le_bytes)),
                 ColumnData::Num(v) => put_opt(&mut buf, v[i].map(f64::to_le_bytes)),
@@ -385,9 +387,9 @@ impl RunReader {
             scratch: &mut self.scratch,
         };
         for _ in 0..n {
-            for (ci, c) in t.columns.iter_mut().enumerate() {
+            for c in t.columns.iter_mut() {
                 match c {
-                    ColumnData::Text(v) => v.push(r.text(&mut self.interner, ci)?),
+                    ColumnData::Text(v) => v.push(r.str()?),
                     ColumnData::Enum(v) => v.push(r.bytes::<1>()?[0].checked_sub(1)),
                     ColumnData::Time(v) => v.push(r.opt()?.map(i64::from_le_bytes)),
                     ColumnData::Num(v) => v.push(r.opt()?.map(f64::from_le_bytes)),
@@ -440,6 +442,11 @@ impl Decode<'_> {
 
     /// The next text value, interned in column slot `col`.
     fn text(&mut self, interner: &mut Interner, col: usize) -> Result<Option<Text>> {
+        Ok(self.str()?.map(|s| interner.intern(col, s)))
+    }
+
+    /// The next text value, valid until the next one is read.
+    fn str(&mut self) -> Result<Option<&str>> {
         match u32::from_le_bytes(self.bytes()?) {
             0 => Ok(None),
             n => {
@@ -447,13 +454,12 @@ impl Decode<'_> {
                 self.input
                     .read_exact(self.scratch)
                     .map_err(|e| Error::io(self.path, e))?;
-                let s = std::str::from_utf8(self.scratch).map_err(|e| {
+                std::str::from_utf8(self.scratch).map(Some).map_err(|e| {
                     Error::io(
                         self.path,
                         std::io::Error::new(std::io::ErrorKind::InvalidData, e),
                     )
-                })?;
-                Ok(Some(interner.intern(col, s)))
+                })
             }
         }
     }
@@ -534,7 +540,7 @@ impl Merge {
             self.last_digest = Some(key.1);
             let repeat = !copy
                 && match &chunk.columns[self.rid_col] {
-                    ColumnData::Text(v) => v[pos].as_ref().is_some_and(|rid| {
+                    ColumnData::Text(v) => v.get(pos).is_some_and(|rid| {
                         self.repeated_ids.contains(&rid_hash(rid))
                             && !self.seen_ids.insert(rid.clone())
                     }),

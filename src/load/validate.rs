@@ -13,7 +13,7 @@ use super::read::RawFile;
 use crate::mapping::Mapping;
 use crate::schema::{Column, ColumnType, Kind, Presence};
 use crate::settings::Settings;
-use crate::table::{ColumnData, Interner, Table, Text};
+use crate::table::{ColumnData, Interner, Table};
 use crate::time::{self, TimeError, TimeForm};
 
 /// Rows validated per parallel task: large enough to amortise scheduling, small enough to spread a file over cores.
@@ -517,8 +517,8 @@ pub(super) fn push_row(
     }
     table.digest.push(h.finish());
     table.source.push((file_index, row.line));
-    for (ci, (col, v)) in table.columns.iter_mut().zip(values).enumerate() {
-        push_value(col, v, |s| interner.intern(ci, s));
+    for (col, v) in table.columns.iter_mut().zip(values) {
+        push_value(col, v);
     }
     let first_extra = ctx.cols.len();
     for (k, (name, hi)) in ctx.lay.extra.iter().enumerate() {
@@ -531,9 +531,9 @@ pub(super) fn push_row(
 /// Corrects `ts` by the clock that wrote it: cache rows by `cache_node`, deliveries by `server`.
 /// Appends a parsed value to its column; a value of another type than the column's (only
 /// `Absent` ever is) appends an absent cell.
-pub(super) fn push_value(col: &mut ColumnData, v: Value, intern: impl FnOnce(&str) -> Text) {
+pub(super) fn push_value(col: &mut ColumnData, v: Value) {
     match (col, v) {
-        (ColumnData::Text(c), Value::Text(s)) => c.push(Some(intern(s))),
+        (ColumnData::Text(c), Value::Text(s)) => c.push(Some(s)),
         (ColumnData::Enum(c), Value::Enum(code, _)) => c.push(Some(code)),
         (ColumnData::Time(c), Value::Time(t)) => c.push(Some(t)),
         (ColumnData::Num(c), Value::Num(n)) => c.push(Some(n)),

@@ -347,7 +347,7 @@ pub(crate) fn engine_verdicts(
     }
     let mut out = BTreeMap::new();
     for (rid, v) in rids.iter().zip(&a.verdicts) {
-        let rid = rid.clone().ok_or("a delivery lost its request_id")?;
+        let rid = rid.cloned().ok_or("a delivery lost its request_id")?;
         let evidence = format!(
             "recipient={:?} subject={:?} origin={:?} object={:?} capture={:?} fill={:?} granted={} flipped={:?}",
             v.recipient,
