@@ -106,6 +106,8 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
     let deliveries = loaded.table(Kind::Deliveries);
     let mut kept = Kept::default();
     let mut seconds = [0.0; 3];
+    // Time the driver waits for the next block of spilled deliveries to be merged.
+    let mut merging = 0.0;
     let merged = std::thread::scope(|scope| {
         let (to_writer, writer) = match row_tables_into {
             Some(out) => {
@@ -126,7 +128,9 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
             Some(s) => Blocks::merged(scope, s, opts.block_rows, loaded.files.len())?,
             None => Blocks::resident(deliveries, opts.block_rows),
         };
+        let mut waited = Instant::now();
         while let Some(block) = source.next()? {
+            merging += waited.elapsed().as_secs_f64();
             let rows = block.rows();
             let d = block.table();
             let t = Instant::now();
@@ -161,7 +165,9 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
                 None => kept.add(classified),
             }
             seconds[2] += t.elapsed().as_secs_f64();
+            waited = Instant::now();
         }
+        merging += waited.elapsed().as_secs_f64();
         drop(to_writer);
         let t = Instant::now();
         if let Some(w) = writer {
@@ -169,7 +175,10 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
             w.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
         }
         seconds[2] += t.elapsed().as_secs_f64();
-        source.finish()
+        let t = Instant::now();
+        let merged = source.finish();
+        merging += t.elapsed().as_secs_f64();
+        merged
     })?;
     drop(timelines);
     if let Some((duplicates, rows)) = merged {
@@ -187,6 +196,7 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
         ("classify", seconds[1]),
         ("aggregate", seconds[2]),
     ]);
+    clock.extend("load", merging);
     Ok(Analysis {
         loaded,
         verdicts: kept.verdicts,

@@ -60,6 +60,14 @@ impl StageClock {
         self.since = Instant::now();
     }
 
+    /// Adds seconds spent later to a stage already closed: the deliveries' load goes on block
+    /// by block while spilled runs are merged, and the driver's waits for them are load time.
+    pub fn extend(&mut self, stage: &'static str, seconds: f64) {
+        if let Some(lap) = self.laps.iter_mut().find(|l| l.stage == stage) {
+            lap.seconds += seconds;
+        }
+    }
+
     pub fn into_laps(self) -> Vec<StageTiming> {
         self.laps
     }
@@ -129,5 +137,17 @@ mod tests {
         let text = describe(&laps);
         assert_eq!(text.lines().count(), 2);
         assert!(text.starts_with("stage first "), "{text}");
+    }
+
+    #[test]
+    fn time_spent_later_is_added_to_its_stage() {
+        let mut c = StageClock::new();
+        c.laps(&[("load", 1.0), ("join", 2.0)]);
+        c.extend("load", 0.5);
+        c.extend("absent", 9.0);
+        let laps = c.into_laps();
+        assert_eq!(laps.len(), 2);
+        assert_eq!((laps[0].stage, laps[0].seconds), ("load", 1.5));
+        assert_eq!(laps[1].seconds, 2.0);
     }
 }
