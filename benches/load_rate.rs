@@ -1,4 +1,6 @@
-//! Load rate: rows per second for a 10^6-row deliveries file in each supported format.
+//! Load rate: rows per second for a 10^6-row deliveries file in each supported format, the
+//! contract's and the servers' own (nginx, varnishncsa; the same deliveries, read through a
+//! mapping file).
 //!
 //! Run with `cargo bench --bench load_rate` (set `LOAD_RATE_ROWS` for another size).
 //! Each format is loaded three times after one warm-up; the median is printed.
@@ -88,6 +90,66 @@ fn write_text(dir: &Path, name: &str, rows: u64, jsonl: bool, compress: Option<&
     std::fs::write(dir.join(name), bytes).expect("write bench file");
 }
 
+/// The same deliveries as an access log of `server` (`nginx` or `varnishncsa`), with the
+/// mapping that reads it written beside the deliveries folder.
+fn write_access_log(dir: &Path, rows: u64, server: &str) {
+    let (format, derive) = match server {
+        "nginx" => (
+            r#"$msec $request_id $hostname $upstream_cache_status "$request" $status $body_bytes_sent "$cookie_sid" "$http_user_agent""#,
+            r#"session_id = "cookie_sid"
+requested_stream_id = { from = "request", regex = '^GET /cam/([^/]+)/' }
+cache_key = { from = "request", regex = '^GET /cam/([^? ]+)' }
+object_id = { from = "request", query = "obj" }"#,
+        ),
+        _ => (
+            r#"%{Varnish:vxid}x %{msec}t "%r" %s %b %{Varnish:handling}x %{VCL_Log:node}x "%{Cookie}i" "%{User-agent}i""#,
+            r#"session_id = { from = "{Cookie}i", cookie = "sid" }
+requested_stream_id = { from = "r", regex = '^GET http://[^/]+/cam/([^/]+)/' }
+cache_key = { from = "r", regex = '^GET http://[^/]+/cam/([^? ]+)' }
+cache_node = "{VCL_Log:node}x"
+object_id = { from = "r", query = "obj" }"#,
+        ),
+    };
+    let mapping = format!(
+        "[deliveries]\nformat = \"{server}\"\nlog_format = '{format}'\n[deliveries.derive]\n{derive}\n"
+    );
+    let root = dir.parent().expect("deliveries has a parent");
+    std::fs::write(root.join("mapping.toml"), mapping).expect("write mapping");
+    let mut text = Vec::with_capacity(rows as usize * 200);
+    for i in 0..rows {
+        let r = row(i);
+        let t: u64 = r[0].parse().expect("epoch ms");
+        let query = if r[7].is_empty() {
+            String::new()
+        } else {
+            format!("?obj={}", r[7])
+        };
+        let status = if r[5] == "hit" { "HIT" } else { "MISS" };
+        let line = if server == "nginx" {
+            format!(
+                "{}.{:03} {} {} {} \"GET /cam/{}{} HTTP/1.1\" 200 {} \"{}\" \"Nest Hub\"",
+                t / 1000,
+                t % 1000,
+                r[6],
+                r[3],
+                status,
+                r[4],
+                query,
+                r[11],
+                r[1]
+            )
+        } else {
+            format!(
+                "{} {} \"GET http://edge/cam/{}{} HTTP/1.1\" 200 {} {} {} \"theme=dark; sid={}\" \"Nest Hub\"",
+                r[6], t, r[4], query, r[11], r[5], r[3], r[1]
+            )
+        };
+        text.extend(line.into_bytes());
+        text.push(b'\n');
+    }
+    std::fs::write(dir.join(format!("{server}.log")), text).expect("write bench file");
+}
+
 fn write_parquet(dir: &Path, rows: u64) {
     let cols: Vec<Column> = HEADER
         .iter()
@@ -110,7 +172,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     type Writer<'a> = &'a dyn Fn(&Path);
-    let formats: [(&str, Writer); 6] = [
+    let formats: [(&str, Writer); 8] = [
         ("csv", &|d| write_text(d, "d.csv", rows, false, None)),
         ("csv.gz", &|d| {
             write_text(d, "d.csv.gz", rows, false, Some("gz"))
@@ -123,9 +185,11 @@ fn main() {
             write_text(d, "d.jsonl.zst", rows, true, Some("zst"))
         }),
         ("parquet", &|d| write_parquet(d, rows)),
+        ("nginx", &|d| write_access_log(d, rows, "nginx")),
+        ("varnishncsa", &|d| write_access_log(d, rows, "varnishncsa")),
     ];
     println!(
-        "{:<10} {:>10} {:>12} {:>14}",
+        "{:<12} {:>10} {:>12} {:>14}",
         "format", "rows", "median s", "rows/s"
     );
     for (name, make) in formats {
@@ -147,7 +211,7 @@ fn main() {
         secs.sort_by(f64::total_cmp);
         let median = secs[secs.len() / 2];
         println!(
-            "{name:<10} {rows:>10} {median:>12.3} {:>14.0}",
+            "{name:<12} {rows:>10} {median:>12.3} {:>14.0}",
             rows as f64 / median
         );
     }

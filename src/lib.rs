@@ -6,7 +6,8 @@
 //! [`verdict::decide`]; with [`context`]) → [`aggregate`] (with [`findings`]) → [`report`].
 //! [`analyze`] runs them a block of deliveries at a time and pushes each classified block into
 //! the [`sink::BlockSink`]s that consume it. Every stage may use the leaves [`table`],
-//! [`schema`], [`settings`], [`mapping`], [`error`] and [`stages`].
+//! [`schema`], [`settings`], [`mapping`] (with [`formats`], the real log formats it declares),
+//! [`error`] and [`stages`].
 
 pub mod aggregate;
 pub mod analyze;
@@ -16,6 +17,7 @@ pub mod context;
 pub mod dedup;
 pub mod error;
 pub mod findings;
+pub mod formats;
 pub mod intervals;
 pub mod join;
 pub mod load;

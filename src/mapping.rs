@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::formats::FormatSpec;
 use crate::schema::{closest_column, ColumnType, Kind};
 
 /// Column renames and value rewrites per kind.
@@ -17,6 +18,10 @@ pub struct Mapping {
     pub columns: BTreeMap<Kind, BTreeMap<String, String>>,
     /// kind -> contract column -> their value -> contract value.
     pub values: BTreeMap<Kind, BTreeMap<String, BTreeMap<String, String>>>,
+    /// kind -> the format its files are written in, where it is not the contract's. Left out
+    /// of the manifest when empty, so that contract datasets' manifests stay as they were.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub formats: BTreeMap<Kind, FormatSpec>,
 }
 
 impl Mapping {
@@ -103,7 +108,13 @@ impl Mapping {
                         }
                     }
                 }
-                other => return Err(format!("unknown section [{other}]; expected [columns.<kind>] or [values.<kind>.<column>]")),
+                kind_name if Kind::from_name(kind_name).is_some() => {
+                    let kind = kind_of(kind_name)?;
+                    if let Some(spec) = FormatSpec::parse(kind, inner)? {
+                        m.formats.insert(kind, spec);
+                    }
+                }
+                other => return Err(format!("unknown section [{other}]; expected [columns.<kind>], [values.<kind>.<column>] or [<kind>] with a format")),
             }
         }
         Ok(m)
@@ -116,6 +127,11 @@ impl Mapping {
             .and_then(|m| m.get(header))
             .map(String::as_str)
             .unwrap_or(header)
+    }
+
+    /// The format `kind`'s files are written in, if not the contract's.
+    pub fn format_of(&self, kind: Kind) -> Option<&FormatSpec> {
+        self.formats.get(&kind)
     }
 
     /// The value rewrites for one contract column, if any.

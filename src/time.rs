@@ -174,6 +174,130 @@ fn parse_naive(value: &str) -> Option<NaiveDateTime> {
     NaiveDateTime::parse_from_str(value, fmt).ok()
 }
 
+/// How a real log writes its times (`docs/FORMATS.md`): a form fixed by the log's format, not
+/// detected, since the vendor's format says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTime {
+    /// Common Log Format, `10/Oct/2000:13:55:36 -0700` (nginx `$time_local`, varnishncsa `%t`).
+    Clf,
+    /// Epoch seconds, optionally with a fraction (nginx `$msec`: `1700000000.123`).
+    EpochSeconds,
+    EpochMillis,
+    EpochMicros,
+    EpochNanos,
+    /// RFC 3339 with an offset (nginx `$time_iso8601`).
+    Rfc3339,
+    /// A strftime pattern (chrono's syntax); with `%z` or `%:z` it is absolute, without it the
+    /// time is naive and read in the dataset's time zone.
+    Pattern(String),
+}
+
+/// A log time read: an instant, or a local time still to be placed in the dataset's zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogInstant {
+    Utc(i64),
+    Local(NaiveDateTime),
+}
+
+impl LogTime {
+    /// The form named in a mapping: `clf`, `epoch_s`, `epoch_ms`, `epoch_us`, `epoch_ns`,
+    /// `rfc3339`, or a strftime pattern (anything with a `%`).
+    pub fn from_name(name: &str) -> Option<LogTime> {
+        Some(match name {
+            "clf" => LogTime::Clf,
+            "epoch_s" => LogTime::EpochSeconds,
+            "epoch_ms" => LogTime::EpochMillis,
+            "epoch_us" => LogTime::EpochMicros,
+            "epoch_ns" => LogTime::EpochNanos,
+            "rfc3339" => LogTime::Rfc3339,
+            p if p.contains('%') => LogTime::Pattern(p.to_string()),
+            _ => return None,
+        })
+    }
+
+    /// The finest step the form can show, in milliseconds (1 for forms finer than that).
+    pub fn resolution_ms(&self) -> i64 {
+        match self {
+            LogTime::Clf => 1000,
+            LogTime::Pattern(p)
+                if !p.contains("%.f") && !p.contains("%f") && !p.contains("%3f") =>
+            {
+                1000
+            }
+            _ => 1,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            LogTime::Clf => "a Common Log Format time (10/Oct/2000:13:55:36 -0700)".into(),
+            LogTime::EpochSeconds => "epoch seconds".into(),
+            LogTime::EpochMillis => "epoch milliseconds".into(),
+            LogTime::EpochMicros => "epoch microseconds".into(),
+            LogTime::EpochNanos => "epoch nanoseconds".into(),
+            LogTime::Rfc3339 => "an RFC 3339 time with offset".into(),
+            LogTime::Pattern(p) => format!("a time in the pattern {p:?}"),
+        }
+    }
+
+    /// Reads one value; `None` when it is not in this form. Digits finer than a millisecond are
+    /// truncated toward the past, as for the contract's forms.
+    pub fn parse(&self, value: &str) -> Option<LogInstant> {
+        let utc = |ns: i128| {
+            i64::try_from(ns.div_euclid(1_000_000))
+                .ok()
+                .map(LogInstant::Utc)
+        };
+        match self {
+            LogTime::Clf => DateTime::parse_from_str(value, "%d/%b/%Y:%H:%M:%S %z")
+                .ok()
+                .map(|t| LogInstant::Utc(t.timestamp_millis())),
+            LogTime::EpochSeconds => epoch_nanos(value, 9).and_then(utc),
+            LogTime::EpochMillis => epoch_nanos(value, 6).and_then(utc),
+            LogTime::EpochMicros => epoch_nanos(value, 3).and_then(utc),
+            LogTime::EpochNanos => epoch_nanos(value, 0).and_then(utc),
+            LogTime::Rfc3339 => (classify(value) == Some(TimeForm::Rfc3339))
+                .then(|| parse_rfc3339(value))
+                .flatten()
+                .map(LogInstant::Utc),
+            LogTime::Pattern(p) if p.contains("%z") || p.contains("%:z") || p.contains("%#z") => {
+                DateTime::parse_from_str(value, p)
+                    .ok()
+                    .map(|t| LogInstant::Utc(t.timestamp_millis()))
+            }
+            LogTime::Pattern(p) => NaiveDateTime::parse_from_str(value, p)
+                .ok()
+                .map(LogInstant::Local),
+        }
+    }
+}
+
+/// An epoch value in a unit of 10^`shift` nanoseconds (9: seconds, 6: ms, 3: µs, 0: ns), with an
+/// optional decimal fraction, as whole nanoseconds; read from the digits, never through a float.
+fn epoch_nanos(value: &str, shift: u32) -> Option<i128> {
+    let (negative, digits) = match value.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, value),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let all_digits = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
+    if int.is_empty() || int.len() > 30 || !all_digits(int) || !all_digits(frac) {
+        return None;
+    }
+    let unit = 10i128.pow(shift);
+    let mut ns = int.parse::<i128>().ok()?.checked_mul(unit)?;
+    // Fraction digits beyond a nanosecond cannot change a millisecond and are dropped.
+    let mut scale = unit;
+    for c in frac.bytes() {
+        scale /= 10;
+        if scale == 0 {
+            break;
+        }
+        ns = ns.checked_add(i128::from(c - b'0') * scale)?;
+    }
+    Some(if negative { -ns } else { ns })
+}
+
 /// Formats epoch milliseconds as RFC 3339 UTC with milliseconds, the one form leakscope writes.
 pub fn format_ms(ms: i64) -> String {
     match DateTime::from_timestamp_millis(ms) {
@@ -283,6 +407,42 @@ mod tests {
             detect_form(["1", "2019-12-26 08:00:00"].iter().copied()),
             Some(TimeForm::EpochMs)
         );
+    }
+
+    #[test]
+    fn log_times_read_each_vendor_form() {
+        let utc = |v: &str, f: LogTime| match f.parse(v) {
+            Some(LogInstant::Utc(ms)) => Some(ms),
+            _ => None,
+        };
+        // nginx's own example of $time_local, and the same instant in the other forms.
+        assert_eq!(utc("26/Dec/2019:08:00:00 +0800", LogTime::Clf), Some(T));
+        assert_eq!(utc("1577318400.123", LogTime::EpochSeconds), Some(T + 123));
+        assert_eq!(utc("1577318400", LogTime::EpochSeconds), Some(T));
+        assert_eq!(utc("1577318400.1239", LogTime::EpochSeconds), Some(T + 123));
+        assert_eq!(utc("1577318400123", LogTime::EpochMillis), Some(T + 123));
+        assert_eq!(utc("1577318400123999", LogTime::EpochMicros), Some(T + 123));
+        // Beyond 2^53: a float would lose the last digits.
+        assert_eq!(
+            utc("1577318400123456789", LogTime::EpochNanos),
+            Some(T + 123)
+        );
+        assert_eq!(utc("-0.0005", LogTime::EpochSeconds), Some(-1));
+        assert_eq!(utc("2019-12-26T08:00:00+08:00", LogTime::Rfc3339), Some(T));
+        let p = LogTime::from_name("%Y/%m/%d %H:%M:%S%.f %z").unwrap();
+        assert_eq!(utc("2019/12/26 00:00:00.5 +0000", p), Some(T + 500));
+        let naive = LogTime::from_name("%d.%m.%Y %H:%M").unwrap();
+        assert!(matches!(
+            naive.parse("26.12.2019 08:00"),
+            Some(LogInstant::Local(_))
+        ));
+        for bad in ["", "1e9", "12:00", "1.2.3", "-"] {
+            assert_eq!(LogTime::EpochSeconds.parse(bad), None, "{bad}");
+        }
+        assert_eq!(LogTime::Clf.parse("26/Dec/2019:08:00:00"), None);
+        assert_eq!(LogTime::Clf.resolution_ms(), 1000);
+        assert_eq!(LogTime::EpochSeconds.resolution_ms(), 1);
+        assert_eq!(LogTime::from_name("tai64"), None);
     }
 
     #[test]

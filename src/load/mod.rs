@@ -1,6 +1,7 @@
 //! Load and validate: finds a dataset's files, reads and checks every row, de-duplicates, and accounts for each row.
 
 mod columnar;
+pub mod logs;
 pub mod parquet;
 pub mod raw;
 pub mod read;
@@ -19,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dedup::dedup;
 use crate::error::{Error, Result};
+use crate::formats;
 use crate::mapping::Mapping;
 use crate::schema::Kind;
 use crate::settings::Settings;
@@ -184,7 +186,7 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
     }
     let settings = Settings::load(root)?;
     let mapping = Mapping::resolve(root, opts.mapping.as_deref())?;
-    let (found, skipped) = discover(root)?;
+    let (found, skipped) = discover(root, &mapping)?;
 
     let observer = opts.observer.as_deref();
     if let Some(o) = observer {
@@ -381,7 +383,27 @@ fn load_file(
             }
         };
     }
-    let raw = match read::read_file(&f.path, f.format, f.compression) {
+    let mut notes = Vec::new();
+    let read = match (f.format, mapping.format_of(f.kind)) {
+        (Format::Log(_), Some(spec)) => {
+            formats::Compiled::new(f.kind, spec, mapping.values_for(f.kind, "cache_status"))
+                .and_then(|compiled| {
+                    let step = compiled.ts_resolution_ms().unwrap_or(1);
+                    if step > settings.tolerance_ms {
+                        notes.push(format!(
+                            "WARNING: {}: its times are whole seconds ({} writes no finer), coarser than the tolerance of {} ms; verdicts that hinge on less than a second rest on truncated times",
+                            f.rel,
+                            spec.format.name(),
+                            settings.tolerance_ms
+                        ));
+                    }
+                    let text = read::decode(&f.path, f.compression)?;
+                    Ok(read::RawFile::Text(logs::split_log(text, &compiled)))
+                })
+        }
+        _ => read::read_file(&f.path, f.format, f.compression),
+    };
+    let raw = match read {
         Ok(r) => r,
         Err(e) => {
             file.error = Some(e);
@@ -389,6 +411,7 @@ fn load_file(
         }
     };
     let mut v = validate::validate(f.kind, &f.rel, index, &raw, mapping, settings);
+    v.warnings.extend(notes);
     file.rows.read = raw.len() as u64;
     file.rows.rejected = v.rejections.len() as u64;
     file.rows.accepted = v.table.len() as u64;
@@ -406,8 +429,10 @@ fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
     Ok((size, hex::encode(h.finalize())))
 }
 
-/// Lists every file under each kind folder, sorted by path; files the contract does not cover are returned apart.
-fn discover(root: &Path) -> Result<(Vec<Found>, Vec<String>)> {
+/// Lists every file under each kind folder, sorted by path; files the contract does not cover are
+/// returned apart. A kind the mapping declares a log format for reads every file of its folder
+/// in that format, except hidden ones.
+fn discover(root: &Path, mapping: &Mapping) -> Result<(Vec<Found>, Vec<String>)> {
     let mut found = Vec::new();
     let mut skipped = Vec::new();
     for kind in Kind::ALL {
@@ -424,9 +449,18 @@ fn discover(root: &Path) -> Result<(Vec<Found>, Vec<String>)> {
         let mut paths = Vec::new();
         walk(&dir, &mut paths)?;
         paths.sort();
+        let declared = mapping.format_of(kind).map(|spec| spec.format);
         for path in paths {
             let rel = relative(root, &path);
-            match read::detect(&path) {
+            let hidden = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            let detected = match declared {
+                Some(_) if hidden => None,
+                Some(log) => Some((Format::Log(log), read::log_compression(&path))),
+                None => read::detect(&path),
+            };
+            match detected {
                 Some((format, compression)) => found.push(Found {
                     kind,
                     path,

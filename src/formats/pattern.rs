@@ -1,0 +1,417 @@
+//! Access-log format strings (nginx `log_format`, varnishncsa `-F`) compiled once into a matcher that splits a line into its fields.
+
+use std::borrow::Cow;
+
+/// How the server escaped the values it wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Escape {
+    /// Backslash escapes: nginx's default and `escape=json` (`\x22`, `\"`, `\u0022`), and
+    /// varnishncsa's (`\"`, `\\`, `\t`, `\xnn`). A backslash never ends a field.
+    Backslash,
+    /// nginx `escape=none`: values as they were, so a field ends at the first text that follows it.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Literal(String),
+    Field(usize),
+}
+
+/// A compiled format string: literal text and the fields between it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinePattern {
+    pieces: Vec<Piece>,
+    /// Field names in the order they appear (nginx: the variable without `$`; varnishncsa: the
+    /// formatter without `%`, e.g. `t`, `{Cookie}i`, `{Varnish:handling}x`).
+    fields: Vec<String>,
+    escape: Escape,
+}
+
+impl LinePattern {
+    /// Compiles an nginx `log_format` string.
+    pub fn nginx(format: &str, escape: Escape) -> Result<LinePattern, String> {
+        let mut b = Builder::default();
+        let mut rest = format;
+        while let Some(at) = rest.find('$') {
+            b.literal(&rest[..at]);
+            let after = &rest[at + 1..];
+            let (name, used) = if let Some(braced) = after.strip_prefix('{') {
+                let end = braced
+                    .find('}')
+                    .ok_or_else(|| format!("log_format: unclosed ${{ at {:?}", &rest[at..]))?;
+                (&braced[..end], end + 2)
+            } else {
+                let end = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
+                (&after[..end], end)
+            };
+            if name.is_empty() {
+                return Err(format!(
+                    "log_format: a '$' with no variable name at {:?}",
+                    &rest[at..]
+                ));
+            }
+            b.field(name)?;
+            rest = &after[used..];
+        }
+        b.literal(rest);
+        b.finish(escape)
+    }
+
+    /// Compiles a varnishncsa `-F` format string.
+    pub fn varnishncsa(format: &str) -> Result<LinePattern, String> {
+        let mut b = Builder::default();
+        let mut lit = String::new();
+        let mut chars = format.char_indices().peekable();
+        while let Some((at, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 't')) => lit.push('\t'),
+                    Some((_, 'n')) => lit.push('\n'),
+                    Some((_, o)) => lit.push(o),
+                    None => lit.push('\\'),
+                },
+                '%' => {
+                    let (name, letter) = match chars.next() {
+                        Some((_, '%')) => {
+                            lit.push('%');
+                            continue;
+                        }
+                        Some((start, '{')) => {
+                            let end =
+                                format[start..]
+                                    .find('}')
+                                    .map(|e| start + e)
+                                    .ok_or_else(|| {
+                                        format!("varnishncsa format: unclosed %{{ at byte {at}")
+                                    })?;
+                            while chars.peek().is_some_and(|&(i, _)| i <= end) {
+                                chars.next();
+                            }
+                            let letter = chars.next().map(|(_, l)| l).ok_or_else(|| {
+                                format!("varnishncsa format: %{{...}} at byte {at} has no formatter letter")
+                            })?;
+                            if !matches!(letter, 'i' | 'o' | 't' | 'x' | 'T') {
+                                return Err(format!(
+                                    "varnishncsa format: %{{...}}{letter} at byte {at} is not a formatter (expected i, o, t, x or T)"
+                                ));
+                            }
+                            (format!("{}{letter}", &format[start..=end]), letter)
+                        }
+                        Some((_, l)) if "bDHhIlmOqrsTtUu".contains(l) => (l.to_string(), l),
+                        Some((_, l)) => {
+                            return Err(format!(
+                                "varnishncsa format: %{l} at byte {at} is not a formatter"
+                            ))
+                        }
+                        None => return Err("varnishncsa format: it ends in a lone %".into()),
+                    };
+                    b.literal(&std::mem::take(&mut lit));
+                    // `%t` writes its own brackets: `[10/Oct/2000:13:55:36 -0700]`.
+                    if name == "t" && letter == 't' {
+                        b.literal("[");
+                        b.field(&name)?;
+                        lit.push(']');
+                    } else {
+                        b.field(&name)?;
+                    }
+                }
+                c => lit.push(c),
+            }
+        }
+        b.literal(&lit);
+        b.finish(Escape::Backslash)
+    }
+
+    pub fn fields(&self) -> &[String] {
+        &self.fields
+    }
+
+    /// The position of a field by its name (the first, if the format names it twice).
+    pub fn field(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f == name)
+    }
+
+    /// Splits a line into one value per field, unescaped; `-` and empty are absent. An `Err` says
+    /// where the line stopped matching the format.
+    pub fn split<'a>(
+        &self,
+        line: &'a str,
+        out: &mut Vec<Option<Cow<'a, str>>>,
+    ) -> Result<(), String> {
+        out.clear();
+        out.resize(self.fields.len(), None);
+        let mut at = 0;
+        let mut pieces = self.pieces.iter().peekable();
+        while let Some(piece) = pieces.next() {
+            match piece {
+                Piece::Literal(lit) => {
+                    if !line[at..].starts_with(lit.as_str()) {
+                        return Err(format!(
+                            "expected {lit:?} at character {} of the line",
+                            line[..at].chars().count() + 1
+                        ));
+                    }
+                    at += lit.len();
+                }
+                Piece::Field(i) => {
+                    let end = match pieces.peek() {
+                        Some(Piece::Literal(next)) => {
+                            self.find(line, at, next).ok_or_else(|| {
+                                format!(
+                                "the line ends inside the field {:?} (expected {next:?} after it)",
+                                self.fields[*i]
+                            )
+                            })?
+                        }
+                        _ => line.len(),
+                    };
+                    out[*i] = present(&line[at..end], self.escape);
+                    at = end;
+                }
+            }
+        }
+        if at < line.len() {
+            return Err(format!(
+                "text after the end of the format at character {}: {:?}",
+                line[..at].chars().count() + 1,
+                &line[at..]
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where the field that starts at `from` ends: the next `lit` not inside a backslash escape.
+    fn find(&self, line: &str, from: usize, lit: &str) -> Option<usize> {
+        if self.escape == Escape::None {
+            return line[from..].find(lit).map(|i| from + i);
+        }
+        let bytes = line.as_bytes();
+        let mut i = from;
+        while i < bytes.len() {
+            if bytes[i] == b'\\' {
+                i += 2;
+                continue;
+            }
+            if line.as_bytes()[i..].starts_with(lit.as_bytes()) {
+                return Some(i);
+            }
+            i += 1;
+        }
+        None
+    }
+}
+
+/// A field's value: absent when empty or `-` (what nginx and Varnish write for a value they do
+/// not have), else unescaped.
+fn present(raw: &str, escape: Escape) -> Option<Cow<'_, str>> {
+    if raw.is_empty() || raw == "-" {
+        return None;
+    }
+    if escape == Escape::None || !raw.contains('\\') {
+        return Some(Cow::Borrowed(raw));
+    }
+    Some(Cow::Owned(unescape(raw)))
+}
+
+/// Undoes `\xHH`, `\uHHHH`, `\"`, `\\`, `\n`, `\r`, `\t`, `\b` and `\f`; anything else is kept as written.
+fn unescape(raw: &str) -> String {
+    let mut bytes = Vec::with_capacity(raw.len());
+    let b = raw.as_bytes();
+    let hex = |s: &[u8]| {
+        std::str::from_utf8(s)
+            .ok()
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+    };
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' || i + 1 >= b.len() {
+            bytes.push(b[i]);
+            i += 1;
+            continue;
+        }
+        let simple = match b[i + 1] {
+            b'"' => Some(b'"'),
+            b'\\' => Some(b'\\'),
+            b'/' => Some(b'/'),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            b'b' => Some(0x08),
+            b'f' => Some(0x0c),
+            _ => None,
+        };
+        if let Some(c) = simple {
+            bytes.push(c);
+            i += 2;
+        } else if b[i + 1] == b'x' && i + 4 <= b.len() && hex(&b[i + 2..i + 4]).is_some() {
+            bytes.extend(hex(&b[i + 2..i + 4]).map(|v| v as u8));
+            i += 4;
+        } else if let Some(ch) = (b[i + 1] == b'u' && i + 6 <= b.len())
+            .then(|| hex(&b[i + 2..i + 6]).and_then(char::from_u32))
+            .flatten()
+        {
+            let mut buf = [0u8; 4];
+            bytes.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+            i += 6;
+        } else {
+            bytes.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[derive(Default)]
+struct Builder {
+    pieces: Vec<Piece>,
+    fields: Vec<String>,
+}
+
+impl Builder {
+    fn literal(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        match self.pieces.last_mut() {
+            Some(Piece::Literal(l)) => l.push_str(s),
+            _ => self.pieces.push(Piece::Literal(s.to_string())),
+        }
+    }
+
+    fn field(&mut self, name: &str) -> Result<(), String> {
+        if let Some(Piece::Field(prev)) = self.pieces.last() {
+            return Err(format!(
+                "{:?} follows {:?} with nothing between them, so a line cannot be split between the two",
+                name, self.fields[*prev]
+            ));
+        }
+        self.fields.push(name.to_string());
+        self.pieces.push(Piece::Field(self.fields.len() - 1));
+        Ok(())
+    }
+
+    fn finish(self, escape: Escape) -> Result<LinePattern, String> {
+        if self.fields.is_empty() {
+            return Err("the format names no fields".into());
+        }
+        Ok(LinePattern {
+            pieces: self.pieces,
+            fields: self.fields,
+            escape,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COMBINED: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent""#;
+
+    fn split(p: &LinePattern, line: &str) -> Result<Vec<Option<String>>, String> {
+        let mut out = Vec::new();
+        p.split(line, &mut out)?;
+        Ok(out.into_iter().map(|v| v.map(Cow::into_owned)).collect())
+    }
+
+    #[test]
+    fn nginx_combined_splits_a_documented_line() {
+        let p = LinePattern::nginx(COMBINED, Escape::Backslash).unwrap();
+        assert_eq!(
+            p.fields(),
+            [
+                "remote_addr",
+                "remote_user",
+                "time_local",
+                "request",
+                "status",
+                "body_bytes_sent",
+                "http_referer",
+                "http_user_agent"
+            ]
+        );
+        // From nginx's documentation of the combined format, as logged.
+        let v = split(&p, r#"85.181.35.98 - - [07/Dec/2016:11:05:07 +0100] "GET /ocelot HTTP/1.1" 200 571 "-" "Mozilla/5.0 (Macintosh) \x22quoted\x22""#).unwrap();
+        assert_eq!(v[0].as_deref(), Some("85.181.35.98"));
+        assert_eq!(v[1], None);
+        assert_eq!(v[2].as_deref(), Some("07/Dec/2016:11:05:07 +0100"));
+        assert_eq!(v[3].as_deref(), Some("GET /ocelot HTTP/1.1"));
+        assert_eq!(v[5].as_deref(), Some("571"));
+        assert_eq!(v[6], None);
+        assert_eq!(v[7].as_deref(), Some("Mozilla/5.0 (Macintosh) \"quoted\""));
+        assert_eq!(p.field("status"), Some(4));
+    }
+
+    #[test]
+    fn lines_that_do_not_fit_say_where() {
+        let p = LinePattern::nginx(COMBINED, Escape::Backslash).unwrap();
+        let e = split(&p, "85.181.35.98 - - 07/Dec/2016").unwrap_err();
+        assert!(
+            e.contains("expected \" [\"") || e.contains("ends inside"),
+            "{e}"
+        );
+        let e = split(
+            &p,
+            r#"1.2.3.4 - - [07/Dec/2016:11:05:07 +0100] "GET / HTTP/1.1" 200 5 "-" "ua" extra"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("text after the end"), "{e}");
+    }
+
+    #[test]
+    fn json_escaped_quotes_do_not_end_a_field() {
+        let p = LinePattern::nginx(
+            r#"{"uri":"$request_uri","sid":"${cookie_sid}x"}"#,
+            Escape::Backslash,
+        )
+        .unwrap();
+        let v = split(&p, r#"{"uri":"/a\"b\u00e9","sid":"s1x"}"#).unwrap();
+        assert_eq!(v[0].as_deref(), Some("/a\"bé"));
+        assert_eq!(v[1].as_deref(), Some("s1"));
+        let raw = LinePattern::nginx(r#"$uri "$args""#, Escape::None).unwrap();
+        assert_eq!(
+            split(&raw, r#"/a\x22 "q""#).unwrap()[0].as_deref(),
+            Some(r"/a\x22")
+        );
+    }
+
+    #[test]
+    fn bad_format_strings_are_refused() {
+        assert!(LinePattern::nginx("$a$b", Escape::Backslash)
+            .unwrap_err()
+            .contains("nothing between"));
+        assert!(LinePattern::nginx("no fields", Escape::Backslash).is_err());
+        assert!(LinePattern::nginx("${open", Escape::Backslash).is_err());
+        assert!(LinePattern::varnishncsa("%h %Z")
+            .unwrap_err()
+            .contains("%Z"));
+        assert!(LinePattern::varnishncsa("%{Host").is_err());
+    }
+
+    #[test]
+    fn varnishncsa_default_format_and_extensions() {
+        let p = LinePattern::varnishncsa(
+            r#"%h %l %u %t "%r" %s %b "%{Referer}i" "%{User-agent}i" %{Varnish:handling}x"#,
+        )
+        .unwrap();
+        assert_eq!(p.field("t"), Some(3));
+        assert_eq!(p.field("{Varnish:handling}x"), Some(9));
+        let v = split(&p, r#"127.0.0.1 - - [12/Feb/2026:14:03:07 +0100] "GET http://localhost/1?foo=bar HTTP/1.1" 200 100 "-" "curl \"x\"" hit"#).unwrap();
+        assert_eq!(v[3].as_deref(), Some("12/Feb/2026:14:03:07 +0100"));
+        assert_eq!(
+            v[4].as_deref(),
+            Some("GET http://localhost/1?foo=bar HTTP/1.1")
+        );
+        assert_eq!(v[8].as_deref(), Some("curl \"x\""));
+        assert_eq!(v[9].as_deref(), Some("hit"));
+        let tabs = LinePattern::varnishncsa(r"%{sec}t\t100%% %U").unwrap();
+        assert_eq!(
+            split(&tabs, "1577318400\t100% /a").unwrap()[1].as_deref(),
+            Some("/a")
+        );
+    }
+}
