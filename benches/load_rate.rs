@@ -1,6 +1,6 @@
 //! Load rate: rows per second for a 10^6-row deliveries file in each supported format, the
-//! contract's and the servers' own (nginx, varnishncsa; the same deliveries, read through a
-//! mapping file).
+//! contract's and the servers' own (nginx, varnishncsa, W3C as CloudFront writes it, Cloudflare Logpush; the same
+//! deliveries, read through a mapping file).
 //!
 //! Run with `cargo bench --bench load_rate` (set `LOAD_RATE_ROWS` for another size).
 //! Each format is loaded three times after one warm-up; the median is printed.
@@ -101,6 +101,20 @@ requested_stream_id = { from = "request", regex = '^GET /cam/([^/]+)/' }
 cache_key = { from = "request", regex = '^GET /cam/([^? ]+)' }
 object_id = { from = "request", query = "obj" }"#,
         ),
+        "w3c" => (
+            "date time x-edge-location sc-bytes cs-method cs-uri-stem cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id cs(User-Agent)",
+            r#"session_id = { from = "cs(Cookie)", cookie = "sid" }
+requested_stream_id = { from = "cs-uri-stem", regex = '^/cam/([^/]+)/' }
+cache_key = { from = "cs-uri-stem", regex = '^/cam/(.+)' }
+object_id = { from = "cs-uri-query", query = "obj" }"#,
+        ),
+        "cloudflare" => (
+            "",
+            r#"session_id = "Cookies.sid"
+requested_stream_id = { from = "ClientRequestPath", regex = '^/cam/([^/]+)/' }
+cache_key = { from = "ClientRequestPath", regex = '^/cam/(.+)' }
+object_id = { from = "ClientRequestURI", query = "obj" }"#,
+        ),
         _ => (
             r#"%{Varnish:vxid}x %{msec}t "%r" %s %b %{Varnish:handling}x %{VCL_Log:node}x "%{Cookie}i" "%{User-agent}i""#,
             r#"session_id = { from = "{Cookie}i", cookie = "sid" }
@@ -110,12 +124,19 @@ cache_node = "{VCL_Log:node}x"
 object_id = { from = "r", query = "obj" }"#,
         ),
     };
-    let mapping = format!(
-        "[deliveries]\nformat = \"{server}\"\nlog_format = '{format}'\n[deliveries.derive]\n{derive}\n"
-    );
+    let log_format = if format.is_empty() {
+        String::new()
+    } else {
+        format!("log_format = '{format}'\n")
+    };
+    let mapping =
+        format!("[deliveries]\nformat = \"{server}\"\n{log_format}[deliveries.derive]\n{derive}\n");
     let root = dir.parent().expect("deliveries has a parent");
     std::fs::write(root.join("mapping.toml"), mapping).expect("write mapping");
     let mut text = Vec::with_capacity(rows as usize * 200);
+    if server == "w3c" {
+        text.extend(format!("#Version: 1.0\n#Fields: {format}\n").into_bytes());
+    }
     for i in 0..rows {
         let r = row(i);
         let t: u64 = r[0].parse().expect("epoch ms");
@@ -137,6 +158,25 @@ object_id = { from = "r", query = "obj" }"#,
                 query,
                 r[11],
                 r[1]
+            )
+        } else if server == "cloudflare" {
+            format!(
+                r#"{{"RayID":"{}","EdgeStartTimestamp":{}000000,"EdgeColoCode":"{}","CacheCacheStatus":"{}","ClientRequestPath":"/cam/{}","ClientRequestURI":"/cam/{}{}","EdgeResponseBytes":{},"Cookies":{{"sid":"{}"}}}}"#,
+                r[6], t, r[3], r[5], r[4], r[4], query, r[11], r[1]
+            )
+        } else if server == "w3c" {
+            let at = chrono::DateTime::from_timestamp_millis(t as i64).expect("a time");
+            format!(
+                "{}\t{}\t{}\t{}\tGET\t/cam/{}\t{}\ttheme=dark;%20sid={}\t{}\t{}\tNest%20Hub",
+                at.format("%Y-%m-%d"),
+                at.format("%H:%M:%S"),
+                r[3],
+                r[11],
+                r[4],
+                query.strip_prefix('?').unwrap_or("-"),
+                r[1],
+                if r[5] == "hit" { "Hit" } else { "Miss" },
+                r[6]
             )
         } else {
             format!(
@@ -172,7 +212,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     type Writer<'a> = &'a dyn Fn(&Path);
-    let formats: [(&str, Writer); 8] = [
+    let formats: [(&str, Writer); 10] = [
         ("csv", &|d| write_text(d, "d.csv", rows, false, None)),
         ("csv.gz", &|d| {
             write_text(d, "d.csv.gz", rows, false, Some("gz"))
@@ -187,6 +227,8 @@ fn main() {
         ("parquet", &|d| write_parquet(d, rows)),
         ("nginx", &|d| write_access_log(d, rows, "nginx")),
         ("varnishncsa", &|d| write_access_log(d, rows, "varnishncsa")),
+        ("w3c", &|d| write_access_log(d, rows, "w3c")),
+        ("cloudflare", &|d| write_access_log(d, rows, "cloudflare")),
     ];
     println!(
         "{:<12} {:>10} {:>12} {:>14}",

@@ -187,6 +187,11 @@ pub enum LogTime {
     EpochNanos,
     /// RFC 3339 with an offset (nginx `$time_iso8601`).
     Rfc3339,
+    /// Epoch seconds, milliseconds, microseconds or nanoseconds told apart by their integer
+    /// digits (up to 11, 12 to 14, 15 to 17, more), or RFC 3339: Cloudflare's `timestamp_format`
+    /// may be any of `unix`, `unixnano` or `rfc3339`. For times after 1973, when seconds have ten
+    /// digits, the four units cannot be confused.
+    Auto,
     /// A strftime pattern (chrono's syntax); with `%z` or `%:z` it is absolute, without it the
     /// time is naive and read in the dataset's time zone.
     Pattern(String),
@@ -210,6 +215,7 @@ impl LogTime {
             "epoch_us" => LogTime::EpochMicros,
             "epoch_ns" => LogTime::EpochNanos,
             "rfc3339" => LogTime::Rfc3339,
+            "auto" => LogTime::Auto,
             p if p.contains('%') => LogTime::Pattern(p.to_string()),
             _ => return None,
         })
@@ -236,6 +242,9 @@ impl LogTime {
             LogTime::EpochMicros => "epoch microseconds".into(),
             LogTime::EpochNanos => "epoch nanoseconds".into(),
             LogTime::Rfc3339 => "an RFC 3339 time with offset".into(),
+            LogTime::Auto => {
+                "epoch seconds, milliseconds, microseconds, nanoseconds or RFC 3339".into()
+            }
             LogTime::Pattern(p) => format!("a time in the pattern {p:?}"),
         }
     }
@@ -256,6 +265,21 @@ impl LogTime {
             LogTime::EpochMillis => epoch_nanos(value, 6).and_then(utc),
             LogTime::EpochMicros => epoch_nanos(value, 3).and_then(utc),
             LogTime::EpochNanos => epoch_nanos(value, 0).and_then(utc),
+            LogTime::Auto => {
+                let int = value
+                    .trim_start_matches('-')
+                    .split('.')
+                    .next()
+                    .unwrap_or("");
+                let form = match int.len() {
+                    _ if !int.bytes().all(|c| c.is_ascii_digit()) => LogTime::Rfc3339,
+                    0..=11 => LogTime::EpochSeconds,
+                    12..=14 => LogTime::EpochMillis,
+                    15..=17 => LogTime::EpochMicros,
+                    _ => LogTime::EpochNanos,
+                };
+                form.parse(value)
+            }
             LogTime::Rfc3339 => (classify(value) == Some(TimeForm::Rfc3339))
                 .then(|| parse_rfc3339(value))
                 .flatten()
@@ -443,6 +467,17 @@ mod tests {
         assert_eq!(LogTime::Clf.resolution_ms(), 1000);
         assert_eq!(LogTime::EpochSeconds.resolution_ms(), 1);
         assert_eq!(LogTime::from_name("tai64"), None);
+        // Cloudflare's unix, unixnano and rfc3339 forms of one instant.
+        for v in [
+            "1577318400",
+            "1577318400000000000",
+            "2019-12-26T00:00:00Z",
+            "1577318400000",
+        ] {
+            assert_eq!(utc(v, LogTime::Auto), Some(T), "{v}");
+        }
+        assert_eq!(utc("1577318400123456", LogTime::Auto), Some(T + 123));
+        assert_eq!(LogTime::Auto.parse("soon"), None);
     }
 
     #[test]

@@ -98,6 +98,10 @@ struct Rule {
 pub struct Compiled {
     pattern: LinePattern,
     rules: Vec<Rule>,
+    /// What it was compiled from, to compile again for a W3C file's own `#Fields:` directive.
+    kind: Kind,
+    spec: FormatSpec,
+    overrides: Option<BTreeMap<String, String>>,
 }
 
 /// Per-line buffers, reused from line to line.
@@ -118,8 +122,29 @@ impl Compiled {
         let pattern = match spec.format {
             LogFormat::Nginx => LinePattern::nginx(&spec.log_format, spec.escape),
             LogFormat::Varnishncsa => LinePattern::varnishncsa(&spec.log_format),
+            LogFormat::W3c => LinePattern::w3c(&spec.log_format),
+            LogFormat::Cloudflare => Ok(LinePattern::json(json_fields(kind, spec))),
         }
         .map_err(|e| format!("log_format: {e}"))?;
+        Compiled::with_pattern(kind, spec, pattern, overrides)
+    }
+
+    /// The same spec for a W3C file's `#Fields:` directive (the text after `#Fields:`).
+    pub fn redeclare(&self, directive: &str) -> Result<Compiled, String> {
+        let pattern = LinePattern::w3c(directive)?;
+        Compiled::with_pattern(self.kind, &self.spec, pattern, self.overrides.as_ref())
+    }
+
+    pub fn format(&self) -> LogFormat {
+        self.spec.format
+    }
+
+    fn with_pattern(
+        kind: Kind,
+        spec: &FormatSpec,
+        pattern: LinePattern,
+        overrides: Option<&BTreeMap<String, String>>,
+    ) -> Result<Compiled, String> {
         let mut rules = Vec::new();
         for column in kind.columns() {
             let explicit = spec.derive.get(column.name);
@@ -195,7 +220,13 @@ impl Compiled {
                 statuses,
             });
         }
-        Ok(Compiled { pattern, rules })
+        Ok(Compiled {
+            pattern,
+            rules,
+            kind,
+            spec: spec.clone(),
+            overrides: overrides.cloned(),
+        })
     }
 
     /// The contract columns a line gives, in the order [`Compiled::row`] pushes them.
@@ -295,11 +326,30 @@ impl Compiled {
                 Some((_, Status::NotADelivery(why))) => {
                     return Err(format!("not a delivery: {name} {v:?} is {why}"))
                 }
+                Some((_, Status::Unknown(why))) => {
+                    return Err(format!("{}: {name} {v:?}: {why}", rule.column))
+                }
                 None => push(Some(&v)),
             }
         }
         Ok(())
     }
+}
+
+/// The fields a JSON line is read for: every field a rule names, and every vendor default.
+fn json_fields(kind: Kind, spec: &FormatSpec) -> Vec<String> {
+    let mut fields: Vec<String> = Vec::new();
+    let named = spec.derive.values().map(|d| d.from.as_str());
+    let defaults = kind
+        .columns()
+        .iter()
+        .flat_map(|c| presets::default_fields(spec.format, c.name).iter().copied());
+    for f in named.chain(defaults) {
+        if !fields.iter().any(|x| x == f) {
+            fields.push(f.to_string());
+        }
+    }
+    fields
 }
 
 /// One step of a rule applied to a value that may borrow the line or own its unescaped text.

@@ -1,10 +1,11 @@
-//! Real log formats: what a mapping file says about a kind's logs as their server wrote them (nginx, varnishncsa), and how each contract column is found in them.
+//! Real log formats: what a mapping file says about a kind's logs as their server wrote them (nginx, varnishncsa, W3C/CloudFront, Cloudflare), and how each contract column is found in them.
 //!
 //! A [`FormatSpec`] is declared per log kind (`[deliveries] format = "nginx"`); [`Compiled`]
 //! turns it, once per file, into a line matcher and one [`derive::Rule`] per contract column.
 //! Vendor defaults (which field holds the time, what `HIT` means) live in [`presets`].
 
 pub mod derive;
+mod json;
 pub mod pattern;
 pub mod presets;
 
@@ -24,6 +25,11 @@ pub enum LogFormat {
     Nginx,
     /// varnishncsa with a `-F` format string (default: its default format).
     Varnishncsa,
+    /// W3C extended log files as CloudFront's standard logs write them: `#Fields:` directives,
+    /// tab-separated URL-encoded values.
+    W3c,
+    /// Cloudflare Logpush `http_requests`: a JSON object per line, fields by name.
+    Cloudflare,
 }
 
 impl LogFormat {
@@ -31,6 +37,8 @@ impl LogFormat {
         match name {
             "nginx" => Some(LogFormat::Nginx),
             "varnishncsa" => Some(LogFormat::Varnishncsa),
+            "w3c" => Some(LogFormat::W3c),
+            "cloudflare" => Some(LogFormat::Cloudflare),
             _ => None,
         }
     }
@@ -39,6 +47,8 @@ impl LogFormat {
         match self {
             LogFormat::Nginx => "nginx",
             LogFormat::Varnishncsa => "varnishncsa",
+            LogFormat::W3c => "w3c",
+            LogFormat::Cloudflare => "cloudflare",
         }
     }
 
@@ -52,7 +62,8 @@ impl LogFormat {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FormatSpec {
     pub format: LogFormat,
-    /// The format string the server was configured with.
+    /// The format string the server was configured with; for `w3c`, the field list assumed
+    /// until a file's first `#Fields:` directive.
     pub log_format: String,
     pub escape: Escape,
     /// Contract column -> where its value is in a line; vendor defaults fill what is not named.
@@ -84,7 +95,7 @@ impl FormatSpec {
                         continue;
                     }
                     let f = LogFormat::from_name(name).ok_or_else(|| {
-                        format!("{at} format {name:?} is not known; expected contract, nginx or varnishncsa")
+                        format!("{at} format {name:?} is not known; expected contract, nginx, varnishncsa, w3c or cloudflare")
                     })?;
                     if !f.describes(kind) {
                         return Err(format!(
@@ -128,6 +139,11 @@ impl FormatSpec {
                     ))
                 }
             }
+        }
+        if format == Some(LogFormat::Cloudflare) && log_format.is_some() {
+            return Err(format!(
+                "{at} log_format does not apply to cloudflare: each line names its fields"
+            ));
         }
         let Some(format) = format else {
             return if contract {

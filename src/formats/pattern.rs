@@ -1,4 +1,4 @@
-//! Access-log format strings (nginx `log_format`, varnishncsa `-F`) compiled once into a matcher that splits a line into its fields.
+//! Access-log format strings (nginx `log_format`, varnishncsa `-F`, a W3C `#Fields:` directive, the fields of a JSON line) compiled once into a matcher that splits a line into its fields.
 
 use std::borrow::Cow;
 
@@ -11,7 +11,13 @@ pub enum Escape {
     Backslash,
     /// nginx `escape=none`: values as they were, so a field ends at the first text that follows it.
     None,
+    /// W3C extended logs as CloudFront writes them: values URL-encoded (`%20`, and `%2520` for a
+    /// `%20` the client sent), decoded once.
+    Percent,
 }
+
+/// The field W3C logs get for their `date` and `time` columns read together, in RFC 3339.
+pub const W3C_DATETIME: &str = "date time";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
@@ -19,10 +25,15 @@ enum Piece {
     Field(usize),
 }
 
-/// A compiled format string: literal text and the fields between it.
+/// A compiled format string: literal text and the fields between it, or for W3C logs, fields
+/// separated by tabs (CloudFront) or spaces (the W3C draft).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinePattern {
+    /// Empty for W3C and JSON logs, whose fields are delimited or named rather than framed by
+    /// literals.
     pieces: Vec<Piece>,
+    /// For JSON lines: each field's path of keys (`Cookies.sid` is `["Cookies", "sid"]`).
+    paths: Vec<Vec<String>>,
     /// Field names in the order they appear (nginx: the variable without `$`; varnishncsa: the
     /// formatter without `%`, e.g. `t`, `{Cookie}i`, `{Varnish:handling}x`).
     fields: Vec<String>,
@@ -126,6 +137,44 @@ impl LinePattern {
         b.finish(Escape::Backslash)
     }
 
+    /// Compiles the field list of a W3C `#Fields:` directive (the text after `#Fields:`). With
+    /// `date` and `time` among them, a field [`W3C_DATETIME`] holds both as one UTC time.
+    pub fn w3c(directive: &str) -> Result<LinePattern, String> {
+        let mut fields: Vec<String> = directive.split_whitespace().map(str::to_string).collect();
+        if fields.is_empty() {
+            return Err("the #Fields directive names no fields".into());
+        }
+        if let Some(dup) = fields
+            .iter()
+            .enumerate()
+            .find(|(i, f)| fields[..*i].contains(f))
+        {
+            return Err(format!("the #Fields directive names {:?} twice", dup.1));
+        }
+        if fields.iter().any(|f| f == "date") && fields.iter().any(|f| f == "time") {
+            fields.push(W3C_DATETIME.to_string());
+        }
+        Ok(LinePattern {
+            pieces: Vec::new(),
+            paths: Vec::new(),
+            fields,
+            escape: Escape::Percent,
+        })
+    }
+
+    /// A JSON object per line, its fields named by key paths with dots (`Cookies.sid`).
+    pub fn json(fields: Vec<String>) -> LinePattern {
+        LinePattern {
+            pieces: Vec::new(),
+            paths: fields
+                .iter()
+                .map(|f| f.split('.').map(str::to_string).collect())
+                .collect(),
+            fields,
+            escape: Escape::None,
+        }
+    }
+
     pub fn fields(&self) -> &[String] {
         &self.fields
     }
@@ -144,6 +193,12 @@ impl LinePattern {
     ) -> Result<(), String> {
         out.clear();
         out.resize(self.fields.len(), None);
+        if !self.paths.is_empty() {
+            return self.split_json(line, out);
+        }
+        if self.pieces.is_empty() {
+            return self.split_delimited(line, out);
+        }
         let mut at = 0;
         let mut pieces = self.pieces.iter().peekable();
         while let Some(piece) = pieces.next() {
@@ -184,6 +239,54 @@ impl LinePattern {
         Ok(())
     }
 
+    fn split_delimited<'a>(
+        &self,
+        line: &'a str,
+        out: &mut [Option<Cow<'a, str>>],
+    ) -> Result<(), String> {
+        let declared = self.fields.len() - usize::from(self.has_datetime());
+        let mut values: Vec<&str> = if line.contains('\t') {
+            line.split('\t').collect()
+        } else {
+            line.split(' ').collect()
+        };
+        // CloudFront's own sample file ends a line with a stray tab.
+        if values.len() == declared + 1 && values.last() == Some(&"") {
+            values.pop();
+        }
+        if values.len() != declared {
+            return Err(format!(
+                "{} values for the {declared} fields of the #Fields directive",
+                values.len()
+            ));
+        }
+        for (slot, raw) in out.iter_mut().zip(values) {
+            *slot = present(raw, self.escape);
+        }
+        if self.has_datetime() {
+            let at = |name: &str| self.field(name).and_then(|i| out[i].as_deref());
+            if let (Some(d), Some(t)) = (at("date"), at("time")) {
+                let both = format!("{d}T{t}Z");
+                out[declared] = Some(Cow::Owned(both));
+            }
+        }
+        Ok(())
+    }
+
+    /// Numbers are read as their digits (an integer of nanoseconds stays exact), booleans as
+    /// `true`/`false`; null and `""` are absent.
+    fn split_json<'a>(
+        &self,
+        line: &'a str,
+        out: &mut [Option<Cow<'a, str>>],
+    ) -> Result<(), String> {
+        super::json::pick(line, &self.paths, &self.fields, out)
+    }
+
+    fn has_datetime(&self) -> bool {
+        self.fields.last().is_some_and(|f| f == W3C_DATETIME)
+    }
+
     /// Where the field that starts at `from` ends: the next `lit` not inside a backslash escape.
     fn find(&self, line: &str, from: usize, lit: &str) -> Option<usize> {
         if self.escape == Escape::None {
@@ -211,10 +314,16 @@ fn present(raw: &str, escape: Escape) -> Option<Cow<'_, str>> {
     if raw.is_empty() || raw == "-" {
         return None;
     }
-    if escape == Escape::None || !raw.contains('\\') {
-        return Some(Cow::Borrowed(raw));
+    match escape {
+        Escape::Percent if raw.contains('%') => Some(
+            percent_encoding::percent_decode_str(raw)
+                .decode_utf8_lossy()
+                .into_owned()
+                .into(),
+        ),
+        Escape::Backslash if raw.contains('\\') => Some(Cow::Owned(unescape(raw))),
+        _ => Some(Cow::Borrowed(raw)),
     }
-    Some(Cow::Owned(unescape(raw)))
 }
 
 /// Undoes `\xHH`, `\uHHHH`, `\"`, `\\`, `\n`, `\r`, `\t`, `\b` and `\f`; anything else is kept as written.
@@ -300,6 +409,7 @@ impl Builder {
         }
         Ok(LinePattern {
             pieces: self.pieces,
+            paths: Vec::new(),
             fields: self.fields,
             escape,
         })
@@ -390,6 +500,54 @@ mod tests {
             .unwrap_err()
             .contains("%Z"));
         assert!(LinePattern::varnishncsa("%{Host").is_err());
+    }
+
+    #[test]
+    fn w3c_fields_follow_the_directive_and_decode_once() {
+        let p = LinePattern::w3c(
+            "date time x-edge-location cs-uri-stem cs(User-Agent) x-edge-result-type",
+        )
+        .unwrap();
+        assert_eq!(p.field(W3C_DATETIME), Some(6));
+        // From CloudFront's documented sample, its user agent URL-encoded.
+        let v = split(&p, "2019-12-04\t21:02:31\tLAX1\t/index.html\tMozilla/5.0%20(Windows%20NT%2010.0)%2520\tHit").unwrap();
+        assert_eq!(v[2].as_deref(), Some("LAX1"));
+        assert_eq!(v[4].as_deref(), Some("Mozilla/5.0 (Windows NT 10.0)%20"));
+        assert_eq!(v[6].as_deref(), Some("2019-12-04T21:02:31Z"));
+        let e = split(&p, "2019-12-04\t21:02:31\tLAX1").unwrap_err();
+        assert_eq!(e, "3 values for the 6 fields of the #Fields directive");
+        let spaced = split(&p, "2019-12-04 21:02:31 LAX1 /a - Miss").unwrap();
+        assert_eq!(spaced[4], None);
+        assert!(LinePattern::w3c("date date").unwrap_err().contains("twice"));
+        assert_eq!(
+            LinePattern::w3c("cs-uri-stem").unwrap().fields(),
+            ["cs-uri-stem"]
+        );
+    }
+
+    #[test]
+    fn json_lines_are_read_by_key_paths() {
+        let p = LinePattern::json(vec![
+            "RayID".into(),
+            "EdgeStartTimestamp".into(),
+            "Cookies.sid".into(),
+            "CacheTieredFill".into(),
+            "ClientIP".into(),
+        ]);
+        // Cloudflare's documented sample, with a configured cookie field.
+        let v = split(&p, r#"{"ClientIP":"","EdgeStartTimestamp":1506702504433000200,"RayID":"3a6050bcbe121a87","Cookies":{"sid":"s-1"},"CacheTieredFill":false}"#).unwrap();
+        assert_eq!(v[0].as_deref(), Some("3a6050bcbe121a87"));
+        assert_eq!(v[1].as_deref(), Some("1506702504433000200"));
+        assert_eq!(v[2].as_deref(), Some("s-1"));
+        assert_eq!(v[3].as_deref(), Some("false"));
+        assert_eq!(v[4], None);
+        assert!(split(&p, "[1]").unwrap_err().contains("not a JSON object"));
+        assert!(split(&p, "{\"RayID\": 1")
+            .unwrap_err()
+            .contains("not a JSON object"));
+        assert!(split(&p, r#"{"RayID":{"a":1}}"#)
+            .unwrap_err()
+            .contains("holds an object"));
     }
 
     #[test]

@@ -12,6 +12,12 @@ pub fn default_log_format(format: LogFormat) -> &'static str {
         }
         // varnishncsa's default `-F`.
         LogFormat::Varnishncsa => r#"%h %l %u %t "%r" %s %b "%{Referer}i" "%{User-agent}i""#,
+        // Fields are named in each JSON line.
+        LogFormat::Cloudflare => "",
+        // CloudFront's standard log fields, in its documented order.
+        LogFormat::W3c => {
+            "date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields c-port time-to-first-byte x-edge-detailed-result-type sc-content-type sc-content-len sc-range-start sc-range-end"
+        }
     }
 }
 
@@ -27,6 +33,16 @@ pub fn default_fields(format: LogFormat, column: &str) -> &'static [&'static str
         (LogFormat::Varnishncsa, "request_id") => &["{Varnish:vxid}x"],
         (LogFormat::Varnishncsa, "cache_status") => &["{Varnish:handling}x", "{Varnish:hitmiss}x"],
         (LogFormat::Varnishncsa, "bytes") => &["b"],
+        (LogFormat::W3c, "ts") => &[super::pattern::W3C_DATETIME],
+        (LogFormat::W3c, "request_id") => &["x-edge-request-id"],
+        (LogFormat::W3c, "cache_node") => &["x-edge-location"],
+        (LogFormat::W3c, "cache_status") => &["x-edge-result-type"],
+        (LogFormat::W3c, "bytes") => &["sc-bytes"],
+        (LogFormat::Cloudflare, "ts") => &["EdgeStartTimestamp"],
+        (LogFormat::Cloudflare, "request_id") => &["RayID"],
+        (LogFormat::Cloudflare, "cache_node") => &["EdgeColoCode"],
+        (LogFormat::Cloudflare, "cache_status") => &["CacheCacheStatus"],
+        (LogFormat::Cloudflare, "bytes") => &["EdgeResponseBytes"],
         _ => &[],
     }
 }
@@ -41,6 +57,9 @@ pub fn field_time(format: LogFormat, field: &str) -> Option<LogTime> {
         (LogFormat::Varnishncsa, "{sec}t") => LogTime::EpochSeconds,
         (LogFormat::Varnishncsa, "{msec}t") => LogTime::EpochMillis,
         (LogFormat::Varnishncsa, "{usec}t") => LogTime::EpochMicros,
+        (LogFormat::W3c, super::pattern::W3C_DATETIME) => LogTime::Rfc3339,
+        // `timestamp_format` decides: unixnano (the API's default), unix or rfc3339.
+        (LogFormat::Cloudflare, f) if f.ends_with("Timestamp") => LogTime::Auto,
         (LogFormat::Varnishncsa, f) => {
             let inner = f.strip_prefix('{')?.strip_suffix("}t")?;
             LogTime::from_name(inner).filter(|t| matches!(t, LogTime::Pattern(_)))?
@@ -56,6 +75,8 @@ pub fn field_time(format: LogFormat, field: &str) -> Option<LogTime> {
 pub enum Status {
     Is(&'static str),
     NotADelivery(&'static str),
+    /// The vendor logged that it does not know; the row cannot be read as a hit or a miss.
+    Unknown(&'static str),
 }
 
 /// The vendor's cache statuses, as its documentation defines them (`docs/FORMATS.md`).
@@ -86,6 +107,40 @@ pub fn cache_statuses(format: LogFormat) -> &'static [(&'static str, Status)] {
                 NotADelivery(
                     "a synthetic response made by VCL, not content from the cache or the origin",
                 ),
+            ),
+        ],
+        // CloudFront `x-edge-result-type`.
+        LogFormat::W3c => &[
+            ("Hit", Is("hit")),
+            ("RefreshHit", Is("hit")),
+            ("Miss", Is("miss")),
+            ("Error", NotADelivery("an error response, not content")),
+            ("Redirect", NotADelivery("a redirect, not content")),
+            (
+                "LimitExceeded",
+                NotADelivery("a request CloudFront refused"),
+            ),
+            (
+                "CapacityExceeded",
+                NotADelivery("a request CloudFront refused"),
+            ),
+        ],
+        // Cloudflare `CacheCacheStatus`.
+        LogFormat::Cloudflare => &[
+            ("hit", Is("hit")),
+            ("stream_hit", Is("hit")),
+            ("stale", Is("hit")),
+            ("updating", Is("hit")),
+            ("revalidated", Is("hit")),
+            ("miss", Is("miss")),
+            ("expired", Is("miss")),
+            ("bypass", Is("bypass")),
+            ("dynamic", Is("bypass")),
+            ("ignored", Is("bypass")),
+            ("deferred", Is("bypass")),
+            (
+                "unknown",
+                Unknown("Cloudflare did not record whether its cache was used"),
             ),
         ],
     }

@@ -1,43 +1,103 @@
-//! The access-log reader: every line of a file in a declared format (nginx, varnishncsa) split by its compiled format string into contract cells, lines that do not fit kept with the reason.
+//! The access-log reader: every line of a file in a declared format (nginx, varnishncsa, W3C) split by its compiled format string into contract cells, lines that do not fit kept with the reason.
 
 use rayon::prelude::*;
 
 use super::raw::{Cells, RawRow};
 use super::text::TextRows;
-use crate::formats::Compiled;
+use crate::formats::{Compiled, LogFormat};
 
 /// Lines handed to one worker at a time.
 const LINES_PER_TASK: usize = 1 << 14;
 
 /// Splits a log file's text into rows of contract cells. Blank lines are not rows; every other
-/// line is one, with cells or with the reason it could not be read.
+/// line is one, with cells or with the reason it could not be read. In a W3C file, lines starting
+/// with `#` are directives, not rows, and each `#Fields:` directive compiles the spec again for
+/// the lines after it.
 pub fn split_log(text: Vec<u8>, compiled: &Compiled) -> TextRows {
+    let w3c = compiled.format() == LogFormat::W3c;
+    let mut segments: Vec<Result<Compiled, String>> = vec![Ok(compiled.clone())];
     let mut spans = Vec::new();
     let mut start = 0;
     for (line, end) in line_ends(&text).enumerate() {
         let body = trim_eol(&text[start..end]);
-        if !body.iter().all(u8::is_ascii_whitespace) {
-            spans.push((line as u64 + 1, start, end));
+        if body.iter().all(u8::is_ascii_whitespace) {
+        } else if w3c && body.first() == Some(&b'#') {
+            if let Some(fields) = body.strip_prefix(b"#Fields:") {
+                let declared = std::str::from_utf8(fields)
+                    .map_err(|e| format!("the #Fields directive is not UTF-8 text ({e})"))
+                    .and_then(|f| compiled.redeclare(f))
+                    .map_err(|e| format!("the #Fields directive on line {}: {e}", line + 1));
+                segments.push(declared);
+            }
+        } else {
+            spans.push((line as u64 + 1, start, end, segments.len() - 1));
         }
         start = end;
     }
-    let headers = compiled.headers();
+    // Every segment's cells in one header: the contract columns any of them gives.
+    let mut headers: Vec<String> = Vec::new();
+    for c in segments.iter().flatten() {
+        for h in c.headers() {
+            if !headers.contains(&h) {
+                headers.push(h);
+            }
+        }
+    }
+    let places: Vec<Vec<usize>> = segments
+        .iter()
+        .map(|c| match c {
+            Ok(c) => c
+                .headers()
+                .iter()
+                .map(|h| headers.iter().position(|x| x == h).unwrap_or(usize::MAX))
+                .collect(),
+            Err(_) => Vec::new(),
+        })
+        .collect();
+    let width = headers.len();
     let rows: Vec<RawRow> = spans
         .par_chunks(LINES_PER_TASK)
         .flat_map_iter(|chunk| {
-            let mut scratch = compiled.scratch();
-            let text = &text;
+            let mut scratch: Vec<_> = segments
+                .iter()
+                .map(|c| c.as_ref().ok().map(Compiled::scratch))
+                .collect();
+            let (text, segments, places) = (&text, &segments, &places);
             chunk
                 .iter()
-                .map(move |&(line, a, b)| {
-                    let cells = match std::str::from_utf8(trim_eol(&text[a..b])) {
-                        Ok(s) => {
-                            let mut cells = Cells::with_capacity(s.len(), compiled.width());
-                            compiled
-                                .row(s, &mut scratch, |v| cells.push(v))
-                                .map(|()| cells)
+                .map(move |&(line, a, b, seg)| {
+                    let cells = match (std::str::from_utf8(trim_eol(&text[a..b])), &segments[seg]) {
+                        (Err(e), _) => Err(format!("the line is not UTF-8 text ({e})")),
+                        (Ok(_), Err(why)) => Err(why.clone()),
+                        (Ok(s), Ok(c)) => {
+                            let scratch = scratch[seg]
+                                .as_mut()
+                                .expect("a scratch per compiled segment");
+                            let place = &places[seg];
+                            let mut cells = Cells::with_capacity(s.len(), width);
+                            if place.iter().enumerate().all(|(i, &p)| i == p)
+                                && place.len() == width
+                            {
+                                c.row(s, scratch, |v| cells.push(v)).map(|()| cells)
+                            } else {
+                                let mut owned: Vec<Option<String>> =
+                                    Vec::with_capacity(place.len());
+                                c.row(s, scratch, |v| owned.push(v.map(str::to_string)))
+                                    .map(|()| {
+                                        let mut cells_of_segment: Vec<Option<&str>> =
+                                            vec![None; width];
+                                        for (v, &p) in owned.iter().zip(place) {
+                                            if let Some(slot) = cells_of_segment.get_mut(p) {
+                                                *slot = v.as_deref();
+                                            }
+                                        }
+                                        for v in &cells_of_segment {
+                                            cells.push(*v);
+                                        }
+                                        cells
+                                    })
+                            }
                         }
-                        Err(e) => Err(format!("the line is not UTF-8 text ({e})")),
                     };
                     RawRow {
                         line,

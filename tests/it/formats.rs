@@ -1,4 +1,4 @@
-//! Real log formats end to end: the nginx and varnishncsa fixtures (lines shaped on the vendors'
+//! Real log formats end to end: the nginx, varnishncsa, CloudFront (W3C) and Cloudflare fixtures (lines shaped on the vendors'
 //! documented examples) read with exact rows, rejections and values, and give the verdicts their
 //! contract-format twins give.
 
@@ -178,6 +178,106 @@ fn varnishncsa_log_reads_with_exact_rows_values_and_verdicts() {
          2019-12-26T00:00:30Z,32771,s2,cB,edge-1,/cam/cB/still.jpg,hit,571\n\
          2019-12-26T00:00:40Z,32772,s2,cB,edge-1,/cam/cB/still.jpg,bypass,571\n\
          2019-12-26T00:00:46Z,32773,s2,cB,edge-1,/cam/cB/still.jpg,miss,2048\n",
+    );
+    assert_eq!(got, verdicts(twin.path()));
+}
+
+#[test]
+fn cloudfront_standard_log_reads_by_its_fields_directives() {
+    let dir = fixture("logs-cloudfront");
+    let out = tempfile::tempdir().unwrap();
+    let s = analyze_ok(&dir, out.path());
+    // Ten lines, gzip-compressed: three directives, seven rows, two quarantined.
+    assert_eq!(
+        s["rows"]["deliveries"],
+        json!({"read": 7, "accepted": 5, "rejected": 2, "duplicates": 0})
+    );
+    let q = quarantine(out.path());
+    let got: Vec<(&str, &str)> = q.iter().map(|r| (r.0.as_str(), r.1.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "6",
+                "not a delivery: x-edge-result-type \"Error\" is an error response, not content"
+            ),
+            ("7", "10 values for the 33 fields of the #Fields directive"),
+        ]
+    );
+    let got = verdicts(&dir);
+    assert_eq!(class_of(&got, "cf-A1=="), "ok");
+    assert_eq!(class_of(&got, "cf-B2=="), "leak", "RefreshHit is a hit");
+    assert_eq!(class_of(&got, "cf-B3=="), "ambiguous");
+    assert_eq!(
+        class_of(&got, "cf-B5=="),
+        "leak",
+        "a stray trailing tab is not a field"
+    );
+    assert_eq!(
+        class_of(&got, "cf-A6=="),
+        "ok",
+        "read by the second #Fields directive"
+    );
+    let twin = contract_twin(
+        &dir,
+        "ts,request_id,session_id,requested_stream_id,cache_node,cache_key,cache_status,bytes\n\
+         2019-12-26T00:00:15Z,cf-A1==,s1,cA,LAX1,/cam/cA/still.jpg,hit,392\n\
+         2019-12-26T00:00:30Z,cf-B2==,s2,cB,LAX1,/cam/cB/still.jpg,hit,392\n\
+         2019-12-26T00:00:46Z,cf-B3==,s2,cB,LAX1,/cam/cB/still.jpg,miss,392\n\
+         2019-12-26T00:00:40Z,cf-B5==,s2,cB,LAX1,/cam/cB/still.jpg,hit,392\n\
+         2019-12-26T00:01:00Z,cf-A6==,s1,cA,LAX1,/cam/cA/still.jpg,hit,\n",
+    );
+    assert_eq!(got, verdicts(twin.path()));
+}
+
+#[test]
+fn cloudflare_logpush_reads_every_timestamp_format() {
+    let dir = fixture("logs-cloudflare");
+    let out = tempfile::tempdir().unwrap();
+    let s = analyze_ok(&dir, out.path());
+    assert_eq!(
+        s["rows"]["deliveries"],
+        json!({"read": 7, "accepted": 4, "rejected": 3, "duplicates": 0})
+    );
+    let q = quarantine(out.path());
+    assert_eq!(q[0].0, "5");
+    assert_eq!(
+        q[0].1,
+        "cache_status: CacheCacheStatus \"unknown\": Cloudflare did not record whether its cache was used"
+    );
+    assert_eq!(q[1].0, "6");
+    assert!(
+        q[1].1.starts_with("not a JSON object: EOF while parsing"),
+        "{}",
+        q[1].1
+    );
+    assert_eq!(
+        (q[2].0.as_str(), q[2].1.as_str()),
+        ("7", "session_id: \"Cookies.sid\" is absent")
+    );
+    let got = verdicts(&dir);
+    let rid = |n: u8| format!("5c1a00010000000{n}");
+    assert_eq!(class_of(&got, &rid(1)), "ok", "unixnano");
+    assert_eq!(class_of(&got, &rid(2)), "leak");
+    assert_eq!(
+        class_of(&got, &rid(3)),
+        "ambiguous",
+        "unix seconds, as a string"
+    );
+    assert_eq!(class_of(&got, &rid(4)), "leak", "rfc3339; stale is a hit");
+    let twin = contract_twin(
+        &dir,
+        &format!(
+            "ts,request_id,session_id,requested_stream_id,cache_node,cache_key,cache_status,bytes\n\
+             2019-12-26T00:00:15.250Z,{},s1,cA,LAX,/cam/cA/still.jpg,hit,571\n\
+             2019-12-26T00:00:30.500Z,{},s2,cB,LAX,/cam/cB/still.jpg,hit,571\n\
+             2019-12-26T00:00:46Z,{},s2,cB,LAX,/cam/cB/still.jpg,miss,571\n\
+             2019-12-26T00:00:40Z,{},s2,cB,LAX,/cam/cB/still.jpg,hit,571\n",
+            rid(1),
+            rid(2),
+            rid(3),
+            rid(4)
+        ),
     );
     assert_eq!(got, verdicts(twin.path()));
 }
