@@ -1,5 +1,5 @@
 //! Load rate: rows per second for a 10^6-row deliveries file in each supported format, the
-//! contract's and the servers' own (nginx, varnishncsa, W3C as CloudFront writes it, Cloudflare Logpush; the same
+//! contract's and the servers' own (nginx, varnishncsa, W3C as CloudFront writes it, Cloudflare Logpush, Google Cloud Logging; the same
 //! deliveries, read through a mapping file).
 //!
 //! Run with `cargo bench --bench load_rate` (set `LOAD_RATE_ROWS` for another size).
@@ -115,6 +115,13 @@ requested_stream_id = { from = "ClientRequestPath", regex = '^/cam/([^/]+)/' }
 cache_key = { from = "ClientRequestPath", regex = '^/cam/(.+)' }
 object_id = { from = "ClientRequestURI", query = "obj" }"#,
         ),
+        "gcp-logging" => (
+            "",
+            r#"session_id = { from = "httpRequest.requestUrl", query = "session" }
+requested_stream_id = { from = "httpRequest.requestUrl", regex = '^https://[^/]+/cam/([^/]+)/' }
+cache_key = { from = "httpRequest.requestUrl", regex = '^https://[^/]+/cam/([^?]+)' }
+object_id = { from = "httpRequest.requestUrl", query = "obj" }"#,
+        ),
         _ => (
             r#"%{Varnish:vxid}x %{msec}t "%r" %s %b %{Varnish:handling}x %{VCL_Log:node}x "%{Cookie}i" "%{User-agent}i""#,
             r#"session_id = { from = "{Cookie}i", cookie = "sid" }
@@ -164,6 +171,25 @@ object_id = { from = "r", query = "obj" }"#,
                 r#"{{"RayID":"{}","EdgeStartTimestamp":{}000000,"EdgeColoCode":"{}","CacheCacheStatus":"{}","ClientRequestPath":"/cam/{}","ClientRequestURI":"/cam/{}{}","EdgeResponseBytes":{},"Cookies":{{"sid":"{}"}}}}"#,
                 r[6], t, r[3], r[5], r[4], r[4], query, r[11], r[1]
             )
+        } else if server == "gcp-logging" {
+            let at = chrono::DateTime::from_timestamp_millis(t as i64).expect("a time");
+            let hit = if r[5] == "hit" {
+                r#","cacheHit":true"#
+            } else {
+                ""
+            };
+            let obj = query.replacen('?', "&", 1);
+            format!(
+                r#"{{"insertId":"{}","jsonPayload":{{"@type":"type.googleapis.com/google.cloud.loadbalancing.type.LoadBalancerLogEntry","cacheId":"{}"}},"httpRequest":{{"requestMethod":"GET","requestUrl":"https://cdn.example.com/cam/{}?session={}{}","status":200,"responseSize":"{}","cacheLookup":true{}}},"timestamp":"{}","severity":"INFO"}}"#,
+                r[6],
+                r[3],
+                r[4],
+                r[1],
+                obj,
+                r[11],
+                hit,
+                at.format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            )
         } else if server == "w3c" {
             let at = chrono::DateTime::from_timestamp_millis(t as i64).expect("a time");
             format!(
@@ -212,7 +238,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     type Writer<'a> = &'a dyn Fn(&Path);
-    let formats: [(&str, Writer); 10] = [
+    let formats: [(&str, Writer); 11] = [
         ("csv", &|d| write_text(d, "d.csv", rows, false, None)),
         ("csv.gz", &|d| {
             write_text(d, "d.csv.gz", rows, false, Some("gz"))
@@ -229,6 +255,7 @@ fn main() {
         ("varnishncsa", &|d| write_access_log(d, rows, "varnishncsa")),
         ("w3c", &|d| write_access_log(d, rows, "w3c")),
         ("cloudflare", &|d| write_access_log(d, rows, "cloudflare")),
+        ("gcp-logging", &|d| write_access_log(d, rows, "gcp-logging")),
     ];
     println!(
         "{:<12} {:>10} {:>12} {:>14}",

@@ -123,7 +123,9 @@ impl Compiled {
             LogFormat::Nginx => LinePattern::nginx(&spec.log_format, spec.escape),
             LogFormat::Varnishncsa => LinePattern::varnishncsa(&spec.log_format),
             LogFormat::W3c => LinePattern::w3c(&spec.log_format),
-            LogFormat::Cloudflare => Ok(LinePattern::json(json_fields(kind, spec))),
+            LogFormat::Cloudflare | LogFormat::GcpLogging => {
+                Ok(LinePattern::json(json_fields(kind, spec)))
+            }
         }
         .map_err(|e| format!("log_format: {e}"))?;
         Compiled::with_pattern(kind, spec, pattern, overrides)

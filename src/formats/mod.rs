@@ -1,4 +1,4 @@
-//! Real log formats: what a mapping file says about a kind's logs as their server wrote them (nginx, varnishncsa, W3C/CloudFront, Cloudflare), and how each contract column is found in them.
+//! Real log formats: what a mapping file says about a kind's logs as their server wrote them (nginx, varnishncsa, W3C/CloudFront, Cloudflare, Google Cloud), and how each contract column is found in them.
 //!
 //! A [`FormatSpec`] is declared per log kind (`[deliveries] format = "nginx"`); [`Compiled`]
 //! turns it, once per file, into a line matcher and one [`derive::Rule`] per contract column.
@@ -30,6 +30,9 @@ pub enum LogFormat {
     W3c,
     /// Cloudflare Logpush `http_requests`: a JSON object per line, fields by name.
     Cloudflare,
+    /// Google Cloud Logging `LogEntry` lines of an external Application Load Balancer with Cloud
+    /// CDN, as a logging sink exports them: nested JSON.
+    GcpLogging,
 }
 
 impl LogFormat {
@@ -39,6 +42,7 @@ impl LogFormat {
             "varnishncsa" => Some(LogFormat::Varnishncsa),
             "w3c" => Some(LogFormat::W3c),
             "cloudflare" => Some(LogFormat::Cloudflare),
+            "gcp-logging" => Some(LogFormat::GcpLogging),
             _ => None,
         }
     }
@@ -49,6 +53,7 @@ impl LogFormat {
             LogFormat::Varnishncsa => "varnishncsa",
             LogFormat::W3c => "w3c",
             LogFormat::Cloudflare => "cloudflare",
+            LogFormat::GcpLogging => "gcp-logging",
         }
     }
 
@@ -95,7 +100,7 @@ impl FormatSpec {
                         continue;
                     }
                     let f = LogFormat::from_name(name).ok_or_else(|| {
-                        format!("{at} format {name:?} is not known; expected contract, nginx, varnishncsa, w3c or cloudflare")
+                        format!("{at} format {name:?} is not known; expected contract, nginx, varnishncsa, w3c, cloudflare or gcp-logging")
                     })?;
                     if !f.describes(kind) {
                         return Err(format!(
@@ -140,9 +145,12 @@ impl FormatSpec {
                 }
             }
         }
-        if format == Some(LogFormat::Cloudflare) && log_format.is_some() {
+        if let (Some(f @ (LogFormat::Cloudflare | LogFormat::GcpLogging)), Some(_)) =
+            (format, &log_format)
+        {
             return Err(format!(
-                "{at} log_format does not apply to cloudflare: each line names its fields"
+                "{at} log_format does not apply to {}: each line names its fields",
+                f.name()
             ));
         }
         let Some(format) = format else {

@@ -19,6 +19,13 @@ pub enum Escape {
 /// The field W3C logs get for their `date` and `time` columns read together, in RFC 3339.
 pub const W3C_DATETIME: &str = "date time";
 
+/// The field Google Cloud Logging entries get for their cache outcome, from
+/// `httpRequest.cacheLookup` and `httpRequest.cacheHit` (false booleans are left out of an
+/// entry): `hit`, `miss`, or `bypass` when the cache was not looked up.
+pub const GCP_CACHE: &str = "httpRequest cache";
+const GCP_LOOKUP: &str = "httpRequest.cacheLookup";
+const GCP_HIT: &str = "httpRequest.cacheHit";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
     Literal(String),
@@ -163,12 +170,23 @@ impl LinePattern {
     }
 
     /// A JSON object per line, its fields named by key paths with dots (`Cookies.sid`).
-    pub fn json(fields: Vec<String>) -> LinePattern {
+    pub fn json(mut fields: Vec<String>) -> LinePattern {
+        if fields.iter().any(|f| f == GCP_CACHE) {
+            for f in [GCP_LOOKUP, GCP_HIT] {
+                if !fields.iter().any(|x| x == f) {
+                    fields.push(f.to_string());
+                }
+            }
+        }
         LinePattern {
             pieces: Vec::new(),
+            // A derived field has no path, so no key of a line matches it.
             paths: fields
                 .iter()
-                .map(|f| f.split('.').map(str::to_string).collect())
+                .map(|f| match f.as_str() {
+                    GCP_CACHE => Vec::new(),
+                    f => f.split('.').map(str::to_string).collect(),
+                })
                 .collect(),
             fields,
             escape: Escape::None,
@@ -280,7 +298,21 @@ impl LinePattern {
         line: &'a str,
         out: &mut [Option<Cow<'a, str>>],
     ) -> Result<(), String> {
-        super::json::pick(line, &self.paths, &self.fields, out)
+        super::json::pick(line, &self.paths, &self.fields, out)?;
+        if let Some(cache) = self.field(GCP_CACHE) {
+            let is_true = |name: &str| {
+                self.field(name)
+                    .is_some_and(|i| out[i].as_deref() == Some("true"))
+            };
+            out[cache] = Some(Cow::Borrowed(
+                match (is_true(GCP_LOOKUP), is_true(GCP_HIT)) {
+                    (_, true) => "hit",
+                    (true, false) => "miss",
+                    (false, false) => "bypass",
+                },
+            ));
+        }
+        Ok(())
     }
 
     fn has_datetime(&self) -> bool {
@@ -548,6 +580,24 @@ mod tests {
         assert!(split(&p, r#"{"RayID":{"a":1}}"#)
             .unwrap_err()
             .contains("holds an object"));
+    }
+
+    #[test]
+    fn gcp_entries_say_their_cache_outcome_by_the_booleans_they_carry() {
+        let p = LinePattern::json(vec!["insertId".into(), GCP_CACHE.into()]);
+        let status = |line: &str| split(&p, line).unwrap()[1].clone();
+        // From the Cloud CDN documentation's cache-hit entry, abridged.
+        assert_eq!(status(r#"{"insertId":"1oek5rg3l3fxj7","httpRequest":{"status":304,"cacheHit":true,"cacheLookup":true}}"#).as_deref(), Some("hit"));
+        assert_eq!(
+            status(r#"{"insertId":"a","httpRequest":{"cacheLookup":true,"cacheFillBytes":"157"}}"#)
+                .as_deref(),
+            Some("miss")
+        );
+        assert_eq!(
+            status(r#"{"insertId":"a","httpRequest":{"status":200}}"#).as_deref(),
+            Some("bypass")
+        );
+        assert_eq!(p.fields().len(), 4);
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub fn default_log_format(format: LogFormat) -> &'static str {
         // varnishncsa's default `-F`.
         LogFormat::Varnishncsa => r#"%h %l %u %t "%r" %s %b "%{Referer}i" "%{User-agent}i""#,
         // Fields are named in each JSON line.
-        LogFormat::Cloudflare => "",
+        LogFormat::Cloudflare | LogFormat::GcpLogging => "",
         // CloudFront's standard log fields, in its documented order.
         LogFormat::W3c => {
             "date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields c-port time-to-first-byte x-edge-detailed-result-type sc-content-type sc-content-len sc-range-start sc-range-end"
@@ -43,6 +43,11 @@ pub fn default_fields(format: LogFormat, column: &str) -> &'static [&'static str
         (LogFormat::Cloudflare, "cache_node") => &["EdgeColoCode"],
         (LogFormat::Cloudflare, "cache_status") => &["CacheCacheStatus"],
         (LogFormat::Cloudflare, "bytes") => &["EdgeResponseBytes"],
+        (LogFormat::GcpLogging, "ts") => &["timestamp"],
+        (LogFormat::GcpLogging, "request_id") => &["insertId"],
+        (LogFormat::GcpLogging, "cache_node") => &["jsonPayload.cacheId"],
+        (LogFormat::GcpLogging, "cache_status") => &[super::pattern::GCP_CACHE],
+        (LogFormat::GcpLogging, "bytes") => &["httpRequest.responseSize"],
         _ => &[],
     }
 }
@@ -60,6 +65,7 @@ pub fn field_time(format: LogFormat, field: &str) -> Option<LogTime> {
         (LogFormat::W3c, super::pattern::W3C_DATETIME) => LogTime::Rfc3339,
         // `timestamp_format` decides: unixnano (the API's default), unix or rfc3339.
         (LogFormat::Cloudflare, f) if f.ends_with("Timestamp") => LogTime::Auto,
+        (LogFormat::GcpLogging, "timestamp" | "receiveTimestamp") => LogTime::Rfc3339,
         (LogFormat::Varnishncsa, f) => {
             let inner = f.strip_prefix('{')?.strip_suffix("}t")?;
             LogTime::from_name(inner).filter(|t| matches!(t, LogTime::Pattern(_)))?
@@ -126,6 +132,9 @@ pub fn cache_statuses(format: LogFormat) -> &'static [(&'static str, Status)] {
             ),
         ],
         // Cloudflare `CacheCacheStatus`.
+        // The cache outcome read from httpRequest's booleans (`GCP_CACHE`) is already hit,
+        // miss or bypass.
+        LogFormat::GcpLogging => &[],
         LogFormat::Cloudflare => &[
             ("hit", Is("hit")),
             ("stream_hit", Is("hit")),

@@ -1,4 +1,4 @@
-//! Real log formats end to end: the nginx, varnishncsa, CloudFront (W3C) and Cloudflare fixtures (lines shaped on the vendors'
+//! Real log formats end to end: the nginx, varnishncsa, CloudFront (W3C), Cloudflare and Google Cloud fixtures (lines shaped on the vendors'
 //! documented examples) read with exact rows, rejections and values, and give the verdicts their
 //! contract-format twins give.
 
@@ -278,6 +278,49 @@ fn cloudflare_logpush_reads_every_timestamp_format() {
             rid(3),
             rid(4)
         ),
+    );
+    assert_eq!(got, verdicts(twin.path()));
+}
+
+#[test]
+fn gcp_logging_entries_read_their_nested_fields() {
+    let dir = fixture("logs-gcp");
+    let out = tempfile::tempdir().unwrap();
+    let s = analyze_ok(&dir, out.path());
+    assert_eq!(
+        s["rows"]["deliveries"],
+        json!({"read": 7, "accepted": 5, "rejected": 2, "duplicates": 0})
+    );
+    let q = quarantine(out.path());
+    let got: Vec<(&str, &str)> = q.iter().map(|r| (r.0.as_str(), r.1.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "6",
+                "session_id: nothing in \"httpRequest.requestUrl\" matches its rule"
+            ),
+            ("7", "session_id: \"httpRequest.requestUrl\" is absent"),
+        ]
+    );
+    let got = verdicts(&dir);
+    assert_eq!(class_of(&got, "g1"), "ok");
+    assert_eq!(class_of(&got, "g2"), "leak");
+    assert_eq!(
+        class_of(&got, "g3"),
+        "ambiguous",
+        "a lookup without a hit is a miss"
+    );
+    assert_eq!(class_of(&got, "g4"), "leak", "a revalidated hit");
+    assert_eq!(class_of(&got, "g5"), "ok", "no lookup: bypass");
+    let twin = contract_twin(
+        &dir,
+        "ts,request_id,session_id,requested_stream_id,cache_node,cache_key,cache_status,bytes\n\
+         2019-12-26T00:00:15.250Z,g1,s1,cA,SFO-fbae48ad,/cam/cA/still.jpg,hit,571\n\
+         2019-12-26T00:00:30.500Z,g2,s2,cB,SFO-fbae48ad,/cam/cB/still.jpg,hit,571\n\
+         2019-12-26T00:00:46Z,g3,s2,cB,SFO-fbae48ad,/cam/cB/still.jpg,miss,571\n\
+         2019-12-26T00:00:40Z,g4,s2,cB,SFO-fbae48ad,/cam/cB/still.jpg,hit,571\n\
+         2019-12-26T00:00:50Z,g5,s1,cA,SFO-fbae48ad,/cam/cA/still.jpg,bypass,571\n",
     );
     assert_eq!(got, verdicts(twin.path()));
 }
