@@ -385,6 +385,9 @@ fn query<'v>(text: &'v str, name: &str) -> Option<Cow<'v, str>> {
     q.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
         (k == name && !v.is_empty()).then(|| {
+            if !v.contains(['%', '+']) {
+                return Cow::Borrowed(v);
+            }
             percent_encoding::percent_decode_str(&v.replace('+', " "))
                 .decode_utf8_lossy()
                 .into_owned()
