@@ -88,9 +88,11 @@ struct Rule {
     regex: Option<(Regex, usize)>,
     time: Option<LogTime>,
     required: bool,
-    /// The vendor's cache statuses, for `cache_status`; values the mapping's `[values]` rewrites
-    /// are left to it.
+    /// The vendor's values (cache statuses, event types); values the mapping's `[values]`
+    /// rewrites are left to it.
     statuses: Vec<(&'static str, Status)>,
+    /// Values the mapping's `[values]` rewrites: passed on as written, for it to rewrite.
+    mapped: Vec<String>,
 }
 
 /// A format spec compiled for one file: split a line, then derive each contract column.
@@ -101,7 +103,7 @@ pub struct Compiled {
     /// What it was compiled from, to compile again for a W3C file's own `#Fields:` directive.
     kind: Kind,
     spec: FormatSpec,
-    overrides: Option<BTreeMap<String, String>>,
+    overrides: Option<BTreeMap<String, BTreeMap<String, String>>>,
 }
 
 /// Per-line buffers, reused from line to line.
@@ -113,17 +115,17 @@ pub struct Scratch<'a> {
 }
 
 impl Compiled {
-    /// `overrides`: the mapping's `[values.<kind>.cache_status]`, whose values win over the presets.
+    /// `overrides`: the mapping's `[values.<kind>.<column>]`, whose values win over the presets.
     pub fn new(
         kind: Kind,
         spec: &FormatSpec,
-        overrides: Option<&BTreeMap<String, String>>,
+        overrides: Option<&BTreeMap<String, BTreeMap<String, String>>>,
     ) -> Result<Compiled, String> {
         let pattern = match spec.format {
             LogFormat::Nginx => LinePattern::nginx(&spec.log_format, spec.escape),
             LogFormat::Varnishncsa => LinePattern::varnishncsa(&spec.log_format),
             LogFormat::W3c => LinePattern::w3c(&spec.log_format),
-            LogFormat::Cloudflare | LogFormat::GcpLogging => {
+            LogFormat::Cloudflare | LogFormat::GcpLogging | LogFormat::Keycloak => {
                 Ok(LinePattern::json(json_fields(kind, spec)))
             }
         }
@@ -145,7 +147,7 @@ impl Compiled {
         kind: Kind,
         spec: &FormatSpec,
         pattern: LinePattern,
-        overrides: Option<&BTreeMap<String, String>>,
+        overrides: Option<&BTreeMap<String, BTreeMap<String, String>>>,
     ) -> Result<Compiled, String> {
         let mut rules = Vec::new();
         for column in kind.columns() {
@@ -202,15 +204,12 @@ impl Compiled {
             } else {
                 None
             };
-            let statuses = if column.name == "cache_status" {
-                presets::cache_statuses(spec.format)
-                    .iter()
-                    .filter(|(v, _)| !overrides.is_some_and(|o| o.contains_key(*v)))
-                    .copied()
-                    .collect()
-            } else {
-                Vec::new()
-            };
+            let mapped = overrides.and_then(|o| o.get(column.name));
+            let statuses = presets::values(spec.format, column.name)
+                .iter()
+                .filter(|(v, _)| !mapped.is_some_and(|m| m.contains_key(*v)))
+                .copied()
+                .collect();
             rules.push(Rule {
                 column: column.name.to_string(),
                 field,
@@ -220,6 +219,9 @@ impl Compiled {
                 time,
                 required: column.presence == Presence::Required,
                 statuses,
+                mapped: mapped
+                    .map(|m| m.keys().cloned().collect())
+                    .unwrap_or_default(),
             });
         }
         Ok(Compiled {
@@ -327,6 +329,14 @@ impl Compiled {
                 Some((_, Status::Is(ours))) => push(Some(ours)),
                 Some((_, Status::NotADelivery(why))) => {
                     return Err(format!("not a delivery: {name} {v:?} is {why}"))
+                }
+                None if !rule.statuses.is_empty()
+                    && self.kind == Kind::Sessions
+                    && !rule.mapped.iter().any(|m| *m == v) =>
+                {
+                    return Err(format!(
+                        "not a session event: {name} {v:?} neither starts nor ends a session"
+                    ))
                 }
                 Some((_, Status::Unknown(why))) => {
                     return Err(format!("{}: {name} {v:?}: {why}", rule.column))
@@ -483,7 +493,10 @@ object_id = { from = "request", query = "obj" }
     fn mapped_values_win_over_the_presets() {
         let t: toml::Table = SPEC.parse().unwrap();
         let spec = FormatSpec::parse(Kind::Deliveries, &t).unwrap().unwrap();
-        let overrides = BTreeMap::from([("STALE".to_string(), "miss".to_string())]);
+        let overrides = BTreeMap::from([(
+            "cache_status".to_string(),
+            BTreeMap::from([("STALE".to_string(), "miss".to_string())]),
+        )]);
         let c = Compiled::new(Kind::Deliveries, &spec, Some(&overrides)).unwrap();
         let r = row(&c, r#"1.0 i "GET /cam/c/a HTTP/1.1" STALE e "sid=s" 1"#).unwrap();
         // Left as written, for the mapping's rewrite to turn into `miss`.

@@ -1,4 +1,4 @@
-//! Real log formats: what a mapping file says about a kind's logs as their server wrote them (nginx, varnishncsa, W3C/CloudFront, Cloudflare, Google Cloud), and how each contract column is found in them.
+//! Real log formats: what a mapping file says about a kind's logs as their server wrote them (nginx, varnishncsa, W3C/CloudFront, Cloudflare, Google Cloud, Keycloak), and how each contract column is found in them.
 //!
 //! A [`FormatSpec`] is declared per log kind (`[deliveries] format = "nginx"`); [`Compiled`]
 //! turns it, once per file, into a line matcher and one [`derive::Rule`] per contract column.
@@ -33,6 +33,9 @@ pub enum LogFormat {
     /// Google Cloud Logging `LogEntry` lines of an external Application Load Balancer with Cloud
     /// CDN, as a logging sink exports them: nested JSON.
     GcpLogging,
+    /// Keycloak user events as JSON (the admin REST API's `events`, one array, or one event
+    /// per line): sessions.
+    Keycloak,
 }
 
 impl LogFormat {
@@ -43,6 +46,7 @@ impl LogFormat {
             "w3c" => Some(LogFormat::W3c),
             "cloudflare" => Some(LogFormat::Cloudflare),
             "gcp-logging" => Some(LogFormat::GcpLogging),
+            "keycloak" => Some(LogFormat::Keycloak),
             _ => None,
         }
     }
@@ -54,12 +58,24 @@ impl LogFormat {
             LogFormat::W3c => "w3c",
             LogFormat::Cloudflare => "cloudflare",
             LogFormat::GcpLogging => "gcp-logging",
+            LogFormat::Keycloak => "keycloak",
         }
     }
 
-    /// The kinds this format can describe: access logs are deliveries.
+    /// The kinds this format can describe: access logs are deliveries, identity events sessions.
     fn describes(self, kind: Kind) -> bool {
-        kind == Kind::Deliveries
+        match self {
+            LogFormat::Keycloak => kind == Kind::Sessions,
+            _ => kind == Kind::Deliveries,
+        }
+    }
+
+    /// Whether each line is a JSON object whose fields are named, not placed.
+    pub fn is_json(self) -> bool {
+        matches!(
+            self,
+            LogFormat::Cloudflare | LogFormat::GcpLogging | LogFormat::Keycloak
+        )
     }
 }
 
@@ -100,12 +116,15 @@ impl FormatSpec {
                         continue;
                     }
                     let f = LogFormat::from_name(name).ok_or_else(|| {
-                        format!("{at} format {name:?} is not known; expected contract, nginx, varnishncsa, w3c, cloudflare or gcp-logging")
+                        format!("{at} format {name:?} is not known; expected contract, nginx, varnishncsa, w3c, cloudflare, gcp-logging or keycloak")
                     })?;
                     if !f.describes(kind) {
-                        return Err(format!(
-                            "{at} format {name:?}: an access log describes deliveries, not {kind}"
-                        ));
+                        let what = if f == LogFormat::Keycloak {
+                            "identity events describe sessions"
+                        } else {
+                            "an access log describes deliveries"
+                        };
+                        return Err(format!("{at} format {name:?}: {what}, not {kind}"));
                     }
                     format = Some(f);
                 }
@@ -145,9 +164,7 @@ impl FormatSpec {
                 }
             }
         }
-        if let (Some(f @ (LogFormat::Cloudflare | LogFormat::GcpLogging)), Some(_)) =
-            (format, &log_format)
-        {
+        if let (Some(f), Some(_)) = (format.filter(|f| f.is_json()), &log_format) {
             return Err(format!(
                 "{at} log_format does not apply to {}: each line names its fields",
                 f.name()

@@ -1,4 +1,4 @@
-//! Vendor defaults: each format's default format string, where it keeps the contract's columns, its time forms, and what its cache statuses mean.
+//! Vendor defaults: each format's default format string, where it keeps the contract's columns, its time forms, and what its values (cache statuses, event types) mean.
 
 use super::LogFormat;
 use crate::time::LogTime;
@@ -13,7 +13,7 @@ pub fn default_log_format(format: LogFormat) -> &'static str {
         // varnishncsa's default `-F`.
         LogFormat::Varnishncsa => r#"%h %l %u %t "%r" %s %b "%{Referer}i" "%{User-agent}i""#,
         // Fields are named in each JSON line.
-        LogFormat::Cloudflare | LogFormat::GcpLogging => "",
+        LogFormat::Cloudflare | LogFormat::GcpLogging | LogFormat::Keycloak => "",
         // CloudFront's standard log fields, in its documented order.
         LogFormat::W3c => {
             "date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields c-port time-to-first-byte x-edge-detailed-result-type sc-content-type sc-content-len sc-range-start sc-range-end"
@@ -48,6 +48,11 @@ pub fn default_fields(format: LogFormat, column: &str) -> &'static [&'static str
         (LogFormat::GcpLogging, "cache_node") => &["jsonPayload.cacheId"],
         (LogFormat::GcpLogging, "cache_status") => &[super::pattern::GCP_CACHE],
         (LogFormat::GcpLogging, "bytes") => &["httpRequest.responseSize"],
+        (LogFormat::Keycloak, "ts") => &["time"],
+        (LogFormat::Keycloak, "session_id") => &["sessionId"],
+        (LogFormat::Keycloak, "event") => &["type"],
+        (LogFormat::Keycloak, "account_id") => &["userId"],
+        (LogFormat::Keycloak, "client") => &["clientId"],
         _ => &[],
     }
 }
@@ -66,6 +71,7 @@ pub fn field_time(format: LogFormat, field: &str) -> Option<LogTime> {
         // `timestamp_format` decides: unixnano (the API's default), unix or rfc3339.
         (LogFormat::Cloudflare, f) if f.ends_with("Timestamp") => LogTime::Auto,
         (LogFormat::GcpLogging, "timestamp" | "receiveTimestamp") => LogTime::Rfc3339,
+        (LogFormat::Keycloak, "time") => LogTime::EpochMillis,
         (LogFormat::Varnishncsa, f) => {
             let inner = f.strip_prefix('{')?.strip_suffix("}t")?;
             LogTime::from_name(inner).filter(|t| matches!(t, LogTime::Pattern(_)))?
@@ -85,8 +91,27 @@ pub enum Status {
     Unknown(&'static str),
 }
 
-/// The vendor's cache statuses, as its documentation defines them (`docs/FORMATS.md`).
-pub fn cache_statuses(format: LogFormat) -> &'static [(&'static str, Status)] {
+/// What the vendor's values of a contract column mean, as its documentation defines them
+/// (`docs/FORMATS.md`): cache statuses, and Keycloak's event types.
+pub fn values(format: LogFormat, column: &str) -> &'static [(&'static str, Status)] {
+    use Status::*;
+    match (format, column) {
+        // Keycloak event types: a login or a token issued or refreshed for the user session
+        // shows who stood behind it from then on; a logout ends it.
+        (LogFormat::Keycloak, "event") => &[
+            ("LOGIN", Is("start")),
+            ("CODE_TO_TOKEN", Is("start")),
+            ("REFRESH_TOKEN", Is("start")),
+            ("IDENTITY_PROVIDER_LOGIN", Is("start")),
+            ("LOGOUT", Is("end")),
+        ],
+        (LogFormat::Keycloak, _) => &[],
+        (_, "cache_status") => cache_statuses(format),
+        _ => &[],
+    }
+}
+
+fn cache_statuses(format: LogFormat) -> &'static [(&'static str, Status)] {
     use Status::*;
     match format {
         // nginx `$upstream_cache_status`: STALE and UPDATING serve a stored copy; EXPIRED and
@@ -134,7 +159,7 @@ pub fn cache_statuses(format: LogFormat) -> &'static [(&'static str, Status)] {
         // Cloudflare `CacheCacheStatus`.
         // The cache outcome read from httpRequest's booleans (`GCP_CACHE`) is already hit,
         // miss or bypass.
-        LogFormat::GcpLogging => &[],
+        LogFormat::GcpLogging | LogFormat::Keycloak => &[],
         LogFormat::Cloudflare => &[
             ("hit", Is("hit")),
             ("stream_hit", Is("hit")),

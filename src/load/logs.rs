@@ -1,4 +1,4 @@
-//! The access-log reader: every line of a file in a declared format (nginx, varnishncsa, W3C) split by its compiled format string into contract cells, lines that do not fit kept with the reason.
+//! The log reader: every line of a file in a declared format (nginx, varnishncsa, W3C, JSON lines or a JSON array) split by its compiled format string into contract cells, lines that do not fit kept with the reason.
 
 use rayon::prelude::*;
 
@@ -14,6 +14,11 @@ const LINES_PER_TASK: usize = 1 << 14;
 /// with `#` are directives, not rows, and each `#Fields:` directive compiles the spec again for
 /// the lines after it.
 pub fn split_log(text: Vec<u8>, compiled: &Compiled) -> TextRows {
+    let text = if compiled.format().is_json() {
+        json_array_as_lines(text)
+    } else {
+        text
+    };
     let w3c = compiled.format() == LogFormat::W3c;
     let mut segments: Vec<Result<Compiled, String>> = vec![Ok(compiled.clone())];
     let mut spans = Vec::new();
@@ -113,6 +118,27 @@ pub fn split_log(text: Vec<u8>, compiled: &Compiled) -> TextRows {
         headers,
         rows,
         text,
+    }
+}
+
+/// A file that is one JSON array (Keycloak's `GET /admin/realms/{realm}/events`), as one line
+/// per element, so that element N is line N. Text that is not an array is left as it is; an
+/// array that does not parse is left too, and its lines are rejected one by one.
+fn json_array_as_lines(text: Vec<u8>) -> Vec<u8> {
+    let body = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&text);
+    if body.iter().find(|c| !c.is_ascii_whitespace()) != Some(&b'[') {
+        return text;
+    }
+    match serde_json::from_slice::<Vec<serde_json::Value>>(body) {
+        Ok(elements) => {
+            let mut lines = Vec::with_capacity(text.len());
+            for e in elements {
+                lines.extend(e.to_string().into_bytes());
+                lines.push(b'\n');
+            }
+            lines
+        }
+        Err(_) => text,
     }
 }
 

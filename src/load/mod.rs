@@ -386,7 +386,7 @@ fn load_file(
     let mut notes = Vec::new();
     let read = match (f.format, mapping.format_of(f.kind)) {
         (Format::Log(_), Some(spec)) => {
-            formats::Compiled::new(f.kind, spec, mapping.values_for(f.kind, "cache_status"))
+            formats::Compiled::new(f.kind, spec, mapping.values.get(&f.kind))
                 .and_then(|compiled| {
                     let step = compiled.ts_resolution_ms().unwrap_or(1);
                     if step > settings.tolerance_ms {

@@ -1,4 +1,4 @@
-//! Real log formats end to end: the nginx, varnishncsa, CloudFront (W3C), Cloudflare and Google Cloud fixtures (lines shaped on the vendors'
+//! Real log formats end to end: the nginx, varnishncsa, CloudFront (W3C), Cloudflare and Google Cloud fixtures, and Keycloak's events as sessions, (lines shaped on the vendors'
 //! documented examples) read with exact rows, rejections and values, and give the verdicts their
 //! contract-format twins give.
 
@@ -321,6 +321,81 @@ fn gcp_logging_entries_read_their_nested_fields() {
          2019-12-26T00:00:46Z,g3,s2,cB,SFO-fbae48ad,/cam/cB/still.jpg,miss,571\n\
          2019-12-26T00:00:40Z,g4,s2,cB,SFO-fbae48ad,/cam/cB/still.jpg,hit,571\n\
          2019-12-26T00:00:50Z,g5,s1,cA,SFO-fbae48ad,/cam/cA/still.jpg,bypass,571\n",
+    );
+    assert_eq!(got, verdicts(twin.path()));
+}
+
+#[test]
+fn keycloak_events_are_sessions() {
+    let dir = fixture("logs-keycloak");
+    let out = tempfile::tempdir().unwrap();
+    let s = analyze_ok(&dir, out.path());
+    // One JSON array of seven events, as the admin REST API returns them.
+    assert_eq!(
+        s["rows"]["sessions"],
+        json!({"read": 7, "accepted": 4, "rejected": 3, "duplicates": 0})
+    );
+    let (_, q) = read_csv(&out.path().join("quarantine/sessions.csv"));
+    let got: Vec<(String, String)> = q
+        .iter()
+        .map(|r| {
+            (
+                r[1].clone().unwrap_or_default(),
+                r[3].clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "3".to_string(),
+                "session_id: \"sessionId\" is absent".to_string()
+            ),
+            (
+                "6".to_string(),
+                "session_id: \"sessionId\" is absent".to_string()
+            ),
+            (
+                "7".to_string(),
+                "not a session event: type \"UPDATE_PROFILE\" neither starts nor ends a session"
+                    .to_string()
+            ),
+        ]
+    );
+    let got = verdicts(&dir);
+    assert_eq!(class_of(&got, "r1"), "ok");
+    assert_eq!(
+        class_of(&got, "r2"),
+        "leak",
+        "bob's session, refreshed at 25 s, saw alice's still"
+    );
+    assert_eq!(class_of(&got, "r3"), "no_session", "bob logged out at 35 s");
+    let twin = tempfile::tempdir().unwrap();
+    for kind in ["cache", "ownership", "deliveries"] {
+        let name = format!("{kind}.csv");
+        write(
+            &twin.path().join(kind).join(&name),
+            &std::fs::read_to_string(dir.join(kind).join(&name)).unwrap(),
+        );
+    }
+    let (a, b) = (
+        "e6543ac5-97c4-4fa4-aa7d-71770db8fa48",
+        "4e2fbbbc-289d-435e-9fe7-4f1719226bb0",
+    );
+    let (s1, s2) = (
+        "b74a8360-0705-430a-9263-38a392229626",
+        "25e60089-0911-4332-a7c3-71b17b038be5",
+    );
+    write(
+        &twin.path().join("sessions/sessions.csv"),
+        &format!(
+            "ts,session_id,event,account_id,client\n\
+             2019-12-26T00:00:00Z,{s1},start,{a},nest-hub\n\
+             2019-12-26T00:00:00Z,{s2},start,{b},nest-hub\n\
+             2019-12-26T00:00:25Z,{s2},start,{b},nest-hub\n\
+             2019-12-26T00:00:35Z,{s2},end,{b},\n"
+        ),
     );
     assert_eq!(got, verdicts(twin.path()));
 }
