@@ -1,6 +1,6 @@
-//! Real log formats end to end: the nginx, varnishncsa, CloudFront (W3C), Cloudflare and Google Cloud fixtures, and Keycloak's events as sessions, (lines shaped on the vendors'
-//! documented examples) read with exact rows, rejections and values, and give the verdicts their
-//! contract-format twins give.
+//! Real log formats end to end: the nginx, varnishncsa, CloudFront (W3C), Cloudflare, Google
+//! Cloud and Keycloak fixtures (lines shaped on the vendors' documented examples) read with exact
+//! rows, rejections and values, and give the verdicts their contract-format twins give.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -38,8 +38,13 @@ fn class_of(v: &BTreeMap<String, String>, rid: &str) -> String {
     v[rid].split(' ').next().unwrap_or_default().to_string()
 }
 
-/// A copy of `fixture` whose deliveries are `csv`, in contract columns, without the mapping.
-fn contract_twin(fixture_dir: &Path, csv: &str) -> tempfile::TempDir {
+/// The contract's delivery columns the twins are written in.
+const TWIN_HEADER: &str =
+    "ts,request_id,session_id,requested_stream_id,cache_node,cache_key,cache_status,bytes\n";
+
+/// Asserts that the fixture's verdicts `got` are those of a copy of it whose deliveries are
+/// `rows` (under [`TWIN_HEADER`]), in contract columns and without the mapping.
+fn agrees_with_contract(got: &BTreeMap<String, String>, fixture_dir: &Path, rows: &str) {
     let twin = tempfile::tempdir().unwrap();
     for kind in ["cache", "sessions", "ownership"] {
         let from = fixture_dir.join(kind).join(format!("{kind}.csv"));
@@ -51,14 +56,31 @@ fn contract_twin(fixture_dir: &Path, csv: &str) -> tempfile::TempDir {
     if let Ok(t) = std::fs::read_to_string(fixture_dir.join("dataset.toml")) {
         write(&twin.path().join("dataset.toml"), &t);
     }
-    write(&twin.path().join("deliveries/d.csv"), csv);
-    twin
+    write(
+        &twin.path().join("deliveries/d.csv"),
+        &format!("{TWIN_HEADER}{rows}"),
+    );
+    assert_eq!(got, &verdicts(twin.path()));
 }
 
-fn quarantine(out: &Path) -> Vec<(String, String, String)> {
-    let (h, q) = read_csv(&out.join("quarantine/deliveries.csv"));
+/// Runs the binary on a fixture and checks the accounting of `kind` (read, accepted, rejected;
+/// no duplicates). Returns the output folder and that kind's quarantine as (line, reason, raw).
+fn run(
+    dir: &Path,
+    kind: &str,
+    rows: [u64; 3],
+) -> (tempfile::TempDir, Vec<(String, String, String)>) {
+    let out = tempfile::tempdir().unwrap();
+    let s = analyze_ok(dir, out.path());
+    let [read, accepted, rejected] = rows;
+    assert_eq!(
+        s["rows"][kind],
+        json!({"read": read, "accepted": accepted, "rejected": rejected, "duplicates": 0})
+    );
+    let (h, q) = read_csv(&out.path().join(format!("quarantine/{kind}.csv")));
     assert_eq!(h, ["file", "line", "column", "reason", "raw"]);
-    q.into_iter()
+    let q = q
+        .into_iter()
         .map(|r| {
             (
                 r[1].clone().unwrap_or_default(),
@@ -66,20 +88,20 @@ fn quarantine(out: &Path) -> Vec<(String, String, String)> {
                 r[4].clone().unwrap_or_default(),
             )
         })
-        .collect()
+        .collect();
+    (out, q)
+}
+
+/// (line, reason) of each quarantined row.
+fn reasons(q: &[(String, String, String)]) -> Vec<(&str, &str)> {
+    q.iter().map(|r| (r.0.as_str(), r.1.as_str())).collect()
 }
 
 #[test]
 fn nginx_access_log_reads_with_exact_rows_values_and_verdicts() {
     let dir = fixture("logs-nginx");
-    let out = tempfile::tempdir().unwrap();
-    let s = analyze_ok(&dir, out.path());
     // Seven lines and a blank one: four deliveries, three quarantined.
-    assert_eq!(
-        s["rows"]["deliveries"],
-        json!({"read": 7, "accepted": 4, "rejected": 3, "duplicates": 0})
-    );
-    let q = quarantine(out.path());
+    let (out, q) = run(&dir, "deliveries", [7, 4, 3]);
     let lines: Vec<&str> = q.iter().map(|r| r.0.as_str()).collect();
     assert_eq!(lines, ["6", "7", "8"]);
     assert_eq!(q[0].1, "session_id: \"cookie_sid\" is absent");
@@ -111,11 +133,11 @@ fn nginx_access_log_reads_with_exact_rows_values_and_verdicts() {
         "ambiguous",
         "oB was filled 1 s before"
     );
-    let twin = contract_twin(
+    agrees_with_contract(
+        &got,
         &dir,
         &format!(
-            "ts,request_id,session_id,requested_stream_id,cache_node,cache_key,cache_status,bytes\n\
-             2019-12-26T00:00:15.250Z,{},s1,cA,edge-1,/cam/cA/still.jpg,hit,571\n\
+            "             2019-12-26T00:00:15.250Z,{},s1,cA,edge-1,/cam/cA/still.jpg,hit,571\n\
              2019-12-26T00:00:30.500Z,{},s2,cB,edge-1,/cam/cB/still.jpg,hit,571\n\
              2019-12-26T00:00:40Z,{},s2,cB,edge-1,/cam/cB/still.jpg,hit,571\n\
              2019-12-26T00:00:46Z,{},s2,cB,edge-1,/cam/cB/still.jpg,miss,2048\n",
@@ -125,22 +147,13 @@ fn nginx_access_log_reads_with_exact_rows_values_and_verdicts() {
             rid(4)
         ),
     );
-    assert_eq!(got, verdicts(twin.path()));
 }
 
 #[test]
 fn varnishncsa_log_reads_with_exact_rows_values_and_verdicts() {
     let dir = fixture("logs-varnishncsa");
-    let out = tempfile::tempdir().unwrap();
-    let o = analyze(&dir, out.path(), &[]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let s = read_json(&out.path().join("summary.json"));
-    assert_eq!(
-        s["rows"]["deliveries"],
-        json!({"read": 7, "accepted": 4, "rejected": 3, "duplicates": 0})
-    );
-    let q = quarantine(out.path());
-    let got: Vec<(&str, &str)> = q.iter().map(|r| (r.0.as_str(), r.1.as_str())).collect();
+    let (out, q) = run(&dir, "deliveries", [7, 4, 3]);
+    let got = reasons(&q);
     assert_eq!(
         got,
         [
@@ -171,29 +184,22 @@ fn varnishncsa_log_reads_with_exact_rows_values_and_verdicts() {
         "ok",
         "1 s after oB's fill, beyond 500 ms"
     );
-    let twin = contract_twin(
+    agrees_with_contract(
+        &got,
         &dir,
-        "ts,request_id,session_id,requested_stream_id,cache_node,cache_key,cache_status,bytes\n\
-         2019-12-26T00:00:15Z,32770,s1,cA,edge-1,/cam/cA/still.jpg,hit,571\n\
+        "         2019-12-26T00:00:15Z,32770,s1,cA,edge-1,/cam/cA/still.jpg,hit,571\n\
          2019-12-26T00:00:30Z,32771,s2,cB,edge-1,/cam/cB/still.jpg,hit,571\n\
          2019-12-26T00:00:40Z,32772,s2,cB,edge-1,/cam/cB/still.jpg,bypass,571\n\
          2019-12-26T00:00:46Z,32773,s2,cB,edge-1,/cam/cB/still.jpg,miss,2048\n",
     );
-    assert_eq!(got, verdicts(twin.path()));
 }
 
 #[test]
 fn cloudfront_standard_log_reads_by_its_fields_directives() {
     let dir = fixture("logs-cloudfront");
-    let out = tempfile::tempdir().unwrap();
-    let s = analyze_ok(&dir, out.path());
     // Ten lines, gzip-compressed: three directives, seven rows, two quarantined.
-    assert_eq!(
-        s["rows"]["deliveries"],
-        json!({"read": 7, "accepted": 5, "rejected": 2, "duplicates": 0})
-    );
-    let q = quarantine(out.path());
-    let got: Vec<(&str, &str)> = q.iter().map(|r| (r.0.as_str(), r.1.as_str())).collect();
+    let (_out, q) = run(&dir, "deliveries", [7, 5, 2]);
+    let got = reasons(&q);
     assert_eq!(
         got,
         [
@@ -218,28 +224,21 @@ fn cloudfront_standard_log_reads_by_its_fields_directives() {
         "ok",
         "read by the second #Fields directive"
     );
-    let twin = contract_twin(
+    agrees_with_contract(
+        &got,
         &dir,
-        "ts,request_id,session_id,requested_stream_id,cache_node,cache_key,cache_status,bytes\n\
-         2019-12-26T00:00:15Z,cf-A1==,s1,cA,LAX1,/cam/cA/still.jpg,hit,392\n\
+        "         2019-12-26T00:00:15Z,cf-A1==,s1,cA,LAX1,/cam/cA/still.jpg,hit,392\n\
          2019-12-26T00:00:30Z,cf-B2==,s2,cB,LAX1,/cam/cB/still.jpg,hit,392\n\
          2019-12-26T00:00:46Z,cf-B3==,s2,cB,LAX1,/cam/cB/still.jpg,miss,392\n\
          2019-12-26T00:00:40Z,cf-B5==,s2,cB,LAX1,/cam/cB/still.jpg,hit,392\n\
          2019-12-26T00:01:00Z,cf-A6==,s1,cA,LAX1,/cam/cA/still.jpg,hit,\n",
     );
-    assert_eq!(got, verdicts(twin.path()));
 }
 
 #[test]
 fn cloudflare_logpush_reads_every_timestamp_format() {
     let dir = fixture("logs-cloudflare");
-    let out = tempfile::tempdir().unwrap();
-    let s = analyze_ok(&dir, out.path());
-    assert_eq!(
-        s["rows"]["deliveries"],
-        json!({"read": 7, "accepted": 4, "rejected": 3, "duplicates": 0})
-    );
-    let q = quarantine(out.path());
+    let (_out, q) = run(&dir, "deliveries", [7, 4, 3]);
     assert_eq!(q[0].0, "5");
     assert_eq!(
         q[0].1,
@@ -265,11 +264,11 @@ fn cloudflare_logpush_reads_every_timestamp_format() {
         "unix seconds, as a string"
     );
     assert_eq!(class_of(&got, &rid(4)), "leak", "rfc3339; stale is a hit");
-    let twin = contract_twin(
+    agrees_with_contract(
+        &got,
         &dir,
         &format!(
-            "ts,request_id,session_id,requested_stream_id,cache_node,cache_key,cache_status,bytes\n\
-             2019-12-26T00:00:15.250Z,{},s1,cA,LAX,/cam/cA/still.jpg,hit,571\n\
+            "             2019-12-26T00:00:15.250Z,{},s1,cA,LAX,/cam/cA/still.jpg,hit,571\n\
              2019-12-26T00:00:30.500Z,{},s2,cB,LAX,/cam/cB/still.jpg,hit,571\n\
              2019-12-26T00:00:46Z,{},s2,cB,LAX,/cam/cB/still.jpg,miss,571\n\
              2019-12-26T00:00:40Z,{},s2,cB,LAX,/cam/cB/still.jpg,hit,571\n",
@@ -279,20 +278,13 @@ fn cloudflare_logpush_reads_every_timestamp_format() {
             rid(4)
         ),
     );
-    assert_eq!(got, verdicts(twin.path()));
 }
 
 #[test]
 fn gcp_logging_entries_read_their_nested_fields() {
     let dir = fixture("logs-gcp");
-    let out = tempfile::tempdir().unwrap();
-    let s = analyze_ok(&dir, out.path());
-    assert_eq!(
-        s["rows"]["deliveries"],
-        json!({"read": 7, "accepted": 5, "rejected": 2, "duplicates": 0})
-    );
-    let q = quarantine(out.path());
-    let got: Vec<(&str, &str)> = q.iter().map(|r| (r.0.as_str(), r.1.as_str())).collect();
+    let (_out, q) = run(&dir, "deliveries", [7, 5, 2]);
+    let got = reasons(&q);
     assert_eq!(
         got,
         [
@@ -313,53 +305,31 @@ fn gcp_logging_entries_read_their_nested_fields() {
     );
     assert_eq!(class_of(&got, "g4"), "leak", "a revalidated hit");
     assert_eq!(class_of(&got, "g5"), "ok", "no lookup: bypass");
-    let twin = contract_twin(
+    agrees_with_contract(
+        &got,
         &dir,
-        "ts,request_id,session_id,requested_stream_id,cache_node,cache_key,cache_status,bytes\n\
-         2019-12-26T00:00:15.250Z,g1,s1,cA,SFO-fbae48ad,/cam/cA/still.jpg,hit,571\n\
+        "         2019-12-26T00:00:15.250Z,g1,s1,cA,SFO-fbae48ad,/cam/cA/still.jpg,hit,571\n\
          2019-12-26T00:00:30.500Z,g2,s2,cB,SFO-fbae48ad,/cam/cB/still.jpg,hit,571\n\
          2019-12-26T00:00:46Z,g3,s2,cB,SFO-fbae48ad,/cam/cB/still.jpg,miss,571\n\
          2019-12-26T00:00:40Z,g4,s2,cB,SFO-fbae48ad,/cam/cB/still.jpg,hit,571\n\
          2019-12-26T00:00:50Z,g5,s1,cA,SFO-fbae48ad,/cam/cA/still.jpg,bypass,571\n",
     );
-    assert_eq!(got, verdicts(twin.path()));
 }
 
 #[test]
 fn keycloak_events_are_sessions() {
     let dir = fixture("logs-keycloak");
-    let out = tempfile::tempdir().unwrap();
-    let s = analyze_ok(&dir, out.path());
     // One JSON array of seven events, as the admin REST API returns them.
-    assert_eq!(
-        s["rows"]["sessions"],
-        json!({"read": 7, "accepted": 4, "rejected": 3, "duplicates": 0})
-    );
-    let (_, q) = read_csv(&out.path().join("quarantine/sessions.csv"));
-    let got: Vec<(String, String)> = q
-        .iter()
-        .map(|r| {
-            (
-                r[1].clone().unwrap_or_default(),
-                r[3].clone().unwrap_or_default(),
-            )
-        })
-        .collect();
+    let (_out, q) = run(&dir, "sessions", [7, 4, 3]);
+    let got = reasons(&q);
     assert_eq!(
         got,
         [
+            ("3", "session_id: \"sessionId\" is absent"),
+            ("6", "session_id: \"sessionId\" is absent"),
             (
-                "3".to_string(),
-                "session_id: \"sessionId\" is absent".to_string()
-            ),
-            (
-                "6".to_string(),
-                "session_id: \"sessionId\" is absent".to_string()
-            ),
-            (
-                "7".to_string(),
+                "7",
                 "not a session event: type \"UPDATE_PROFILE\" neither starts nor ends a session"
-                    .to_string()
             ),
         ]
     );
