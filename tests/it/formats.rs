@@ -170,6 +170,8 @@ fn varnishncsa_log_reads_with_exact_rows_values_and_verdicts() {
             .starts_with("WARNING: deliveries/varnishncsa.log: its times are whole seconds")
     });
     assert!(warned, "{}", m["warnings"]);
+    let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(report.contains("deliveries/varnishncsa.log: its times are whole seconds"));
 
     let got = verdicts(&dir);
     assert_eq!(class_of(&got, "32770"), "ok");
