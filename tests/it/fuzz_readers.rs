@@ -96,6 +96,57 @@ fn check(name: &str, bytes: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The deliveries log and mapping of a real-format fixture (`tests/fixtures/logs-*`), decompressed.
+fn real_log(fixture_name: &str) -> (Vec<u8>, String, bool) {
+    use std::io::Read;
+    let dir = fixture(fixture_name);
+    let mapping = std::fs::read_to_string(dir.join("mapping.toml")).unwrap();
+    let file = walk(&dir.join("deliveries"))
+        .into_iter()
+        .next()
+        .expect("a deliveries log");
+    let raw = std::fs::read(&file).unwrap();
+    let bytes = if file.extension().is_some_and(|e| e == "gz") {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    } else {
+        raw
+    };
+    let w3c = mapping.contains("\"w3c\"");
+    (bytes, mapping, w3c)
+}
+
+/// Loads a dataset whose deliveries are `bytes` in the format `mapping` declares, and checks
+/// the accounting: every line that is neither blank nor (in W3C) a directive is a row read.
+fn check_log(bytes: &[u8], mapping: &str, w3c: bool) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    empty_dataset(dir.path());
+    std::fs::write(dir.path().join("mapping.toml"), mapping).unwrap();
+    std::fs::write(dir.path().join("deliveries/access.log"), bytes).unwrap();
+    std::fs::write(dir.path().join("deliveries/access.log.1.gz"), gzip(bytes)).unwrap();
+    let loaded = match load(dir.path(), &LoadOptions::default()) {
+        Ok(l) => l,
+        Err(e) => return Err(TestCaseError::fail(format!("load failed: {e}"))),
+    };
+    let lines = bytes
+        .split(|&c| c == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .filter(|l| !(w3c && l.first() == Some(&b'#')))
+        .count() as u64;
+    let c = loaded.counts(Kind::Deliveries);
+    prop_assert_eq!(c.read, 2 * lines);
+    prop_assert_eq!(c.read, c.accepted + c.rejected + c.duplicates);
+    prop_assert_eq!(
+        c.rejected as usize,
+        loaded.rejections[&Kind::Deliveries].len()
+    );
+    prop_assert_eq!(c.accepted as usize, loaded.table(Kind::Deliveries).len());
+    Ok(())
+}
+
 fn gzip(b: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -140,6 +191,14 @@ proptest! {
     fn mutated_parquet_is_accounted_for(ms in proptest::collection::vec(mutation(), 1..4)) {
         let b = mutate(parquet_bytes(), &ms);
         check("d.parquet", &b)?;
+    }
+
+    #[test]
+    fn mutated_real_logs_are_accounted_for(ms in proptest::collection::vec(mutation(), 1..6)) {
+        for name in ["logs-nginx", "logs-varnishncsa", "logs-cloudfront", "logs-cloudflare", "logs-gcp"] {
+            let (bytes, mapping, w3c) = real_log(name);
+            check_log(&mutate(bytes, &ms), &mapping, w3c)?;
+        }
     }
 
     #[test]
