@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::formats::FormatSpec;
+use crate::formats::{Compiled, FormatSpec};
 use crate::schema::{closest_column, ColumnType, Kind};
 
 /// Column renames and value rewrites per kind.
@@ -111,6 +111,7 @@ impl Mapping {
                 kind_name if Kind::from_name(kind_name).is_some() => {
                     let kind = kind_of(kind_name)?;
                     if let Some(spec) = FormatSpec::parse(kind, inner)? {
+                        Compiled::new(kind, &spec, None).map_err(|e| format!("[{kind}]: {e}"))?;
                         m.formats.insert(kind, spec);
                     }
                 }

@@ -1,82 +1,16 @@
-//! Derived columns: how each contract column is taken from a log line's fields (a field, then a cookie, a query parameter or a regex group of it), and the compiled form that does it per line.
+//! Derived columns compiled: each contract column taken from a log line's fields (a field, then a cookie, a query parameter or a regex group of it), line by line.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use regex::{CaptureLocations, Regex};
-use serde::Serialize;
-
+use super::format::LogFormat;
 use super::pattern::LinePattern;
 use super::presets::{self, Status};
-use super::{FormatSpec, LogFormat};
+use super::spec::{Derive, FormatSpec};
 use crate::schema::{ColumnType, Kind, Presence};
 use crate::time::{LogInstant, LogTime};
-
-/// Where a contract column's value is in a line, as the mapping file says it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Derive {
-    /// The field of the format (nginx variable without `$`, varnishncsa formatter without `%`).
-    pub from: String,
-    /// Of a `Cookie` header's value, the cookie of this name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cookie: Option<String>,
-    /// Of a URL, request line or query string, the (percent-decoded) parameter of this name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub query: Option<String>,
-    /// Of the value, the match of this regex: its group `v`, else its first group, else all of it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub regex: Option<String>,
-    /// For timestamp columns: how the field writes time (`clf`, `epoch_s`, `epoch_ms`,
-    /// `epoch_us`, `epoch_ns`, `rfc3339` or a strftime pattern), where the format does not fix it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub time: Option<String>,
-}
-
-impl Derive {
-    /// A rule as written: `"field"` or `{ from = "field", regex = "...", ... }`.
-    pub fn parse(value: &toml::Value) -> Result<Derive, String> {
-        if let Some(from) = value.as_str() {
-            return Ok(Derive::from_field(from));
-        }
-        let t = value
-            .as_table()
-            .ok_or("must be a field name or a table such as { from = \"request\" }")?;
-        let mut d = Derive::from_field("");
-        for (key, v) in t {
-            let s = v
-                .as_str()
-                .ok_or_else(|| format!("{key} must be a string"))?
-                .to_string();
-            match key.as_str() {
-                "from" => d.from = s,
-                "cookie" => d.cookie = Some(s),
-                "query" => d.query = Some(s),
-                "regex" => d.regex = Some(s),
-                "time" => d.time = Some(s),
-                other => {
-                    return Err(format!(
-                        "unknown key {other:?}; expected from, cookie, query, regex or time"
-                    ))
-                }
-            }
-        }
-        if d.from.is_empty() {
-            return Err("names no field (from = \"...\")".into());
-        }
-        Ok(d)
-    }
-
-    fn from_field(from: &str) -> Derive {
-        Derive {
-            from: from.to_string(),
-            cookie: None,
-            query: None,
-            regex: None,
-            time: None,
-        }
-    }
-}
+use regex::{CaptureLocations, Regex};
 
 /// A rule ready to run: the field's position and the compiled steps.
 #[derive(Debug, Clone)]

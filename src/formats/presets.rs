@@ -1,6 +1,6 @@
 //! Vendor defaults: each format's default format string, where it keeps the contract's columns, its time forms, and what its values (cache statuses, event types) mean.
 
-use super::LogFormat;
+use super::format::LogFormat;
 use crate::time::LogTime;
 
 /// The format string a server writes when it is not configured otherwise.
