@@ -77,6 +77,11 @@ impl Compiled {
         self.spec.format
     }
 
+    /// The log kind the rules give columns of.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
     fn with_pattern(
         kind: Kind,
         spec: &FormatSpec,

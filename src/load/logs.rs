@@ -25,8 +25,8 @@ pub fn split_log(text: Vec<u8>, compiled: &Compiled) -> TextRows {
     let mut start = 0;
     for (line, end) in line_ends(&text).enumerate() {
         let body = trim_eol(&text[start..end]);
-        if body.iter().all(u8::is_ascii_whitespace) {
-        } else if w3c && body.first() == Some(&b'#') {
+        let blank = body.iter().all(u8::is_ascii_whitespace);
+        if w3c && body.first() == Some(&b'#') {
             if let Some(fields) = body.strip_prefix(b"#Fields:") {
                 let declared = std::str::from_utf8(fields)
                     .map_err(|e| format!("the #Fields directive is not UTF-8 text ({e})"))
@@ -34,29 +34,31 @@ pub fn split_log(text: Vec<u8>, compiled: &Compiled) -> TextRows {
                     .map_err(|e| format!("the #Fields directive on line {}: {e}", line + 1));
                 segments.push(declared);
             }
-        } else {
+        } else if !blank {
             spans.push((line as u64 + 1, start, end, segments.len() - 1));
         }
         start = end;
     }
-    // Every segment's cells in one header: the contract columns any of them gives.
-    let mut headers: Vec<String> = Vec::new();
-    for c in segments.iter().flatten() {
-        for h in c.headers() {
-            if !headers.contains(&h) {
-                headers.push(h);
-            }
-        }
-    }
-    let places: Vec<Vec<usize>> = segments
+    // One header for every segment: the contract columns any of them gives, in the contract's
+    // order, which is also the order each segment gives its own in. A segment's cells then go
+    // to rising places, the columns it lacks left absent.
+    let given: Vec<Vec<String>> = segments
         .iter()
-        .map(|c| match c {
-            Ok(c) => c
-                .headers()
-                .iter()
-                .map(|h| headers.iter().position(|x| x == h).unwrap_or(usize::MAX))
-                .collect(),
-            Err(_) => Vec::new(),
+        .map(|c| c.as_ref().map(Compiled::headers).unwrap_or_default())
+        .collect();
+    let headers: Vec<String> = compiled
+        .kind()
+        .columns()
+        .iter()
+        .map(|c| c.name.to_string())
+        .filter(|name| given.iter().any(|g| g.contains(name)))
+        .collect();
+    let places: Vec<Vec<usize>> = given
+        .iter()
+        .map(|g| {
+            g.iter()
+                .filter_map(|h| headers.iter().position(|x| x == h))
+                .collect()
         })
         .collect();
     let width = headers.len();
@@ -78,30 +80,23 @@ pub fn split_log(text: Vec<u8>, compiled: &Compiled) -> TextRows {
                             let scratch = scratch[seg]
                                 .as_mut()
                                 .expect("a scratch per compiled segment");
-                            let place = &places[seg];
+                            let mut place = places[seg].iter();
                             let mut cells = Cells::with_capacity(s.len(), width);
-                            if place.iter().enumerate().all(|(i, &p)| i == p)
-                                && place.len() == width
-                            {
-                                c.row(s, scratch, |v| cells.push(v)).map(|()| cells)
-                            } else {
-                                let mut owned: Vec<Option<String>> =
-                                    Vec::with_capacity(place.len());
-                                c.row(s, scratch, |v| owned.push(v.map(str::to_string)))
-                                    .map(|()| {
-                                        let mut cells_of_segment: Vec<Option<&str>> =
-                                            vec![None; width];
-                                        for (v, &p) in owned.iter().zip(place) {
-                                            if let Some(slot) = cells_of_segment.get_mut(p) {
-                                                *slot = v.as_deref();
-                                            }
-                                        }
-                                        for v in &cells_of_segment {
-                                            cells.push(*v);
-                                        }
-                                        cells
-                                    })
-                            }
+                            let mut next = 0;
+                            c.row(s, scratch, |v| {
+                                let at = place.next().copied().unwrap_or(next);
+                                for _ in next..at {
+                                    cells.push(None);
+                                }
+                                cells.push(v);
+                                next = at + 1;
+                            })
+                            .map(|()| {
+                                for _ in next..width {
+                                    cells.push(None);
+                                }
+                                cells
+                            })
                         }
                     };
                     RawRow {
