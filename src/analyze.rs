@@ -35,8 +35,8 @@ pub struct AnalyzeOptions {
 
 /// Everything a run produced, before it is written out.
 pub struct Analysis {
-    /// The dataset. From [`analyze_into`] the cache table is empty (its rows are let go once the
-    /// timelines are built), and so is the deliveries table when they were spilled to disk.
+    /// The dataset. Its cache log is in the timelines, let go with them, and from
+    /// [`analyze_into`] its deliveries table is empty when they were spilled to disk.
     pub loaded: LoadedDataset,
     /// From [`analyze`], one per accepted delivery: `verdicts[i]` belongs to row i of the
     /// deliveries table. Empty from [`analyze_into`], which writes them out instead of keeping them.
@@ -88,8 +88,9 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
     let spilled = loaded.spilled.take();
     clock.lap("load");
     clock.laps(&[("normalise", loaded.normalise_seconds)]);
+    let cache = std::mem::take(&mut loaded.cache);
     let timelines =
-        intervals::build(&loaded).map_err(|e| Error::timeline("building timelines", e))?;
+        intervals::build(&loaded, cache).map_err(|e| Error::timeline("building timelines", e))?;
     clock.lap("intervals");
     let basis = Basis::new(&loaded);
     let mut found = FindingsBuilder::new(&loaded);
@@ -97,12 +98,6 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
         Some(s) => s.rows,
         None => loaded.table(Kind::Deliveries).len(),
     });
-    if row_tables_into.is_some() {
-        // The cache log is in the timelines and the coverage tally now, and at 10^8 deliveries
-        // its rows alone are gigabytes; what is freed here the merge and the findings reuse.
-        let cache = loaded.tables.insert(Kind::Cache, Table::new(Kind::Cache));
-        std::thread::spawn(move || drop(cache));
-    }
     let deliveries = loaded.table(Kind::Deliveries);
     let mut kept = Kept::default();
     let mut seconds = [0.0; 3];

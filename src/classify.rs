@@ -45,12 +45,15 @@ pub fn classify(
                 ..Evidence::default()
             },
             Some(Content::Cached { entry }) => {
-                let Some((fill_ts, e)) = tl.cache.event(entry) else {
+                let held = tl.cache.event(entry);
+                let Some((fill_ts, e)) =
+                    held.and_then(|(ts, h)| Some((ts, tl.fills.entry(h.fill()?)?)))
+                else {
                     return Err(TimelineError::NoSuchEvent(entry));
                 };
                 Evidence {
                     origin: value(&codes.streams, e.origin)?,
-                    object: e.object.clone(),
+                    object: e.object.map(Text::from),
                     capture_ts: Some(e.captured.unwrap_or(fill_ts)),
                     source: e.origin.is_some().then_some(ContentSource::Cache),
                     fill_ts: Some(fill_ts),

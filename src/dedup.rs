@@ -101,6 +101,38 @@ fn fold_request_ids(
     }
 }
 
+/// Folds each run of copies in `sorted`, where copies sit side by side, into one: the copy of
+/// the first file (`file`) stays, and every other copy is charged to its file in `dup_per_file`.
+/// `copies` says whether an item is a copy of the first of the run so far.
+pub fn fold_copies<T: Copy>(
+    sorted: &mut Vec<T>,
+    copies: impl Fn(&T, &T) -> bool,
+    file: impl Fn(&T) -> u32,
+    dup_per_file: &mut [u64],
+) {
+    let n = sorted.len();
+    let (mut write, mut read) = (0, 0);
+    while read < n {
+        let mut end = read + 1;
+        while end < n && copies(&sorted[read], &sorted[end]) {
+            end += 1;
+        }
+        let mut kept = read;
+        for i in read + 1..end {
+            if file(&sorted[i]) < file(&sorted[kept]) {
+                kept = i;
+            }
+        }
+        for i in (read..end).filter(|&i| i != kept) {
+            dup_per_file[file(&sorted[i]) as usize] += 1;
+        }
+        sorted[write] = sorted[kept];
+        write += 1;
+        read = end;
+    }
+    sorted.truncate(write);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +178,16 @@ mod tests {
         let mut keep = vec![true; 5];
         fold_request_ids(keys, &rid, &mut keep);
         assert_eq!(keep, [false, true, true, false, true]);
+    }
+
+    /// Of each run of copies the one of the first file stays, wherever it sits in the run.
+    #[test]
+    fn copies_keep_the_first_file() {
+        // (value, file): copies share the value.
+        let mut v = vec![(1, 2), (1, 0), (1, 1), (2, 3), (3, 1), (3, 1)];
+        let mut dups = vec![0; 4];
+        fold_copies(&mut v, |a, b| a.0 == b.0, |x| x.1, &mut dups);
+        assert_eq!(v, vec![(1, 0), (2, 3), (3, 1)]);
+        assert_eq!(dups, vec![0, 2, 1, 0]);
     }
 }

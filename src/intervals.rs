@@ -9,10 +9,12 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
-use crate::codes::{Codes, Pairs};
+use crate::codes::{Codes, Dictionary, Pairs, UNKNOWN};
+use crate::load::cache_log::CacheEvent;
+pub use crate::load::cache_log::{CacheEntry, CacheLog, Fills};
 use crate::load::LoadedDataset;
-use crate::schema::{CacheOp, Kind, OwnershipEvent, SessionEvent};
-use crate::table::{Table, Text, TextColumn};
+use crate::schema::{Kind, OwnershipEvent, SessionEvent};
+use crate::table::{Table, Text};
 use crate::timeline::{Timeline, TimelineBuilder, TimelineError};
 
 /// All timelines of a dataset. Identifiers are codes of `codes`.
@@ -25,7 +27,9 @@ pub struct Timelines {
     pub grants: Timeline<bool>,
     pub grant_pairs: Pairs,
     /// Per (cache node, cache key) slot of `slots`: what the key holds from each event on.
-    pub cache: Timeline<CacheEntry>,
+    pub cache: Timeline<Held>,
+    /// What each fill stored; its origin streams are codes of `codes`.
+    pub fills: Fills,
     pub slots: Pairs,
     /// Per cache node: its purges of every key (`*`).
     pub purges: Timeline<()>,
@@ -50,23 +54,26 @@ pub struct SessionWindow {
     pub account: u32,
 }
 
-/// What a cache key holds from one event on: a fill's object, or nothing (an evict or purge).
-#[derive(Debug, Clone, PartialEq)]
-pub struct CacheEntry {
-    pub fill: bool,
-    pub origin: Option<u32>,
-    pub captured: Option<i64>,
-    /// The cache log's own text, shared: objects are mostly distinct, so coding them would only
-    /// build a dictionary as large as the log.
-    pub object: Option<Text>,
-    pub config: Option<u32>,
+/// What a cache key holds from one event on: fill i of [`Timelines::fills`], or nothing (an
+/// evict or purge).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held(u32);
+
+impl Held {
+    pub const NOTHING: Held = Held(u32::MAX);
+
+    /// The index of the fill held, if any.
+    pub fn fill(self) -> Option<u32> {
+        (self != Held::NOTHING).then_some(self.0)
+    }
 }
 
-pub fn build(loaded: &LoadedDataset) -> Result<Timelines, TimelineError> {
+/// The timelines of a loaded dataset, with its cache log, taken from it (`loaded.cache`).
+pub fn build(loaded: &LoadedDataset, cache: CacheLog) -> Result<Timelines, TimelineError> {
     build_from(
         loaded.table(Kind::Sessions),
         loaded.table(Kind::Ownership),
-        loaded.table(Kind::Cache),
+        cache,
         loaded.settings.session_ttl_ms,
     )
 }
@@ -75,12 +82,12 @@ pub fn build(loaded: &LoadedDataset) -> Result<Timelines, TimelineError> {
 pub fn build_from(
     sessions: &Table,
     ownership: &Table,
-    cache: &Table,
+    cache: CacheLog,
     session_ttl_ms: i64,
 ) -> Result<Timelines, TimelineError> {
     // The cache log, the longest, is built beside the sessions and ownership timelines. It codes
     // its origin streams in a dictionary of its own, mapped into the shared one afterwards.
-    let (logs, cache) = rayon::join(
+    let (logs, timelines) = rayon::join(
         || -> Result<_, TimelineError> {
             let mut codes = Codes::default();
             let sessions = session_timeline(sessions, session_ttl_ms, &mut codes)?;
@@ -88,40 +95,48 @@ pub fn build_from(
             let grants = grant_timeline(ownership, &mut codes)?;
             Ok((sessions, owners, (grants, codes)))
         },
-        || -> Result<_, TimelineError> {
-            let mut codes = Codes::default();
-            let purges = purge_timeline(cache, &mut codes)?;
-            let cache = cache_timeline(cache, &mut codes)?;
-            Ok((cache, purges, codes))
-        },
+        || -> Result<_, TimelineError> { Ok((cache_timeline(&cache)?, purge_timeline(&cache)?)) },
     );
     let (sessions, owners, ((grants, grant_pairs), mut codes)) = logs?;
-    let ((mut cache, slots), purges, cache_codes) = cache?;
-    let remap = cache_codes
-        .streams
+    let (cache_tl, purges) = timelines?;
+    let CacheLog {
+        nodes,
+        keys,
+        streams,
+        configs,
+        slots,
+        events,
+        mut fills,
+        ..
+    } = cache;
+    // The events are in the timeline now; at 10^8 deliveries they are gigabytes.
+    std::thread::spawn(move || drop(events));
+    let remap = streams
         .values()
         .iter()
         .map(|s| codes.streams.code(s))
         .collect::<Result<Vec<u32>, _>>()?;
-    cache
-        .states_mut()
+    fills
+        .origin
         .par_iter_mut()
-        .try_for_each(|e| -> Result<(), TimelineError> {
-            if let Some(o) = e.origin {
-                let global = remap.get(o as usize).ok_or(TimelineError::UnknownCode(o))?;
-                e.origin = Some(*global);
+        .try_for_each(|o| -> Result<(), TimelineError> {
+            if *o != UNKNOWN {
+                *o = *remap
+                    .get(*o as usize)
+                    .ok_or(TimelineError::UnknownCode(*o))?;
             }
             Ok(())
         })?;
-    codes.nodes = cache_codes.nodes;
-    codes.keys = cache_codes.keys;
-    codes.configs = cache_codes.configs;
+    codes.nodes = nodes;
+    codes.keys = keys;
+    codes.configs = configs;
     Ok(Timelines {
         sessions,
         owners,
         grants,
         grant_pairs,
-        cache,
+        cache: cache_tl,
+        fills,
         slots,
         purges,
         codes,
@@ -318,110 +333,46 @@ type Rank<'a> = (
     Option<&'a str>,
 );
 
+/// The identifier behind a code, if any.
+fn text(d: &Dictionary, c: Option<u32>) -> Option<&str> {
+    c.and_then(|c| d.value(c)).map(|v| &**v)
+}
+
 /// The cache timeline, keyed by (node, key) slot; purges of `*` are the purge timeline's. At one
 /// millisecond a fill beats an evict or purge, and the greatest object id wins among fills.
-fn cache_timeline(
-    t: &Table,
-    codes: &mut Codes,
-) -> Result<(Timeline<CacheEntry>, Pairs), TimelineError> {
-    let (ts, node, key, op) = (
-        t.time("ts"),
-        t.text("cache_node"),
-        t.text("cache_key"),
-        t.enums::<CacheOp>("op"),
-    );
-    let (obj, origin, cap, cfg) = (
-        t.text("object_id"),
-        t.text("origin_stream_id"),
-        t.time("captured_at"),
-        t.text("config_version"),
-    );
-    // Nodes and keys are two dictionaries, filled side by side.
-    let (node_code, key_code) =
-        rayon::join(|| codes.nodes.code_all(node), || codes.keys.code_all(key));
-    let (node_code, key_code) = (node_code?, key_code?);
-    let mut slots = Pairs::default();
-    let mut events: Vec<(u32, i64, u32)> = Vec::with_capacity(t.len());
-    for i in 0..t.len() {
-        let (Some(ts), Some(_), Some(k), Some(o)) = (ts[i], node.get(i), key.get(i), op[i]) else {
-            continue;
-        };
-        // Only `purge` gives `*` its meaning, in the purge timeline.
-        if o == CacheOp::Purge && &**k == "*" {
-            continue;
+fn cache_timeline(log: &CacheLog) -> Result<Timeline<Held>, TimelineError> {
+    let (fills, streams, configs) = (&log.fills, &log.streams, &log.configs);
+    let rank = |e: &CacheEvent| -> Rank {
+        match e.fill().and_then(|f| fills.entry(f)) {
+            None => (false, None, None, None, None),
+            Some(f) => (
+                true,
+                f.object,
+                text(streams, f.origin),
+                f.captured,
+                text(configs, f.config),
+            ),
         }
-        let slot = slots.id(node_code[i], key_code[i])?;
-        events.push((slot, ts, row32(i)?));
-    }
-    drop((node_code, key_code));
-    events.par_sort_unstable();
-    let is_fill = |i: usize| op[i] == Some(CacheOp::Fill);
-    let rank = |i: usize| -> Rank {
-        let fill = is_fill(i);
-        fn when(v: &TextColumn, i: usize, fill: bool) -> Option<&str> {
-            v.str(i).filter(|_| fill)
-        }
-        (
-            fill,
-            when(obj, i, fill),
-            when(origin, i, fill),
-            cap[i].filter(|_| fill),
-            when(cfg, i, fill),
-        )
     };
-    // Slot codes are final: every slot was seen above, so the timeline's size is known.
-    let mut timeline = TimelineBuilder::new(slots.len(), events.len());
-    for group in events.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
-        let mut w = group[0].2 as usize;
+    // The events are sorted by slot and time: one pass resolves each millisecond's ties.
+    let mut timeline = TimelineBuilder::new(log.slots.len(), log.events.len());
+    for group in log.events.chunk_by(|a, b| (a.slot, a.ts) == (b.slot, b.ts)) {
+        let mut w = &group[0];
         for e in &group[1..] {
-            if rank(e.2 as usize) > rank(w) {
-                w = e.2 as usize;
+            if rank(e) > rank(w) {
+                w = e;
             }
         }
-        let entry = match is_fill(w) {
-            true => CacheEntry {
-                fill: true,
-                origin: origin.get(w).map(|o| codes.streams.code(o)).transpose()?,
-                captured: cap[w],
-                object: obj.get(w).cloned(),
-                config: cfg.get(w).map(|c| codes.configs.code(c)).transpose()?,
-            },
-            false => CacheEntry {
-                fill: false,
-                origin: None,
-                captured: None,
-                object: None,
-                config: None,
-            },
-        };
-        timeline.push(group[0].0, group[0].1, entry)?;
+        timeline.push(w.slot, w.ts, w.fill().map_or(Held::NOTHING, Held))?;
     }
-    Ok((timeline.finish()?, slots))
+    timeline.finish()
 }
 
 /// Purges of every key (`*`), keyed by cache node.
-fn purge_timeline(t: &Table, codes: &mut Codes) -> Result<Timeline<()>, TimelineError> {
-    let (ts, node, key, op) = (
-        t.time("ts"),
-        t.text("cache_node"),
-        t.text("cache_key"),
-        t.enums::<CacheOp>("op"),
-    );
-    let mut purges: Vec<(u32, i64)> = Vec::new();
-    for i in 0..t.len() {
-        if op[i] != Some(CacheOp::Purge) || key.str(i) != Some("*") {
-            continue;
-        }
-        if let (Some(ts), Some(n)) = (ts[i], node.get(i)) {
-            purges.push((codes.nodes.code(n)?, ts));
-        }
-    }
-    purges.sort_unstable();
+fn purge_timeline(log: &CacheLog) -> Result<Timeline<()>, TimelineError> {
+    let mut purges: Vec<(u32, i64)> = log.purges.iter().map(|p| (p.node, p.ts)).collect();
     purges.dedup();
-    Timeline::from_sorted(
-        codes.nodes.len(),
-        purges.into_iter().map(|(n, t)| (n, t, ())),
-    )
+    Timeline::from_sorted(log.nodes.len(), purges.into_iter().map(|(n, t)| (n, t, ())))
 }
 
 #[cfg(test)]
@@ -432,6 +383,10 @@ mod tests {
 
     fn table(kind: Kind, csv: &str) -> Table {
         table_from_csv(kind, csv, 0)
+    }
+
+    fn cache_log(csv: &str) -> CacheLog {
+        CacheLog::from_table(table(Kind::Cache, csv), 1).unwrap().0
     }
 
     fn name(dict: &Dictionary, code: Option<u32>) -> Option<&str> {
@@ -500,25 +455,25 @@ mod tests {
             "a revoke beats a grant"
         );
 
-        let c = table(
-            Kind::Cache,
+        let c = cache_log(
             "ts,cache_node,cache_key,op,object_id,origin_stream_id\n5,n,k,evict,,\n5,n,k,fill,o1,c1\n5,n,k,fill,o2,c2\n9,n,*,purge,,\n",
         );
-        let (f, _) = cache_timeline(&c, &mut codes).unwrap();
+        let f = cache_timeline(&c).unwrap();
         assert_eq!(f.len(), 1);
-        assert_eq!(f.event(0).unwrap().1.object.as_deref(), Some("o2"));
-        assert_eq!(purge_timeline(&c, &mut codes).unwrap().len(), 1);
+        let held = f.event(0).unwrap().1.fill().and_then(|i| c.fills.entry(i));
+        assert_eq!(held.and_then(|e| e.object), Some("o2"));
+        assert_eq!(purge_timeline(&c).unwrap().len(), 1);
         for rows in [
             "5,n,k,fill,o1,c1\n5,n,k,fill,o1,c2\n",
             "5,n,k,fill,o1,c2\n5,n,k,fill,o1,c1\n",
         ] {
-            let c = table(
-                Kind::Cache,
-                &format!("ts,cache_node,cache_key,op,object_id,origin_stream_id\n{rows}"),
-            );
-            let (f, _) = cache_timeline(&c, &mut codes).unwrap();
-            let origin = f.event(0).unwrap().1.origin;
-            assert_eq!(name(&codes.streams, origin), Some("c2"), "{rows}");
+            let c = cache_log(&format!(
+                "ts,cache_node,cache_key,op,object_id,origin_stream_id\n{rows}"
+            ));
+            let f = cache_timeline(&c).unwrap();
+            let held = f.event(0).unwrap().1.fill().and_then(|i| c.fills.entry(i));
+            let origin = held.and_then(|e| e.origin);
+            assert_eq!(name(&c.streams, origin), Some("c2"), "{rows}");
         }
     }
 
@@ -526,9 +481,7 @@ mod tests {
     /// not purged is a key like any other.
     #[test]
     fn cache_and_purge_timelines_are_per_key_in_time_order() {
-        let mut codes = Codes::default();
-        let c = table(
-            Kind::Cache,
+        let c = cache_log(
             "ts,cache_node,cache_key,op,object_id,origin_stream_id
 30,a,k,fill,o3,c
 10,a,k,fill,o1,c
@@ -538,14 +491,14 @@ mod tests {
 5,a,*,purge,,
 ",
         );
-        let (cache, slots) = cache_timeline(&c, &mut codes).unwrap();
-        let (a, b) = (codes.nodes.lookup("a"), codes.nodes.lookup("b"));
-        let ak = cache.events(slots.get(a, codes.keys.lookup("k")).unwrap());
+        let cache = cache_timeline(&c).unwrap();
+        let (a, b) = (c.nodes.lookup("a"), c.nodes.lookup("b"));
+        let ak = cache.events(c.slots.get(a, c.keys.lookup("k")).unwrap());
         let times: Vec<i64> = (0..ak.len()).map(|i| ak.ts(i)).collect();
         assert_eq!(times, [10, 20, 30]);
-        let star = cache.events(slots.get(b, codes.keys.lookup("*")).unwrap());
+        let star = cache.events(c.slots.get(b, c.keys.lookup("*")).unwrap());
         assert_eq!((star.len(), star.ts(0)), (1, 40));
-        let purges = purge_timeline(&c, &mut codes).unwrap();
+        let purges = purge_timeline(&c).unwrap();
         assert_eq!((purges.events(a).ts(0), purges.events(b).ts(0)), (5, 25));
     }
 }

@@ -14,7 +14,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::codes::UNKNOWN;
-use crate::intervals::{CacheEntry, Timelines};
+use crate::intervals::Timelines;
 use crate::table::Table;
 use crate::timeline::Events;
 use crate::verdict::Lookup;
@@ -139,11 +139,12 @@ impl Delivery {
         };
         let purges = tl.purges.events(self.node);
         let (entries, purged) = (around(&cache, &at), around(&purges, &at));
-        let held = |k: usize| -> Option<usize> {
+        let held = |k: usize| -> Option<(usize, u32)> {
             let j = entries[k]?;
             let fill_ts = cache.ts(j);
             let after_fill = purged[k].is_some_and(|p| purges.ts(p) > fill_ts);
-            (cache.state(j).fill && !after_fill).then_some(j)
+            let fill = cache.state(j).fill()?;
+            (!after_fill).then_some((j, fill))
         };
         // ...step 2, which content: the delivery's own origin where it names one, else the cache's.
         let found: [Option<Found>; 3] = std::array::from_fn(|k| match self.named {
@@ -152,11 +153,13 @@ impl Delivery {
                 capture_ts,
                 content: Content::Named { capture_ts },
             }),
-            None => held(k).map(|j| {
-                let e: &CacheEntry = cache.state(j);
+            None => held(k).map(|(j, fill)| {
+                // A fill the timeline names but does not hold is a bug, which `classify`
+                // reports when it reads the fill back; here it has no origin.
+                let e = tl.fills.entry(fill);
                 Found {
-                    origin: e.origin,
-                    capture_ts: e.captured.unwrap_or(cache.ts(j)),
+                    origin: e.and_then(|e| e.origin),
+                    capture_ts: e.and_then(|e| e.captured).unwrap_or(cache.ts(j)),
                     content: Content::Cached {
                         entry: cache.global(j),
                     },
@@ -229,7 +232,7 @@ fn around<T>(e: &Events<'_, T>, at: &[i64; 3]) -> [Option<usize>; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::intervals::build_from;
+    use crate::intervals::{build_from, CacheLog};
     use crate::load::table_from_csv;
     use crate::schema::Kind;
 
@@ -254,7 +257,8 @@ mod tests {
              6000,n1,*,purge,,\n",
             0,
         );
-        build_from(&sessions, &ownership, &cache, 86_400_000).unwrap()
+        let (cache, _, _) = CacheLog::from_table(cache, 1).unwrap();
+        build_from(&sessions, &ownership, cache, 86_400_000).unwrap()
     }
 
     fn deliveries(rows: &str) -> Table {

@@ -3,6 +3,9 @@
 use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 
+/// Milliseconds in an hour: the bin of every hourly count and coverage check.
+pub const HOUR_MS: i64 = 3_600_000;
+
 /// The three timestamp forms of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

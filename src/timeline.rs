@@ -29,6 +29,8 @@ pub enum TimelineError {
     LookupsPerDelivery(usize, usize),
     #[error("bug: a look-up found cache event {0}, which the timeline does not hold")]
     NoSuchEvent(usize),
+    #[error("bug: cache row {0} of a slice lacks a value validation requires")]
+    IncompleteCacheRow(usize),
     #[error("bug: a look-up returned code {0}, which no timeline gave out")]
     UnknownCode(u32),
 }

@@ -6,12 +6,13 @@
 //! - a stream server logged no delivery for an hour or more (at most a day) while it logged at
 //!   least [`SERVER_GAP_EXPECTED`] in the hour before and the hour after.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 
 use foldhash::fast::RandomState;
 
 use super::timeline::HOUR_MS;
+use crate::load::cache_log::CacheHours;
 use crate::load::{LoadedDataset, RowCounts};
 use crate::schema::{CacheStatus, Kind};
 use crate::table::{Table, Text};
@@ -156,7 +157,7 @@ type NodeHour = (Gap, bool);
 #[derive(Debug, Default)]
 pub struct CoverageTally {
     /// Per cache node in the cache log, the hours with at least one of its rows.
-    logged: HashMap<Text, HashSet<i64, RandomState>, RandomState>,
+    logged: CacheHours,
     uncovered: BTreeMap<(i64, Text), NodeHour>,
     missing_nodes: BTreeSet<Text>,
     /// Per hour: deliveries, leaks, unresolved.
@@ -167,18 +168,11 @@ pub struct CoverageTally {
 
 impl CoverageTally {
     /// Starts from the hours the cache log covers.
-    pub fn new(cache: &Table) -> CoverageTally {
-        let mut t = CoverageTally::default();
-        for (ts, n) in cache.time("ts").iter().zip(cache.text("cache_node").iter()) {
-            if let (Some(ts), Some(n)) = (ts, n) {
-                let hours = match t.logged.get_mut(&**n) {
-                    Some(hours) => hours,
-                    None => t.logged.entry(n.clone()).or_default(),
-                };
-                hours.insert(hour(*ts));
-            }
+    pub fn new(logged: CacheHours) -> CoverageTally {
+        CoverageTally {
+            logged,
+            ..CoverageTally::default()
         }
-        t
     }
 
     /// Adds rows `rows` of the deliveries table `d`, whose verdicts are `verdicts` (in order).

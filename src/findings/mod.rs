@@ -205,7 +205,7 @@ impl FindingsBuilder {
             notable: Notable::default(),
             attributes: factors::AttributeCodes::default(),
             collisions: collisions::CollisionTally::default(),
-            coverage: coverage::CoverageTally::new(loaded.table(Kind::Cache)),
+            coverage: coverage::CoverageTally::new(loaded.cache_hours.clone()),
         }
     }
 

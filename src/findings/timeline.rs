@@ -7,7 +7,7 @@ use crate::schema::ChangeKind;
 use crate::table::Table;
 use crate::verdict::Class;
 
-pub const HOUR_MS: i64 = 3_600_000;
+pub use crate::time::HOUR_MS;
 /// The series shows at most this many bins; longer spans get wider bins.
 pub const MAX_BINS: i64 = 2_000;
 /// How far before the first and after the last leak the series reaches, at most.

@@ -1,5 +1,6 @@
 //! Load and validate: finds a dataset's files, reads and checks every row, de-duplicates, and accounts for each row.
 
+pub mod cache_log;
 mod columnar;
 pub mod logs;
 pub mod parquet;
@@ -41,6 +42,12 @@ pub trait LoadObserver: Send + Sync + std::fmt::Debug {
     /// So many deliveries are spilled to disk (2^24) that memory freed from now on should go back
     /// to the OS rather than be kept for reuse, or the peak would outgrow the machine.
     fn spilled_beyond_memory(&self) {}
+}
+
+/// Where a kind's validated rows go, a slice or file at a time, when they are not gathered into
+/// its table: the deliveries to the run sorter, the cache log to its events.
+pub trait RowSink: Sync {
+    fn push(&self, rows: Table);
 }
 
 /// How to load a dataset.
@@ -106,7 +113,12 @@ pub struct LoadedDataset {
     pub files: Vec<InputFile>,
     /// Files in kind folders with names the contract does not cover.
     pub skipped: Vec<String>,
+    /// Accepted rows per kind; empty for the cache log, which is in [`LoadedDataset::cache`].
     pub tables: BTreeMap<Kind, Table>,
+    /// The cache log as events, de-duplicated; taken by whoever builds the timelines.
+    pub cache: cache_log::CacheLog,
+    /// The hours each cache node's log covers.
+    pub cache_hours: cache_log::CacheHours,
     pub rejections: BTreeMap<Kind, Vec<Rejection>>,
     pub warnings: Vec<String>,
     /// Deliveries too many to hold, spilled as sorted runs by [`load_streaming`]: the deliveries
@@ -193,11 +205,24 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
         o.files_found(found.len());
     }
     let sorter = runs::RunSorter::new(opts.run_rows, opts.observer.clone());
+    // Parquet files say how many rows they hold, so the cache log's events need not grow.
+    let cache_rows = found
+        .iter()
+        .filter(|f| f.kind == Kind::Cache && f.format == Format::Parquet)
+        .filter_map(|f| parquet::ParquetSource::open(&f.path).ok())
+        .map(|p| p.rows)
+        .sum();
+    let cache = cache_log::CacheLogBuilder::with_capacity(cache_rows);
     let results: Vec<(InputFile, Option<validate::ValidatedFile>)> = found
         .par_iter()
         .enumerate()
         .map(|(i, f)| {
-            let r = load_file(f, i as u32, &mapping, &settings, &sorter);
+            let sink: Option<&dyn RowSink> = match f.kind {
+                Kind::Deliveries => Some(&sorter),
+                Kind::Cache => Some(&cache),
+                _ => None,
+            };
+            let r = load_file(f, i as u32, &mapping, &settings, sink);
             if let Some(o) = observer {
                 o.file_loaded();
             }
@@ -251,6 +276,13 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
     }
 
     let n_files = files.len();
+    let (cache, cache_hours, cache_copies) = cache.finish(n_files)?;
+    for (f, d) in files.iter_mut().zip(&cache_copies) {
+        if f.kind == Kind::Cache {
+            f.rows.duplicates = *d;
+            f.rows.accepted = f.rows.read - f.rows.rejected - d;
+        }
+    }
     let spilled = match sorter.finish()? {
         runs::Sorted::Resident(t) => {
             if let Some(d) = tables.get_mut(&Kind::Deliveries) {
@@ -267,6 +299,11 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
             for f in files.iter_mut().filter(|f| f.kind == kind) {
                 f.rows.accepted = f.rows.read - f.rows.rejected;
             }
+            deduped.insert(kind, table);
+            continue;
+        }
+        if kind == Kind::Cache {
+            // Folded in its events above.
             deduped.insert(kind, table);
             continue;
         }
@@ -295,6 +332,8 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
         files,
         skipped,
         tables: deduped,
+        cache,
+        cache_hours,
         rejections,
         warnings,
         spilled,
@@ -303,6 +342,7 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
     for kind in Kind::ALL {
         let kept = match (&loaded.spilled, kind) {
             (Some(s), Kind::Deliveries) => s.rows as u64,
+            (_, Kind::Cache) => loaded.cache.rows() as u64,
             _ => loaded.tables[&kind].len() as u64,
         };
         check_accounting(&loaded, kind, kept)?;
@@ -338,15 +378,14 @@ pub(crate) fn table_from_csv(kind: Kind, csv: &str, file: u32) -> Table {
     .table
 }
 
-/// Validates one file. Its accepted deliveries go to `sorter` rather than into the result's table.
+/// Validates one file. With a `sink`, its accepted rows go there rather than into the result's table.
 fn load_file(
     f: &Found,
     index: u32,
     mapping: &Mapping,
     settings: &Settings,
-    sorter: &runs::RunSorter,
+    sink: Option<&dyn RowSink>,
 ) -> (InputFile, Option<validate::ValidatedFile>) {
-    let sink = (f.kind == Kind::Deliveries).then_some(sorter);
     let mut file = InputFile {
         kind: f.kind,
         path: f.rel.clone(),
@@ -416,8 +455,8 @@ fn load_file(
     file.rows.rejected = v.rejections.len() as u64;
     file.rows.accepted = v.table.len() as u64;
     file.time_forms = v.forms.clone();
-    if let Some(sorter) = sink {
-        sorter.push(std::mem::replace(&mut v.table, Table::new(f.kind)));
+    if let Some(sink) = sink {
+        sink.push(std::mem::replace(&mut v.table, Table::new(f.kind)));
     }
     (file, Some(v))
 }

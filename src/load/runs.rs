@@ -97,6 +97,12 @@ pub struct SpilledDeliveries {
     pub rows: usize,
 }
 
+impl super::RowSink for RunSorter {
+    fn push(&self, rows: Table) {
+        RunSorter::push(self, rows)
+    }
+}
+
 impl RunSorter {
     /// A sorter spilling runs of `limit` rows (0: [`DEFAULT_RUN_ROWS`]) into a temporary folder
     /// under the system's (`TMPDIR`).

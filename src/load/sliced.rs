@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{parquet, read, runs, validate, Found};
+use super::{parquet, read, validate, Found, RowSink};
 use crate::mapping::Mapping;
 use crate::settings::Settings;
 use crate::table::Table;
@@ -17,7 +17,7 @@ pub(super) fn load_parquet(
     index: u32,
     mapping: &Mapping,
     settings: &Settings,
-    sink: Option<&runs::RunSorter>,
+    sink: Option<&dyn RowSink>,
 ) -> std::result::Result<(u64, u64, validate::ValidatedFile), String> {
     load_parquet_slices(
         parquet::ParquetSource::open(&f.path)?,
@@ -35,7 +35,7 @@ fn load_parquet_slices(
     index: u32,
     mapping: &Mapping,
     settings: &Settings,
-    sink: Option<&runs::RunSorter>,
+    sink: Option<&dyn RowSink>,
 ) -> std::result::Result<(u64, u64, validate::ValidatedFile), String> {
     let started = std::time::Instant::now();
     let mut forms = BTreeMap::new();
@@ -98,9 +98,9 @@ fn load_parquet_slices(
                 &mut out.normalise,
             );
             out.rejections.extend(rejections);
-            if let Some(sorter) = sink {
+            if let Some(sink) = sink {
                 accepted += slice.len() as u64;
-                sorter.push(slice);
+                sink.push(slice);
             }
         }
         Ok::<(), String>(())
