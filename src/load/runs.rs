@@ -39,6 +39,9 @@ pub const GATHER_BLOCK_ROWS: usize = 1 << 20;
 /// Rows decoded from a run at a time during the merge.
 const READ_CHUNK: usize = 8192;
 
+/// Bytes of a run decoded ahead of the rows being read.
+const DECODED_BUFFER: usize = 1 << 16;
+
 /// zstd level of the runs: the fastest, since the runs live for one analysis.
 const RUN_LEVEL: i32 = 1;
 
@@ -330,7 +333,9 @@ fn put_opt(buf: &mut Vec<u8>, v: Option<[u8; 8]>) {
 /// Reads one run back, a chunk of rows at a time.
 struct RunReader {
     path: PathBuf,
-    input: zstd::Decoder<'static, BufReader<File>>,
+    /// Buffered above the decoder too: a row is read as dozens of reads of a few bytes, and each
+    /// read of the decoder itself is a step of the decompressor.
+    input: BufReader<zstd::Decoder<'static, BufReader<File>>>,
     left: usize,
     /// This run's extra column k is column `extra_at[k]` of the merged extras.
     extra_at: Vec<usize>,
@@ -347,7 +352,7 @@ impl RunReader {
         let file = File::open(&run.path).map_err(io)?;
         Ok(RunReader {
             path: run.path.clone(),
-            input: zstd::Decoder::new(file).map_err(io)?,
+            input: BufReader::with_capacity(DECODED_BUFFER, zstd::Decoder::new(file).map_err(io)?),
             left: run.rows,
             extra_at: run
                 .extra
@@ -432,7 +437,7 @@ impl RunReader {
 
 /// Reads the encoded values of [`write_run`].
 struct Decode<'a> {
-    input: &'a mut zstd::Decoder<'static, BufReader<File>>,
+    input: &'a mut BufReader<zstd::Decoder<'static, BufReader<File>>>,
     path: &'a Path,
     scratch: &'a mut Vec<u8>,
 }
@@ -480,7 +485,8 @@ impl Decode<'_> {
 
 /// The merge of the runs: blocks of de-duplicated deliveries in (ts, digest) order.
 pub struct Merge {
-    _dir: tempfile::TempDir,
+    /// The runs' folder, removed with the merge; none for a scan, which leaves it to the merge.
+    _dir: Option<tempfile::TempDir>,
     readers: Vec<RunReader>,
     heap: BinaryHeap<std::cmp::Reverse<(Key, usize)>>,
     ts_col: usize,
@@ -500,6 +506,18 @@ pub struct Merge {
 impl SpilledDeliveries {
     /// Merges the runs into blocks of at most `block_rows` rows; `n_files` sizes the duplicate tally.
     pub fn merge(self, block_rows: usize, n_files: usize) -> Result<Merge> {
+        let mut m = self.open(block_rows, n_files)?;
+        m._dir = Some(self.dir);
+        Ok(m)
+    }
+
+    /// A first pass over the deliveries, merged as [`SpilledDeliveries::merge`] will merge them,
+    /// for what must be known of them all before any is joined; the runs stay for the merge.
+    pub fn scan(&self, block_rows: usize, n_files: usize) -> Result<Merge> {
+        self.open(block_rows, n_files)
+    }
+
+    fn open(&self, block_rows: usize, n_files: usize) -> Result<Merge> {
         let cols = Kind::Deliveries.columns();
         let at = |name: &str| cols.iter().position(|c| c.name == name).unwrap_or(0);
         let ts_col = at("ts");
@@ -514,15 +532,15 @@ impl SpilledDeliveries {
             readers.push(r);
         }
         Ok(Merge {
-            _dir: self.dir,
+            _dir: None,
             readers,
             heap,
             ts_col,
             rid_col: at("request_id"),
-            repeated_ids: self.repeated_ids,
+            repeated_ids: self.repeated_ids.clone(),
             seen_ids: HashSet::new(),
             last_digest: None,
-            extra: self.extra,
+            extra: self.extra.clone(),
             block_rows: block_rows.max(1),
             duplicates: vec![0; n_files],
             kept: 0,
