@@ -8,6 +8,8 @@ use crate::aggregate::Summary;
 use crate::context::{Basis, DeliveryContext};
 use crate::error::{Error, Result};
 use crate::findings::{Findings, FindingsBuilder};
+use crate::infer::{Inference, InferredCache};
+use crate::load::cache_log::CacheLog;
 use crate::load::runs::{Merge, SpilledDeliveries};
 use crate::load::{load_streaming, LoadOptions, LoadedDataset};
 use crate::report::{Outcome, ReportOptions, RowTables};
@@ -88,12 +90,21 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
     let spilled = loaded.spilled.take();
     clock.lap("load");
     clock.laps(&[("normalise", loaded.normalise_seconds)]);
-    let cache = std::mem::take(&mut loaded.cache);
+    let mut cache = std::mem::take(&mut loaded.cache);
+    let inferred = match loaded.settings.infer_cache {
+        true => Some(infer_fills(
+            &loaded,
+            spilled.as_ref(),
+            &mut cache,
+            opts.block_rows,
+        )?),
+        false => None,
+    };
     let timelines =
         intervals::build(&loaded, cache).map_err(|e| Error::timeline("building timelines", e))?;
     clock.lap("intervals");
     let basis = Basis::new(&loaded);
-    let mut found = FindingsBuilder::new(&loaded);
+    let mut found = FindingsBuilder::new(&loaded, inferred);
     found.reserve(match &spilled {
         Some(s) => s.rows,
         None => loaded.table(Kind::Deliveries).len(),
@@ -363,6 +374,31 @@ impl<'scope, 'a> Blocks<'scope, 'a> {
             }
         }
     }
+}
+
+/// Adds to `cache` the fills the misses of nodes without a cache log imply, reading the
+/// deliveries as the join will: the resident table, or a first merge of the spilled runs.
+fn infer_fills(
+    loaded: &LoadedDataset,
+    spilled: Option<&SpilledDeliveries>,
+    cache: &mut CacheLog,
+    block_rows: usize,
+) -> Result<InferredCache> {
+    let failed = |e| Error::timeline("inferring cache fills from misses", e);
+    let mut inference = Inference::new(cache);
+    match spilled {
+        None => {
+            let d = loaded.table(Kind::Deliveries);
+            inference.add(cache, d, 0..d.len()).map_err(failed)?;
+        }
+        Some(s) => {
+            let mut scan = s.scan(block_size(block_rows), loaded.files.len())?;
+            while let Some(b) = scan.next_block()? {
+                inference.add(cache, &b, 0..b.len()).map_err(failed)?;
+            }
+        }
+    }
+    Ok(inference.finish(cache, loaded.settings.cache_ttl_ms))
 }
 
 /// Deliveries per block for the option `block_rows` (0: [`DEFAULT_BLOCK_ROWS`]).

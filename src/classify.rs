@@ -55,7 +55,10 @@ pub fn classify(
                     origin: value(&codes.streams, e.origin)?,
                     object: e.object.map(Text::from),
                     capture_ts: Some(e.captured.unwrap_or(fill_ts)),
-                    source: e.origin.is_some().then_some(ContentSource::Cache),
+                    source: e.origin.is_some().then_some(match e.inferred {
+                        true => ContentSource::Inferred,
+                        false => ContentSource::Cache,
+                    }),
                     fill_ts: Some(fill_ts),
                     config: value(&codes.configs, e.config)?,
                 }

@@ -2,8 +2,9 @@
 //!
 //! The pipeline runs one way, one module per stage:
 //! [`load`] (read and validate, with [`time`] normalisation and [`dedup`]) →
-//! [`intervals`] ([`timeline`]s, identifiers as [`codes`]) → [`join`] → [`classify`] (the rule:
-//! [`verdict::decide`]; with [`context`]) → [`aggregate`] (with [`findings`]) → [`report`].
+//! [`intervals`] ([`timeline`]s, identifiers as [`codes`]; [`infer`]red fills where a node has
+//! no cache log) → [`join`] → [`classify`] (the rule: [`verdict::decide`]; with [`context`]) →
+//! [`aggregate`] (with [`findings`]) → [`report`].
 //! [`analyze`] runs them a block of deliveries at a time and pushes each classified block into
 //! the [`sink::BlockSink`]s that consume it. Every stage may use the leaves [`table`],
 //! [`schema`], [`settings`], [`mapping`] (with [`formats`], the real log formats it declares),
@@ -18,6 +19,7 @@ pub mod dedup;
 pub mod error;
 pub mod findings;
 pub mod formats;
+pub mod infer;
 pub mod intervals;
 pub mod join;
 pub mod load;

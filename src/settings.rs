@@ -21,6 +21,13 @@ pub struct Settings {
     pub clock_offset_ms: BTreeMap<String, i64>,
     pub session_ttl_ms: i64,
     pub tolerance_ms: i64,
+    /// Infer what the keys of a cache node without a cache log held from its misses (each miss
+    /// fills its key with what it fetched); `cache/` may then be absent.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub infer_cache: bool,
+    /// How long an inferred fill is held when no later miss replaces it; `None`: until one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_ttl_ms: Option<i64>,
     /// Keys of `dataset.toml` that leakscope does not know; reported, not fatal.
     pub unknown_keys: Vec<String>,
 }
@@ -39,6 +46,8 @@ impl Default for Settings {
             clock_offset_ms: BTreeMap::new(),
             session_ttl_ms: DEFAULT_SESSION_TTL_MS,
             tolerance_ms: DEFAULT_TOLERANCE_MS,
+            infer_cache: false,
+            cache_ttl_ms: None,
             unknown_keys: Vec::new(),
         }
     }
@@ -71,6 +80,12 @@ impl Settings {
                 }
                 "session_ttl" => s.session_ttl_ms = duration_value(key, value)?,
                 "tolerance" => s.tolerance_ms = duration_value(key, value)?,
+                "infer_cache" => {
+                    s.infer_cache = value
+                        .as_bool()
+                        .ok_or_else(|| "infer_cache must be true or false".to_string())?
+                }
+                "cache_ttl" => s.cache_ttl_ms = Some(duration_value(key, value)?),
                 "clock_offset_ms" => {
                     let t = value.as_table().ok_or_else(|| {
                         "clock_offset_ms must be a table of name = milliseconds".to_string()
@@ -96,6 +111,12 @@ impl Settings {
         }
         if s.tolerance_ms < 0 {
             return Err("tolerance must not be negative".into());
+        }
+        if s.cache_ttl_ms.is_some_and(|t| t <= 0) {
+            return Err("cache_ttl must be positive".into());
+        }
+        if s.cache_ttl_ms.is_some() && !s.infer_cache {
+            return Err("cache_ttl applies to inferred fills only: set infer_cache = true".into());
         }
         Ok(s)
     }
@@ -172,6 +193,19 @@ flavour = "x"
         assert_eq!(s.tolerance_ms, 500);
         assert_eq!(s.clock_offset_ms.get("cache-eu-3"), Some(&-1500));
         assert_eq!(s.unknown_keys, vec!["flavour".to_string()]);
+    }
+
+    #[test]
+    fn cache_inference_settings() {
+        let s = Settings::parse("infer_cache = true\ncache_ttl = \"10m\"").unwrap();
+        assert_eq!((s.infer_cache, s.cache_ttl_ms), (true, Some(600_000)));
+        for bad in [
+            "infer_cache = \"yes\"",
+            "infer_cache = true\ncache_ttl = \"0s\"",
+            "cache_ttl = \"10m\"",
+        ] {
+            assert!(Settings::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

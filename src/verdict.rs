@@ -172,6 +172,9 @@ pub enum ContentSource {
     Delivery,
     /// The cache log: what (cache_node, cache_key) held at t.
     Cache,
+    /// What (cache_node, cache_key) held at t as inferred from the misses, for a node without
+    /// a cache log (`infer_cache`).
+    Inferred,
 }
 
 impl ContentSource {
@@ -179,6 +182,7 @@ impl ContentSource {
         match self {
             ContentSource::Delivery => "delivery",
             ContentSource::Cache => "cache",
+            ContentSource::Inferred => "inferred",
         }
     }
 }

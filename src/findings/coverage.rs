@@ -12,11 +12,12 @@ use std::ops::Range;
 use foldhash::fast::RandomState;
 
 use super::timeline::HOUR_MS;
+use crate::infer::InferredCache;
 use crate::load::cache_log::CacheHours;
 use crate::load::{LoadedDataset, RowCounts};
 use crate::schema::{CacheStatus, Kind};
 use crate::table::{Table, Text};
-use crate::verdict::{Class, Verdict};
+use crate::verdict::{Class, ContentSource, Verdict};
 
 /// A silent server-hour is a gap when the server logged at least this many deliveries in the hours either side.
 pub const SERVER_GAP_EXPECTED: f64 = 10.0;
@@ -50,6 +51,17 @@ pub struct DataQuality {
     pub server_gaps: Vec<Gap>,
     /// Accounts listed with conflicting countries.
     pub conflicting_countries: u64,
+    /// What was inferred for nodes without a cache log, and what rests on it.
+    pub inferred: Option<InferredContent>,
+}
+
+/// Fills inferred from misses (`infer_cache`), and the deliveries whose content came from one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InferredContent {
+    pub cache: InferredCache,
+    pub deliveries: u64,
+    pub leaks: u64,
+    pub ambiguous: u64,
 }
 
 impl DataQuality {
@@ -72,11 +84,19 @@ impl DataQuality {
                 self.unreadable_files.len()
             ));
         }
-        if !self.nodes_without_cache_log.is_empty() {
-            out.push(format!(
-                "{} cache nodes have no cache log at all",
-                self.nodes_without_cache_log.len()
-            ));
+        // A node whose content was inferred has its caveat of its own (`inferred`).
+        let inferred = |n: &String| {
+            self.inferred
+                .as_ref()
+                .is_some_and(|i| i.cache.nodes.binary_search(n).is_ok())
+        };
+        let unlogged = self
+            .nodes_without_cache_log
+            .iter()
+            .filter(|n| !inferred(n))
+            .count();
+        if unlogged > 0 {
+            out.push(format!("{unlogged} cache nodes have no cache log at all"));
         }
         if !self.cache_gaps.is_empty() {
             out.push(format!(
@@ -160,6 +180,8 @@ pub struct CoverageTally {
     logged: CacheHours,
     uncovered: BTreeMap<(i64, Text), NodeHour>,
     missing_nodes: BTreeSet<Text>,
+    /// Fills inferred for nodes without a cache log; with the deliveries resting on them.
+    inferred: Option<InferredContent>,
     /// Per hour: deliveries, leaks, unresolved.
     per_hour: BTreeMap<i64, (u64, u64, u64)>,
     /// Hashed by server, as it is looked up for every delivery; the gaps found in it are sorted.
@@ -168,9 +190,13 @@ pub struct CoverageTally {
 
 impl CoverageTally {
     /// Starts from the hours the cache log covers.
-    pub fn new(logged: CacheHours) -> CoverageTally {
+    pub fn new(logged: CacheHours, inferred: Option<InferredCache>) -> CoverageTally {
         CoverageTally {
             logged,
+            inferred: inferred.map(|cache| InferredContent {
+                cache,
+                ..InferredContent::default()
+            }),
             ..CoverageTally::default()
         }
     }
@@ -182,6 +208,15 @@ impl CoverageTally {
         let node = d.text("cache_node");
         let status = d.enums_in::<CacheStatus>("cache_status", rows);
         let server = d.text("server");
+        if let Some(inf) = &mut self.inferred {
+            for v in verdicts {
+                if v.content_source == Some(ContentSource::Inferred) {
+                    inf.deliveries += 1;
+                    inf.leaks += (v.class == Class::Leak) as u64;
+                    inf.ambiguous += (v.class == Class::Ambiguous) as u64;
+                }
+            }
+        }
         for (i, v) in verdicts.iter().enumerate() {
             let Some(t) = ts[i] else { continue };
             let h = hour(t);
@@ -234,6 +269,7 @@ impl CoverageTally {
             .collect();
         q.nodes_without_cache_log = self.missing_nodes.iter().map(|n| n.to_string()).collect();
         q.server_gaps = server_gaps(&self.per_hour, &self.per_server);
+        q.inferred = self.inferred;
     }
 }
 

@@ -19,6 +19,7 @@ use std::ops::Range;
 
 use crate::context::{Basis, DeliveryContext};
 use crate::error::Result;
+use crate::infer::InferredCache;
 use crate::intervals::session_intervals;
 use crate::load::LoadedDataset;
 use crate::schema::Kind;
@@ -198,14 +199,15 @@ pub struct FindingsBuilder {
 }
 
 impl FindingsBuilder {
-    pub fn new(loaded: &LoadedDataset) -> FindingsBuilder {
+    /// Findings of `loaded`, whose cache log was completed with `inferred` fills, if any.
+    pub fn new(loaded: &LoadedDataset, inferred: Option<InferredCache>) -> FindingsBuilder {
         FindingsBuilder {
             classes: Vec::new(),
             ts: Vec::new(),
             notable: Notable::default(),
             attributes: factors::AttributeCodes::default(),
             collisions: collisions::CollisionTally::default(),
-            coverage: coverage::CoverageTally::new(loaded.cache_hours.clone()),
+            coverage: coverage::CoverageTally::new(loaded.cache_hours.clone(), inferred),
         }
     }
 

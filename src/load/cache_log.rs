@@ -31,8 +31,10 @@ const NOT_FILL: u32 = 1 << 31;
 const NO_OBJECT: u64 = 1 << 63;
 /// Set in a fill's object end offset when it gave no capture time.
 const NO_CAPTURE: u64 = 1 << 62;
+/// Set in a fill's object end offset when no cache log row says it: a miss implied it.
+const INFERRED: u64 = 1 << 61;
 /// The bits of an object end offset that are the offset.
-const OFFSET: u64 = NO_CAPTURE - 1;
+const OFFSET: u64 = INFERRED - 1;
 
 /// One cache log row of a (node, key) slot, as the cache timeline is built from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +89,8 @@ pub struct CacheEntry<'a> {
     pub captured: Option<i64>,
     pub object: Option<&'a str>,
     pub config: Option<u32>,
+    /// Inferred from a miss, for a node without a cache log.
+    pub inferred: bool,
 }
 
 impl Fills {
@@ -116,9 +120,11 @@ impl Fills {
             captured: (end & NO_CAPTURE == 0).then_some(self.captured[i]),
             object,
             config: code(self.config[i]),
+            inferred: end & INFERRED != 0,
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
         object: Option<&str>,
@@ -126,6 +132,7 @@ impl Fills {
         config: u32,
         captured: Option<i64>,
         file: u32,
+        inferred: bool,
     ) -> std::result::Result<u32, TimelineError> {
         let i = u32::try_from(self.len())
             .ok()
@@ -144,7 +151,11 @@ impl Fills {
             (Some(_), None) => NO_CAPTURE,
             (Some(_), Some(_)) => 0,
         };
-        self.object_end.push(end | flags);
+        let inferred = match inferred {
+            true => INFERRED,
+            false => 0,
+        };
+        self.object_end.push(end | flags | inferred);
         self.origin.push(origin);
         self.config.push(config);
         self.captured.push(captured.unwrap_or(0));
@@ -200,6 +211,69 @@ impl CacheLog {
     /// Rows kept: events and node purges.
     pub fn rows(&self) -> usize {
         self.events.len() + self.purges.len()
+    }
+
+    /// Whether node code `node` is one of the first `logged` nodes, those the cache log names.
+    pub fn names_node(&self, node: &str, logged: usize) -> bool {
+        let c = self.nodes.lookup(node);
+        c != UNKNOWN && (c as usize) < logged
+    }
+
+    /// Adds the fill a miss implies at `ts`, for a node the cache log does not name: what it
+    /// fetched (`origin`, `object`, `captured`) under its key. [`CacheLog::settle_inferred`]
+    /// puts these events in order once all are in.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_inferred(
+        &mut self,
+        node: &Text,
+        key: &Text,
+        ts: i64,
+        digest: u64,
+        origin: &Text,
+        object: Option<&str>,
+        captured: Option<i64>,
+    ) -> std::result::Result<(), TimelineError> {
+        let (n, k) = (self.nodes.code(node)?, self.keys.code(key)?);
+        let origin = self.streams.code(origin)?;
+        let fill = self
+            .fills
+            .push(object, origin, UNKNOWN, captured, 0, true)?;
+        self.events.push(CacheEvent {
+            ts,
+            digest,
+            slot: self.slots.id(n, k)?,
+            aux: fill,
+        });
+        Ok(())
+    }
+
+    /// Sorts the inferred events, those from `from` on, and ends each inferred fill `ttl_ms`
+    /// after it when no later miss of its key came sooner. Their slots are all new, so the
+    /// events stay in slot and time order.
+    pub fn settle_inferred(&mut self, from: usize, ttl_ms: Option<i64>) {
+        let inferred = &mut self.events[from..];
+        inferred.par_sort_unstable_by_key(|e| (e.slot, e.ts, e.digest));
+        let Some(ttl) = ttl_ms else { return };
+        let mut expiries = Vec::new();
+        for slot in inferred.chunk_by(|a, b| a.slot == b.slot) {
+            let times: Vec<i64> = slot
+                .chunk_by(|a, b| a.ts == b.ts)
+                .map(|g| g[0].ts)
+                .collect();
+            for (i, &t) in times.iter().enumerate() {
+                let end = t.saturating_add(ttl);
+                if times.get(i + 1).is_none_or(|&next| next > end) {
+                    expiries.push(CacheEvent {
+                        ts: end,
+                        digest: 0,
+                        slot: slot[0].slot,
+                        aux: NOT_FILL,
+                    });
+                }
+            }
+        }
+        self.events.extend(expiries);
+        self.events[from..].par_sort_unstable_by_key(|e| (e.slot, e.ts, e.digest));
     }
 }
 
@@ -272,9 +346,10 @@ impl Building {
                 continue;
             }
             let aux = match op {
-                CacheOp::Fill => log
-                    .fills
-                    .push(obj.str(i), origin[i], config[i], cap[i], file)?,
+                CacheOp::Fill => {
+                    log.fills
+                        .push(obj.str(i), origin[i], config[i], cap[i], file, false)?
+                }
                 CacheOp::Evict | CacheOp::Purge => NOT_FILL | file,
             };
             log.events.push(CacheEvent {
@@ -428,9 +503,9 @@ mod tests {
     #[test]
     fn objects_keep_their_text_and_absence() {
         let mut f = Fills::default();
-        f.push(Some("ab"), 1, UNKNOWN, Some(5), 0).unwrap();
-        f.push(None, UNKNOWN, 2, None, 0).unwrap();
-        f.push(Some(""), 3, 4, None, 1).unwrap();
+        f.push(Some("ab"), 1, UNKNOWN, Some(5), 0, false).unwrap();
+        f.push(None, UNKNOWN, 2, None, 0, true).unwrap();
+        f.push(Some(""), 3, 4, None, 1, false).unwrap();
         let got: Vec<(Option<&str>, Option<i64>)> = (0..3)
             .map(|i| f.entry(i).unwrap())
             .map(|e| (e.object, e.captured))
@@ -441,6 +516,12 @@ mod tests {
         );
         assert_eq!(f.entry(1).unwrap().config, Some(2));
         assert_eq!(f.entry(1).unwrap().origin, None);
+        assert_eq!(
+            (0..3)
+                .map(|i| f.entry(i).unwrap().inferred)
+                .collect::<Vec<_>>(),
+            [false, true, false]
+        );
         assert_eq!(f.entry(3), None);
     }
 }

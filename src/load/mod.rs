@@ -198,7 +198,7 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
     }
     let settings = Settings::load(root)?;
     let mapping = Mapping::resolve(root, opts.mapping.as_deref())?;
-    let (found, skipped) = discover(root, &mapping)?;
+    let (found, skipped) = discover(root, &mapping, &settings)?;
 
     let observer = opts.observer.as_deref();
     if let Some(o) = observer {
@@ -470,17 +470,25 @@ fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
 
 /// Lists every file under each kind folder, sorted by path; files the contract does not cover are
 /// returned apart. A kind the mapping declares a log format for reads every file of its folder
-/// in that format, except hidden ones.
-fn discover(root: &Path, mapping: &Mapping) -> Result<(Vec<Found>, Vec<String>)> {
+/// in that format, except hidden ones. The cache log may be absent where its content is inferred.
+fn discover(
+    root: &Path,
+    mapping: &Mapping,
+    settings: &Settings,
+) -> Result<(Vec<Found>, Vec<String>)> {
     let mut found = Vec::new();
     let mut skipped = Vec::new();
     for kind in Kind::ALL {
         let dir = root.join(kind.name());
         if !dir.is_dir() {
-            if kind.required() {
+            let inferred = kind == Kind::Cache && settings.infer_cache;
+            if kind.required() && !inferred {
                 return Err(Error::Dataset {
                     path: root.to_path_buf(),
-                    reason: format!("the required folder {}/ is missing", kind.name()),
+                    reason: match kind {
+                        Kind::Cache => "the required folder cache/ is missing (without a cache log, set infer_cache = true in dataset.toml to infer it from the misses)".to_string(),
+                        _ => format!("the required folder {}/ is missing", kind.name()),
+                    },
                 });
             }
             continue;

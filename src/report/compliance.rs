@@ -99,6 +99,22 @@ pub fn data_quality(f: &Findings) -> Vec<Block> {
         }
         b.push(para(p));
     }
+    if let Some(inf) = &q.inferred {
+        let held = match inf.cache.ttl_ms {
+            Some(ttl) => format!(
+                "until the next miss of its key or for cache_ttl ({ttl} ms), whichever comes first"
+            ),
+            None => "until the next miss of its key".to_string(),
+        };
+        b.push(Block::Callout(vec![text(format!(
+            "{} deliveries ({} leak, {} ambiguous) rest on {} cache fills inferred from the misses of {} cache nodes without a cache log (infer_cache): each miss is taken to fill its key at its own time with what it fetched, held {held}. A fill the deliveries show no miss for (a background refresh, a fill through another tier) and an eviction or purge the logs do not show are not seen, so these counts hold only as far as every fill of those nodes follows a logged miss.",
+            inf.deliveries,
+            inf.leaks,
+            inf.ambiguous,
+            inf.cache.fills,
+            inf.cache.nodes.len(),
+        ))]));
+    }
     let head = ["hour", "source", ">deliveries", ">leaks", ">unresolved"];
     if !q.cache_gaps.is_empty() {
         b.push(plain(format!(

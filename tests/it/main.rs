@@ -13,6 +13,7 @@ mod differential;
 mod formats;
 mod fuzz_readers;
 mod generate;
+mod inferred;
 mod load;
 mod reports;
 mod sample_report;

@@ -1,0 +1,114 @@
+//! Cache fills inferred from misses (`infer_cache`), on the hand-worked fixture
+//! `tests/fixtures/inferred-cache`: one node without a cache log, one with; every delivery's
+//! class and subject as `expected.csv` gives them, from the library, from spilled runs and from
+//! the binary, whose outputs say which deliveries rest on inferred fills.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::common::*;
+use leakscope::analyze::AnalyzeOptions;
+use leakscope::load::LoadOptions;
+use leakscope::schema::Kind;
+
+/// Class (or unresolved reason) and subject by request_id.
+type Classes = BTreeMap<String, (String, String)>;
+
+fn library(dir: &Path, opts: &AnalyzeOptions) -> Classes {
+    let a = leakscope::analyze::analyze(dir, opts).expect("analyze");
+    let rids = a.loaded.table(Kind::Deliveries).text("request_id");
+    rids.iter()
+        .zip(&a.verdicts)
+        .map(|(rid, v)| {
+            let class = v.missing.map_or(v.class.as_str(), |m| m.as_str());
+            let subject = v.subject.as_deref().unwrap_or_default();
+            let rid = rid.expect("request_id").to_string();
+            (rid, (class.to_string(), subject.to_string()))
+        })
+        .collect()
+}
+
+fn expected() -> Classes {
+    let (_, rows) = read_csv(&fixture("inferred-cache").join("expected.csv"));
+    rows.into_iter()
+        .map(|r| {
+            let cell = |i: usize| r[i].clone().unwrap_or_default();
+            (cell(0), (cell(1), cell(2)))
+        })
+        .collect()
+}
+
+#[test]
+fn misses_fill_the_keys_of_nodes_without_a_cache_log() {
+    let dir = fixture("inferred-cache");
+    let want = expected();
+    assert_eq!(want.len(), 14);
+    assert_eq!(library(&dir, &AnalyzeOptions::default()), want);
+    // Spilled in runs of 3 and joined 2 at a time, the misses are read in a first merge.
+    let spilled = AnalyzeOptions {
+        load: LoadOptions {
+            run_rows: 3,
+            ..LoadOptions::default()
+        },
+        block_rows: 2,
+        ..AnalyzeOptions::default()
+    };
+    assert_eq!(library(&dir, &spilled), want);
+}
+
+#[test]
+fn outputs_say_what_rests_on_inferred_fills() {
+    let dir = fixture("inferred-cache");
+    let out = tempfile::tempdir().unwrap();
+    let s = analyze_ok(&dir, out.path());
+    assert_eq!(s["leak_deliveries"], 4);
+    let (h, rows) = read_csv(&out.path().join("leaks.csv"));
+    let col = |name: &str| h.iter().position(|c| c == name).unwrap();
+    let (rid, source) = (col("request_id"), col("content_source"));
+    let mut sources: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r[rid].clone().unwrap(), r[source].clone().unwrap()))
+        .collect();
+    sources.sort();
+    let want = [
+        ("r04-hit-collides", "inferred"),
+        ("r05-hit-after-fill", "inferred"),
+        ("r08-miss-names-origin", "delivery"),
+        ("r09-hit-named-fill", "inferred"),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(sources, want);
+    let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(
+        report.contains("9 deliveries (3 leak, 2 ambiguous) rest on 5 cache fills inferred from the misses of 1 cache nodes"),
+        "{report}"
+    );
+}
+
+/// Without `infer_cache` a missing cache/ is the contract's error, and says how to infer it.
+#[test]
+fn a_missing_cache_log_names_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let from = fixture("inferred-cache");
+    for kind in ["sessions", "ownership", "deliveries"] {
+        let name = format!("{kind}/{kind}.csv");
+        write(
+            &dir.path().join(&name),
+            &std::fs::read_to_string(from.join(&name)).unwrap(),
+        );
+    }
+    let out = tempfile::tempdir().unwrap();
+    let o = analyze(dir.path(), out.path(), &[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cache/ is missing") && err.contains("infer_cache"),
+        "{err}"
+    );
+    write(&dir.path().join("dataset.toml"), "infer_cache = true\n");
+    let s = analyze_ok(dir.path(), out.path());
+    assert_eq!(s["deliveries"], 14);
+}
