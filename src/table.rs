@@ -253,9 +253,28 @@ impl Table {
     /// Appends row `i` of `src`, a table of the same kind with the same extra columns; text is
     /// shared, not copied.
     pub fn push_row(&mut self, src: &Table, i: usize) {
-        for (mine, theirs) in self.columns.iter_mut().zip(&src.columns) {
+        self.push_row_with(src, i, |_, a, b| a.push_text(b.get(i)));
+    }
+
+    /// [`Table::push_row`], each text cell through [`crate::text::TextColumn::push_via`] with
+    /// `memo[k]` for contract column k; whoever changes `src` or starts a new `self` clears them.
+    pub fn push_row_via(&mut self, src: &Table, i: usize, memo: &mut [Vec<u32>]) {
+        self.push_row_with(src, i, |k, a, b| match memo.get_mut(k) {
+            Some(m) => a.push_via(b, i, m),
+            None => a.push_text(b.get(i)),
+        });
+    }
+
+    /// Appends row `i` of `src`, text cell of contract column k through `text(k, mine, theirs)`.
+    fn push_row_with(
+        &mut self,
+        src: &Table,
+        i: usize,
+        mut text: impl FnMut(usize, &mut TextColumn, &TextColumn),
+    ) {
+        for (k, (mine, theirs)) in self.columns.iter_mut().zip(&src.columns).enumerate() {
             match (mine, theirs) {
-                (ColumnData::Text(a), ColumnData::Text(b)) => a.push_text(b.get(i)),
+                (ColumnData::Text(a), ColumnData::Text(b)) => text(k, a, b),
                 (ColumnData::Enum(a), ColumnData::Enum(b)) => a.push(b[i]),
                 (ColumnData::Time(a), ColumnData::Time(b)) => a.push(b[i]),
                 (ColumnData::Num(a), ColumnData::Num(b)) => a.push(b[i]),

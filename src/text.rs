@@ -168,6 +168,53 @@ impl TextColumn {
         }
     }
 
+    /// A coded column of `codes` (each a position in `values`, or [`ABSENT`]) that is read from
+    /// now on, as [`TextColumn::shrink`] leaves one: adding to it first builds its index.
+    pub fn from_codes(codes: Vec<u32>, values: Vec<Text>) -> TextColumn {
+        debug_assert!(codes
+            .iter()
+            .all(|&c| c == ABSENT || (c as usize) < values.len()));
+        let recent = (codes.len(), values.len());
+        TextColumn {
+            repr: Repr::Coded {
+                codes,
+                values,
+                index: HashMap::default(),
+                recent,
+            },
+        }
+    }
+
+    /// Appends cell `i` of `src`, as [`TextColumn::push_text`] would, remembering in `memo` (by
+    /// `src`'s code) the code its value took here, so that a value met again is not looked up.
+    /// `memo` holds for one pair of columns: whoever changes either clears it.
+    pub fn push_via(&mut self, src: &TextColumn, i: usize, memo: &mut Vec<u32>) {
+        let Repr::Coded { codes: theirs, .. } = &src.repr else {
+            return self.push_text(src.get(i));
+        };
+        let c = theirs.get(i).copied().unwrap_or(ABSENT);
+        if c == ABSENT {
+            return self.push_absent();
+        }
+        if let Repr::Coded { codes, recent, .. } = &mut self.repr {
+            if let Some(&mine) = memo.get(c as usize).filter(|&&m| m != ABSENT) {
+                codes.push(mine);
+                recent.0 += 1;
+                if recent.0 >= WINDOW {
+                    self.settle();
+                }
+                return;
+            }
+        }
+        self.push_text(src.get(i));
+        if let Repr::Coded { codes, .. } = &self.repr {
+            if memo.len() <= c as usize {
+                memo.resize(c as usize + 1, ABSENT);
+            }
+            memo[c as usize] = codes.last().copied().unwrap_or(ABSENT);
+        }
+    }
+
     /// Appends a value that is already text, sharing it.
     pub fn push_text(&mut self, v: Option<&Text>) {
         match v {
@@ -447,6 +494,56 @@ mod tests {
 
     fn is_coded(c: &TextColumn) -> bool {
         matches!(c.repr, Repr::Coded { .. })
+    }
+
+    /// Cells pushed through a memo give the column pushing them one by one gives, in the same
+    /// form, whether it stays coded or turns plain part way, from coded and plain sources.
+    #[test]
+    fn pushing_via_a_memo_equals_pushing_text() {
+        let repeating: Vec<Option<String>> = (0..3 * WINDOW)
+            .map(|i| (i % 9 != 0).then(|| format!("v{}", i % 300)))
+            .collect();
+        let distinct: Vec<Option<String>> = (0..3 * WINDOW)
+            .map(|i| Some(format!("v{}", if i < WINDOW { i % 50 } else { i })))
+            .collect();
+        for cells in [repeating, distinct] {
+            let chunks: Vec<TextColumn> = cells
+                .chunks(5000)
+                .map(|c| c.iter().map(|v| v.as_deref()).collect())
+                .collect();
+            let (mut one_by_one, mut via) = (TextColumn::new(), TextColumn::new());
+            for src in &chunks {
+                let mut memo = Vec::new();
+                for i in 0..src.len() {
+                    one_by_one.push_text(src.get(i));
+                    via.push_via(src, i, &mut memo);
+                }
+            }
+            assert_eq!(values(&via), values(&one_by_one));
+            assert_eq!(is_coded(&via), is_coded(&one_by_one));
+            let plain = TextColumn {
+                repr: Repr::Plain(chunks[0].iter().map(|t| t.cloned()).collect()),
+            };
+            let mut from_plain = TextColumn::new();
+            let mut memo = Vec::new();
+            for i in 0..plain.len() {
+                from_plain.push_via(&plain, i, &mut memo);
+            }
+            assert_eq!(values(&from_plain), values(&chunks[0]));
+        }
+    }
+
+    #[test]
+    fn a_column_from_codes_reads_its_values() {
+        let c = TextColumn::from_codes(vec![1, ABSENT, 0, 1], vec!["a".into(), "b".into()]);
+        assert_eq!(values(&c), [Some("b"), None, Some("a"), Some("b")]);
+        let mut d = c.clone();
+        d.push(Some("a"));
+        d.push(Some("c"));
+        assert_eq!(
+            d.coded().map(|(codes, _)| codes[4..].to_vec()),
+            Some(vec![0, 2])
+        );
     }
 
     #[test]

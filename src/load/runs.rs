@@ -21,6 +21,7 @@ use super::LoadObserver;
 use crate::error::{Error, Result};
 use crate::schema::Kind;
 use crate::table::{ColumnData, Interner, Table, Text};
+use crate::text::{TextColumn, ABSENT};
 
 /// Deliveries held in memory before they are sorted and spilled as a run, unless told otherwise:
 /// about 400 MB of rows. Datasets up to this size are never spilled. Measured at 10^7 deliveries,
@@ -266,7 +267,11 @@ fn sort_run(t: Table) -> Table {
 /// Writes rows `rows` of a sorted run, a row after another; returns the names of its extra columns.
 ///
 /// A row is its key (time, digest, file, line), its contract columns in schema order, then the
-/// number of extra values present and each as (column, value). Text is a length plus one, or 0
+/// number of extra values present and each as (column, value). A contract text cell is coded
+/// against the values of its column within its chunk of [`READ_CHUNK`] rows (as a Parquet page is
+/// against its dictionary page): 0 for absent, 1 then the text for a value new to the chunk, which
+/// takes the chunk's next code, or 2 plus the code of one met before. So the merge reads each
+/// distinct value of a chunk once and never looks one up. Other text is a length plus one, or 0
 /// for absent; an enum its code plus one, or 0; other values are a presence byte and the value.
 fn write_run(t: &Table, rows: Range<usize>, path: &Path) -> Result<Vec<String>> {
     let io = |e| Error::io(path, e);
@@ -274,11 +279,22 @@ fn write_run(t: &Table, rows: Range<usize>, path: &Path) -> Result<Vec<String>> 
     let mut w =
         zstd::Encoder::new(BufWriter::with_capacity(1 << 20, file), RUN_LEVEL).map_err(io)?;
     let extra: Vec<(&String, &Vec<Option<Text>>)> = t.extra.iter().collect();
+    let mut dicts: Vec<ChunkCodes> = t
+        .columns
+        .iter()
+        .map(|c| match c {
+            ColumnData::Text(v) => ChunkCodes::new(v.coded().map_or(0, |(_, values)| values.len())),
+            _ => ChunkCodes::new(0),
+        })
+        .collect();
     let mut buf = Vec::with_capacity(1 << 16);
-    for i in rows {
-        for c in &t.columns {
+    for (n, i) in rows.enumerate() {
+        if n % READ_CHUNK == 0 {
+            dicts.iter_mut().for_each(ChunkCodes::next_chunk);
+        }
+        for (c, dict) in t.columns.iter().zip(&mut dicts) {
             match c {
-                ColumnData::Text(v) => put_text(&mut buf, v.str(i)),
+                ColumnData::Text(v) => dict.put(&mut buf, v, i),
                 ColumnData::Enum(v) => buf.push(v[i].map_or(0, |c| c + 1)),
                 ColumnData::Time(v) => put_opt(&mut buf, v[i].map(i64::to_le_bytes)),
                 ColumnData::Num(v) => put_opt(&mut buf, v[i].map(f64::to_le_bytes)),
@@ -308,6 +324,51 @@ fn write_run(t: &Table, rows: Range<usize>, path: &Path) -> Result<Vec<String>> 
     w.write_all(&buf).map_err(io)?;
     w.finish().map_err(io)?.flush().map_err(io)?;
     Ok(extra.into_iter().map(|(k, _)| k.clone()).collect())
+}
+
+/// The chunk codes of one text column while a run is written: for each of the table's codes, the
+/// chunk it was last written in and its code there. Chunks are told apart by number, so starting
+/// one clears nothing.
+struct ChunkCodes {
+    of_table_code: Vec<(u32, u32)>,
+    chunk: u32,
+    next: u32,
+}
+
+impl ChunkCodes {
+    fn new(table_values: usize) -> ChunkCodes {
+        ChunkCodes {
+            of_table_code: vec![(0, 0); table_values],
+            chunk: 0,
+            next: 0,
+        }
+    }
+
+    fn next_chunk(&mut self) {
+        self.chunk += 1;
+        self.next = 0;
+    }
+
+    fn put(&mut self, buf: &mut Vec<u8>, col: &TextColumn, i: usize) {
+        let Some(s) = col.str(i) else {
+            return buf.extend_from_slice(&0u32.to_le_bytes());
+        };
+        let seen = col
+            .coded()
+            .and_then(|(codes, _)| codes.get(i))
+            .and_then(|&c| self.of_table_code.get_mut(c as usize));
+        match seen {
+            Some(slot) if slot.0 == self.chunk => {
+                buf.extend_from_slice(&(slot.1 + 2).to_le_bytes());
+                return;
+            }
+            Some(slot) => *slot = (self.chunk, self.next),
+            None => {}
+        }
+        self.next += 1;
+        buf.extend_from_slice(&1u32.to_le_bytes());
+        put_text(buf, Some(s));
+    }
 }
 
 fn put_text(buf: &mut Vec<u8>, v: Option<&str>) {
@@ -344,6 +405,9 @@ struct RunReader {
     scratch: Vec<u8>,
     chunk: Table,
     pos: usize,
+    /// For each contract column, what [`TextColumn::push_via`] remembers of the chunk's values in
+    /// the merge's current block.
+    memo: Vec<Vec<u32>>,
 }
 
 impl RunReader {
@@ -364,6 +428,7 @@ impl RunReader {
             scratch: Vec::new(),
             chunk: Table::new(Kind::Deliveries),
             pos: 0,
+            memo: vec![Vec::new(); Kind::Deliveries.columns().len()],
         })
     }
 
@@ -392,15 +457,17 @@ impl RunReader {
         let mut t = Table::new(Kind::Deliveries);
         let mut extra: Vec<Vec<Option<Text>>> = vec![Vec::with_capacity(n); self.extra_names.len()];
         let ncols = t.columns.len();
+        // Each contract text column's cells as codes into the values the chunk has met so far.
+        let mut text: Vec<(Vec<u32>, Vec<Text>)> = vec![Default::default(); ncols];
         let mut r = Decode {
             input: &mut self.input,
             path: &self.path,
             scratch: &mut self.scratch,
         };
         for _ in 0..n {
-            for c in t.columns.iter_mut() {
+            for (c, (codes, values)) in t.columns.iter_mut().zip(text.iter_mut()) {
                 match c {
-                    ColumnData::Text(v) => v.push(r.str()?),
+                    ColumnData::Text(_) => codes.push(r.chunk_code(values)?),
                     ColumnData::Enum(v) => v.push(r.bytes::<1>()?[0].checked_sub(1)),
                     ColumnData::Time(v) => v.push(r.opt()?.map(i64::from_le_bytes)),
                     ColumnData::Num(v) => v.push(r.opt()?.map(f64::from_le_bytes)),
@@ -427,10 +494,18 @@ impl RunReader {
             let line = u64::from_le_bytes(r.bytes()?);
             t.source.push((file, line));
         }
+        for (c, (codes, values)) in t.columns.iter_mut().zip(text) {
+            if let ColumnData::Text(v) = c {
+                *v = TextColumn::from_codes(codes, values);
+            }
+        }
         t.extra = self.extra_names.iter().cloned().zip(extra).collect();
         self.left -= n;
         self.chunk = t;
         self.pos = 0;
+        for m in &mut self.memo {
+            m.clear();
+        }
         Ok(())
     }
 }
@@ -454,6 +529,33 @@ impl Decode<'_> {
     /// The next text value, interned in column slot `col`.
     fn text(&mut self, interner: &mut Interner, col: usize) -> Result<Option<Text>> {
         Ok(self.str()?.map(|s| interner.intern(col, s)))
+    }
+
+    /// The next contract text cell of a chunk ([`ChunkCodes::put`]), as a code into `values`,
+    /// the chunk's values so far, which a new value joins.
+    fn chunk_code(&mut self, values: &mut Vec<Text>) -> Result<u32> {
+        match u32::from_le_bytes(self.bytes()?) {
+            0 => Ok(ABSENT),
+            1 => {
+                let s = self.str()?.map(Text::from);
+                values.push(s.ok_or_else(|| self.corrupt("a new value of a chunk is absent"))?);
+                Ok(values.len() as u32 - 1)
+            }
+            n if ((n - 2) as usize) < values.len() => Ok(n - 2),
+            n => Err(self.corrupt(&format!(
+                "a chunk names its value {} when it has met {}",
+                n - 2,
+                values.len()
+            ))),
+        }
+    }
+
+    /// A run that does not read as [`write_run`] wrote it: a bug of ours, or the disk's.
+    fn corrupt(&self, why: &str) -> Error {
+        Error::io(
+            self.path,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_string()),
+        )
     }
 
     /// The next text value, valid until the next one is read.
@@ -553,12 +655,15 @@ impl Merge {
     pub fn next_block(&mut self) -> Result<Option<Table>> {
         let mut out = Table::new(Kind::Deliveries);
         out.extra = self.extra.iter().map(|e| (e.clone(), Vec::new())).collect();
+        for m in self.readers.iter_mut().flat_map(|r| r.memo.iter_mut()) {
+            m.clear();
+        }
         while out.len() < self.block_rows {
             let Some(std::cmp::Reverse((key, r))) = self.heap.pop() else {
                 break;
             };
             let reader = &mut self.readers[r];
-            let (chunk, pos) = (&reader.chunk, reader.pos);
+            let (chunk, pos, memo) = (&reader.chunk, reader.pos, &mut reader.memo);
             let file = key.2 .0 as usize;
             let copy = self.last_digest == Some(key.1);
             self.last_digest = Some(key.1);
@@ -575,7 +680,7 @@ impl Merge {
                     *d += 1;
                 }
             } else {
-                out.push_row(chunk, pos);
+                out.push_row_via(chunk, pos, memo);
             }
             reader.advance()?;
             if let Some(k) = reader.key(self.ts_col) {
@@ -648,6 +753,72 @@ mod tests {
                 assert_eq!(got.extra.keys().collect::<Vec<_>>(), ["extra2", "note"]);
             }
         }
+    }
+
+    /// Runs of many chunks, whose text is coded chunk by chunk, read back as they were written:
+    /// repeated and distinct values, absent cells, copies and repeated request ids across chunks.
+    #[test]
+    fn runs_of_many_chunks_merge_to_the_in_memory_result() {
+        let rows = 6 * READ_CHUNK + 77;
+        let csv = |from: usize, file: u32| {
+            let mut s = format!("{HEADER},note\n");
+            for i in from..from + rows {
+                let session = match i % 7 {
+                    0 => String::new(),
+                    k => format!("s{}", (i / 3 + k) % 40),
+                };
+                let rid = match i % 5 {
+                    0 => format!("r{}", i % 1000),
+                    _ => format!("r{i}"),
+                };
+                let note = if i % 3 == 0 {
+                    format!("n{}", i % 11)
+                } else {
+                    String::new()
+                };
+                s += &format!(
+                    "{},{session},c{},n{},k{},hit,{rid},{note}\n",
+                    1000 + (i % 500) * 10 + file as usize,
+                    i % 9,
+                    i % 3,
+                    (i * 7919) % 20011,
+                );
+            }
+            table_from_csv(Kind::Deliveries, &s, file)
+        };
+        let inputs = || [csv(0, 0), csv(rows / 2, 1)];
+        let mut whole = Table::new(Kind::Deliveries);
+        for t in inputs() {
+            whole.append(t);
+        }
+        let (want, want_dups) = crate::dedup::dedup(whole, 2);
+        assert!(want_dups.iter().sum::<u64>() > 0);
+        // Two threads, so that each run is cut into two parts of more than two chunks each.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let (got, dups) = pool.install(|| {
+            let [a, b] = inputs();
+            let sorter = RunSorter::new(a.len(), None);
+            sorter.push(a);
+            sorter.push(b);
+            let Sorted::Spilled(spilled) = sorter.finish().unwrap() else {
+                panic!("a file at the limit spills");
+            };
+            assert!(spilled.runs.iter().all(|r| r.rows > 2 * READ_CHUNK));
+            let mut merge = spilled.merge(READ_CHUNK + 5, 2).unwrap();
+            let mut got = Table::new(Kind::Deliveries);
+            while let Some(b) = merge.next_block().unwrap() {
+                got.append(b);
+            }
+            (got, merge.duplicates)
+        });
+        assert_eq!(dups, want_dups);
+        assert_eq!(got.digest, want.digest);
+        assert_eq!(got.source, want.source);
+        assert_eq!(got.columns, want.columns);
+        assert_eq!(got.extra, want.extra);
     }
 
     /// A run that would overshoot its limit is spilled first; each run is written as several
