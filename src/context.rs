@@ -8,6 +8,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use foldhash::fast::RandomState;
+use rayon::prelude::*;
 
 use crate::load::LoadedDataset;
 use crate::schema::{Kind, SessionEvent};
@@ -173,9 +174,47 @@ impl SessionStarts {
 
     /// The latest start of `session` at or before `t`.
     pub fn at(&self, session: &str, t: i64) -> Option<&SessionStart> {
-        let starts = self.by_session.get(session)?;
+        SessionStarts::latest(self.of(session)?, t)
+    }
+
+    /// Every start of `session`, sorted by time.
+    fn of(&self, session: &str) -> Option<&[SessionStart]> {
+        self.by_session.get(session).map(Vec::as_slice)
+    }
+
+    /// The latest of one session's `starts` at or before `t`.
+    fn latest(starts: &[SessionStart], t: i64) -> Option<&SessionStart> {
         let n = starts.partition_point(|s| s.ts <= t);
         n.checked_sub(1).map(|i| &starts[i])
+    }
+}
+
+/// Deliveries whose context one thread works out at a time.
+const CHUNK: usize = 1 << 14;
+
+/// Countries of the accounts met so far by [`DeliveryContext::build`]. The verdicts of one account
+/// share its text, so it is remembered by the text's address and looked up by value once; the
+/// verdicts hold their text for as long as this lives, so no address is reused meanwhile.
+struct Countries<'a> {
+    dir: &'a AccountDirectory,
+    by_address: HashMap<usize, Option<Text>, RandomState>,
+}
+
+impl<'a> Countries<'a> {
+    fn new(dir: &'a AccountDirectory) -> Countries<'a> {
+        Countries {
+            dir,
+            by_address: HashMap::default(),
+        }
+    }
+
+    fn of(&mut self, account: &Option<Text>) -> Option<Text> {
+        let a = account.as_ref()?;
+        let dir = self.dir;
+        self.by_address
+            .entry(Arc::as_ptr(a) as *const u8 as usize)
+            .or_insert_with(|| dir.shared_country_of(a).cloned())
+            .clone()
     }
 }
 
@@ -200,31 +239,57 @@ impl DeliveryContext {
         starts: &SessionStarts,
         dir: &AccountDirectory,
     ) -> Self {
-        let first = rows.start;
-        let ts = &d.time("ts")[rows];
-        let sid = d.text("session_id");
-        let n = verdicts.len();
-        let mut cx = DeliveryContext {
+        let ts = &d.time("ts")[rows.clone()];
+        let sid = d.text("session_id").slice(rows);
+        // Each distinct session of the block is looked up once, not once per delivery.
+        let session_starts: Vec<Option<&[SessionStart]>> = match sid.coded() {
+            Some((codes, values)) => {
+                let of_value: Vec<Option<&[SessionStart]>> =
+                    values.iter().map(|v| starts.of(v)).collect();
+                codes
+                    .iter()
+                    .map(|&c| of_value.get(c as usize).copied().flatten())
+                    .collect()
+            }
+            None => (0..sid.len())
+                .map(|i| sid.get(i).and_then(|s| starts.of(s)))
+                .collect(),
+        };
+        let parts: Vec<DeliveryContext> = verdicts
+            .par_chunks(CHUNK)
+            .enumerate()
+            .map(|(k, verdicts)| {
+                let at = k * CHUNK;
+                let mut cx = DeliveryContext::with_capacity(verdicts.len());
+                let mut countries = Countries::new(dir);
+                for (i, v) in (at..).zip(verdicts) {
+                    let start = match (ts.get(i).copied().flatten(), session_starts.get(i)) {
+                        (Some(t), Some(Some(starts))) => SessionStarts::latest(starts, t),
+                        _ => None,
+                    };
+                    cx.client.push(start.and_then(|s| s.client.clone()));
+                    cx.integration
+                        .push(start.and_then(|s| s.integration.clone()));
+                    cx.recipient_country.push(countries.of(&v.recipient));
+                    cx.subject_country.push(countries.of(&v.subject));
+                }
+                cx
+            })
+            .collect();
+        let mut cx = DeliveryContext::with_capacity(verdicts.len());
+        for p in parts {
+            cx.append(p);
+        }
+        cx
+    }
+
+    fn with_capacity(n: usize) -> DeliveryContext {
+        DeliveryContext {
             client: Vec::with_capacity(n),
             integration: Vec::with_capacity(n),
             recipient_country: Vec::with_capacity(n),
             subject_country: Vec::with_capacity(n),
-        };
-        // Values are cloned from the session starts and the directory, which already share them.
-        let country =
-            |a: &Option<Text>| a.as_deref().and_then(|a| dir.shared_country_of(a)).cloned();
-        for (i, v) in verdicts.iter().enumerate() {
-            let start = match (ts.get(i).copied().flatten(), sid.str(first + i)) {
-                (Some(t), Some(s)) => starts.at(s, t),
-                _ => None,
-            };
-            cx.client.push(start.and_then(|s| s.client.clone()));
-            cx.integration
-                .push(start.and_then(|s| s.integration.clone()));
-            cx.recipient_country.push(country(&v.recipient));
-            cx.subject_country.push(country(&v.subject));
         }
-        cx
     }
 
     /// A copy of the context of rows `rows` (values stay shared).

@@ -86,20 +86,39 @@ struct Acc {
 #[derive(Default)]
 pub struct CollisionTally {
     // Hashed, not ordered: the output is sorted on a total order (keys are distinct) in `finish`.
-    by_key: HashMap<Text, Acc, RandomState>,
+    index: HashMap<Text, u32, RandomState>,
+    /// The counts of the key of code c, at c.
+    keys: Vec<(Text, Acc)>,
 }
 
 impl CollisionTally {
     /// Adds deliveries whose `verdicts[i]`, `keys[i]` and `nodes[i]` belong together.
     pub fn add(&mut self, verdicts: &[Verdict], keys: TextSlice<'_>, nodes: TextSlice<'_>) {
+        // Each distinct key of the block is looked up once, not once per delivery.
+        let mut of_value: Vec<u32> = Vec::new();
+        let coded = keys.coded();
         for (i, v) in verdicts.iter().enumerate() {
             let (Some(key), Some(subject)) = (keys.get(i), &v.subject) else {
                 continue;
             };
-            let a = match self.by_key.get_mut(&**key) {
-                Some(a) => a,
-                None => self.by_key.entry(key.clone()).or_default(),
+            let c = match coded {
+                Some((codes, values)) => {
+                    if of_value.is_empty() {
+                        of_value = vec![u32::MAX; values.len()];
+                    }
+                    let local = codes[i] as usize;
+                    match of_value[local] {
+                        u32::MAX => {
+                            let c = self.code(key);
+                            of_value[local] = c;
+                            c
+                        }
+                        c => c,
+                    }
+                }
+                None => self.code(key),
             };
+            let a = &mut self.keys[c as usize].1;
             a.subjects.insert(subject);
             if let Some(s) = &v.origin_stream_id {
                 a.streams.insert(s);
@@ -112,10 +131,21 @@ impl CollisionTally {
         }
     }
 
+    /// The code of `key`, new if the key is.
+    fn code(&mut self, key: &Text) -> u32 {
+        if let Some(&c) = self.index.get(&**key) {
+            return c;
+        }
+        let c = self.keys.len() as u32;
+        self.index.insert(key.clone(), c);
+        self.keys.push((key.clone(), Acc::default()));
+        c
+    }
+
     /// Keys with two or more subjects, most subjects first (then most leaks, then key).
     pub fn finish(self) -> Vec<KeyCollision> {
         let mut out: Vec<KeyCollision> = self
-            .by_key
+            .keys
             .into_iter()
             .filter(|(_, a)| a.subjects.len() >= 2)
             .map(|(k, a)| KeyCollision {
