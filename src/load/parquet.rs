@@ -145,18 +145,20 @@ impl ParquetSource {
         })
     }
 
-    /// Non-null values of a column over the whole file, without rendering them.
-    pub fn present(&self, header: &str) -> Result<usize, String> {
-        let mut present = 0;
+    /// Whether any value of a column is not null, read slice by slice until one is found: a
+    /// column that has values nearly always has one in its first slice.
+    pub fn any_present(&self, header: &str) -> Result<bool, String> {
         for &slice in &self.slices {
             let df = self.frame(slice, Some(vec![header.to_string()]))?;
-            present += df
+            if df
                 .columns()
                 .first()
-                .map(|c| c.len() - c.null_count())
-                .unwrap_or(0);
+                .is_some_and(|c| c.len() > c.null_count())
+            {
+                return Ok(true);
+            }
         }
-        Ok(present)
+        Ok(false)
     }
 }
 

@@ -42,7 +42,7 @@ fn load_parquet_slices(
     for (name, hi) in validate::timestamp_columns(f.kind, &src.headers, mapping) {
         let header = &src.headers[hi];
         let form = match src.typed_form(header) {
-            Some(form) => (src.present(header)? > 0).then_some(form),
+            Some(form) => src.any_present(header)?.then_some(form),
             None => {
                 let mut counts = crate::time::FormCounts::default();
                 for &slice in &src.slices {
