@@ -8,7 +8,7 @@
 //! smallest digest, which is the one `dedup` keeps. Only ids whose hash was seen more than once
 //! while spilling are remembered during the merge, so memory does not grow with unique ids.
 
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::ops::Range;
@@ -68,6 +68,58 @@ struct Spill {
     runs: Vec<Run>,
     /// A 64-bit hash of the `request_id` of every spilled row that has one.
     rid_hashes: Vec<u64>,
+    /// Per contract column, the run-wide dictionary of a text column whose values repeat
+    /// (decided by the first run: coded there); none for other columns.
+    dicts: Vec<Option<RunDictionary>>,
+}
+
+/// A text column with more distinct values than a `u32` codes.
+#[derive(Debug)]
+struct TooManyValues;
+
+/// The values of one text column across every run, each once: a run holds their codes, so the
+/// merge hands each value of a block out once, by its code, without reading or hashing its text.
+#[derive(Debug, Default)]
+struct RunDictionary {
+    index: HashMap<Text, u32, foldhash::fast::RandomState>,
+    values: Vec<Text>,
+}
+
+impl RunDictionary {
+    /// Each cell's code ([`ABSENT`] for none), values new to the dictionary added.
+    fn codes_of(&mut self, col: &TextColumn) -> std::result::Result<Vec<u32>, TooManyValues> {
+        match col.coded() {
+            Some((codes, values)) => {
+                let of_value = values
+                    .iter()
+                    .map(|v| self.code(v))
+                    .collect::<std::result::Result<Vec<u32>, TooManyValues>>()?;
+                Ok(codes
+                    .iter()
+                    .map(|&c| of_value.get(c as usize).copied().unwrap_or(ABSENT))
+                    .collect())
+            }
+            None => (0..col.len())
+                .map(|i| col.get(i).map_or(Ok(ABSENT), |v| self.code(v)))
+                .collect(),
+        }
+    }
+
+    fn code(&mut self, v: &Text) -> std::result::Result<u32, TooManyValues> {
+        if let Some(&c) = self.index.get(&**v) {
+            return Ok(c);
+        }
+        let c = u32::try_from(self.values.len())
+            .ok()
+            .filter(|&c| c < ABSENT)
+            .ok_or(TooManyValues)?;
+        // A copy, not the run's shared text: the runs' memory is freed around the few values
+        // kept, rather than held page by page by them.
+        let v = Text::from(&**v);
+        self.index.insert(v.clone(), c);
+        self.values.push(v);
+        Ok(c)
+    }
 }
 
 /// One sorted run on disk.
@@ -99,6 +151,8 @@ pub struct SpilledDeliveries {
     extra: Vec<String>,
     /// Rows in all runs (before de-duplication).
     pub rows: usize,
+    /// Per contract column, the values of a column the runs hold as codes ([`RunDictionary`]).
+    dicts: Arc<Vec<Option<Vec<Text>>>>,
 }
 
 impl super::RowSink for RunSorter {
@@ -167,6 +221,7 @@ impl RunSorter {
             dir,
             runs,
             mut rid_hashes,
+            dicts,
         }) = st.spill
         else {
             unreachable!("a spill was made above");
@@ -190,6 +245,7 @@ impl RunSorter {
             repeated_ids,
             extra,
             rows,
+            dicts: Arc::new(dicts.into_iter().map(|d| d.map(|d| d.values)).collect()),
         }))
     }
 }
@@ -205,9 +261,34 @@ fn spill(to: &mut Option<Spill>, run: Table, observer: Option<&dyn LoadObserver>
                 .map_err(|e| Error::io(&std::env::temp_dir(), e))?,
             runs: Vec::new(),
             rid_hashes: Vec::new(),
+            dicts: run
+                .columns
+                .iter()
+                .map(|c| match c {
+                    ColumnData::Text(v) if v.coded().is_some() => Some(RunDictionary::default()),
+                    _ => None,
+                })
+                .collect(),
         }),
     };
     let run = sort_run(run);
+    let global = spill
+        .dicts
+        .iter_mut()
+        .zip(&run.columns)
+        .map(|(d, c)| match (d, c) {
+            (Some(d), ColumnData::Text(v)) => d.codes_of(v).map(Some),
+            _ => Ok(None),
+        })
+        .collect::<std::result::Result<Vec<Option<Vec<u32>>>, TooManyValues>>()
+        .map_err(|TooManyValues| {
+            Error::io(
+                spill.dir.path(),
+                std::io::Error::other(
+                    "a text column of the deliveries has 2^32 distinct values or more",
+                ),
+            )
+        })?;
     if let Some(ColumnData::Text(rid)) = run.column("request_id") {
         spill.rid_hashes.par_extend(
             (0..rid.len())
@@ -227,7 +308,7 @@ fn spill(to: &mut Option<Spill>, run: Table, observer: Option<&dyn LoadObserver>
         .map(|k| {
             let rows = k * per..run.len().min((k + 1) * per);
             let path = dir.join(format!("run-{}.bin", first + k));
-            let extra = write_run(&run, rows.clone(), &path)?;
+            let extra = write_run(&run, &global, rows.clone(), &path)?;
             Ok(Run {
                 path,
                 rows: rows.len(),
@@ -267,13 +348,20 @@ fn sort_run(t: Table) -> Table {
 /// Writes rows `rows` of a sorted run, a row after another; returns the names of its extra columns.
 ///
 /// A row is its key (time, digest, file, line), its contract columns in schema order, then the
-/// number of extra values present and each as (column, value). A contract text cell is coded
-/// against the values of its column within its chunk of [`READ_CHUNK`] rows (as a Parquet page is
-/// against its dictionary page): 0 for absent, 1 then the text for a value new to the chunk, which
-/// takes the chunk's next code, or 2 plus the code of one met before. So the merge reads each
-/// distinct value of a chunk once and never looks one up. Other text is a length plus one, or 0
-/// for absent; an enum its code plus one, or 0; other values are a presence byte and the value.
-fn write_run(t: &Table, rows: Range<usize>, path: &Path) -> Result<Vec<String>> {
+/// number of extra values present and each as (column, value). A contract text cell with a
+/// run-wide dictionary (`global[k]`, its cells' codes) is its code ([`ABSENT`] for none). Any other
+/// is coded against the values of its column within its chunk of [`READ_CHUNK`] rows (as a
+/// Parquet page is against its dictionary page): 0 for absent, 1 then the text for a value new to
+/// the chunk, which takes the chunk's next code, or 2 plus the code of one met before. So the merge
+/// reads each distinct value of a chunk once and never looks one up. Other text is a length plus
+/// one, or 0 for absent; an enum its code plus one, or 0; other values are a presence byte and the
+/// value.
+fn write_run(
+    t: &Table,
+    global: &[Option<Vec<u32>>],
+    rows: Range<usize>,
+    path: &Path,
+) -> Result<Vec<String>> {
     let io = |e| Error::io(path, e);
     let file = File::create(path).map_err(io)?;
     let mut w =
@@ -292,8 +380,15 @@ fn write_run(t: &Table, rows: Range<usize>, path: &Path) -> Result<Vec<String>> 
         if n % READ_CHUNK == 0 {
             dicts.iter_mut().for_each(ChunkCodes::next_chunk);
         }
-        for (c, dict) in t.columns.iter().zip(&mut dicts) {
+        for ((c, dict), global) in t.columns.iter().zip(&mut dicts).zip(global) {
             match c {
+                ColumnData::Text(_) if global.is_some() => buf.extend_from_slice(
+                    &global
+                        .as_ref()
+                        .and_then(|g| g.get(i).copied())
+                        .unwrap_or(ABSENT)
+                        .to_le_bytes(),
+                ),
                 ColumnData::Text(v) => dict.put(&mut buf, v, i),
                 ColumnData::Enum(v) => buf.push(v[i].map_or(0, |c| c + 1)),
                 ColumnData::Time(v) => put_opt(&mut buf, v[i].map(i64::to_le_bytes)),
@@ -408,10 +503,19 @@ struct RunReader {
     /// For each contract column, what [`TextColumn::push_via`] remembers of the chunk's values in
     /// the merge's current block.
     memo: Vec<Vec<u32>>,
+    /// The runs' dictionaries, per contract column ([`SpilledDeliveries::dicts`]).
+    dicts: Arc<Vec<Option<Vec<Text>>>>,
+    /// The chunk's cells of each column with a dictionary, as its codes; the chunk's own column
+    /// is then all absent.
+    global: Vec<Vec<u32>>,
 }
 
 impl RunReader {
-    fn open(run: &Run, all_extra: &[String]) -> Result<RunReader> {
+    fn open(
+        run: &Run,
+        all_extra: &[String],
+        dicts: &Arc<Vec<Option<Vec<Text>>>>,
+    ) -> Result<RunReader> {
         let io = |e| Error::io(&run.path, e);
         let file = File::open(&run.path).map_err(io)?;
         Ok(RunReader {
@@ -429,7 +533,24 @@ impl RunReader {
             chunk: Table::new(Kind::Deliveries),
             pos: 0,
             memo: vec![Vec::new(); Kind::Deliveries.columns().len()],
+            dicts: dicts.clone(),
+            global: vec![Vec::new(); Kind::Deliveries.columns().len()],
         })
+    }
+
+    /// Cell `pos` of contract text column `k` of the chunk.
+    fn text(&self, k: usize, pos: usize) -> Option<&Text> {
+        match self.dicts.get(k).and_then(Option::as_ref) {
+            Some(values) => self
+                .global
+                .get(k)
+                .and_then(|g| g.get(pos))
+                .and_then(|&c| values.get(c as usize)),
+            None => match self.chunk.columns.get(k) {
+                Some(ColumnData::Text(v)) => v.get(pos),
+                _ => None,
+            },
+        }
     }
 
     /// The key of the current row, if any is left.
@@ -459,15 +580,22 @@ impl RunReader {
         let ncols = t.columns.len();
         // Each contract text column's cells as codes into the values the chunk has met so far.
         let mut text: Vec<(Vec<u32>, Vec<Text>)> = vec![Default::default(); ncols];
+        let dicts = self.dicts.clone();
+        for g in &mut self.global {
+            g.clear();
+        }
         let mut r = Decode {
             input: &mut self.input,
             path: &self.path,
             scratch: &mut self.scratch,
         };
         for _ in 0..n {
-            for (c, (codes, values)) in t.columns.iter_mut().zip(text.iter_mut()) {
+            for (k, (c, (codes, values))) in t.columns.iter_mut().zip(text.iter_mut()).enumerate() {
                 match c {
-                    ColumnData::Text(_) => codes.push(r.chunk_code(values)?),
+                    ColumnData::Text(_) => match dicts.get(k).and_then(Option::as_ref) {
+                        Some(all) => self.global[k].push(r.run_code(all.len())?),
+                        None => codes.push(r.chunk_code(values)?),
+                    },
                     ColumnData::Enum(v) => v.push(r.bytes::<1>()?[0].checked_sub(1)),
                     ColumnData::Time(v) => v.push(r.opt()?.map(i64::from_le_bytes)),
                     ColumnData::Num(v) => v.push(r.opt()?.map(f64::from_le_bytes)),
@@ -494,9 +622,12 @@ impl RunReader {
             let line = u64::from_le_bytes(r.bytes()?);
             t.source.push((file, line));
         }
-        for (c, (codes, values)) in t.columns.iter_mut().zip(text) {
+        for (k, (c, (codes, values))) in t.columns.iter_mut().zip(text).enumerate() {
             if let ColumnData::Text(v) = c {
-                *v = TextColumn::from_codes(codes, values);
+                *v = match dicts.get(k).and_then(Option::as_ref) {
+                    Some(_) => TextColumn::absent(n),
+                    None => TextColumn::from_codes(codes, values),
+                };
             }
         }
         t.extra = self.extra_names.iter().cloned().zip(extra).collect();
@@ -558,6 +689,17 @@ impl Decode<'_> {
         )
     }
 
+    /// The next contract text cell of a column with a run-wide dictionary of `values` values.
+    fn run_code(&mut self, values: usize) -> Result<u32> {
+        match u32::from_le_bytes(self.bytes()?) {
+            ABSENT => Ok(ABSENT),
+            c if (c as usize) < values => Ok(c),
+            c => Err(self.corrupt(&format!(
+                "a run names value {c} of a dictionary of {values}"
+            ))),
+        }
+    }
+
     /// The next text value, valid until the next one is read.
     fn str(&mut self) -> Result<Option<&str>> {
         match u32::from_le_bytes(self.bytes()?) {
@@ -603,6 +745,61 @@ pub struct Merge {
     pub duplicates: Vec<u64>,
     /// Rows given out so far.
     pub kept: u64,
+    /// The current block's columns that have a run-wide dictionary, by contract column.
+    block_text: Vec<Option<BlockText>>,
+    dicts: Arc<Vec<Option<Vec<Text>>>>,
+}
+
+/// A merged block's text column whose runs hold it as codes of a run-wide dictionary: each value
+/// of the block taken from the dictionary once, by its code.
+struct BlockText {
+    codes: Vec<u32>,
+    values: Vec<Text>,
+    /// The block's code of each run-wide code it has met ([`ABSENT`] if none).
+    of_run_code: Vec<u32>,
+    /// The run-wide codes of `values`, in order, for clearing `of_run_code`.
+    met: Vec<u32>,
+}
+
+impl BlockText {
+    fn new(dictionary: usize) -> BlockText {
+        BlockText {
+            codes: Vec::new(),
+            values: Vec::new(),
+            of_run_code: vec![ABSENT; dictionary],
+            met: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, run_code: Option<u32>, dictionary: &[Text]) {
+        let value = run_code.and_then(|c| Some((c, dictionary.get(c as usize)?)));
+        let Some((c, v)) = value else {
+            return self.codes.push(ABSENT);
+        };
+        let Some(slot) = self.of_run_code.get_mut(c as usize) else {
+            return self.codes.push(ABSENT);
+        };
+        if *slot == ABSENT {
+            *slot = self.values.len() as u32;
+            self.values.push(v.clone());
+            self.met.push(c);
+        }
+        self.codes.push(*slot);
+    }
+
+    /// The block's column; ready for the next block.
+    fn take(&mut self) -> TextColumn {
+        for &c in &self.met {
+            if let Some(slot) = self.of_run_code.get_mut(c as usize) {
+                *slot = ABSENT;
+            }
+        }
+        self.met.clear();
+        TextColumn::from_codes(
+            std::mem::take(&mut self.codes),
+            std::mem::take(&mut self.values),
+        )
+    }
 }
 
 impl SpilledDeliveries {
@@ -626,7 +823,7 @@ impl SpilledDeliveries {
         let mut readers = Vec::with_capacity(self.runs.len());
         let mut heap = BinaryHeap::new();
         for run in &self.runs {
-            let mut r = RunReader::open(run, &self.extra)?;
+            let mut r = RunReader::open(run, &self.extra, &self.dicts)?;
             r.fill()?;
             if let Some(k) = r.key(ts_col) {
                 heap.push(std::cmp::Reverse((k, readers.len())));
@@ -646,6 +843,12 @@ impl SpilledDeliveries {
             block_rows: block_rows.max(1),
             duplicates: vec![0; n_files],
             kept: 0,
+            block_text: self
+                .dicts
+                .iter()
+                .map(|d| d.as_ref().map(|values| BlockText::new(values.len())))
+                .collect(),
+            dicts: self.dicts.clone(),
         })
     }
 }
@@ -663,28 +866,34 @@ impl Merge {
                 break;
             };
             let reader = &mut self.readers[r];
-            let (chunk, pos, memo) = (&reader.chunk, reader.pos, &mut reader.memo);
+            let pos = reader.pos;
             let file = key.2 .0 as usize;
             let copy = self.last_digest == Some(key.1);
             self.last_digest = Some(key.1);
             let repeat = !copy
-                && match &chunk.columns[self.rid_col] {
-                    ColumnData::Text(v) => v.get(pos).is_some_and(|rid| {
-                        self.repeated_ids.contains(&rid_hash(rid))
-                            && !self.seen_ids.insert(rid.clone())
-                    }),
-                    _ => false,
-                };
+                && reader.text(self.rid_col, pos).is_some_and(|rid| {
+                    self.repeated_ids.contains(&rid_hash(rid)) && !self.seen_ids.insert(rid.clone())
+                });
             if copy || repeat {
                 if let Some(d) = self.duplicates.get_mut(file) {
                     *d += 1;
                 }
             } else {
-                out.push_row_via(chunk, pos, memo);
+                out.push_row_via(&reader.chunk, pos, &mut reader.memo);
+                for (k, b) in self.block_text.iter_mut().enumerate() {
+                    if let (Some(b), Some(Some(dict))) = (b, self.dicts.get(k)) {
+                        b.push(reader.global[k].get(pos).copied(), dict);
+                    }
+                }
             }
             reader.advance()?;
             if let Some(k) = reader.key(self.ts_col) {
                 self.heap.push(std::cmp::Reverse((k, r)));
+            }
+        }
+        for (c, b) in out.columns.iter_mut().zip(&mut self.block_text) {
+            if let (ColumnData::Text(v), Some(b)) = (c, b) {
+                *v = b.take();
             }
         }
         self.kept += out.len() as u64;
@@ -759,7 +968,8 @@ mod tests {
     /// repeated and distinct values, absent cells, copies and repeated request ids across chunks.
     #[test]
     fn runs_of_many_chunks_merge_to_the_in_memory_result() {
-        let rows = 6 * READ_CHUNK + 77;
+        // Past 2^16 distinct request ids, so that a run holds them as text, not codes.
+        let rows = 16 * READ_CHUNK + 77;
         let csv = |from: usize, file: u32| {
             let mut s = format!("{HEADER},note\n");
             for i in from..from + rows {
@@ -807,6 +1017,15 @@ mod tests {
                 panic!("a file at the limit spills");
             };
             assert!(spilled.runs.iter().all(|r| r.rows > 2 * READ_CHUNK));
+            let col = |name| {
+                Kind::Deliveries
+                    .columns()
+                    .iter()
+                    .position(|c| c.name == name)
+            };
+            let has_dict = |name| col(name).is_some_and(|k| spilled.dicts[k].is_some());
+            assert!(has_dict("session_id") && has_dict("cache_key"));
+            assert!(!has_dict("request_id"), "request ids are written as text");
             let mut merge = spilled.merge(READ_CHUNK + 5, 2).unwrap();
             let mut got = Table::new(Kind::Deliveries);
             while let Some(b) = merge.next_block().unwrap() {
