@@ -29,6 +29,9 @@ pub struct ParquetSource {
     /// The time form a column's type fixes, whatever its values: native timestamps are RFC 3339
     /// instants (zoned) or naive times, signed integers are epoch milliseconds.
     typed_forms: std::collections::HashMap<String, TimeForm>,
+    /// Whether a column has any value, where every row group's statistics say how many nulls
+    /// it holds.
+    present_by_statistics: std::collections::HashMap<String, bool>,
     pub rows: usize,
     /// (first row, rows) of each slice, in file order.
     pub slices: Vec<(usize, usize)>,
@@ -59,6 +62,7 @@ impl ParquetSource {
                 headers: schema.iter_values().map(|f| f.name.to_string()).collect(),
                 zoned: Default::default(),
                 typed_forms: Default::default(),
+                present_by_statistics: Default::default(),
                 rows: 0,
                 slices: Vec::new(),
             };
@@ -82,9 +86,28 @@ impl ParquetSource {
                     src.typed_forms.insert(name, form);
                 }
             }
+            let metadata = reader.get_metadata()?.clone();
+            for name in src.typed_forms.keys() {
+                let mut present = Some(false);
+                for rg in &metadata.row_groups {
+                    let nulls = rg.columns_under_root_iter(name).and_then(|mut cols| {
+                        let col = cols.next()?;
+                        col.statistics(&metadata.footer_buf)?.ok()?.null_count()
+                    });
+                    present = match (present, nulls) {
+                        (Some(p), Some(n)) => {
+                            usize::try_from(n).ok().map(|n| p || n < rg.num_rows())
+                        }
+                        _ => None,
+                    };
+                }
+                if let Some(p) = present {
+                    src.present_by_statistics.insert(name.clone(), p);
+                }
+            }
             let mut at = 0;
             let mut slice_start = 0;
-            for rg in &reader.get_metadata()?.row_groups {
+            for rg in &metadata.row_groups {
                 at += rg.num_rows();
                 if at - slice_start >= slice_rows {
                     src.slices.push((slice_start, at - slice_start));
@@ -145,9 +168,13 @@ impl ParquetSource {
         })
     }
 
-    /// Whether any value of a column is not null, read slice by slice until one is found: a
-    /// column that has values nearly always has one in its first slice.
+    /// Whether any value of a column is not null: from the row groups' statistics where they
+    /// count the nulls, else read slice by slice until one is found (a column that has values
+    /// nearly always has one in its first slice).
     pub fn any_present(&self, header: &str) -> Result<bool, String> {
+        if let Some(&p) = self.present_by_statistics.get(header) {
+            return Ok(p);
+        }
         for &slice in &self.slices {
             let df = self.frame(slice, Some(vec![header.to_string()]))?;
             if df
@@ -428,6 +455,49 @@ mod tests {
         assert_eq!(cells[0], [s("1577318400123"), s("7"), s("a")]);
         assert_eq!(cells[1], [None, s("-2147483648"), s("b")]);
         assert_eq!(cells[2], [s("-5"), None, s("c")]);
+    }
+
+    /// A timestamp column's presence, from the statistics when the file has them and by reading
+    /// when it has none, over several row groups.
+    #[test]
+    fn presence_of_a_timestamp_column_with_and_without_statistics() {
+        let dir = tempfile::tempdir().unwrap();
+        for stats in [true, false] {
+            let path = dir.path().join(format!("p-{stats}.parquet"));
+            let n = 10;
+            let mut df = DataFrame::new(
+                n,
+                vec![
+                    Column::new("ts".into(), (0..n as i64).map(Some).collect::<Vec<_>>()),
+                    Column::new(
+                        "late".into(),
+                        (0..n as i64)
+                            .map(|i| (i == 9).then_some(i))
+                            .collect::<Vec<_>>(),
+                    ),
+                    Column::new("none".into(), vec![None::<i64>; n]),
+                ],
+            )
+            .unwrap();
+            ParquetWriter::new(std::fs::File::create(&path).unwrap())
+                .with_row_group_size(Some(3))
+                .with_statistics(match stats {
+                    true => StatisticsOptions::full(),
+                    false => StatisticsOptions::empty(),
+                })
+                .finish(&mut df)
+                .unwrap();
+            let src = ParquetSource::open_with(&path, 3).unwrap();
+            assert!(src.slices.len() > 1);
+            assert_eq!(src.present_by_statistics.len(), if stats { 3 } else { 0 });
+            assert_eq!(src.any_present("ts"), Ok(true));
+            assert_eq!(
+                src.any_present("late"),
+                Ok(true),
+                "a value in the last slice only"
+            );
+            assert_eq!(src.any_present("none"), Ok(false));
+        }
     }
 
     #[test]
