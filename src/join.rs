@@ -236,29 +236,30 @@ mod tests {
     use crate::load::table_from_csv;
     use crate::schema::Kind;
 
+    /// The timelines of three logs given as CSV text.
+    fn timelines_of(sessions: &str, ownership: &str, cache: &str, ttl_ms: i64) -> Timelines {
+        let (cache, _, _) = CacheLog::from_table(table_from_csv(Kind::Cache, cache, 0), 1).unwrap();
+        build_from(
+            &table_from_csv(Kind::Sessions, sessions, 0),
+            &table_from_csv(Kind::Ownership, ownership, 0),
+            cache,
+            ttl_ms,
+        )
+        .unwrap()
+    }
+
     /// Sessions, owners and a cache that names the streams in another order than the ownership
     /// log, so that the cache's own codes for them differ from the shared ones.
     fn timelines() -> Timelines {
-        let sessions = table_from_csv(
-            Kind::Sessions,
+        timelines_of(
             "ts,session_id,event,account_id\n0,s1,start,alice\n0,s2,start,bob\n5000,s2,end,\n",
-            0,
-        );
-        let ownership = table_from_csv(
-            Kind::Ownership,
             "ts,stream_id,account_id,event\n0,cam-a,alice,bind\n0,cam-b,bob,bind\n",
-            0,
-        );
-        let cache = table_from_csv(
-            Kind::Cache,
             "ts,cache_node,cache_key,op,object_id,origin_stream_id\n\
              1000,n1,k,fill,ob,cam-b\n\
              3000,n1,k,fill,oa,cam-a\n\
              6000,n1,*,purge,,\n",
-            0,
-        );
-        let (cache, _, _) = CacheLog::from_table(cache, 1).unwrap();
-        build_from(&sessions, &ownership, cache, 86_400_000).unwrap()
+            86_400_000,
+        )
     }
 
     fn deliveries(rows: &str) -> Table {
@@ -318,139 +319,81 @@ mod tests {
         assert_eq!(fills, [Some(1000), Some(1000), Some(3000), None]);
     }
 
-    /// What the look-ups of one delivery at t = 10 000 ms with a tolerance of 500 ms find, as
-    /// accounts, over a base of alice's session s1 (from 0), bob's session s2 (from 0), alice's
-    /// camera cam-a and bob's cam-b (bound at 0), and cam-a's picture filled into (n1, k) at 5000,
-    /// plus the rows given for one case.
-    fn one_case(
-        session: &str,
-        sessions: &str,
-        ownership: &str,
-        cache: &str,
-        ttl_ms: i64,
-    ) -> [(Option<String>, bool, Option<String>, bool); 3] {
-        let sessions = table_from_csv(
+    /// What the look-ups of one delivery at t = 10 000 ms with a tolerance of 500 ms find, each
+    /// as "recipient content subject granted", over a base of alice's session s1 and bob's s2
+    /// (from 0), alice's camera cam-a and bob's cam-b (bound at 0), and cam-a's picture filled
+    /// into (n1, k) at 5000, plus one row of `kind`.
+    fn one_case(session: &str, kind: Kind, row: &str, ttl_ms: i64) -> [String; 3] {
+        let with = |k: Kind, base: &str| match k == kind && !row.is_empty() {
+            true => format!("{base}{row}\n"),
+            false => base.to_string(),
+        };
+        let sessions = with(
             Kind::Sessions,
-            &format!(
-                "ts,session_id,event,account_id\n0,s1,start,alice\n0,s2,start,bob\n{sessions}"
-            ),
-            0,
+            "ts,session_id,event,account_id\n0,s1,start,alice\n0,s2,start,bob\n",
         );
-        let ownership = table_from_csv(
+        let ownership = with(
             Kind::Ownership,
-            &format!(
-                "ts,stream_id,account_id,event\n0,cam-a,alice,bind\n0,cam-b,bob,bind\n{ownership}"
-            ),
-            0,
+            "ts,stream_id,account_id,event\n0,cam-a,alice,bind\n0,cam-b,bob,bind\n",
         );
-        let cache = table_from_csv(
+        let cache = with(
             Kind::Cache,
-            &format!("ts,cache_node,cache_key,op,object_id,origin_stream_id\n5000,n1,k,fill,oa,cam-a\n{cache}"),
-            0,
+            "ts,cache_node,cache_key,op,object_id,origin_stream_id\n5000,n1,k,fill,oa,cam-a\n",
         );
-        let (cache, _, _) = CacheLog::from_table(cache, 1).unwrap();
-        let tl = build_from(&sessions, &ownership, cache, ttl_ms).unwrap();
+        let tl = timelines_of(&sessions, &ownership, &cache, ttl_ms);
         let d = deliveries(&format!("10000,{session},cam-a,n1,k,hit\n"));
         let r = resolve(&d, 0..1, &tl, 500);
-        let name = |c: Option<u32>| account(&tl, c).map(str::to_string);
-        r[0].at
-            .map(|l| (name(l.recipient), l.content, name(l.subject), l.granted))
+        let name = |c: Option<u32>| account(&tl, c).unwrap_or("-").to_string();
+        r[0].at.map(|l| {
+            let (r, s) = (name(l.recipient), name(l.subject));
+            format!("{r} {} {s} {}", l.content, l.granted)
+        })
     }
+
+    /// One case per kind of event, lying within the tolerance after (+) or before (-) the
+    /// delivery: what, the shift that sees it, the delivery's session, the row's log, the row,
+    /// the session TTL in ms, and what the look-up at that shift finds.
+    const SHIFT_CASES: &str = "\
+        session start     | + | s1 | sessions  | 10300,s1,start,bob                 | 86400000 | bob true alice false
+        session end       | + | s1 | sessions  | 10200,s1,end,                      | 86400000 | - true alice false
+        session expiry    | + | s1 | sessions  |                                    | 10200    | - true alice false
+        fill              | + | s1 | cache     | 10300,n1,k,fill,ob,cam-b           | 86400000 | alice true bob false
+        evict             | + | s1 | cache     | 10300,n1,k,evict,,                 | 86400000 | alice false - false
+        purge of the key  | - | s1 | cache     | 9800,n1,k,purge,,                  | 86400000 | alice true alice false
+        purge of the node | + | s1 | cache     | 10300,n1,*,purge,,                 | 86400000 | alice false - false
+        bind              | + | s1 | ownership | 5300,cam-a,bob,bind                | 86400000 | alice true bob false
+        unbind            | + | s1 | ownership | 5300,cam-a,alice,unbind            | 86400000 | alice true - false
+        grant             | + | s2 | ownership | 10300,cam-a,bob,grant              | 86400000 | bob true alice true
+        revoke            | - | s2 | ownership | 0,cam-a,bob,grant\\n9800,cam-a,bob,revoke | 86400000 | bob true alice true";
 
     /// Every kind of event that lies within the tolerance of a delivery, before or after it,
     /// changes what the shifted look-up finds, and only that one: a look-up at t standing in for
     /// t - tolerance or t + tolerance would miss each of these.
     #[test]
     fn each_kind_of_event_within_the_tolerance_is_seen_by_the_shifted_look_up() {
-        const DAY: i64 = 86_400_000;
-        let (alice, bob) = (Some("alice".to_string()), Some("bob".to_string()));
-        let base = one_case("s1", "", "", "", DAY);
-        assert_eq!(
-            base,
-            std::array::from_fn(|_| (alice.clone(), true, alice.clone(), false))
-        );
-        // (what, shift that differs, its look-up there, everything found at t)
-        let cases = [
-            (
-                "session start",
-                SHIFT_LATER,
-                one_case("s1", "10300,s1,start,bob\n", "", "", DAY),
-            ),
-            (
-                "session end",
-                SHIFT_LATER,
-                one_case("s1", "10200,s1,end,\n", "", "", DAY),
-            ),
-            (
-                "session expiry",
-                SHIFT_LATER,
-                one_case("s1", "", "", "", 10_200),
-            ),
-            (
-                "fill",
-                SHIFT_LATER,
-                one_case("s1", "", "", "10300,n1,k,fill,ob,cam-b\n", DAY),
-            ),
-            (
-                "evict",
-                SHIFT_LATER,
-                one_case("s1", "", "", "10300,n1,k,evict,,\n", DAY),
-            ),
-            (
-                "purge of the key",
-                SHIFT_EARLIER,
-                one_case("s1", "", "", "9800,n1,k,purge,,\n", DAY),
-            ),
-            (
-                "purge of the node",
-                SHIFT_LATER,
-                one_case("s1", "", "", "10300,n1,*,purge,,\n", DAY),
-            ),
-            (
-                "bind",
-                SHIFT_LATER,
-                one_case("s1", "", "5300,cam-a,bob,bind\n", "", DAY),
-            ),
-            (
-                "unbind",
-                SHIFT_LATER,
-                one_case("s1", "", "5300,cam-a,alice,unbind\n", "", DAY),
-            ),
-            (
-                "grant",
-                SHIFT_LATER,
-                one_case("s2", "", "10300,cam-a,bob,grant\n", "", DAY),
-            ),
-            (
-                "revoke",
-                SHIFT_EARLIER,
-                one_case(
-                    "s2",
-                    "",
-                    "0,cam-a,bob,grant\n9800,cam-a,bob,revoke\n",
-                    "",
-                    DAY,
-                ),
-            ),
-        ];
-        let expect = |what: &str| match what {
-            "session start" => (bob.clone(), true, alice.clone(), false),
-            "session end" | "session expiry" => (None, true, alice.clone(), false),
-            "fill" | "bind" => (alice.clone(), true, bob.clone(), false),
-            "unbind" => (alice.clone(), true, None, false),
-            "evict" | "purge of the node" => (alice.clone(), false, None, false),
-            // 500 ms before the purge at 9800 the fill of 5000 still stood.
-            "purge of the key" => (alice.clone(), true, alice.clone(), false),
-            "grant" => (bob.clone(), true, alice.clone(), true),
-            "revoke" => (bob.clone(), true, alice.clone(), true),
-            _ => unreachable!(),
-        };
-        for (what, shift, found) in cases {
+        let base = one_case("s1", Kind::Sessions, "", 86_400_000);
+        assert_eq!(base, ["alice true alice false"; 3].map(String::from));
+        for line in SHIFT_CASES.lines() {
+            let f: Vec<&str> = line.split('|').map(str::trim).collect();
+            let [what, shift, session, kind, row, ttl, want] = f[..] else {
+                panic!("a case has seven fields: {line}");
+            };
+            let shift = if shift == "+" {
+                SHIFT_LATER
+            } else {
+                SHIFT_EARLIER
+            };
+            let kind = match kind {
+                "sessions" => Kind::Sessions,
+                "ownership" => Kind::Ownership,
+                _ => Kind::Cache,
+            };
+            let row = row.replace("\\n", "\n");
+            let found = one_case(session, kind, &row, ttl.parse().unwrap());
             let now = &found[SHIFT_NONE];
-            assert_eq!(found[shift], expect(what), "{what}: at the shift");
+            assert_eq!(found[shift], want, "{what}: at the shift");
             assert_ne!(&found[shift], now, "{what}: the shift finds what t finds");
-            let other = 2 - shift;
-            assert_eq!(&found[other], now, "{what}: the other shift");
+            assert_eq!(&found[2 - shift], now, "{what}: the other shift");
         }
     }
 
