@@ -6,6 +6,7 @@ pub mod logs;
 pub mod parquet;
 pub mod raw;
 pub mod read;
+mod run_file;
 pub mod runs;
 mod sliced;
 pub mod text;
