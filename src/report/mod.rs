@@ -8,6 +8,7 @@ mod document;
 pub mod escape;
 mod findings_csv;
 mod format;
+mod group;
 mod html;
 mod investigation;
 mod manifest;

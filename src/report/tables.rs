@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::context::DeliveryContext;
 use crate::error::{Error, Result};
 use crate::load::LoadedDataset;
 use crate::schema::Kind;
 use crate::sink::{BlockSink, ClassifiedBlock};
 use crate::time::format_ms;
-use crate::verdict::{Class, Verdict};
+use crate::verdict::Class;
+
+use super::group::Group;
 
 /// Columns holding epoch milliseconds, written as RFC 3339 in CSV and as UTC datetimes in Parquet.
 const TIME_COLUMNS: &[&str] = &["ts", "captured_at", "capture_ts", "fill_ts"];
@@ -43,7 +44,7 @@ const ROW_GROUP: usize = 1 << 19;
 pub struct RowTables {
     out: PathBuf,
     /// Rows handed in but not yet written, fewer than [`ROW_GROUP`].
-    pending: Option<DataFrame>,
+    pending: Option<Group>,
     verdicts: Option<ParquetSink>,
     leaks: Option<(CsvSink, ParquetSink)>,
     unresolved: Option<CsvSink>,
@@ -64,28 +65,38 @@ impl RowTables {
 
     /// Takes the next block of deliveries.
     fn add_block(&mut self, a: &ClassifiedBlock) -> Result<()> {
-        let ctx = |e| Error::polars("building the verdict table", e);
-        let block = with_context(evidence(a).map_err(ctx)?, a.context).map_err(ctx)?;
-        stack(&mut self.pending, block).map_err(ctx)?;
-        while let Some(p) = self.pending.take() {
-            if p.height() < ROW_GROUP {
-                self.pending = Some(p);
-                break;
+        let n = a.verdicts.len();
+        let mut done = 0;
+        loop {
+            let group = match &mut self.pending {
+                Some(g) => g,
+                None => self.pending.insert(Group::like(a)),
+            };
+            if !group.fits(a) {
+                return Err(Error::output(
+                    &self.out.join("verdicts.parquet"),
+                    "bug in leakscope: a block of deliveries came with other columns than the blocks before it",
+                ));
             }
-            let rest = p.slice(ROW_GROUP as i64, p.height() - ROW_GROUP);
-            self.write_group(p.slice(0, ROW_GROUP))?;
-            if rest.height() > 0 {
-                self.pending = Some(rest);
+            let take = (ROW_GROUP - group.len()).min(n - done);
+            group.push(a, done..done + take);
+            done += take;
+            if group.len() == ROW_GROUP {
+                if let Some(full) = self.pending.take() {
+                    self.write_group(full)?;
+                }
+            }
+            if done == n {
+                return Ok(());
             }
         }
-        Ok(())
     }
 
     /// Writes one row group of verdicts.parquet, and its leak and unresolved rows.
-    fn write_group(&mut self, mut group: DataFrame) -> Result<()> {
+    fn write_group(&mut self, group: Group) -> Result<()> {
         let ctx = |e| Error::polars("building the verdict table", e);
-        group.rechunk_mut_par();
-        let leaks = rows_of(&group, Class::Leak)
+        let (group, classes) = group.finish().map_err(ctx)?;
+        let leaks = rows_of(&group, &classes, Class::Leak)
             .map(|df| {
                 df.drop_many(["class", "reason", "flipped"])
                     .drop_many(CONTEXT_COLUMNS)
@@ -101,7 +112,7 @@ impl RowTables {
         csv.append(&leaks)?;
         parquet_batch(parquet, &leaks)?;
         drop(leaks);
-        let unresolved = rows_of(&group, Class::Unresolved)
+        let unresolved = rows_of(&group, &classes, Class::Unresolved)
             .and_then(|df| df.select(UNRESOLVED_COLUMNS))
             .map_err(ctx)?;
         let csv = match &mut self.unresolved {
@@ -140,9 +151,11 @@ impl RowTables {
     }
 }
 
-/// A Parquet file written a row group at a time, with the schema of `like` (times as datetimes).
+/// A Parquet file written a row group at a time, with the schema of `like` (times as datetimes,
+/// text as text). Columns that [`Group`] coded are written as text with the group's dictionary.
 fn parquet_sink(path: &Path, like: &DataFrame) -> Result<ParquetSink> {
-    let like = parquet_times(like.clear())?;
+    let like = plain_text(like.clear()).map_err(|e| Error::polars("the schema of a table", e))?;
+    let like = parquet_times(like)?;
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
     let w = ParquetWriter::new(file)
         .batched(like.schema())
@@ -187,85 +200,6 @@ pub fn write_row_tables(a: &ClassifiedBlock, out: &Path) -> Result<()> {
     tables.finish()
 }
 
-/// Appends `block` to the rows gathered so far.
-fn stack(acc: &mut Option<DataFrame>, block: DataFrame) -> PolarsResult<()> {
-    match acc {
-        Some(df) => {
-            df.vstack_mut_owned(block)?;
-        }
-        None => *acc = Some(block),
-    }
-    Ok(())
-}
-
-/// Deliveries `rows` with their verdicts and evidence, one row per delivery.
-///
-/// `origin_stream_id` and `object_id` are the resolved content: the delivery's own
-/// where it named its origin, otherwise what the cache held (`delivery_object_id`
-/// keeps what the delivery row itself said).
-fn evidence(a: &ClassifiedBlock) -> PolarsResult<DataFrame> {
-    let v = a.verdicts;
-    let text = |f: fn(&Verdict) -> Option<&str>| v.iter().map(f).collect::<Vec<_>>();
-    // The delivery's own origin, where present, is the resolved one; its own object id is
-    // kept apart because, without an origin, the cache's object is the content.
-    let mut df = a
-        .deliveries
-        .frame_of(a.rows.clone())?
-        .drop_many(["origin_stream_id"]);
-    df.rename("object_id", "delivery_object_id".into())?;
-    let cols = [
-        Column::new(
-            "class".into(),
-            v.iter().map(|x| x.class.as_str()).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "reason".into(),
-            v.iter()
-                .map(|x| x.missing.map(|m| m.as_str()))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "flipped".into(),
-            v.iter()
-                .map(|x| x.flipped.map(|f| f.as_str()))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new("recipient_account".into(), text(|x| x.recipient.as_deref())),
-        Column::new(
-            "origin_stream_id".into(),
-            text(|x| x.origin_stream_id.as_deref()),
-        ),
-        Column::new("subject_account".into(), text(|x| x.subject.as_deref())),
-        Column::new("object_id".into(), text(|x| x.object_id.as_deref())),
-        Column::new(
-            "capture_ts".into(),
-            v.iter().map(|x| x.capture_ts).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "fill_ts".into(),
-            v.iter().map(|x| x.fill_ts).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "config_version".into(),
-            text(|x| x.config_version.as_deref()),
-        ),
-        Column::new(
-            "content_source".into(),
-            v.iter()
-                .map(|x| x.content_source.map(|c| c.as_str()))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "granted".into(),
-            v.iter().map(|x| x.granted).collect::<Vec<_>>(),
-        ),
-    ];
-    for c in cols {
-        df.with_column(c)?;
-    }
-    Ok(df)
-}
-
 /// The context columns, last in verdicts.parquet.
 const CONTEXT_COLUMNS: [&str; 4] = [
     "client",
@@ -274,25 +208,26 @@ const CONTEXT_COLUMNS: [&str; 4] = [
     "subject_country",
 ];
 
-/// verdicts.parquet also carries what the reports looked up for each delivery (leaks.csv keeps its contract columns).
-fn with_context(mut df: DataFrame, cx: &DeliveryContext) -> PolarsResult<DataFrame> {
-    for (name, v) in CONTEXT_COLUMNS.into_iter().zip([
-        &cx.client,
-        &cx.integration,
-        &cx.recipient_country,
-        &cx.subject_country,
-    ]) {
-        df.with_column(Column::new(
-            name.into(),
-            v.iter().map(|x| x.as_deref()).collect::<Vec<_>>(),
-        ))?;
-    }
-    Ok(df)
+/// The rows of `class`, their text plain: the group's dictionaries hold every value of the group,
+/// and are no dictionaries for a few of its rows.
+fn rows_of(df: &DataFrame, classes: &[Class], class: Class) -> PolarsResult<DataFrame> {
+    let mask: BooleanChunked = classes.iter().map(|&c| c == class).collect();
+    plain_text(df.filter(&mask)?)
 }
 
-fn rows_of(df: &DataFrame, class: Class) -> PolarsResult<DataFrame> {
-    let mask = df.column("class")?.str()?.equal(class.as_str());
-    df.filter(&mask)
+/// Every column coded by [`Group`] as plain text.
+fn plain_text(mut df: DataFrame) -> PolarsResult<DataFrame> {
+    let coded: Vec<PlSmallStr> = df
+        .columns()
+        .iter()
+        .filter(|c| c.dtype().is_categorical())
+        .map(|c| c.name().clone())
+        .collect();
+    for name in coded {
+        let text = df.column(&name)?.cast(&DataType::String)?;
+        df.with_column(text)?;
+    }
+    Ok(df)
 }
 
 /// Time columns as UTC datetimes, the way Parquet readers expect them.
@@ -456,4 +391,43 @@ pub fn write_quarantine(loaded: &LoadedDataset, dir: &Path) -> Result<()> {
         w.flush().map_err(|e| Error::io(&path, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The verdict table's text goes to the Parquet writer with the dictionaries of
+    /// [`Group`]; the file must be the one the writer makes of plain text.
+    #[test]
+    fn a_group_dictionary_writes_the_bytes_of_plain_text() {
+        let cells: Vec<Option<&str>> = (0..5000)
+            .map(|i| (i % 7 != 0).then_some(["cam-1", "cam-22", "cam-333", "z"][i % 4]))
+            .collect();
+        let empty: Vec<Option<&str>> = vec![None; 5000];
+        let frame = |text: fn(&str, &[Option<&str>]) -> Column| {
+            let cols = vec![text("stream", &cells), text("reason", &empty)];
+            DataFrame::new(cells.len(), cols).unwrap()
+        };
+        let plain = frame(|name, c| Column::new(name.into(), c));
+        let coded = frame(super::super::group::coded_column);
+        assert!(coded.columns().iter().all(|c| c.dtype().is_categorical()));
+        let dir = tempfile::tempdir().unwrap();
+        let write = |df: &DataFrame, name: &str| {
+            let path = dir.path().join(name);
+            let mut sink = parquet_sink(&path, df).unwrap();
+            parquet_batch(&mut sink, df).unwrap();
+            sink.1.finish().unwrap();
+            std::fs::read(&path).unwrap()
+        };
+        let (a, b) = (
+            write(&plain, "plain.parquet"),
+            write(&coded, "coded.parquet"),
+        );
+        assert!(a == b, "{} and {} bytes", a.len(), b.len());
+        let back = ParquetReader::new(std::io::Cursor::new(b))
+            .finish()
+            .unwrap();
+        assert!(back.equals_missing(&plain));
+    }
 }
