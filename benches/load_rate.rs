@@ -2,7 +2,8 @@
 //! contract's and the servers' own (nginx, varnishncsa, W3C as CloudFront writes it, Cloudflare Logpush, Google Cloud Logging; the same
 //! deliveries, read through a mapping file).
 //!
-//! Run with `cargo bench --bench load_rate` (set `LOAD_RATE_ROWS` for another size).
+//! Run with `cargo bench --bench load_rate` (set `LOAD_RATE_ROWS` for another size, and
+//! `LOAD_RATE_FORMATS=csv,jsonl` for some formats only).
 //! Each format is loaded three times after one warm-up; the median is printed.
 
 use std::io::Write;
@@ -261,7 +262,13 @@ fn main() {
         "{:<12} {:>10} {:>12} {:>14}",
         "format", "rows", "median s", "rows/s"
     );
-    for (name, make) in formats {
+    // LOAD_RATE_FORMATS=csv,jsonl measures those only.
+    let only = std::env::var("LOAD_RATE_FORMATS").ok();
+    let wanted = |name: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|f| f == name))
+    };
+    for (name, make) in formats.into_iter().filter(|(n, _)| wanted(n)) {
         let dir = tempfile::tempdir().expect("tempdir");
         for k in ["deliveries", "cache", "sessions", "ownership"] {
             std::fs::create_dir_all(dir.path().join(k)).expect("mkdir");

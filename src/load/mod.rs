@@ -2,6 +2,7 @@
 
 pub mod cache_log;
 mod columnar;
+pub mod jsonl;
 pub mod logs;
 pub mod parquet;
 pub mod raw;

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::io::Read;
 use std::path::Path;
 
+use super::jsonl;
 use super::parquet::ParquetRows;
 use super::raw::RawRow;
 use super::text::{self, TextRows};
@@ -131,7 +132,10 @@ pub fn read_file(path: &Path, format: Format, compression: Compression) -> Resul
     match format {
         Format::Parquet => super::parquet::read_whole(path).map(RawFile::Parquet),
         Format::Csv => Ok(RawFile::Text(text::split_csv(decode(path, compression)?))),
-        Format::Jsonl => Ok(RawFile::Text(text::split_jsonl(decode(path, compression)?))),
+        Format::Jsonl => Ok(RawFile::Text(jsonl::split_jsonl(decode(
+            path,
+            compression,
+        )?))),
         Format::Log(f) => Err(format!(
             "a {} log is read with its mapping's format (a bug of ours if this is seen)",
             f.name()

@@ -1,4 +1,4 @@
-//! The CSV and JSON Lines readers: a file's decompressed text split into a header and raw text rows.
+//! The CSV reader: a file's decompressed text split into a header and raw text rows.
 //!
 //! They do not interpret values; they only split the text into rows and cells, and keep the
 //! text to quote a row back in the quarantine.
@@ -148,103 +148,6 @@ impl<'a> LineCounter<'a> {
     }
 }
 
-/// Splits JSON Lines text; every non-blank line is one row.
-pub fn split_jsonl(text: Vec<u8>) -> TextRows {
-    let mut file = TextRows::default();
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    // Each object is reduced to (header position, text) pairs as soon as it is parsed, so a
-    // large file never holds every parsed JSON map at once; cells are laid out at the end,
-    // when the union of keys (the header) is known.
-    struct ParsedLine {
-        line: u64,
-        span: (usize, usize),
-        pairs: Result<Vec<(usize, Option<String>)>, String>,
-        nested: Vec<usize>,
-    }
-    let mut parsed: Vec<ParsedLine> = Vec::new();
-    let mut start = 0usize;
-    let mut line_no = 0u64;
-    while start < text.len() {
-        line_no += 1;
-        let end = text[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|p| start + p + 1)
-            .unwrap_or(text.len());
-        let raw = &text[start..end];
-        let span = (start, end);
-        start = end;
-        let trimmed = raw.trim_ascii();
-        if trimmed.is_empty() {
-            continue;
-        }
-        let mut nested = Vec::new();
-        let res = match std::str::from_utf8(trimmed) {
-            Err(_) => Err("invalid UTF-8".to_string()),
-            Ok(s) => match serde_json::from_str::<serde_json::Value>(s) {
-                Ok(serde_json::Value::Object(m)) => Ok(m
-                    .into_iter()
-                    .map(|(k, v)| {
-                        let i = match index.get(&k) {
-                            Some(&i) => i,
-                            None => {
-                                let i = file.headers.len();
-                                file.headers.push(k.clone());
-                                index.insert(k, i);
-                                i
-                            }
-                        };
-                        let text = match v {
-                            serde_json::Value::Null => None,
-                            serde_json::Value::String(s) => Some(s),
-                            serde_json::Value::Bool(b) => Some(b.to_string()),
-                            serde_json::Value::Number(n) => Some(n.to_string()),
-                            other => {
-                                nested.push(i);
-                                Some(other.to_string())
-                            }
-                        };
-                        (i, text)
-                    })
-                    .collect()),
-                Ok(_) => Err("line is JSON but not an object".to_string()),
-                Err(e) => Err(format!("invalid JSON: {e}")),
-            },
-        };
-        parsed.push(ParsedLine {
-            line: line_no,
-            span,
-            pairs: res,
-            nested,
-        });
-    }
-    let width = file.headers.len();
-    let mut cells: Vec<Option<String>> = vec![None; width];
-    for ParsedLine {
-        line,
-        span,
-        pairs,
-        nested,
-    } in parsed
-    {
-        let row = pairs.map(|pairs| {
-            cells.iter_mut().for_each(|c| *c = None);
-            for (i, v) in pairs {
-                cells[i] = v;
-            }
-            cells.iter().map(|c| c.as_deref()).collect()
-        });
-        file.rows.push(RawRow {
-            line,
-            cells: row,
-            nested,
-            span,
-        });
-    }
-    file.text = text;
-    file
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,28 +180,5 @@ mod tests {
             .as_ref()
             .unwrap_err()
             .contains("invalid UTF-8"));
-    }
-
-    #[test]
-    fn jsonl_rows_union_keys() {
-        let f = split_jsonl(
-            b"{\"a\":1,\"b\":null}\n\n{\"c\":\"x\",\"a\":\"\"}\n[1]\nnot json\n{\"a\":{\"k\":1}}"
-                .to_vec(),
-        );
-        assert_eq!(f.headers, vec!["a", "b", "c"]);
-        assert_eq!(f.rows.len(), 5);
-        assert_eq!(
-            f.rows[0].cells.as_ref().unwrap().to_vec(),
-            vec![Some("1".into()), None, None]
-        );
-        assert_eq!(f.rows[1].line, 3);
-        assert_eq!(
-            f.rows[1].cells.as_ref().unwrap().to_vec(),
-            vec![None, None, Some("x".into())]
-        );
-        assert!(f.rows[2].cells.is_err());
-        assert!(f.rows[3].cells.is_err());
-        assert_eq!(f.rows[4].nested, vec![0]);
-        assert_eq!(f.quote(&f.rows[3]), "not json");
     }
 }
