@@ -29,6 +29,9 @@ enum Value<'a> {
     Nested(String),
 }
 
+/// A line's (key, value) pairs in order, or why it has none.
+type Pairs<'a> = Result<Vec<(Cow<'a, str>, Value<'a>)>, String>;
+
 /// One key of a line's object.
 struct Key<'a>(Cow<'a, str>);
 
@@ -42,7 +45,7 @@ pub fn split_jsonl(text: Vec<u8>) -> TextRows {
     let mut index: HashMap<String, usize, foldhash::fast::RandomState> = HashMap::default();
     let lines = non_blank_lines(&text);
     for block in lines.chunks(BLOCK) {
-        let mut parsed: Vec<Result<Vec<(Cow<str>, Value)>, String>> = block
+        let mut parsed: Vec<Pairs> = block
             .par_iter()
             .map(|&(_, (a, b))| parse_line(&text[a..b]))
             .collect();
@@ -139,7 +142,7 @@ fn non_blank_lines(text: &[u8]) -> Vec<(u64, (usize, usize))> {
     lines
 }
 
-fn parse_line(raw: &[u8]) -> Result<Vec<(Cow<'_, str>, Value<'_>)>, String> {
+fn parse_line(raw: &[u8]) -> Pairs<'_> {
     let s = std::str::from_utf8(raw.trim_ascii()).map_err(|_| "invalid UTF-8".to_string())?;
     match serde_json::from_str::<Line>(s) {
         Ok(Line(Some(pairs))) => Ok(pairs),
