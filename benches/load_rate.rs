@@ -1,5 +1,5 @@
 //! Load rate: rows per second for a 10^6-row deliveries file in each supported format, the
-//! contract's and the servers' own (nginx, varnishncsa, W3C as CloudFront writes it, Cloudflare Logpush, Google Cloud Logging; the same
+//! contract's and the servers' own (nginx with `$msec` and with `$time_local`, varnishncsa, W3C as CloudFront writes it, Cloudflare Logpush, Google Cloud Logging; the same
 //! deliveries, read through a mapping file).
 //!
 //! Run with `cargo bench --bench load_rate` (set `LOAD_RATE_ROWS` for another size, and
@@ -95,6 +95,13 @@ fn write_text(dir: &Path, name: &str, rows: u64, jsonl: bool, compress: Option<&
 /// mapping that reads it written beside the deliveries folder.
 fn write_access_log(dir: &Path, rows: u64, server: &str) {
     let (format, derive) = match server {
+        "nginx-clf" => (
+            r#"[$time_local] $request_id $hostname $upstream_cache_status "$request" $status $body_bytes_sent "$cookie_sid" "$http_user_agent""#,
+            r#"session_id = "cookie_sid"
+requested_stream_id = { from = "request", regex = '^GET /cam/([^/]+)/' }
+cache_key = { from = "request", regex = '^GET /cam/([^? ]+)' }
+object_id = { from = "request", query = "obj" }"#,
+        ),
         "nginx" => (
             r#"$msec $request_id $hostname $upstream_cache_status "$request" $status $body_bytes_sent "$cookie_sid" "$http_user_agent""#,
             r#"session_id = "cookie_sid"
@@ -137,8 +144,9 @@ object_id = { from = "r", query = "obj" }"#,
     } else {
         format!("log_format = '{format}'\n")
     };
+    let name = server.strip_suffix("-clf").unwrap_or(server);
     let mapping =
-        format!("[deliveries]\nformat = \"{server}\"\n{log_format}[deliveries.derive]\n{derive}\n");
+        format!("[deliveries]\nformat = \"{name}\"\n{log_format}[deliveries.derive]\n{derive}\n");
     let root = dir.parent().expect("deliveries has a parent");
     std::fs::write(root.join("mapping.toml"), mapping).expect("write mapping");
     let mut text = Vec::with_capacity(rows as usize * 200);
@@ -154,18 +162,17 @@ object_id = { from = "r", query = "obj" }"#,
             format!("?obj={}", r[7])
         };
         let status = if r[5] == "hit" { "HIT" } else { "MISS" };
-        let line = if server == "nginx" {
+        let line = if server.starts_with("nginx") {
+            let when = match server {
+                "nginx" => format!("{}.{:03}", t / 1000, t % 1000),
+                _ => chrono::DateTime::from_timestamp_millis(t as i64)
+                    .expect("a time")
+                    .format("[%d/%b/%Y:%H:%M:%S +0000]")
+                    .to_string(),
+            };
             format!(
-                "{}.{:03} {} {} {} \"GET /cam/{}{} HTTP/1.1\" 200 {} \"{}\" \"Nest Hub\"",
-                t / 1000,
-                t % 1000,
-                r[6],
-                r[3],
-                status,
-                r[4],
-                query,
-                r[11],
-                r[1]
+                "{} {} {} {} \"GET /cam/{}{} HTTP/1.1\" 200 {} \"{}\" \"Nest Hub\"",
+                when, r[6], r[3], status, r[4], query, r[11], r[1]
             )
         } else if server == "cloudflare" {
             format!(
@@ -239,7 +246,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     type Writer<'a> = &'a dyn Fn(&Path);
-    let formats: [(&str, Writer); 11] = [
+    let formats: [(&str, Writer); 12] = [
         ("csv", &|d| write_text(d, "d.csv", rows, false, None)),
         ("csv.gz", &|d| {
             write_text(d, "d.csv.gz", rows, false, Some("gz"))
@@ -253,6 +260,7 @@ fn main() {
         }),
         ("parquet", &|d| write_parquet(d, rows)),
         ("nginx", &|d| write_access_log(d, rows, "nginx")),
+        ("nginx-clf", &|d| write_access_log(d, rows, "nginx-clf")),
         ("varnishncsa", &|d| write_access_log(d, rows, "varnishncsa")),
         ("w3c", &|d| write_access_log(d, rows, "w3c")),
         ("cloudflare", &|d| write_access_log(d, rows, "cloudflare")),

@@ -197,7 +197,57 @@ pub enum LogTime {
     Auto,
     /// A strftime pattern (chrono's syntax); with `%z` or `%:z` it is absolute, without it the
     /// time is naive and read in the dataset's time zone.
-    Pattern(String),
+    Pattern(TimePattern),
+}
+
+/// A strftime pattern compiled once, not read again at every line.
+#[derive(Debug, Clone)]
+pub struct TimePattern {
+    text: String,
+    items: Vec<chrono::format::Item<'static>>,
+}
+
+impl PartialEq for TimePattern {
+    fn eq(&self, other: &TimePattern) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for TimePattern {}
+
+/// The Common Log Format's time, `10/Oct/2000:13:55:36 -0700`.
+static CLF: std::sync::LazyLock<TimePattern> =
+    std::sync::LazyLock::new(|| TimePattern::new("%d/%b/%Y:%H:%M:%S %z"));
+
+impl TimePattern {
+    pub fn new(pattern: &str) -> TimePattern {
+        // A pattern chrono cannot read matches no value, as chrono's own parse_from_str has it.
+        let items = chrono::format::StrftimeItems::new(pattern)
+            .parse_to_owned()
+            .unwrap_or_else(|_| vec![chrono::format::Item::Error]);
+        TimePattern {
+            text: pattern.to_string(),
+            items,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// `DateTime::parse_from_str(value, pattern)`, the pattern already compiled.
+    fn instant(&self, value: &str) -> Option<i64> {
+        let mut parsed = chrono::format::Parsed::new();
+        chrono::format::parse(&mut parsed, value, self.items.iter()).ok()?;
+        parsed.to_datetime().ok().map(|t| t.timestamp_millis())
+    }
+
+    /// `NaiveDateTime::parse_from_str(value, pattern)`, the pattern already compiled.
+    fn local(&self, value: &str) -> Option<NaiveDateTime> {
+        let mut parsed = chrono::format::Parsed::new();
+        chrono::format::parse(&mut parsed, value, self.items.iter()).ok()?;
+        parsed.to_naive_datetime_with_offset(0).ok()
+    }
 }
 
 /// A log time read: an instant, or a local time still to be placed in the dataset's zone.
@@ -219,7 +269,7 @@ impl LogTime {
             "epoch_ns" => LogTime::EpochNanos,
             "rfc3339" => LogTime::Rfc3339,
             "auto" => LogTime::Auto,
-            p if p.contains('%') => LogTime::Pattern(p.to_string()),
+            p if p.contains('%') => LogTime::Pattern(TimePattern::new(p)),
             _ => return None,
         })
     }
@@ -228,9 +278,7 @@ impl LogTime {
     pub fn resolution_ms(&self) -> i64 {
         match self {
             LogTime::Clf => 1000,
-            LogTime::Pattern(p)
-                if !p.contains("%.f") && !p.contains("%f") && !p.contains("%3f") =>
-            {
+            LogTime::Pattern(p) if ["%.f", "%f", "%3f"].iter().all(|f| !p.as_str().contains(f)) => {
                 1000
             }
             _ => 1,
@@ -248,7 +296,7 @@ impl LogTime {
             LogTime::Auto => {
                 "epoch seconds, milliseconds, microseconds, nanoseconds or RFC 3339".into()
             }
-            LogTime::Pattern(p) => format!("a time in the pattern {p:?}"),
+            LogTime::Pattern(p) => format!("a time in the pattern {:?}", p.as_str()),
         }
     }
 
@@ -261,9 +309,7 @@ impl LogTime {
                 .map(LogInstant::Utc)
         };
         match self {
-            LogTime::Clf => DateTime::parse_from_str(value, "%d/%b/%Y:%H:%M:%S %z")
-                .ok()
-                .map(|t| LogInstant::Utc(t.timestamp_millis())),
+            LogTime::Clf => CLF.instant(value).map(LogInstant::Utc),
             LogTime::EpochSeconds => epoch_nanos(value, 9).and_then(utc),
             LogTime::EpochMillis => epoch_nanos(value, 6).and_then(utc),
             LogTime::EpochMicros => epoch_nanos(value, 3).and_then(utc),
@@ -287,14 +333,10 @@ impl LogTime {
                 .then(|| parse_rfc3339(value))
                 .flatten()
                 .map(LogInstant::Utc),
-            LogTime::Pattern(p) if p.contains("%z") || p.contains("%:z") || p.contains("%#z") => {
-                DateTime::parse_from_str(value, p)
-                    .ok()
-                    .map(|t| LogInstant::Utc(t.timestamp_millis()))
+            LogTime::Pattern(p) if ["%z", "%:z", "%#z"].iter().any(|z| p.as_str().contains(z)) => {
+                p.instant(value).map(LogInstant::Utc)
             }
-            LogTime::Pattern(p) => NaiveDateTime::parse_from_str(value, p)
-                .ok()
-                .map(LogInstant::Local),
+            LogTime::Pattern(p) => p.local(value).map(LogInstant::Local),
         }
     }
 }
@@ -338,6 +380,44 @@ mod tests {
     use super::*;
 
     const T: i64 = 1_577_318_400_000; // 2019-12-26T00:00:00Z
+
+    /// A compiled pattern reads every value as chrono's `parse_from_str` reads it with the text.
+    #[test]
+    fn compiled_patterns_read_as_chrono_reads_the_text() {
+        let patterns = [
+            "%d/%b/%Y:%H:%M:%S %z",
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y/%m/%d %H:%M:%S%.f %:z",
+            "%d.%m.%Y %H:%M",
+            "%s",
+            "%Q",
+            "%Y-%m-%d",
+        ];
+        let values = [
+            "26/Dec/2019:08:00:00 +0800",
+            "26/Dec/2019:08:00:00",
+            "31/Feb/2019:08:00:00 +0000",
+            "2019-12-26 08:00:00.123",
+            "2019/12/26 08:00:00.5 +01:00",
+            "26.12.2019 08:00",
+            "1577318400",
+            "2019-12-26",
+            "",
+            "26/Dec/2019:08:00:00 +0800 trailing",
+        ];
+        for p in patterns {
+            let compiled = TimePattern::new(p);
+            for v in values {
+                let instant = DateTime::parse_from_str(v, p)
+                    .ok()
+                    .map(|t| t.timestamp_millis());
+                assert_eq!(compiled.instant(v), instant, "{p:?} {v:?}");
+                let local = NaiveDateTime::parse_from_str(v, p).ok();
+                assert_eq!(compiled.local(v), local, "{p:?} {v:?}");
+            }
+        }
+        assert_eq!(CLF.instant(values[0]), Some(T));
+    }
 
     #[test]
     fn three_forms_agree() {
