@@ -91,23 +91,23 @@ fn write_text(dir: &Path, name: &str, rows: u64, jsonl: bool, compress: Option<&
     std::fs::write(dir.join(name), bytes).expect("write bench file");
 }
 
+/// Where nginx's fields hold the contract's columns, whichever time it writes.
+const NGINX_DERIVE: &str = r#"session_id = "cookie_sid"
+requested_stream_id = { from = "request", regex = '^GET /cam/([^/]+)/' }
+cache_key = { from = "request", regex = '^GET /cam/([^? ]+)' }
+object_id = { from = "request", query = "obj" }"#;
+
 /// The same deliveries as an access log of `server` (`nginx` or `varnishncsa`), with the
 /// mapping that reads it written beside the deliveries folder.
 fn write_access_log(dir: &Path, rows: u64, server: &str) {
     let (format, derive) = match server {
         "nginx-clf" => (
             r#"[$time_local] $request_id $hostname $upstream_cache_status "$request" $status $body_bytes_sent "$cookie_sid" "$http_user_agent""#,
-            r#"session_id = "cookie_sid"
-requested_stream_id = { from = "request", regex = '^GET /cam/([^/]+)/' }
-cache_key = { from = "request", regex = '^GET /cam/([^? ]+)' }
-object_id = { from = "request", query = "obj" }"#,
+            NGINX_DERIVE,
         ),
         "nginx" => (
             r#"$msec $request_id $hostname $upstream_cache_status "$request" $status $body_bytes_sent "$cookie_sid" "$http_user_agent""#,
-            r#"session_id = "cookie_sid"
-requested_stream_id = { from = "request", regex = '^GET /cam/([^/]+)/' }
-cache_key = { from = "request", regex = '^GET /cam/([^? ]+)' }
-object_id = { from = "request", query = "obj" }"#,
+            NGINX_DERIVE,
         ),
         "w3c" => (
             "date time x-edge-location sc-bytes cs-method cs-uri-stem cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id cs(User-Agent)",
