@@ -233,15 +233,43 @@ impl FindingsBuilder {
         let headline = headline::headline(total, &notable.verdicts, &notable.ts, &notable.viewed);
         let window = headline.first_leak.zip(headline.last_leak);
 
-        let exposures = exposures::exposures(
-            &exposures::LeakInputs {
-                verdicts: &notable.verdicts,
-                ts: &notable.ts,
-                viewed: &notable.viewed,
-                session: &notable.session,
-                kind: &notable.kind,
+        // The exposures with the session windows, and the timeline with the factors, side by side.
+        let ((exposures, windows), (timeline, factors)) = rayon::join(
+            || {
+                rayon::join(
+                    || {
+                        exposures::exposures(
+                            &exposures::LeakInputs {
+                                verdicts: &notable.verdicts,
+                                ts: &notable.ts,
+                                viewed: &notable.viewed,
+                                session: &notable.session,
+                                kind: &notable.kind,
+                            },
+                            &basis.dir,
+                        )
+                    },
+                    || {
+                        session_intervals(
+                            loaded.table(Kind::Sessions),
+                            loaded.settings.session_ttl_ms,
+                        )
+                    },
+                )
             },
-            &basis.dir,
+            || {
+                let timeline = timeline::timeline(
+                    timeline::changes_of(loaded.table(Kind::Changes)),
+                    &classes,
+                    &ts,
+                );
+                let in_window: Vec<bool> = ts
+                    .iter()
+                    .map(|&t| matches!(window, Some((a, b)) if t >= a && t <= b))
+                    .collect();
+                drop(ts);
+                (timeline, attributes.factors(&classes, &in_window))
+            },
         );
         let exposed: BTreeSet<&str> = exposures
             .subjects
@@ -253,23 +281,8 @@ impl FindingsBuilder {
             .iter()
             .map(|s| s.account.as_str())
             .collect();
-        let windows =
-            session_intervals(loaded.table(Kind::Sessions), loaded.settings.session_ttl_ms);
         let population =
             population::population(&windows, &basis.starts, window, &exposed, &recipients);
-
-        let timeline = timeline::timeline(
-            timeline::changes_of(loaded.table(Kind::Changes)),
-            &classes,
-            &ts,
-        );
-
-        let in_window: Vec<bool> = ts
-            .iter()
-            .map(|&t| matches!(window, Some((a, b)) if t >= a && t <= b))
-            .collect();
-        drop(ts);
-        let factors = attributes.factors(&classes, &in_window);
         let quality = coverage::quality(loaded, coverage, basis.dir.conflicting);
         Findings {
             headline,
@@ -288,24 +301,49 @@ impl BlockSink for FindingsBuilder {
     /// Counts the block's deliveries and keeps the ones that are not `ok`.
     fn add(&mut self, b: &ClassifiedBlock) -> Result<()> {
         let (d, rows, verdicts) = (b.deliveries, b.rows.clone(), b.verdicts);
-        let first = self.classes.len();
-        self.classes.extend(verdicts.iter().map(|v| v.class));
-        self.ts.extend(
-            d.time("ts")[rows.clone()]
-                .iter()
-                .map(|t| t.unwrap_or(i64::MIN)),
+        let FindingsBuilder {
+            classes,
+            ts,
+            notable,
+            attributes,
+            collisions,
+            coverage,
+        } = self;
+        let first = classes.len();
+        // Each tally takes the block on its own, side by side.
+        rayon::join(
+            || {
+                rayon::join(
+                    || {
+                        classes.extend(verdicts.iter().map(|v| v.class));
+                        ts.extend(
+                            d.time("ts")[rows.clone()]
+                                .iter()
+                                .map(|t| t.unwrap_or(i64::MIN)),
+                        );
+                        notable.add(d, rows.clone(), first, verdicts);
+                    },
+                    || {
+                        attributes.add(
+                            &attribute_values(d, rows.clone(), verdicts, b.context),
+                            verdicts.len(),
+                        )
+                    },
+                )
+            },
+            || {
+                rayon::join(
+                    || {
+                        collisions.add(
+                            verdicts,
+                            d.text("cache_key").slice(rows.clone()),
+                            d.text("cache_node").slice(rows.clone()),
+                        )
+                    },
+                    || coverage.add(d, rows.clone(), verdicts),
+                )
+            },
         );
-        self.notable.add(d, rows.clone(), first, verdicts);
-        self.attributes.add(
-            &attribute_values(d, rows.clone(), verdicts, b.context),
-            verdicts.len(),
-        );
-        self.collisions.add(
-            verdicts,
-            d.text("cache_key").slice(rows.clone()),
-            d.text("cache_node").slice(rows.clone()),
-        );
-        self.coverage.add(d, rows, verdicts);
         Ok(())
     }
 }
