@@ -43,6 +43,8 @@ const ROW_GROUP: usize = 1 << 19;
 /// be gigabytes if they were gathered first.
 pub struct RowTables {
     out: PathBuf,
+    /// Rows per row group: [`ROW_GROUP`], smaller in tests.
+    row_group: usize,
     /// Rows handed in but not yet written, fewer than [`ROW_GROUP`].
     pending: Option<Group>,
     verdicts: Option<ParquetSink>,
@@ -56,6 +58,7 @@ impl RowTables {
     pub fn new(out: &Path) -> RowTables {
         RowTables {
             out: out.to_path_buf(),
+            row_group: ROW_GROUP,
             pending: None,
             verdicts: None,
             leaks: None,
@@ -78,10 +81,10 @@ impl RowTables {
                     "bug in leakscope: a block of deliveries came with other columns than the blocks before it",
                 ));
             }
-            let take = (ROW_GROUP - group.len()).min(n - done);
+            let take = (self.row_group - group.len()).min(n - done);
             group.push(a, done..done + take);
             done += take;
-            if group.len() == ROW_GROUP {
+            if group.len() == self.row_group {
                 if let Some(full) = self.pending.take() {
                     self.write_group(full)?;
                 }
@@ -396,6 +399,106 @@ pub fn write_quarantine(loaded: &LoadedDataset, dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::DeliveryContext;
+    use crate::verdict::{Missing, Verdict};
+    use std::sync::Arc;
+
+    /// However the deliveries come in blocks, the row groups and every byte of the row tables
+    /// are the same: a group's dictionaries are its own values, gathered across blocks.
+    #[test]
+    fn blocks_of_any_size_write_the_same_row_tables() {
+        let n = 5000;
+        let mut csv = String::from(
+            "ts,session_id,requested_stream_id,cache_node,cache_key,cache_status,request_id\n",
+        );
+        for i in 0..n {
+            let status = ["hit", "miss"][i % 2];
+            csv.push_str(&format!(
+                "{},s{},cam-{},n{},k{},{status},r{i}\n",
+                1000 + i,
+                i % 37,
+                i % 11,
+                i % 3,
+                i % 53
+            ));
+        }
+        let d = crate::load::table_from_csv(Kind::Deliveries, &csv, 0);
+        assert_eq!(d.len(), n);
+        let account = |i: usize| Some(Arc::<str>::from(format!("acct-{}", i % 29)));
+        let verdicts: Vec<Verdict> = (0..n)
+            .map(|i| {
+                let class = [Class::Ok, Class::Leak, Class::Unresolved, Class::Ambiguous][i % 4];
+                Verdict {
+                    missing: (class == Class::Unresolved).then_some(Missing::NoContent),
+                    recipient: account(i),
+                    subject: account(i * 7),
+                    // Mostly distinct: written plain.
+                    object_id: Some(Arc::from(format!("obj-{}", i / 2))),
+                    capture_ts: Some(i as i64),
+                    ..Verdict::without_evidence(class)
+                }
+            })
+            .collect();
+        let country = |i: usize| Some(Arc::<str>::from(["de", "fr", "us"][i % 3]));
+        let context = DeliveryContext {
+            client: (0..n).map(|_| Some(Arc::from("hub"))).collect(),
+            integration: (0..n).map(|_| None).collect(),
+            recipient_country: (0..n).map(country).collect(),
+            subject_country: (0..n).map(|i| country(i / 5)).collect(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let write = |cuts: &[usize]| -> Vec<Vec<u8>> {
+            let name: Vec<String> = cuts.iter().map(|c| c.to_string()).collect();
+            let out = dir.path().join(format!("out-{}", name.join("-")));
+            std::fs::create_dir_all(&out).unwrap();
+            let mut tables = RowTables::new(&out);
+            tables.row_group = 1500;
+            let mut start = 0;
+            for &end in cuts.iter().chain([&n]) {
+                tables
+                    .add(&ClassifiedBlock {
+                        deliveries: &d,
+                        rows: start..end,
+                        verdicts: &verdicts[start..end],
+                        context: &context.slice(start..end),
+                    })
+                    .unwrap();
+                start = end;
+            }
+            tables.finish().unwrap();
+            [
+                "verdicts.parquet",
+                "leaks.parquet",
+                "leaks.csv",
+                "unresolved.csv",
+            ]
+            .iter()
+            .map(|f| std::fs::read(out.join(f)).unwrap())
+            .collect()
+        };
+        let whole = write(&[]);
+        for cuts in [
+            &[1500, 3000, 4500][..],
+            &[1, 2999, 3001],
+            &[700, 1400, 2100, 2800, 3500, 4200],
+        ] {
+            assert!(write(cuts) == whole, "blocks cut at {cuts:?}");
+        }
+        let back = ParquetReader::new(std::io::Cursor::new(whole[0].clone()))
+            .finish()
+            .unwrap();
+        assert_eq!(back.height(), n);
+        assert_eq!(back.column("object_id").unwrap().dtype(), &DataType::String);
+        let subjects = back
+            .column("subject_account")
+            .unwrap()
+            .str()
+            .unwrap()
+            .clone();
+        assert_eq!(subjects.get(4999), Some("acct-19"));
+        let leaks = String::from_utf8(whole[2].clone()).unwrap();
+        assert_eq!(leaks.lines().count(), 1 + n / 4);
+    }
 
     /// The verdict table's text goes to the Parquet writer with the dictionaries of
     /// [`Group`]; the file must be the one the writer makes of plain text.
