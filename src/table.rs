@@ -1,6 +1,5 @@
-//! `Table`: the validated rows of one log kind, typed and columnar, ready to become a polars frame.
+//! `Table`: the validated rows of one log kind, typed and columnar.
 
-use polars::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 
@@ -102,31 +101,6 @@ impl ColumnData {
             ColumnData::Bool(v) => ColumnData::Bool(pick(v, idx)),
         }
     }
-
-    /// Rows `rows` as a polars column; enums as their names, as the file had them.
-    fn to_column(&self, name: &str, ty: ColumnType, rows: Range<usize>) -> Column {
-        let name: PlSmallStr = name.into();
-        match self {
-            ColumnData::Text(v) => v.to_column(name, rows),
-            ColumnData::Enum(v) => {
-                let names = match ty {
-                    ColumnType::Enum(names) => names,
-                    _ => &[],
-                };
-                let text = v[rows]
-                    .iter()
-                    .map(|c| c.and_then(|c| names.get(c as usize).copied()));
-                Column::new(name, text.collect::<Vec<_>>())
-            }
-            ColumnData::Time(v) => Column::new(name, &v[rows]),
-            ColumnData::Num(v) => Column::new(name, &v[rows]),
-            ColumnData::Bool(v) => Column::new(name, &v[rows]),
-        }
-    }
-}
-
-fn text_column(name: PlSmallStr, v: &[Option<Text>]) -> Column {
-    Column::new(name, v.iter().map(|o| o.as_deref()).collect::<Vec<_>>())
 }
 
 /// Accepted rows of one kind: every contract column (absent ones all null) and any extra columns.
@@ -251,30 +225,15 @@ impl Table {
     }
 
     /// Appends row `i` of `src`, a table of the same kind with the same extra columns; text is
-    /// shared, not copied.
-    pub fn push_row(&mut self, src: &Table, i: usize) {
-        self.push_row_with(src, i, |_, a, b| a.push_text(b.get(i)));
-    }
-
-    /// [`Table::push_row`], each text cell through [`crate::text::TextColumn::push_via`] with
+    /// shared, not copied, each text cell through [`crate::text::TextColumn::push_via`] with
     /// `memo[k]` for contract column k; whoever changes `src` or starts a new `self` clears them.
     pub fn push_row_via(&mut self, src: &Table, i: usize, memo: &mut [Vec<u32>]) {
-        self.push_row_with(src, i, |k, a, b| match memo.get_mut(k) {
-            Some(m) => a.push_via(b, i, m),
-            None => a.push_text(b.get(i)),
-        });
-    }
-
-    /// Appends row `i` of `src`, text cell of contract column k through `text(k, mine, theirs)`.
-    fn push_row_with(
-        &mut self,
-        src: &Table,
-        i: usize,
-        mut text: impl FnMut(usize, &mut TextColumn, &TextColumn),
-    ) {
         for (k, (mine, theirs)) in self.columns.iter_mut().zip(&src.columns).enumerate() {
             match (mine, theirs) {
-                (ColumnData::Text(a), ColumnData::Text(b)) => text(k, a, b),
+                (ColumnData::Text(a), ColumnData::Text(b)) => match memo.get_mut(k) {
+                    Some(m) => a.push_via(b, i, m),
+                    None => a.push_text(b.get(i)),
+                },
                 (ColumnData::Enum(a), ColumnData::Enum(b)) => a.push(b[i]),
                 (ColumnData::Time(a), ColumnData::Time(b)) => a.push(b[i]),
                 (ColumnData::Num(a), ColumnData::Num(b)) => a.push(b[i]),
@@ -313,25 +272,11 @@ impl Table {
         }
     }
 
-    /// The table as a polars frame: contract columns, then extra columns in name order.
-    pub fn to_frame(&self) -> PolarsResult<DataFrame> {
-        self.frame_of(0..self.len())
-    }
-
-    /// Rows `rows` of the table as a polars frame, columns as in [`Table::to_frame`].
-    pub fn frame_of(&self, rows: Range<usize>) -> PolarsResult<DataFrame> {
-        let mut cols: Vec<Column> = self
-            .kind
-            .columns()
-            .iter()
-            .zip(&self.columns)
-            .map(|(c, d)| d.to_column(c.name, c.ty, rows.clone()))
-            .collect();
-        for (name, values) in &self.extra {
-            if self.kind.column(name).is_none() {
-                cols.push(text_column(name.into(), &values[rows.clone()]));
-            }
-        }
-        DataFrame::new(rows.len(), cols)
+    /// The headers of the extra columns the contract does not name, in name order.
+    pub fn extra_columns(&self) -> impl Iterator<Item = &str> + '_ {
+        self.extra
+            .keys()
+            .map(String::as_str)
+            .filter(|name| self.kind.column(name).is_none())
     }
 }

@@ -5,8 +5,6 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use polars::prelude::{Column, PlSmallStr};
-
 /// A text value. Equal values of a column usually share one allocation.
 pub type Text = Arc<str>;
 
@@ -408,12 +406,6 @@ impl TextColumn {
             Repr::Plain(mut v) => Repr::Plain(idx.iter().map(|&i| v[i].take()).collect()),
         };
         TextColumn { repr }
-    }
-
-    /// Cells `rows` as a polars column.
-    pub fn to_column(&self, name: PlSmallStr, rows: Range<usize>) -> Column {
-        let v: Vec<Option<&str>> = self.range(rows).map(|t| t.map(|t| &**t)).collect();
-        Column::new(name, v)
     }
 }
 

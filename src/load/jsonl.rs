@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 use super::raw::{Cells, RawRow};
-use super::text::TextRows;
+use super::text::{line_ends, TextRows};
 
 /// Lines parsed together: enough to share between threads, few enough that what a block holds
 /// before it becomes rows stays small.
@@ -129,11 +129,9 @@ fn row_cells(
 
 /// The 1-based number and byte span (line break included) of every line that is not blank.
 fn non_blank_lines(text: &[u8]) -> Vec<(u64, (usize, usize))> {
-    let last = (!text.ends_with(b"\n") && !text.is_empty()).then_some(text.len());
-    let ends = memchr::memchr_iter(b'\n', text).map(|i| i + 1).chain(last);
     let mut start = 0;
     let mut lines = Vec::new();
-    for (n, end) in ends.enumerate() {
+    for (n, end) in line_ends(text).enumerate() {
         if !text[start..end].trim_ascii().is_empty() {
             lines.push((n as u64 + 1, (start, end)));
         }

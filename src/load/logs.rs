@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 
 use super::raw::{Cells, RawRow};
-use super::text::TextRows;
+use super::text::{line_ends, TextRows};
 use crate::formats::{Compiled, LogFormat};
 
 /// Lines handed to one worker at a time.
@@ -135,12 +135,6 @@ fn json_array_as_lines(text: Vec<u8>) -> Vec<u8> {
         }
         Err(_) => text,
     }
-}
-
-/// The end of every line (past its `\n`), and of a last line without one.
-fn line_ends(text: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    let last = (!text.ends_with(b"\n") && !text.is_empty()).then_some(text.len());
-    memchr::memchr_iter(b'\n', text).map(|i| i + 1).chain(last)
 }
 
 fn trim_eol(line: &[u8]) -> &[u8] {

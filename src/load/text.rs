@@ -1,4 +1,4 @@
-//! The CSV reader: a file's decompressed text split into a header and raw text rows.
+//! The CSV reader: a file's decompressed text split into a header and raw text rows (and the line ends the line-based readers share).
 //!
 //! They do not interpret values; they only split the text into rows and cells, and keep the
 //! text to quote a row back in the quarantine.
@@ -108,6 +108,12 @@ pub fn split_csv(text: Vec<u8>) -> TextRows {
     finish(&mut file, &mut pending, end);
     file.text = text;
     file
+}
+
+/// The end of every line of `text` (past its `\n`), and of a last line without one.
+pub(super) fn line_ends(text: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let last = (!text.ends_with(b"\n") && !text.is_empty()).then_some(text.len());
+    memchr::memchr_iter(b'\n', text).map(|i| i + 1).chain(last)
 }
 
 /// Turns byte offsets into 1-based line numbers, for offsets visited in increasing order.

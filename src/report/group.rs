@@ -205,7 +205,7 @@ impl DictColumn {
 }
 
 /// Where a column of the row tables takes its cells from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 enum Field {
     /// A contract column of the deliveries, by position in the schema.
     Delivery(usize),
@@ -263,11 +263,9 @@ impl Group {
             };
             columns.push((name.into(), Field::Delivery(i), cells));
         }
-        for name in block.deliveries.extra.keys() {
-            if Kind::Deliveries.column(name).is_none() {
-                let cells = Cells::Text(TextCells::default());
-                columns.push((name.as_str().into(), Field::Extra(name.clone()), cells));
-            }
+        for name in block.deliveries.extra_columns() {
+            let cells = Cells::Text(TextCells::default());
+            columns.push((name.into(), Field::Extra(name.to_string()), cells));
         }
         let text = || Cells::Text(TextCells::default());
         let evidence = [
@@ -305,8 +303,7 @@ impl Group {
             Field::Extra(name) => Some(name.as_str()),
             _ => None,
         });
-        let theirs = block.deliveries.extra.keys().map(|k| k.as_str());
-        ours.eq(theirs.filter(|n| Kind::Deliveries.column(n).is_none()))
+        ours.eq(block.deliveries.extra_columns())
     }
 
     /// Appends the deliveries at positions `k` of `block` (positions into its verdicts).

@@ -185,21 +185,9 @@ impl BlockSink for RowTables {
 
 /// Writes the row tables of `a` into `out`.
 pub fn write_row_tables(a: &ClassifiedBlock, out: &Path) -> Result<()> {
+    // The tables gather their own row groups: one block of every delivery is never one frame.
     let mut tables = RowTables::new(out);
-    // In row groups, so that the evidence of all deliveries is never one frame.
-    let n = a.verdicts.len();
-    for start in (0..n).step_by(ROW_GROUP) {
-        let k = start..n.min(start + ROW_GROUP);
-        tables.add_block(&ClassifiedBlock {
-            deliveries: a.deliveries,
-            rows: a.rows.start + k.start..a.rows.start + k.end,
-            verdicts: &a.verdicts[k.clone()],
-            context: &a.context.slice(k),
-        })?;
-    }
-    if n == 0 {
-        tables.add_block(a)?;
-    }
+    tables.add_block(a)?;
     tables.finish()
 }
 
