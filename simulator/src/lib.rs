@@ -9,6 +9,7 @@
 pub mod dirty;
 pub mod output;
 mod plan;
+pub mod real;
 pub mod rows;
 pub mod scenario;
 pub mod shape;
@@ -60,6 +61,10 @@ pub struct GenerateArgs {
     /// cache-heavy (a cache row per delivery or more, epoch-millisecond timestamps).
     #[arg(long, value_enum, default_value_t = Shape::Standard)]
     pub shape: Shape,
+    /// Write deliveries as nginx access logs and sessions as Keycloak events, with no cache log
+    /// and the mapping.toml that reads them; ownership, changes and accounts keep --format.
+    #[arg(long, conflicts_with = "dirty")]
+    pub real_logs: bool,
 }
 
 impl GenerateArgs {
@@ -78,6 +83,7 @@ impl GenerateArgs {
             dirty: false,
             force: false,
             shape: Shape::Standard,
+            real_logs: false,
         }
     }
 }
@@ -140,7 +146,9 @@ const OUTPUTS: &[&str] = &[
     "changes",
     "accounts",
     "dataset.toml",
+    "mapping.toml",
     "truth.json",
+    "truth_differences.csv",
     "truth_leaks.csv",
     "truth_details.csv",
 ];
@@ -180,12 +188,21 @@ fn dataset_toml(args: &GenerateArgs) -> String {
     if args.shape != Shape::Standard {
         flags.push_str(&format!(" --shape {}", args.shape.name()));
     }
+    if args.real_logs {
+        flags.push_str(" --real-logs");
+    }
     let mut s = format!(
         "# Written by: leakscope generate --scenario {} --seed {} --deliveries {} --format {}{}\n\
          session_ttl = \"24h\"\n\
          tolerance = \"2s\"\n",
         args.scenario, args.seed, args.deliveries, args.format, flags
     );
+    if args.real_logs {
+        s.push_str(
+            "# No cache log: what the keys held is inferred from the misses.\n\
+             infer_cache = true\n",
+        );
+    }
     if args.dirty {
         s.push_str(&format!(
             "# Files with naive timestamps are in this zone.\n\
@@ -213,6 +230,10 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<Report> {
     anyhow::ensure!(
         args.deliveries >= MIN_DELIVERIES,
         "--deliveries must be at least {MIN_DELIVERIES}"
+    );
+    anyhow::ensure!(
+        !(args.real_logs && args.dirty),
+        "--real-logs writes clean server logs; --dirty applies to the contract form only"
     );
     prepare_out(&args.out, args.force)?;
     let n = args.deliveries;
@@ -248,7 +269,7 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<Report> {
         names(&["changes"]),
         names(&["accounts-a", "accounts-b"]),
     ];
-    let mut out = Output::new(
+    let out = Output::new(
         &args.out,
         args.dirty,
         format,
@@ -257,7 +278,13 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<Report> {
         n,
         args.shape.epoch_timestamps(),
     );
-    let mut truth = TruthAcc::create(&args.out)?;
+    let mut out = if args.real_logs {
+        std::fs::write(args.out.join("mapping.toml"), real::mapping_toml())?;
+        out.with_real_logs(world.nodes.iter().map(|n| n.server.clone()).collect())
+    } else {
+        out
+    };
+    let mut truth = TruthAcc::create(&args.out, args.real_logs)?;
     let stats = sim::run(
         &world,
         stream(args.seed, scenario, "traffic"),

@@ -9,6 +9,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::dirty::{self, Mal};
+use super::real::RealForms;
 use super::rows::{LogKind, Row, Val};
 use super::truth::RowCounts;
 use super::writer::{Container, FileSink, FileSpec, Pending, TsForm};
@@ -125,6 +126,8 @@ pub struct Output {
     opened: u32,
     /// Clean files write every timestamp as epoch milliseconds (Parquet: Int64).
     epoch: bool,
+    /// `--real-logs`: deliveries and sessions as their servers log them, no cache log.
+    real: Option<RealForms>,
 }
 
 impl Output {
@@ -190,7 +193,29 @@ impl Output {
             enum_case,
             opened: 0,
             epoch,
+            real: None,
         }
+    }
+
+    /// Writes deliveries as nginx access logs, one per stream server in `servers` (the group of
+    /// `emit`), sessions as Keycloak events, and no cache log: `real`.
+    pub fn with_real_logs(mut self, servers: Vec<String>) -> Output {
+        let ki = LogKind::Deliveries.index();
+        self.kinds[ki].groups = servers
+            .into_iter()
+            .map(|name| Group {
+                name,
+                sink: None,
+                part: 0,
+            })
+            .collect();
+        self.real = Some(RealForms::default());
+        self
+    }
+
+    /// Whether the dataset is written in real log forms (and its cache left for inference).
+    pub fn real_logs(&self) -> bool {
+        self.real.is_some()
     }
 
     fn clean_container(&self, kind: LogKind, part: u32) -> Container {
@@ -234,6 +259,14 @@ impl Output {
             let mut spec = dirty::dirty_spec(rel, kind, c, &mut self.rng);
             spec.enum_case = self.enum_case[ki];
             spec
+        } else if self.real.is_some() && kind == LogKind::Deliveries {
+            FileSpec::clean(
+                format!("deliveries/{name}/access.log"),
+                kind,
+                Container::Log,
+            )
+        } else if self.real.is_some() && kind == LogKind::Sessions {
+            FileSpec::clean("sessions/keycloak-events.json".into(), kind, Container::Log)
         } else {
             let c = self.clean_container(kind, part);
             let rel = if self.kinds[ki].rows_per_file == u64::MAX {
@@ -256,12 +289,17 @@ impl Output {
     fn close(&mut self, sink: FileSink) -> anyhow::Result<()> {
         let ki = sink.kind.index();
         self.kinds[ki].read_closed += sink.rows;
+        let (ts_form, captured_form) = match (sink.spec.container, sink.kind) {
+            (Container::Log, LogKind::Deliveries) => ("nginx $msec".into(), "epoch ms".into()),
+            (Container::Log, _) => ("keycloak time (epoch ms)".into(), String::new()),
+            _ => (sink.spec.ts.describe(), sink.spec.cap.describe()),
+        };
         self.files.push(FileInfo {
             kind: sink.kind,
             rel: sink.spec.rel.clone(),
             container: sink.spec.container,
-            ts_form: sink.spec.ts.describe(),
-            captured_form: sink.spec.cap.describe(),
+            ts_form,
+            captured_form,
             rows: sink.rows,
         });
         sink.finish(&mut self.rng)
@@ -277,12 +315,13 @@ impl Output {
 
     /// Writes one distinct event of `kind` through writer `group` (ignored in clean mode).
     pub fn emit(&mut self, kind: LogKind, group: usize, row: Row) -> anyhow::Result<()> {
+        if self.real.is_some() && kind == LogKind::Cache {
+            // A real edge logs what it delivered, not what its cache stored.
+            return Ok(());
+        }
         let ki = kind.index();
-        let gi = if self.dirty {
-            group % self.kinds[ki].groups.len()
-        } else {
-            0
-        };
+        // Clean contract files have one group per kind, so this is 0 for them.
+        let gi = group % self.kinds[ki].groups.len();
         let full = match &self.kinds[ki].groups[gi].sink {
             None => true,
             Some(s) => s.rows >= self.kinds[ki].rows_per_file,
@@ -294,6 +333,9 @@ impl Output {
             self.open(ki, gi)?;
         }
         self.kinds[ki].distinct += 1;
+        if let Some(line) = self.real.as_mut().and_then(|r| r.line(kind, &row)) {
+            return self.push(ki, gi, Pending::Raw(line));
+        }
         if !self.dirty {
             return self.push(ki, gi, Pending::Row(row));
         }

@@ -116,6 +116,29 @@ pub fn push_epoch(out: &mut String, ms: i64) {
     push_num(out, ms, 1);
 }
 
+/// The Common Log Format time of nginx's `$time_local` on a UTC host: `30/Dec/2019:00:00:15 +0000`
+/// (whole seconds, the milliseconds dropped as nginx drops them).
+pub fn push_clf(out: &mut String, ms: i64) {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = ms.div_euclid(DAY_MS);
+    let rem = ms.rem_euclid(DAY_MS);
+    let (y, m, d) = civil_from_days(days);
+    push_num(out, d as i64, 2);
+    out.push('/');
+    out.push_str(MONTHS[(m as usize).clamp(1, 12) - 1]);
+    out.push('/');
+    push_num(out, y, 4);
+    out.push(':');
+    push_num(out, rem / 3_600_000, 2);
+    out.push(':');
+    push_num(out, rem / 60_000 % 60, 2);
+    out.push(':');
+    push_num(out, rem / 1000 % 60, 2);
+    out.push_str(" +0000");
+}
+
 /// RFC 3339 UTC with milliseconds, the form of `first_leak`/`last_leak`.
 pub fn utc(ms: i64) -> String {
     let mut s = String::with_capacity(24);
@@ -153,6 +176,12 @@ mod tests {
             assert_eq!(n, local.format("%Y-%m-%d %H:%M:%S%.3f").to_string());
         }
         assert_eq!(utc(WINDOW_START_MS), "2019-12-30T00:00:00.000Z");
+        for &ms in &[0i64, WINDOW_START_MS + 123_456_789, 951_782_400_123] {
+            let mut clf = String::new();
+            push_clf(&mut clf, ms);
+            let t = DateTime::from_timestamp_millis(ms).unwrap();
+            assert_eq!(clf, t.format("%d/%b/%Y:%H:%M:%S +0000").to_string());
+        }
     }
 
     #[test]

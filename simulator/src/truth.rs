@@ -248,6 +248,10 @@ pub struct TruthAcc {
     last: Option<i64>,
     leaks_csv: BufWriter<File>,
     details_csv: BufWriter<File>,
+    /// `--real-logs`: the deliveries whose verdict differs from the contract form's, and why.
+    differences_csv: Option<BufWriter<File>>,
+    /// How many rows `differences_csv` has.
+    pub differences: u64,
     /// Non-ok deliveries by cause (`shared_key`, `misrouted`, a special's name, ...).
     pub by_cause: BTreeMap<String, u64>,
     /// Ordinary deliveries that came out ambiguous or unresolved: the design's margins failed. Must be 0.
@@ -255,7 +259,8 @@ pub struct TruthAcc {
 }
 
 impl TruthAcc {
-    pub fn create(root: &Path) -> anyhow::Result<TruthAcc> {
+    /// With `differences`, also `truth_differences.csv` (see [`TruthAcc::record_difference`]).
+    pub fn create(root: &Path, differences: bool) -> anyhow::Result<TruthAcc> {
         let mut leaks_csv = BufWriter::new(File::create(root.join("truth_leaks.csv"))?);
         writeln!(leaks_csv, "request_id")?;
         let mut details_csv = BufWriter::new(File::create(root.join("truth_details.csv"))?);
@@ -263,6 +268,16 @@ impl TruthAcc {
             details_csv,
             "request_id,class,cause,recipient_account,subject_account"
         )?;
+        let differences_csv = if differences {
+            let mut w = BufWriter::new(File::create(root.join("truth_differences.csv"))?);
+            writeln!(
+                w,
+                "request_id,contract_class,contract_reason,class,reason,contract_subject,subject,why"
+            )?;
+            Some(w)
+        } else {
+            None
+        };
         Ok(TruthAcc {
             deliveries: 0,
             leaks: 0,
@@ -278,6 +293,8 @@ impl TruthAcc {
             last: None,
             leaks_csv,
             details_csv,
+            differences_csv,
+            differences: 0,
             by_cause: BTreeMap::new(),
             unplanned: 0,
         })
@@ -369,7 +386,39 @@ impl TruthAcc {
         })
     }
 
+    /// A delivery the real log forms judge otherwise than the contract form (`contract`), because
+    /// they cannot show what `why` says.
+    pub fn record_difference(
+        &mut self,
+        request_id: &str,
+        contract: &Eval,
+        shown: &Eval,
+        why: &str,
+    ) -> anyhow::Result<()> {
+        let reason = |e: &Eval| match e.class {
+            Class::Unresolved(m) => m.name(),
+            _ => "",
+        };
+        if let Some(w) = self.differences_csv.as_mut() {
+            writeln!(
+                w,
+                "{request_id},{},{},{},{},{},{},{why}",
+                contract.class.name(),
+                reason(contract),
+                shown.class.name(),
+                reason(shown),
+                contract.subject.map(account_name).unwrap_or_default(),
+                shown.subject.map(account_name).unwrap_or_default()
+            )?;
+            self.differences += 1;
+        }
+        Ok(())
+    }
+
     pub fn finish(mut self) -> anyhow::Result<()> {
+        if let Some(w) = self.differences_csv.as_mut() {
+            w.flush()?;
+        }
         self.leaks_csv.flush()?;
         self.details_csv.flush()?;
         Ok(())

@@ -24,6 +24,8 @@ pub enum Container {
     CsvZst,
     JsonlGz,
     Ndjson,
+    /// A server's own text log (`--real-logs`): lines rendered by `real`, no header.
+    Log,
 }
 
 impl Container {
@@ -57,6 +59,7 @@ impl Container {
             Container::CsvZst => "csv.zst",
             Container::JsonlGz => "jsonl.gz",
             Container::Ndjson => "ndjson",
+            Container::Log => "log",
         }
     }
 
@@ -486,7 +489,7 @@ impl FileSink {
         let file = File::create(&path)?;
         let out = match spec.container {
             Container::Parquet => Out::Parquet(Box::new(PqOut::new(file, kind, &spec))),
-            Container::Csv | Container::Jsonl | Container::Ndjson => {
+            Container::Csv | Container::Jsonl | Container::Ndjson | Container::Log => {
                 Out::Text(TextOut::Plain(BufWriter::with_capacity(1 << 16, file)))
             }
             Container::CsvGz | Container::JsonlGz => {

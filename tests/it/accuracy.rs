@@ -1,12 +1,15 @@
 //! End to end: for every scenario, clean and dirty, three seeds each, the analyser's summary equals
-//! the generator's truth on every key, and its leak set equals `truth_leaks.csv` exactly.
+//! the generator's truth on every key, and its leak set equals `truth_leaks.csv` exactly. The same
+//! for the datasets in real log forms (`--real-logs`), whose verdicts also equal the contract
+//! form's except for the deliveries `truth_differences.csv` lists.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use leakscope::analyze::{analyze, summary_json, AnalyzeOptions};
+use leakscope::analyze::{analyze, summary_json, Analysis, AnalyzeOptions};
 use leakscope::schema::Kind;
 use leakscope::verdict::Class;
+use leakscope_simulator::shape::Shape;
 use leakscope_simulator::{generate, GenerateArgs};
 
 const SCENARIOS: [&str; 3] = ["cache-key-collision", "session-mixup", "auth-page-cache"];
@@ -32,12 +35,87 @@ fn check(scenario: &str, seed: u64, dirty: bool, format: &str) -> Vec<String> {
         "{scenario} seed {seed} {format}{}",
         if dirty { " dirty" } else { "" }
     );
-    let analysis = match analyze(dir.path(), &AnalyzeOptions::default()) {
-        Ok(a) => a,
-        Err(e) => return vec![format!("{label}: analyze failed: {e}")],
+    match analyze(dir.path(), &AnalyzeOptions::default()) {
+        Ok(a) => against_truth(&label, dir.path(), &report.truth, &a),
+        Err(e) => vec![format!("{label}: analyze failed: {e}")],
+    }
+}
+
+/// Each delivery's class by request id.
+fn classes(analysis: &Analysis) -> BTreeMap<String, &'static str> {
+    let ids = analysis.loaded.table(Kind::Deliveries).text("request_id");
+    ids.iter()
+        .enumerate()
+        .filter_map(|(i, id)| Some((id?.to_string(), analysis.verdicts[i].class.as_str())))
+        .collect()
+}
+
+/// The real-log form of one scenario and seed against its truth, and its verdicts against those of
+/// the contract form of the same world.
+fn check_real(scenario: &str, seed: u64, shape: Shape) -> Vec<String> {
+    let label = format!("{scenario} seed {seed} {} real logs", shape.name());
+    let (real, contract) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut args = GenerateArgs::new(scenario, seed, DELIVERIES, real.path());
+    args.real_logs = true;
+    args.shape = shape;
+    let report = generate(&args).unwrap();
+    args.real_logs = false;
+    args.out = contract.path().to_path_buf();
+    generate(&args).unwrap();
+    let (a, c) = match (
+        analyze(real.path(), &AnalyzeOptions::default()),
+        analyze(contract.path(), &AnalyzeOptions::default()),
+    ) {
+        (Ok(a), Ok(c)) => (a, c),
+        (a, c) => {
+            return vec![format!(
+                "{label}: analyze failed: {:?} {:?}",
+                a.err(),
+                c.err()
+            )]
+        }
     };
-    let got = summary_json(&analysis);
-    let want = &report.truth;
+    let mut problems = against_truth(&label, real.path(), &report.truth, &a);
+    let (shown, want) = (classes(&a), classes(&c));
+    let listed: BTreeMap<String, (String, String)> =
+        read_lines(&real.path().join("truth_differences.csv"))
+            .iter()
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[0].to_string(), (f[1].to_string(), f[3].to_string()))
+            })
+            .collect();
+    if shown.len() != want.len() {
+        problems.push(format!(
+            "{label}: {} deliveries, the contract form {}",
+            shown.len(),
+            want.len()
+        ));
+    }
+    for (id, class) in &want {
+        let got = shown.get(id).copied().unwrap_or("missing");
+        match listed.get(id) {
+            Some((c, r)) if c == class && r == got && got != *class => {}
+            Some(l) => problems.push(format!(
+                "{label}: {id} listed as {l:?}, analysed {class} (contract) and {got} (real)"
+            )),
+            None if got != *class => problems.push(format!(
+                "{label}: {id} is {class} in the contract form, {got} in the real logs, and not listed"
+            )),
+            None => {}
+        }
+    }
+    problems
+}
+
+/// The analyser's summary and leak set against the generator's truth.
+fn against_truth(
+    label: &str,
+    root: &Path,
+    want: &serde_json::Value,
+    analysis: &Analysis,
+) -> Vec<String> {
+    let got = summary_json(analysis);
     let mut problems = Vec::new();
     for (key, w) in want.as_object().unwrap() {
         if key == "rows" {
@@ -68,10 +146,10 @@ fn check(scenario: &str, seed: u64, dirty: bool, format: &str) -> Vec<String> {
         .filter(|(_, &i)| analysis.verdicts[i].class == Class::Leak)
         .map(|(id, _)| id)
         .collect();
-    let truth_leaks: Vec<String> = read_lines(&dir.path().join("truth_leaks.csv"));
+    let truth_leaks: Vec<String> = read_lines(&root.join("truth_leaks.csv"));
     let truth_set: BTreeSet<&String> = truth_leaks.iter().collect();
     if engine_leaks != truth_set {
-        let details: BTreeMap<String, String> = read_lines(&dir.path().join("truth_details.csv"))
+        let details: BTreeMap<String, String> = read_lines(&root.join("truth_details.csv"))
             .into_iter()
             .map(|l| (l.split(',').next().unwrap_or("").to_string(), l))
             .collect();
@@ -112,6 +190,23 @@ fn analyser_matches_the_truth_of_every_scenario() {
             problems.extend(check(scenario, seed, true, dirty_format));
         }
     }
+    assert!(
+        problems.is_empty(),
+        "{} disagreements:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn real_logs_match_their_truth_and_the_contract_form_but_where_listed() {
+    let mut problems = Vec::new();
+    for scenario in SCENARIOS {
+        for seed in [1, 2] {
+            problems.extend(check_real(scenario, seed, Shape::Standard));
+        }
+    }
+    problems.extend(check_real("cache-key-collision", 3, Shape::CacheHeavy));
     assert!(
         problems.is_empty(),
         "{} disagreements:\n{}",

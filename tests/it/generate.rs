@@ -850,6 +850,45 @@ fn formats_are_what_was_asked_for() {
 }
 
 #[test]
+fn real_logs_are_nginx_and_keycloak_logs_with_no_cache_log() {
+    let (a, b) = (tmp(), tmp());
+    for dir in [&a, &b] {
+        let mut args = GenerateArgs::new("session-mixup", 4, 2_000, dir.path());
+        args.real_logs = true;
+        generate(&args).unwrap();
+    }
+    let files = tree(a.path());
+    assert!(files == tree(b.path()), "two identical runs differ");
+    assert!(!a.path().join("cache").exists());
+    let toml = String::from_utf8(files["mapping.toml"].clone()).unwrap();
+    assert!(toml.contains("format = \"nginx\"") && toml.contains("format = \"keycloak\""));
+    assert!(String::from_utf8_lossy(&files["dataset.toml"]).contains("infer_cache = true"));
+    let mut lines = 0;
+    for (rel, bytes) in &files {
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        if rel.starts_with("deliveries/") {
+            assert!(rel.starts_with("deliveries/stream-") && rel.ends_with("/access.log"));
+            for line in text.lines() {
+                assert!(line.contains(" HTTP/1.1\" 200 "), "{line}");
+                lines += 1;
+            }
+        } else if rel.starts_with("sessions/") {
+            assert_eq!(rel, "sessions/keycloak-events.json");
+            for line in text.lines() {
+                let e: serde_json::Value = serde_json::from_str(line).unwrap();
+                let t = e["type"].as_str().unwrap();
+                assert!(["LOGIN", "REFRESH_TOKEN", "LOGOUT"].contains(&t), "{line}");
+                assert!(e["time"].is_i64() && e["sessionId"].is_string(), "{line}");
+            }
+        }
+    }
+    assert_eq!(lines, 2_000);
+    let t = truth(a.path());
+    assert_eq!(t["rows"]["cache"]["read"], 0);
+    assert_eq!(t["rows"]["deliveries"]["accepted"], 2_000);
+}
+
+#[test]
 fn bad_arguments_are_refused() {
     let dir = tmp();
     let mut a = GenerateArgs::new("cache-key-colision", 1, 5_000, dir.path());
@@ -864,6 +903,12 @@ fn bad_arguments_are_refused() {
     a.format = "xml".into();
     assert!(generate(&a).is_err());
     a.format = "csv".into();
+    a.real_logs = true;
+    a.dirty = true;
+    let both = generate(&a).unwrap_err().to_string();
+    assert!(both.contains("--real-logs"), "{both}");
+    a.real_logs = false;
+    a.dirty = false;
     generate(&a).unwrap();
     let again = generate(&a).unwrap_err().to_string();
     assert!(again.contains("--force"), "{again}");

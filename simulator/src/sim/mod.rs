@@ -16,7 +16,7 @@ use super::rows::{LogKind, Row, Val};
 use super::scenario::Scenario;
 use super::shape::Shape;
 use super::timefmt::{tick_ms, CONTROL, FILL, HIT, TICKS};
-use super::truth::{evaluate, special_content, Content, Fill, ObjId, TruthAcc};
+use super::truth::{evaluate, special_content, Content, Eval, Fill, ObjId, TruthAcc};
 use super::world::{account_name, cam_name, session_name, SpecialKind, World};
 
 /// Per-writer clock errors: a logged time is the true time minus the declared correction.
@@ -100,6 +100,15 @@ impl Del {
     }
 }
 
+/// What a key holds as the analyser infers it from the misses alone (`--real-logs`), and when a
+/// delivery last looked it up.
+#[derive(Clone, Copy)]
+struct Inferred {
+    now: Option<Fill>,
+    before: Option<Fill>,
+    last_look: i64,
+}
+
 struct Sim<'a> {
     w: &'a World,
     rng: ChaCha8Rng,
@@ -117,6 +126,8 @@ struct Sim<'a> {
     stats: SimStats,
     cache_rows: Vec<(i64, u16, Row)>,
     shape: Shape,
+    /// `--real-logs` only: per (node, key), the fills the misses show.
+    inferred: HashMap<(u16, String), Inferred>,
 }
 
 /// Runs the sweep and writes every kind. Returns the counters.
@@ -147,6 +158,7 @@ pub fn run(
         stats: SimStats::default(),
         cache_rows: Vec::new(),
         shape,
+        inferred: HashMap::new(),
     };
     sim.sweep(deliveries)?;
     Ok(sim.stats)
@@ -586,8 +598,20 @@ impl Sim<'_> {
             }
         }
         let planned = d.meant_for.is_none() && SpecialKind::ALL.iter().any(|k| k.name() == d.cause);
+        let shown = if self.out.real_logs() {
+            let (shown, why) = self.judge_inferred(&d, &content)?;
+            if shown.class != eval.class
+                || shown.subject != eval.subject
+                || shown.object != eval.object
+            {
+                self.truth.record_difference(&rid, &eval, &shown, why)?;
+            }
+            shown
+        } else {
+            eval
+        };
         self.truth
-            .record(&rid, d.ts, d.viewed, &eval, d.cause, planned)?;
+            .record(&rid, d.ts, d.viewed, &shown, d.cause, planned)?;
         let node = &w.nodes[d.node as usize];
         let row = vec![
             Val::Ts(d.ts - self.clocks.server[d.node as usize]),
@@ -609,6 +633,65 @@ impl Sim<'_> {
             Val::text(app_version(w, d.session)),
         ];
         self.out.emit(LogKind::Deliveries, d.node as usize, row)
+    }
+}
+
+impl Sim<'_> {
+    /// The verdict of a delivery when what its key held is known only from the misses, as the
+    /// analyser infers it (`docs/FORMATS.md`): each miss fills its (node, key) at its own time
+    /// with what it fetched, until the next miss. Returns it with the reason it would differ.
+    fn judge_inferred(
+        &mut self,
+        d: &Del,
+        content: &Content,
+    ) -> anyhow::Result<(Eval, &'static str)> {
+        let key = (d.node, d.key.clone());
+        let blank = Inferred {
+            now: None,
+            before: None,
+            last_look: i64::MIN / 2,
+        };
+        let shown = match content {
+            Content::Row { .. } => *content,
+            Content::Cache { .. } => {
+                let e = self.inferred.entry(key.clone()).or_insert(blank);
+                e.last_look = d.ts;
+                Content::Cache {
+                    now: e.now,
+                    before: e.before,
+                }
+            }
+        };
+        let why = match shown {
+            Content::Cache { now: None, .. } => {
+                "no miss shows what the key was filled with: only the cache log's fill does"
+            }
+            _ => "the fills inferred from the misses differ from the cache log's",
+        };
+        let eval = evaluate(self.w, d.ts, d.session, &shown);
+        if d.status == "miss" {
+            let tol = self.w.tolerance_ms;
+            let e = self.inferred.entry(key).or_insert(blank);
+            // The look-ups above see a key as it was at the delivery; a look-up shifted by the
+            // tolerance past a later inferred fill would need more than that.
+            anyhow::ensure!(
+                d.ts - e.last_look > tol,
+                "a miss on {} of node {} comes within the tolerance after a look-up of the key; the truth of inferred fills cannot judge that",
+                d.key,
+                d.node
+            );
+            let obj = d.object.ok_or_else(|| {
+                anyhow::anyhow!("a simulated miss on {} names no object (a bug)", d.key)
+            })?;
+            e.before = e.now;
+            e.now = Some(Fill {
+                ts: d.ts,
+                cam: d.origin.unwrap_or(d.requested),
+                captured: d.captured,
+                obj,
+            });
+        }
+        Ok((eval, why))
     }
 }
 
