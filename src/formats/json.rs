@@ -99,9 +99,15 @@ impl<'de: 'a, 'a> Visitor<'de> for Pick<'_, '_, 'a> {
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
         let depth = self.depth;
         let mut failed = Ok(());
+        // The paths that name this key at this depth, each compared once per key.
+        let mut hits: Vec<usize> = Vec::with_capacity(self.paths.len());
         while let Some(key) = m.next_key::<Cow<'de, str>>()? {
-            let wanted = |p: &Vec<String>| p.get(depth).is_some_and(|k| *k == key);
-            let deeper = self.paths.iter().any(|p| wanted(p) && p.len() > depth + 1);
+            hits.clear();
+            hits.extend(
+                (0..self.paths.len())
+                    .filter(|&i| self.paths[i].get(depth).is_some_and(|k| *k == key)),
+            );
+            let deeper = hits.iter().any(|&i| self.paths[i].len() > depth + 1);
             if deeper {
                 let inner = Pick {
                     paths: self.paths,
@@ -111,19 +117,17 @@ impl<'de: 'a, 'a> Visitor<'de> for Pick<'_, '_, 'a> {
                 };
                 let r = m.next_value_seed(inner)?;
                 failed = failed.and(r);
-                for i in (0..self.paths.len())
-                    .filter(|&i| self.paths[i].len() == depth + 1 && wanted(&self.paths[i]))
-                {
+                for &i in hits.iter().filter(|&&i| self.paths[i].len() == depth + 1) {
                     failed = Err(nested(&self.names[i]));
                 }
                 continue;
             }
-            if !self.paths.iter().any(wanted) {
+            if hits.is_empty() {
                 m.next_value::<IgnoredAny>()?;
                 continue;
             }
             let value: Scalar<'de> = m.next_value()?;
-            for i in (0..self.paths.len()).filter(|&i| wanted(&self.paths[i])) {
+            for &i in &hits {
                 self.out[i] = match &value {
                     Scalar::Text(t) => Some(t.clone()),
                     Scalar::Null => None,

@@ -81,7 +81,9 @@ pub fn split_log(text: Vec<u8>, compiled: &Compiled) -> TextRows {
                                 .as_mut()
                                 .expect("a scratch per compiled segment");
                             let mut place = places[seg].iter();
-                            let mut cells = Cells::with_capacity(s.len(), width);
+                            // Cells are a part of the line (a small one in a JSON entry): room for
+                            // half of it, grown when more is needed.
+                            let mut cells = Cells::with_capacity(s.len() / 2, width);
                             let mut next = 0;
                             c.row(s, scratch, |v| {
                                 let at = place.next().copied().unwrap_or(next);
