@@ -68,6 +68,15 @@ fn push_num(out: &mut String, v: i64, width: usize) {
     out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
 }
 
+/// `HH:MM:SS` of `rem` milliseconds into a day.
+fn push_hms(out: &mut String, rem: i64) {
+    push_num(out, rem / 3_600_000, 2);
+    out.push(':');
+    push_num(out, rem / 60_000 % 60, 2);
+    out.push(':');
+    push_num(out, rem / 1000 % 60, 2);
+}
+
 /// `YYYY-MM-DD<sep>HH:MM:SS.mmm` of an instant read on a clock `offset_ms` ahead of UTC.
 fn push_wall(out: &mut String, ms: i64, offset_ms: i64, sep: char) {
     let local = ms + offset_ms;
@@ -80,11 +89,7 @@ fn push_wall(out: &mut String, ms: i64, offset_ms: i64, sep: char) {
     out.push('-');
     push_num(out, d as i64, 2);
     out.push(sep);
-    push_num(out, rem / 3_600_000, 2);
-    out.push(':');
-    push_num(out, rem / 60_000 % 60, 2);
-    out.push(':');
-    push_num(out, rem / 1000 % 60, 2);
+    push_hms(out, rem);
     out.push('.');
     push_num(out, rem % 1000, 3);
 }
@@ -131,11 +136,7 @@ pub fn push_clf(out: &mut String, ms: i64) {
     out.push('/');
     push_num(out, y, 4);
     out.push(':');
-    push_num(out, rem / 3_600_000, 2);
-    out.push(':');
-    push_num(out, rem / 60_000 % 60, 2);
-    out.push(':');
-    push_num(out, rem / 1000 % 60, 2);
+    push_hms(out, rem);
     out.push_str(" +0000");
 }
 
