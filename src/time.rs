@@ -333,10 +333,17 @@ impl LogTime {
                 .then(|| parse_rfc3339(value))
                 .flatten()
                 .map(LogInstant::Utc),
-            LogTime::Pattern(p) if ["%z", "%:z", "%#z"].iter().any(|z| p.as_str().contains(z)) => {
-                p.instant(value).map(LogInstant::Utc)
-            }
-            LogTime::Pattern(p) => p.local(value).map(LogInstant::Local),
+            LogTime::Pattern(p) if self.is_local() => p.local(value).map(LogInstant::Local),
+            LogTime::Pattern(p) => p.instant(value).map(LogInstant::Utc),
+        }
+    }
+
+    /// Whether its times are naive local times ([`LogInstant::Local`]): a strftime pattern
+    /// without a zone. Every other form gives absolute times.
+    pub fn is_local(&self) -> bool {
+        match self {
+            LogTime::Pattern(p) => !["%z", "%:z", "%#z"].iter().any(|z| p.as_str().contains(z)),
+            _ => false,
         }
     }
 }

@@ -9,7 +9,7 @@ use super::pattern::LinePattern;
 use super::presets::{self, Status};
 use super::spec::{Derive, FormatSpec};
 use crate::schema::{ColumnType, Kind, Presence};
-use crate::time::{LogInstant, LogTime};
+use crate::time::{LogInstant, LogTime, TimeForm};
 use regex::{CaptureLocations, Regex};
 
 /// A rule ready to run: the field's position and the compiled steps.
@@ -189,6 +189,21 @@ impl Compiled {
             .find(|r| r.column == "ts")
             .and_then(|r| r.time.as_ref())
             .map(LogTime::resolution_ms)
+    }
+
+    /// The form each timestamp column's cells take, fixed by its rule: epoch milliseconds for
+    /// absolute times, naive local time for a pattern without a zone (see [`Compiled::row`]).
+    pub fn time_forms(&self) -> Vec<(&str, TimeForm)> {
+        self.rules
+            .iter()
+            .filter_map(|r| {
+                let form = match r.time.as_ref()?.is_local() {
+                    true => TimeForm::Naive,
+                    false => TimeForm::EpochMs,
+                };
+                Some((r.column.as_str(), form))
+            })
+            .collect()
     }
 
     pub fn scratch<'a>(&self) -> Scratch<'a> {

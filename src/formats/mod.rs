@@ -12,7 +12,7 @@ pub mod pattern;
 pub mod presets;
 pub mod spec;
 
-pub use derive::Compiled;
+pub use derive::{Compiled, Scratch};
 pub use format::LogFormat;
 pub use pattern::{Escape, LinePattern};
 pub use spec::{Derive, FormatSpec};

@@ -9,112 +9,170 @@ use crate::formats::{Compiled, LogFormat};
 /// Lines handed to one worker at a time.
 const LINES_PER_TASK: usize = 1 << 14;
 
-/// Splits a log file's text into rows of contract cells. Blank lines are not rows; every other
-/// line is one, with cells or with the reason it could not be read. In a W3C file, lines starting
-/// with `#` are directives, not rows, and each `#Fields:` directive compiles the spec again for
-/// the lines after it.
+/// A log file's lines laid out before any is split: where each line lies, the compiled format
+/// in force for it, and the one header every line's cells are placed under.
+pub struct LogPlan {
+    /// (1-based line, start, end, segment) of every line that is a row.
+    spans: Vec<(u64, usize, usize, usize)>,
+    /// The format in force from each `#Fields:` directive on (the first: the mapping's own).
+    segments: Vec<Result<Compiled, String>>,
+    pub headers: Vec<String>,
+    /// Where each segment's cells go in `headers`.
+    places: Vec<Vec<usize>>,
+}
+
+impl LogPlan {
+    /// Lays out a log file's text (already undone from a JSON array, see [`as_lines`]). Blank
+    /// lines are not rows; in a W3C file, lines starting with `#` are directives, not rows, and
+    /// each `#Fields:` directive compiles the spec again for the lines after it.
+    pub fn new(text: &[u8], compiled: &Compiled) -> LogPlan {
+        let w3c = compiled.format() == LogFormat::W3c;
+        let mut segments: Vec<Result<Compiled, String>> = vec![Ok(compiled.clone())];
+        let mut spans = Vec::new();
+        let mut start = 0;
+        for (line, end) in line_ends(text).enumerate() {
+            let body = trim_eol(&text[start..end]);
+            let blank = body.iter().all(u8::is_ascii_whitespace);
+            if w3c && body.first() == Some(&b'#') {
+                if let Some(fields) = body.strip_prefix(b"#Fields:") {
+                    let declared = std::str::from_utf8(fields)
+                        .map_err(|e| format!("the #Fields directive is not UTF-8 text ({e})"))
+                        .and_then(|f| compiled.redeclare(f))
+                        .map_err(|e| format!("the #Fields directive on line {}: {e}", line + 1));
+                    segments.push(declared);
+                }
+            } else if !blank {
+                spans.push((line as u64 + 1, start, end, segments.len() - 1));
+            }
+            start = end;
+        }
+        // One header for every segment: the contract columns any of them gives, in the contract's
+        // order, which is also the order each segment gives its own in. A segment's cells then go
+        // to rising places, the columns it lacks left absent.
+        let given: Vec<Vec<String>> = segments
+            .iter()
+            .map(|c| c.as_ref().map(Compiled::headers).unwrap_or_default())
+            .collect();
+        let headers: Vec<String> = compiled
+            .kind()
+            .columns()
+            .iter()
+            .map(|c| c.name.to_string())
+            .filter(|name| given.iter().any(|g| g.contains(name)))
+            .collect();
+        let places = given
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .filter_map(|h| headers.iter().position(|x| x == h))
+                    .collect()
+            })
+            .collect();
+        LogPlan {
+            spans,
+            segments,
+            headers,
+            places,
+        }
+    }
+
+    /// Lines that are rows.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Rows `range` (positions among the rows, not line numbers) split into cells, in parallel.
+    pub fn split(&self, text: &[u8], range: std::ops::Range<usize>) -> Vec<RawRow> {
+        let width = self.headers.len();
+        self.spans[range]
+            .par_chunks(LINES_PER_TASK)
+            .flat_map_iter(|chunk| {
+                let mut scratch: Vec<_> = self
+                    .segments
+                    .iter()
+                    .map(|c| c.as_ref().ok().map(Compiled::scratch))
+                    .collect();
+                chunk
+                    .iter()
+                    .map(move |&(line, a, b, seg)| {
+                        let cells = match (
+                            std::str::from_utf8(trim_eol(&text[a..b])),
+                            &self.segments[seg],
+                        ) {
+                            (Err(e), _) => Err(format!("the line is not UTF-8 text ({e})")),
+                            (Ok(_), Err(why)) => Err(why.clone()),
+                            (Ok(s), Ok(c)) => {
+                                let scratch = scratch[seg]
+                                    .as_mut()
+                                    .expect("a scratch per compiled segment");
+                                split_line(s, c, scratch, &self.places[seg], width)
+                            }
+                        };
+                        RawRow {
+                            line,
+                            cells,
+                            nested: Vec::new(),
+                            span: (a, b),
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
+
+/// One line's cells under the plan's header: the segment's cells at `places`, the rest absent.
+fn split_line<'a>(
+    s: &'a str,
+    c: &Compiled,
+    scratch: &mut crate::formats::Scratch<'a>,
+    places: &[usize],
+    width: usize,
+) -> Result<Cells, String> {
+    let mut place = places.iter();
+    // Cells are a part of the line (a small one in a JSON entry): room for half of it, grown
+    // when more is needed.
+    let mut cells = Cells::with_capacity(s.len() / 2, width);
+    let mut next = 0;
+    c.row(s, scratch, |v| {
+        let at = place.next().copied().unwrap_or(next);
+        for _ in next..at {
+            cells.push(None);
+        }
+        cells.push(v);
+        next = at + 1;
+    })
+    .map(|()| {
+        for _ in next..width {
+            cells.push(None);
+        }
+        cells
+    })
+}
+
+/// Splits a whole log file's text into rows of contract cells, every line that is a row with
+/// its cells or with the reason it could not be read.
 pub fn split_log(text: Vec<u8>, compiled: &Compiled) -> TextRows {
-    let text = if compiled.format().is_json() {
+    let text = as_lines(text, compiled);
+    let plan = LogPlan::new(&text, compiled);
+    let rows = plan.split(&text, 0..plan.len());
+    TextRows {
+        headers: plan.headers,
+        rows,
+        text,
+    }
+}
+
+/// The text a JSON format's file is split from: one line per element when it is one array.
+pub fn as_lines(text: Vec<u8>, compiled: &Compiled) -> Vec<u8> {
+    if compiled.format().is_json() {
         json_array_as_lines(text)
     } else {
         text
-    };
-    let w3c = compiled.format() == LogFormat::W3c;
-    let mut segments: Vec<Result<Compiled, String>> = vec![Ok(compiled.clone())];
-    let mut spans = Vec::new();
-    let mut start = 0;
-    for (line, end) in line_ends(&text).enumerate() {
-        let body = trim_eol(&text[start..end]);
-        let blank = body.iter().all(u8::is_ascii_whitespace);
-        if w3c && body.first() == Some(&b'#') {
-            if let Some(fields) = body.strip_prefix(b"#Fields:") {
-                let declared = std::str::from_utf8(fields)
-                    .map_err(|e| format!("the #Fields directive is not UTF-8 text ({e})"))
-                    .and_then(|f| compiled.redeclare(f))
-                    .map_err(|e| format!("the #Fields directive on line {}: {e}", line + 1));
-                segments.push(declared);
-            }
-        } else if !blank {
-            spans.push((line as u64 + 1, start, end, segments.len() - 1));
-        }
-        start = end;
-    }
-    // One header for every segment: the contract columns any of them gives, in the contract's
-    // order, which is also the order each segment gives its own in. A segment's cells then go
-    // to rising places, the columns it lacks left absent.
-    let given: Vec<Vec<String>> = segments
-        .iter()
-        .map(|c| c.as_ref().map(Compiled::headers).unwrap_or_default())
-        .collect();
-    let headers: Vec<String> = compiled
-        .kind()
-        .columns()
-        .iter()
-        .map(|c| c.name.to_string())
-        .filter(|name| given.iter().any(|g| g.contains(name)))
-        .collect();
-    let places: Vec<Vec<usize>> = given
-        .iter()
-        .map(|g| {
-            g.iter()
-                .filter_map(|h| headers.iter().position(|x| x == h))
-                .collect()
-        })
-        .collect();
-    let width = headers.len();
-    let rows: Vec<RawRow> = spans
-        .par_chunks(LINES_PER_TASK)
-        .flat_map_iter(|chunk| {
-            let mut scratch: Vec<_> = segments
-                .iter()
-                .map(|c| c.as_ref().ok().map(Compiled::scratch))
-                .collect();
-            let (text, segments, places) = (&text, &segments, &places);
-            chunk
-                .iter()
-                .map(move |&(line, a, b, seg)| {
-                    let cells = match (std::str::from_utf8(trim_eol(&text[a..b])), &segments[seg]) {
-                        (Err(e), _) => Err(format!("the line is not UTF-8 text ({e})")),
-                        (Ok(_), Err(why)) => Err(why.clone()),
-                        (Ok(s), Ok(c)) => {
-                            let scratch = scratch[seg]
-                                .as_mut()
-                                .expect("a scratch per compiled segment");
-                            let mut place = places[seg].iter();
-                            // Cells are a part of the line (a small one in a JSON entry): room for
-                            // half of it, grown when more is needed.
-                            let mut cells = Cells::with_capacity(s.len() / 2, width);
-                            let mut next = 0;
-                            c.row(s, scratch, |v| {
-                                let at = place.next().copied().unwrap_or(next);
-                                for _ in next..at {
-                                    cells.push(None);
-                                }
-                                cells.push(v);
-                                next = at + 1;
-                            })
-                            .map(|()| {
-                                for _ in next..width {
-                                    cells.push(None);
-                                }
-                                cells
-                            })
-                        }
-                    };
-                    RawRow {
-                        line,
-                        cells,
-                        nested: Vec::new(),
-                        span: (a, b),
-                    }
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    TextRows {
-        headers,
-        rows,
-        text,
     }
 }
 

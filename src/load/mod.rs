@@ -10,6 +10,7 @@ pub mod read;
 mod run_file;
 pub mod runs;
 mod sliced;
+mod sliced_log;
 pub mod text;
 pub mod validate;
 
@@ -399,17 +400,10 @@ fn load_file(
         time_forms: BTreeMap::new(),
         error: None,
     };
-    match hash_file(&f.path) {
-        Ok((size, sha)) => {
-            file.size = size;
-            file.sha256 = sha;
-        }
-        Err(e) => {
-            file.error = Some(e.to_string());
+    if f.format == Format::Parquet {
+        if !record_hash(&mut file, hash_file(&f.path)) {
             return (file, None);
         }
-    }
-    if f.format == Format::Parquet {
         return match sliced::load_parquet(f, index, mapping, settings, sink) {
             Ok((read, accepted, v)) => {
                 file.rows.read = read;
@@ -424,36 +418,30 @@ fn load_file(
             }
         };
     }
-    let mut notes = Vec::new();
-    let read = match (f.format, mapping.format_of(f.kind)) {
-        (Format::Log(_), Some(spec)) => {
-            formats::Compiled::new(f.kind, spec, mapping.values.get(&f.kind))
-                .and_then(|compiled| {
-                    let step = compiled.ts_resolution_ms().unwrap_or(1);
-                    if step > settings.tolerance_ms {
-                        notes.push(format!(
-                            "WARNING: {}: its times are whole seconds ({} writes no finer), coarser than the tolerance of {} ms; verdicts that hinge on less than a second rest on truncated times",
-                            f.rel,
-                            spec.format.name(),
-                            settings.tolerance_ms
-                        ));
-                    }
-                    let text = read::decode(&f.path, f.compression)?;
-                    Ok(read::RawFile::Text(logs::split_log(text, &compiled)))
-                })
-        }
-        _ => read::read_file(&f.path, f.format, f.compression),
-    };
-    let raw = match read {
+    // A text file is hashed on a thread of its own while it is read and checked: the hash is a
+    // serial pass over every byte, and the split and the checks leave a core idle at times.
+    // Nothing reaches the sink before the hash is known.
+    let (hash, read) = std::thread::scope(|scope| {
+        let hash = scope.spawn(|| hash_file(&f.path));
+        let read = read_text(f, index, mapping, settings);
+        let hash = hash.join().unwrap_or_else(|_| {
+            Err(std::io::Error::other(
+                "the thread hashing the file stopped (a bug of ours)",
+            ))
+        });
+        (hash, read)
+    });
+    if !record_hash(&mut file, hash) {
+        return (file, None);
+    }
+    let (read, mut v) = match read {
         Ok(r) => r,
         Err(e) => {
             file.error = Some(e);
             return (file, None);
         }
     };
-    let mut v = validate::validate(f.kind, &f.rel, index, &raw, mapping, settings);
-    v.warnings.extend(notes);
-    file.rows.read = raw.len() as u64;
+    file.rows.read = read;
     file.rows.rejected = v.rejections.len() as u64;
     file.rows.accepted = v.table.len() as u64;
     file.time_forms = v.forms.clone();
@@ -461,6 +449,56 @@ fn load_file(
         sink.push(std::mem::replace(&mut v.table, Table::new(f.kind)));
     }
     (file, Some(v))
+}
+
+/// Puts a file's size and SHA-256 on its record; `false` (with the error recorded) when it could not be hashed.
+fn record_hash(file: &mut InputFile, hash: std::io::Result<(u64, String)>) -> bool {
+    match hash {
+        Ok((size, sha)) => {
+            file.size = size;
+            file.sha256 = sha;
+            true
+        }
+        Err(e) => {
+            file.error = Some(e.to_string());
+            false
+        }
+    }
+}
+
+/// Reads, splits and validates a CSV, JSONL or log file: the rows read and the result. An `Err`
+/// means the file as a whole is unreadable.
+fn read_text(
+    f: &Found,
+    index: u32,
+    mapping: &Mapping,
+    settings: &Settings,
+) -> std::result::Result<(u64, validate::ValidatedFile), String> {
+    let (read, mut v, notes) = match (f.format, mapping.format_of(f.kind)) {
+        (Format::Log(_), Some(spec)) => {
+            let compiled = formats::Compiled::new(f.kind, spec, mapping.values.get(&f.kind))?;
+            let step = compiled.ts_resolution_ms().unwrap_or(1);
+            let mut notes = Vec::new();
+            if step > settings.tolerance_ms {
+                notes.push(format!(
+                    "WARNING: {}: its times are whole seconds ({} writes no finer), coarser than the tolerance of {} ms; verdicts that hinge on less than a second rest on truncated times",
+                    f.rel,
+                    spec.format.name(),
+                    settings.tolerance_ms
+                ));
+            }
+            let text = read::decode(&f.path, f.compression)?;
+            let (read, v) = sliced_log::load_log(text, &compiled, f, index, mapping, settings);
+            (read, v, notes)
+        }
+        _ => {
+            let raw = read::read_file(&f.path, f.format, f.compression)?;
+            let v = validate::validate(f.kind, &f.rel, index, &raw, mapping, settings);
+            (raw.len() as u64, v, Vec::new())
+        }
+    };
+    v.warnings.extend(notes);
+    Ok((read, v))
 }
 
 fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {

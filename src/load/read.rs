@@ -110,6 +110,14 @@ impl RawFile {
             RawFile::Parquet(p) => p.quote(row),
         }
     }
+
+    /// The decoded text rows are quoted from (none for Parquet).
+    pub fn into_text(self) -> Vec<u8> {
+        match self {
+            RawFile::Text(t) => t.text,
+            RawFile::Parquet(_) => Vec::new(),
+        }
+    }
 }
 
 /// The compression of a file in a declared log format, by its name (`access.log.2.gz`).
