@@ -488,7 +488,15 @@ fn read_text(
                 ));
             }
             let text = read::decode(&f.path, f.compression)?;
-            let (read, v) = sliced_log::load_log(text, &compiled, f, index, mapping, settings);
+            let (read, v) = sliced_log::load_log(
+                text,
+                &compiled,
+                f,
+                index,
+                mapping,
+                settings,
+                sliced_log::LINES_PER_SLICE,
+            );
             (read, v, notes)
         }
         _ => {

@@ -83,21 +83,8 @@ fn load_parquet_slices(
             );
             pending = rest.next().map(|&s| read(s));
             let mut slice = Table::new(f.kind);
-            let rejections = validate::validate_rows_into(
-                match sink {
-                    Some(_) => &mut slice,
-                    None => &mut out.table,
-                },
-                f.kind,
-                &f.rel,
-                index,
-                &raw,
-                mapping,
-                settings,
-                &forms,
-                &mut out.normalise,
-            );
-            out.rejections.extend(rejections);
+            let into = sink.map(|_| &mut slice);
+            validate_slice(&mut out, into, f, index, &raw, mapping, settings, &forms);
             if let Some(sink) = sink {
                 accepted += slice.len() as u64;
                 sink.push(slice);
@@ -109,6 +96,37 @@ fn load_parquet_slices(
         accepted = out.table.len() as u64;
     }
     Ok((src.rows as u64, accepted, out))
+}
+
+/// Validates one slice of file `f`: its accepted rows go to `into`, or to `out`'s table when
+/// `None`; its rejections and the time spent on its timestamps are added to `out`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn validate_slice(
+    out: &mut validate::ValidatedFile,
+    into: Option<&mut Table>,
+    f: &Found,
+    index: u32,
+    raw: &read::RawFile,
+    mapping: &Mapping,
+    settings: &Settings,
+    forms: &validate::TimeForms,
+) {
+    let into = match into {
+        Some(t) => t,
+        None => &mut out.table,
+    };
+    let rejections = validate::validate_rows_into(
+        into,
+        f.kind,
+        &f.rel,
+        index,
+        raw,
+        mapping,
+        settings,
+        forms,
+        &mut out.normalise,
+    );
+    out.rejections.extend(rejections);
 }
 
 #[cfg(test)]

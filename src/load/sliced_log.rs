@@ -7,7 +7,7 @@ use super::logs::{self, LogPlan};
 use super::read::RawFile;
 use super::text::TextRows;
 use super::validate::{self, ValidatedFile};
-use super::Found;
+use super::{sliced, Found};
 use crate::formats::Compiled;
 use crate::mapping::Mapping;
 use crate::settings::Settings;
@@ -15,10 +15,10 @@ use crate::time::TimeForm;
 
 /// Lines split and checked together: enough to keep both cores busy in each step, few enough
 /// that their cells stay small beside the file's text.
-const LINES_PER_SLICE: usize = 1 << 17;
+pub(super) const LINES_PER_SLICE: usize = 1 << 17;
 
-/// Reads a log file's text into validated rows; returns the rows read and the result, equal to
-/// splitting the whole file and validating it at once.
+/// Reads a log file's text into validated rows, `per_slice` lines at a time; returns the rows
+/// read and the result, equal to splitting the whole file and validating it at once.
 ///
 /// A contract file's time forms are a vote over the whole file. A log's are not: each time
 /// rule writes one form (see [`Compiled::time_forms`]), so they are known before any line is
@@ -26,17 +26,6 @@ const LINES_PER_SLICE: usize = 1 << 17;
 /// A file that could fall to naive times without a zone, or that has no rows, is read whole:
 /// the whole-file check words those cases.
 pub(super) fn load_log(
-    text: Vec<u8>,
-    compiled: &Compiled,
-    f: &Found,
-    index: u32,
-    mapping: &Mapping,
-    settings: &Settings,
-) -> (u64, ValidatedFile) {
-    load_log_in(text, compiled, f, index, mapping, settings, LINES_PER_SLICE)
-}
-
-fn load_log_in(
     text: Vec<u8>,
     compiled: &Compiled,
     f: &Found,
@@ -91,18 +80,7 @@ fn load_log_in(
             rows,
             text,
         });
-        let rejections = validate::validate_rows_into(
-            &mut out.table,
-            f.kind,
-            &f.rel,
-            index,
-            &raw,
-            mapping,
-            settings,
-            &forms,
-            &mut out.normalise,
-        );
-        out.rejections.extend(rejections);
+        sliced::validate_slice(&mut out, None, f, index, &raw, mapping, settings, &forms);
         text = raw.into_text();
     }
     out.forms = columns
@@ -183,7 +161,7 @@ captured_at = {{ from = "sent_http_x_captured_at", {derive_captured} }}
         let raw = RawFile::Text(logs::split_log(text(), &c));
         let whole = validate::validate(Kind::Deliveries, &found().rel, 2, &raw, &m, &s);
         for per_slice in [1, 3, 4, 11, 100] {
-            let (read, sliced) = load_log_in(text(), &c, &found(), 2, &m, &s, per_slice);
+            let (read, sliced) = load_log(text(), &c, &found(), 2, &m, &s, per_slice);
             assert_eq!(read, 11);
             assert_eq!(sliced.table.len(), 9);
             assert_eq!(sliced.table.digest, whole.table.digest);
@@ -213,14 +191,14 @@ captured_at = {{ from = "sent_http_x_captured_at", {derive_captured} }}
             .take(4)
             .collect::<Vec<_>>()
             .join(&b'\n');
-        let (_, sliced) = load_log_in(head, &c, &found(), 0, &m, &s, 2);
+        let (_, sliced) = load_log(head, &c, &found(), 0, &m, &s, 2);
         assert_eq!(sliced.forms.keys().collect::<Vec<_>>(), ["ts"]);
         let naive = compiled(r#"time = "%Y%m%d%H%M%S""#);
         let local = String::from_utf8(text())
             .unwrap()
             .replace(" 1009\n", " 20191226000009\n")
             .replace(" 1010\n", " 20191226000010\n");
-        let (read, v) = load_log_in(local.into_bytes(), &naive, &found(), 0, &m, &s, 2);
+        let (read, v) = load_log(local.into_bytes(), &naive, &found(), 0, &m, &s, 2);
         assert_eq!(read, 11);
         assert_eq!(v.table.len(), 0);
         assert_eq!(v.rejections.len(), 11);
