@@ -85,6 +85,16 @@ impl LogPlan {
         self.spans.is_empty()
     }
 
+    /// Every row split, with the text they are quoted from: the file read whole.
+    pub fn into_rows(self, text: Vec<u8>) -> TextRows {
+        let rows = self.split(&text, 0..self.len());
+        TextRows {
+            headers: self.headers,
+            rows,
+            text,
+        }
+    }
+
     /// Rows `range` (positions among the rows, not line numbers) split into cells, in parallel.
     pub fn split(&self, text: &[u8], range: std::ops::Range<usize>) -> Vec<RawRow> {
         let width = self.headers.len();
@@ -155,16 +165,12 @@ fn split_line<'a>(
 }
 
 /// Splits a whole log file's text into rows of contract cells, every line that is a row with
-/// its cells or with the reason it could not be read.
+/// its cells or with the reason it could not be read: what the slices of a file read in slices
+/// must add up to.
+#[cfg(test)]
 pub fn split_log(text: Vec<u8>, compiled: &Compiled) -> TextRows {
     let text = as_lines(text, compiled);
-    let plan = LogPlan::new(&text, compiled);
-    let rows = plan.split(&text, 0..plan.len());
-    TextRows {
-        headers: plan.headers,
-        rows,
-        text,
-    }
+    LogPlan::new(&text, compiled).into_rows(text)
 }
 
 /// The text a JSON format's file is split from: one line per element when it is one array.

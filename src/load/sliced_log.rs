@@ -47,12 +47,7 @@ pub(super) fn load_log(
         .collect();
     let unzoned = settings.timezone.is_none() && fixed.values().any(|&f| f == TimeForm::Naive);
     if plan.is_empty() || unzoned || fixed.len() != columns.len() {
-        let rows = plan.split(&text, 0..plan.len());
-        let raw = RawFile::Text(TextRows {
-            headers: plan.headers,
-            rows,
-            text,
-        });
+        let raw = RawFile::Text(plan.into_rows(text));
         let v = validate::validate(f.kind, &f.rel, index, &raw, mapping, settings);
         return (raw.len() as u64, v);
     }
