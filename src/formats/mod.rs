@@ -7,7 +7,7 @@
 
 pub mod derive;
 pub mod format;
-mod json;
+pub(crate) mod json;
 pub mod pattern;
 pub mod presets;
 pub mod spec;

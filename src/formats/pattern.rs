@@ -39,8 +39,8 @@ pub struct LinePattern {
     /// Empty for W3C and JSON logs, whose fields are delimited or named rather than framed by
     /// literals.
     pieces: Vec<Piece>,
-    /// For JSON lines: each field's path of keys (`Cookies.sid` is `["Cookies", "sid"]`).
-    paths: Vec<Vec<String>>,
+    /// For JSON lines: the fields' paths of keys (`Cookies.sid` is `["Cookies", "sid"]`).
+    paths: Option<super::json::Paths>,
     /// Field names in the order they appear (nginx: the variable without `$`; varnishncsa: the
     /// formatter without `%`, e.g. `t`, `{Cookie}i`, `{Varnish:handling}x`).
     fields: Vec<String>,
@@ -163,7 +163,7 @@ impl LinePattern {
         }
         Ok(LinePattern {
             pieces: Vec::new(),
-            paths: Vec::new(),
+            paths: None,
             fields,
             escape: Escape::Percent,
         })
@@ -181,13 +181,15 @@ impl LinePattern {
         LinePattern {
             pieces: Vec::new(),
             // A derived field has no path, so no key of a line matches it.
-            paths: fields
-                .iter()
-                .map(|f| match f.as_str() {
-                    GCP_CACHE => Vec::new(),
-                    f => f.split('.').map(str::to_string).collect(),
-                })
-                .collect(),
+            paths: Some(super::json::Paths::new(
+                &fields
+                    .iter()
+                    .map(|f| match f.as_str() {
+                        GCP_CACHE => Vec::new(),
+                        f => f.split('.').map(str::to_string).collect(),
+                    })
+                    .collect::<Vec<_>>(),
+            )),
             fields,
             escape: Escape::None,
         }
@@ -211,8 +213,8 @@ impl LinePattern {
     ) -> Result<(), String> {
         out.clear();
         out.resize(self.fields.len(), None);
-        if !self.paths.is_empty() {
-            return self.split_json(line, out);
+        if let Some(paths) = &self.paths {
+            return self.split_json(line, paths, out);
         }
         if self.pieces.is_empty() {
             return self.split_delimited(line, out);
@@ -296,9 +298,10 @@ impl LinePattern {
     fn split_json<'a>(
         &self,
         line: &'a str,
+        paths: &super::json::Paths,
         out: &mut [Option<Cow<'a, str>>],
     ) -> Result<(), String> {
-        super::json::pick(line, &self.paths, &self.fields, out)?;
+        super::json::pick(line, paths, &self.fields, out)?;
         if let Some(cache) = self.field(GCP_CACHE) {
             let is_true = |name: &str| {
                 self.field(name)
@@ -441,7 +444,7 @@ impl Builder {
         }
         Ok(LinePattern {
             pieces: self.pieces,
-            paths: Vec::new(),
+            paths: None,
             fields: self.fields,
             escape,
         })

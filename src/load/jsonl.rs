@@ -15,6 +15,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 use super::raw::{Cells, RawRow};
 use super::text::{line_ends, TextRows};
+use crate::formats::json::Key;
 
 /// Lines parsed together: enough to share between threads, few enough that what a block holds
 /// before it becomes rows stays small.
@@ -31,9 +32,6 @@ enum Value<'a> {
 
 /// A line's (key, value) pairs in order, or why it has none.
 type Pairs<'a> = Result<Vec<(Cow<'a, str>, Value<'a>)>, String>;
-
-/// One key of a line's object.
-struct Key<'a>(Cow<'a, str>);
 
 /// A line's object as (key, value) pairs in order; `None` when the line is JSON but no object.
 struct Line<'a>(Option<Vec<(Cow<'a, str>, Value<'a>)>>);
@@ -188,25 +186,6 @@ impl<'de> de::Deserialize<'de> for Line<'de> {
             }
         }
         d.deserialize_any(V)
-    }
-}
-
-impl<'de> de::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v.to_string())))
-            }
-        }
-        d.deserialize_str(V)
     }
 }
 
