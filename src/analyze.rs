@@ -104,7 +104,11 @@ fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) ->
         intervals::build(&loaded, cache).map_err(|e| Error::timeline("building timelines", e))?;
     clock.lap("intervals");
     let basis = Basis::new(&loaded);
-    let mut found = FindingsBuilder::new(&loaded, inferred);
+    let snapshot_conflicts = loaded
+        .settings
+        .ownership_snapshots
+        .then_some(timelines.snapshot_conflicts as u64);
+    let mut found = FindingsBuilder::new(&loaded, inferred, snapshot_conflicts);
     found.reserve(match &spilled {
         Some(s) => s.rows,
         None => loaded.table(Kind::Deliveries).len(),

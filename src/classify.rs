@@ -9,10 +9,11 @@ use crate::intervals::Timelines;
 use crate::join::{Content, Resolved, SHIFT_EARLIER, SHIFT_LATER, SHIFT_NONE};
 use crate::table::{Table, Text};
 use crate::timeline::TimelineError;
-use crate::verdict::{decide, ContentSource, Verdict};
+use crate::verdict::{decide, decide_between, ContentSource, Verdict};
 
 /// Turns the look-ups of deliveries `rows` (one [`Resolved`] per row, in row order) into one
-/// verdict per delivery, its class decided by [`decide`]. Identifiers come back from the
+/// verdict per delivery, its class decided by [`decide`] (and [`decide_between`] where owners
+/// come from registry snapshots). Identifiers come back from the
 /// timelines' codes; content the delivery named itself keeps the delivery's own origin and object.
 pub fn classify(
     resolved: &[Resolved],
@@ -32,7 +33,12 @@ pub fn classify(
     let codes = &tl.codes;
     let verdict = |(d, r): (usize, &Resolved)| -> Result<Verdict, TimelineError> {
         let now = &r.at[SHIFT_NONE];
-        let decision = decide(now, &r.at[SHIFT_EARLIER], &r.at[SHIFT_LATER]);
+        let decision = decide_between(
+            decide(now, &r.at[SHIFT_EARLIER], &r.at[SHIFT_LATER]),
+            r.other
+                .as_ref()
+                .map(|o| decide(&o[SHIFT_NONE], &o[SHIFT_EARLIER], &o[SHIFT_LATER])),
+        );
         // What the content was and where it came from: the delivery's own identifiers, which
         // need not appear in any timeline and so are not taken from codes, or the cache's fill.
         let content = match r.content {

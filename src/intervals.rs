@@ -14,6 +14,7 @@ use crate::load::cache_log::CacheEvent;
 pub use crate::load::cache_log::{CacheEntry, CacheLog, Fills};
 use crate::load::LoadedDataset;
 use crate::schema::{Kind, OwnershipEvent, SessionEvent};
+use crate::snapshots::{snapshot_owners, Doubt, SnapshotOwners};
 use crate::table::{Table, Text};
 use crate::timeline::{Timeline, TimelineBuilder, TimelineError};
 
@@ -23,6 +24,11 @@ pub struct Timelines {
     pub sessions: Timeline<SessionWindow>,
     /// Per stream: its owner from each event on (`None`: unbound).
     pub owners: Timeline<Option<u32>>,
+    /// Per stream: where its owner is known only to lie between two registry snapshots
+    /// (`ownership_snapshots`); empty for an ownership log of events.
+    pub owner_doubt: Timeline<Doubt>,
+    /// Registry snapshots that listed more than one owner of a stream, and were not read for it.
+    pub snapshot_conflicts: usize,
     /// Per (stream, account) pair of `grant_pairs`: whether the grant holds from each event on.
     pub grants: Timeline<bool>,
     pub grant_pairs: Pairs,
@@ -75,15 +81,18 @@ pub fn build(loaded: &LoadedDataset, cache: CacheLog) -> Result<Timelines, Timel
         loaded.table(Kind::Ownership),
         cache,
         loaded.settings.session_ttl_ms,
+        loaded.settings.ownership_snapshots,
     )
 }
 
-/// The timelines of these sessions, ownership and cache logs.
+/// The timelines of these sessions, ownership and cache logs; `snapshots`: the ownership log is
+/// a registry dump ([`crate::snapshots`]).
 pub fn build_from(
     sessions: &Table,
     ownership: &Table,
     cache: CacheLog,
     session_ttl_ms: i64,
+    snapshots: bool,
 ) -> Result<Timelines, TimelineError> {
     // The cache log, the longest, is built beside the sessions and ownership timelines. It codes
     // its origin streams in a dictionary of its own, mapped into the shared one afterwards.
@@ -91,7 +100,14 @@ pub fn build_from(
         || -> Result<_, TimelineError> {
             let mut codes = Codes::default();
             let sessions = session_timeline(sessions, session_ttl_ms, &mut codes)?;
-            let owners = owner_timeline(ownership, &mut codes)?;
+            let owners = match snapshots {
+                true => snapshot_owners(ownership, &mut codes)?,
+                false => SnapshotOwners {
+                    owners: owner_timeline(ownership, &mut codes)?,
+                    doubt: Timeline::default(),
+                    conflicts: 0,
+                },
+            };
             let grants = grant_timeline(ownership, &mut codes)?;
             Ok((sessions, owners, (grants, codes)))
         },
@@ -132,7 +148,9 @@ pub fn build_from(
     codes.configs = configs;
     Ok(Timelines {
         sessions,
-        owners,
+        owners: owners.owners,
+        owner_doubt: owners.doubt,
+        snapshot_conflicts: owners.conflicts,
         grants,
         grant_pairs,
         cache: cache_tl,

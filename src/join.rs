@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use crate::codes::UNKNOWN;
 use crate::intervals::Timelines;
+use crate::snapshots::Doubt;
 use crate::table::Table;
 use crate::timeline::Events;
 use crate::verdict::Lookup;
@@ -31,6 +32,10 @@ pub struct Resolved {
     pub at: [Lookup<u32>; 3],
     /// The content at t, when there was any.
     pub content: Option<Content>,
+    /// The look-ups again with the owner of every capture-time look-up that falls between two
+    /// registry snapshots showing different owners taken from the later snapshot
+    /// (`ownership_snapshots`); `None` when none falls between.
+    pub other: Option<[Lookup<u32>; 3]>,
 }
 
 /// Where a delivery's content at t came from.
@@ -94,6 +99,7 @@ impl Resolved {
         Resolved {
             at: [none; 3],
             content: None,
+            other: None,
         }
     }
 }
@@ -189,6 +195,22 @@ impl Delivery {
             };
             *owners.state(i?)
         });
+        // ...and, from registry snapshots, the other owner where the change between two of them
+        // may lie on either side of the capture-time look-up.
+        let doubted: [Option<Option<u32>>; 3] = std::array::from_fn(|k| {
+            if tl.owner_doubt.is_empty() {
+                return None;
+            }
+            let f = found[k]?;
+            let doubt = tl.owner_doubt.events(f.origin?);
+            match doubt.latest(f.capture_ts.saturating_add(shifts[k])) {
+                Some(i) => match *doubt.state(i) {
+                    Doubt::Between(other) => Some(other),
+                    Doubt::Settled => None,
+                },
+                None => None,
+            }
+        });
 
         // Step 4, grant: whether the recipient held a grant on the origin stream at t+d ("State
         // over time", Grants). Whether that authorizes the delivery is `decide`'s to say.
@@ -206,14 +228,22 @@ impl Delivery {
             grants.latest(at[k]).is_some_and(|g| *grants.state(g))
         };
 
+        let at: [Lookup<u32>; 3] = std::array::from_fn(|k| Lookup {
+            recipient: recipient[k],
+            content: found[k].is_some_and(|f| f.origin.is_some()),
+            subject: subject[k],
+            granted: granted(k),
+        });
+        let other = doubted.iter().any(Option::is_some).then(|| {
+            std::array::from_fn(|k| Lookup {
+                subject: doubted[k].unwrap_or(at[k].subject),
+                ..at[k]
+            })
+        });
         Resolved {
-            at: std::array::from_fn(|k| Lookup {
-                recipient: recipient[k],
-                content: found[k].is_some_and(|f| f.origin.is_some()),
-                subject: subject[k],
-                granted: granted(k),
-            }),
+            at,
             content: found[SHIFT_NONE].map(|f| f.content),
+            other,
         }
     }
 }
@@ -244,6 +274,7 @@ mod tests {
             &table_from_csv(Kind::Ownership, ownership, 0),
             cache,
             ttl_ms,
+            false,
         )
         .unwrap()
     }

@@ -28,6 +28,7 @@ pub mod report;
 pub mod schema;
 pub mod settings;
 pub mod sink;
+pub mod snapshots;
 pub mod stages;
 pub mod table;
 pub mod text;

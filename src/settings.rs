@@ -28,6 +28,10 @@ pub struct Settings {
     /// How long an inferred fill is held when no later miss replaces it; `None`: until one does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_ttl_ms: Option<i64>,
+    /// The ownership log is a registry dump: who owned each stream at each snapshot time, not
+    /// bind and unbind events (docs/SEMANTICS.md, "Ownership from snapshots").
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ownership_snapshots: bool,
     /// Keys of `dataset.toml` that leakscope does not know; reported, not fatal.
     pub unknown_keys: Vec<String>,
 }
@@ -48,6 +52,7 @@ impl Default for Settings {
             tolerance_ms: DEFAULT_TOLERANCE_MS,
             infer_cache: false,
             cache_ttl_ms: None,
+            ownership_snapshots: false,
             unknown_keys: Vec::new(),
         }
     }
@@ -84,6 +89,11 @@ impl Settings {
                     s.infer_cache = value
                         .as_bool()
                         .ok_or_else(|| "infer_cache must be true or false".to_string())?
+                }
+                "ownership_snapshots" => {
+                    s.ownership_snapshots = value
+                        .as_bool()
+                        .ok_or_else(|| "ownership_snapshots must be true or false".to_string())?
                 }
                 "cache_ttl" => s.cache_ttl_ms = Some(duration_value(key, value)?),
                 "clock_offset_ms" => {

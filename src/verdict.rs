@@ -48,7 +48,7 @@ impl Missing {
     }
 }
 
-/// Which shifted evaluation gave the opposite verdict of an `ambiguous` delivery.
+/// Which evaluation gave another verdict to an `ambiguous` delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Flip {
@@ -58,6 +58,9 @@ pub enum Flip {
     Later,
     /// Both.
     Both,
+    /// The owner at capture time taken from the later of two registry snapshots that show
+    /// different owners and lie on either side of it (`ownership_snapshots`).
+    BetweenSnapshots,
 }
 
 impl Flip {
@@ -66,6 +69,7 @@ impl Flip {
             Flip::Earlier => "earlier",
             Flip::Later => "later",
             Flip::Both => "both",
+            Flip::BetweenSnapshots => "between_snapshots",
         }
     }
 }
@@ -161,6 +165,25 @@ pub fn decide<A: PartialEq>(now: &Lookup<A>, earlier: &Lookup<A>, later: &Lookup
         (false, true) => Decision::Ambiguous(Flip::Later),
         (false, false) if authorized => Decision::Ok,
         (false, false) => Decision::Leak,
+    }
+}
+
+/// The verdict rule when owners come from registry snapshots (`ownership_snapshots`): `placed`
+/// is [`decide`]'s class with each change of owner at the snapshot that first shows it, `other`
+/// its class with the owners of the look-ups that fall between two snapshots taken from the
+/// later one (`None`: none falls between). A change is known only to lie between the two, so a
+/// delivery whose class differs between them is `ambiguous`, unless `placed` is already
+/// ambiguous (its flip stands) or neither is resolved (what was missing stands).
+pub fn decide_between(placed: Decision, other: Option<Decision>) -> Decision {
+    let Some(other) = other else {
+        return placed;
+    };
+    let resolved = |d: Decision| !matches!(d, Decision::Unresolved(_));
+    match placed {
+        Decision::Ambiguous(_) => placed,
+        _ if placed.class() == other.class() => placed,
+        _ if !resolved(placed) && !resolved(other) => placed,
+        _ => Decision::Ambiguous(Flip::BetweenSnapshots),
     }
 }
 
@@ -390,5 +413,45 @@ mod tests {
         assert_eq!(Decision::Leak.class(), Class::Leak);
         assert_eq!(Decision::Ok.class(), Class::Ok);
         assert_eq!(Flip::Earlier.as_str(), "earlier");
+    }
+
+    /// Every pair of decisions with the owners placed and taken from the later snapshot.
+    #[test]
+    fn a_class_that_depends_on_when_between_snapshots_is_ambiguous() {
+        use Decision as D;
+        let between = D::Ambiguous(Flip::BetweenSnapshots);
+        let all = [
+            D::Ok,
+            D::Leak,
+            D::Ambiguous(Flip::Later),
+            D::Unresolved(Missing::NoOwner),
+            D::Unresolved(Missing::NoSession),
+        ];
+        for placed in all {
+            assert_eq!(decide_between(placed, None), placed);
+            for other in all {
+                let want = match (placed, other) {
+                    (D::Ambiguous(_), _) => placed,
+                    (D::Unresolved(_), D::Unresolved(_)) => placed,
+                    _ if placed.class() == other.class() => placed,
+                    _ => between,
+                };
+                assert_eq!(
+                    decide_between(placed, Some(other)),
+                    want,
+                    "{placed:?} {other:?}"
+                );
+            }
+        }
+        assert_eq!(decide_between(D::Ok, Some(D::Leak)), between);
+        assert_eq!(
+            decide_between(D::Unresolved(Missing::NoOwner), Some(D::Leak)),
+            between
+        );
+        assert_eq!(
+            decide_between(D::Leak, Some(D::Unresolved(Missing::NoOwner))),
+            between
+        );
+        assert_eq!(between.flip().map(Flip::as_str), Some("between_snapshots"));
     }
 }

@@ -17,7 +17,7 @@ use crate::load::cache_log::CacheHours;
 use crate::load::{LoadedDataset, RowCounts};
 use crate::schema::{CacheStatus, Kind};
 use crate::table::{Table, Text};
-use crate::verdict::{Class, ContentSource, Verdict};
+use crate::verdict::{Class, ContentSource, Flip, Verdict};
 
 /// A silent server-hour is a gap when the server logged at least this many deliveries in the hours either side.
 pub const SERVER_GAP_EXPECTED: f64 = 10.0;
@@ -53,6 +53,19 @@ pub struct DataQuality {
     pub conflicting_countries: u64,
     /// What was inferred for nodes without a cache log, and what rests on it.
     pub inferred: Option<InferredContent>,
+    /// Owners read from registry snapshots (`ownership_snapshots`), and what rests on the spans
+    /// between them.
+    pub snapshots: Option<SnapshotOwners>,
+}
+
+/// Owners read from registry snapshots, and the deliveries whose class depends on where between
+/// two snapshots a change of owner lies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotOwners {
+    /// (stream, snapshot) pairs listing more than one owner, not read.
+    pub conflicts: u64,
+    /// Deliveries `ambiguous` because of the span between two snapshots.
+    pub ambiguous: u64,
 }
 
 /// Fills inferred from misses (`infer_cache`), and the deliveries whose content came from one.
@@ -182,6 +195,7 @@ pub struct CoverageTally {
     missing_nodes: BTreeSet<Text>,
     /// Fills inferred for nodes without a cache log; with the deliveries resting on them.
     inferred: Option<InferredContent>,
+    snapshots: Option<SnapshotOwners>,
     /// Per hour: deliveries, leaks, unresolved.
     per_hour: BTreeMap<i64, (u64, u64, u64)>,
     /// Hashed by server, as it is looked up for every delivery; the gaps found in it are sorted.
@@ -189,13 +203,22 @@ pub struct CoverageTally {
 }
 
 impl CoverageTally {
-    /// Starts from the hours the cache log covers.
-    pub fn new(logged: CacheHours, inferred: Option<InferredCache>) -> CoverageTally {
+    /// Starts from the hours the cache log covers; `snapshot_conflicts` is given when owners
+    /// come from registry snapshots.
+    pub fn new(
+        logged: CacheHours,
+        inferred: Option<InferredCache>,
+        snapshot_conflicts: Option<u64>,
+    ) -> CoverageTally {
         CoverageTally {
             logged,
             inferred: inferred.map(|cache| InferredContent {
                 cache,
                 ..InferredContent::default()
+            }),
+            snapshots: snapshot_conflicts.map(|conflicts| SnapshotOwners {
+                conflicts,
+                ambiguous: 0,
             }),
             ..CoverageTally::default()
         }
@@ -216,6 +239,12 @@ impl CoverageTally {
                     inf.ambiguous += (v.class == Class::Ambiguous) as u64;
                 }
             }
+        }
+        if let Some(s) = &mut self.snapshots {
+            s.ambiguous += verdicts
+                .iter()
+                .filter(|v| v.flipped == Some(Flip::BetweenSnapshots))
+                .count() as u64;
         }
         for (i, v) in verdicts.iter().enumerate() {
             let Some(t) = ts[i] else { continue };
@@ -270,6 +299,7 @@ impl CoverageTally {
         q.nodes_without_cache_log = self.missing_nodes.iter().map(|n| n.to_string()).collect();
         q.server_gaps = server_gaps(&self.per_hour, &self.per_server);
         q.inferred = self.inferred;
+        q.snapshots = self.snapshots;
     }
 }
 

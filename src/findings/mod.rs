@@ -199,15 +199,24 @@ pub struct FindingsBuilder {
 }
 
 impl FindingsBuilder {
-    /// Findings of `loaded`, whose cache log was completed with `inferred` fills, if any.
-    pub fn new(loaded: &LoadedDataset, inferred: Option<InferredCache>) -> FindingsBuilder {
+    /// Findings of `loaded`, whose cache log was completed with `inferred` fills, if any, and
+    /// whose owners came from registry snapshots with `snapshot_conflicts`, if they did.
+    pub fn new(
+        loaded: &LoadedDataset,
+        inferred: Option<InferredCache>,
+        snapshot_conflicts: Option<u64>,
+    ) -> FindingsBuilder {
         FindingsBuilder {
             classes: Vec::new(),
             ts: Vec::new(),
             notable: Notable::default(),
             attributes: factors::AttributeCodes::default(),
             collisions: collisions::CollisionTally::default(),
-            coverage: coverage::CoverageTally::new(loaded.cache_hours.clone(), inferred),
+            coverage: coverage::CoverageTally::new(
+                loaded.cache_hours.clone(),
+                inferred,
+                snapshot_conflicts,
+            ),
         }
     }
 

@@ -450,6 +450,14 @@ fn text_cells(
 
 /// Marks the rows that lack a value their kind requires, as the row path checks them.
 fn check_presence(columns: &[ColumnData], ctx: &RowContext, slow: &mut [bool]) {
+    // A registry snapshot's row without `bind` is completed or rejected by the row path.
+    if let Some(ei) = ctx.snapshot_event {
+        if let ColumnData::Enum(v) = &columns[ei] {
+            for (k, s) in slow.iter_mut().enumerate() {
+                *s |= v[k] != Some(super::validate::BIND);
+            }
+        }
+    }
     for (ci, c) in ctx.cols.iter().enumerate() {
         let present = |k: usize| match &columns[ci] {
             ColumnData::Text(v) => v.get(k).is_some(),
@@ -634,6 +642,50 @@ mod tests {
 
     fn parquet(df: &DataFrame, zoned: &[&str]) -> RawFile {
         RawFile::Parquet(ParquetRows::of_frame(df, 100, zoned))
+    }
+
+    /// A registry snapshot's rows (`ownership_snapshots`): `bind` or no event is an owner, any
+    /// other event is rejected; by column and by row alike.
+    #[test]
+    fn snapshot_rows_are_owners() {
+        let df = DataFrame::new(
+            4,
+            vec![
+                Column::new("ts".into(), vec![T0, T0, T0 + 1, T0 + 1]),
+                Column::new("stream_id".into(), ["c1", "c2", "c1", "c2"]),
+                Column::new("account_id".into(), ["a", "b", "a", "b"]),
+                Column::new(
+                    "event".into(),
+                    [Some("bind"), None, Some("unbind"), Some("bind")],
+                ),
+            ],
+        )
+        .unwrap();
+        let settings = Settings {
+            ownership_snapshots: true,
+            ..Settings::default()
+        };
+        let raw = parquet(&df, &[]);
+        let (by_col, by_row, slow) = both(Kind::Ownership, &raw, &Mapping::default(), &settings);
+        assert_same(&by_col, &by_row);
+        assert_eq!(slow, 2);
+        assert_eq!(by_col.table.len(), 3);
+        assert_eq!(
+            by_col.table.enums::<crate::schema::OwnershipEvent>("event"),
+            [Some(crate::schema::OwnershipEvent::Bind); 3]
+        );
+        assert_eq!(by_col.rejections.len(), 1);
+        assert_eq!(by_col.rejections[0].column, "event");
+        assert!(by_col.rejections[0].reason.contains("lists owners"));
+        // Without the setting, the row without an event is the one rejected.
+        let (plain, _, _) = both(
+            Kind::Ownership,
+            &raw,
+            &Mapping::default(),
+            &Settings::default(),
+        );
+        assert_eq!(plain.table.len(), 3);
+        assert_eq!(plain.rejections[0].reason, "missing required value");
     }
 
     /// A bad cell in row k rejects that row exactly as the row path words it; the other rows

@@ -369,16 +369,14 @@ fn check_accounting(loaded: &LoadedDataset, kind: Kind, kept: u64) -> Result<()>
 /// Validates CSV text as file number `file` of `kind`: the accepted rows, for unit tests of later stages.
 #[cfg(test)]
 pub(crate) fn table_from_csv(kind: Kind, csv: &str, file: u32) -> Table {
+    table_from_csv_with(kind, csv, file, &Settings::default())
+}
+
+/// [`table_from_csv`] under these settings.
+#[cfg(test)]
+pub(crate) fn table_from_csv_with(kind: Kind, csv: &str, file: u32, settings: &Settings) -> Table {
     let raw = read::RawFile::Text(text::split_csv(csv.as_bytes().to_vec()));
-    validate::validate(
-        kind,
-        "f",
-        file,
-        &raw,
-        &Mapping::default(),
-        &Settings::default(),
-    )
-    .table
+    validate::validate(kind, "f", file, &raw, &Mapping::default(), settings).table
 }
 
 /// Validates one file. With a `sink`, its accepted rows go there rather than into the result's table.

@@ -11,7 +11,7 @@ use super::columnar;
 use super::raw::{Cells, RawRow};
 use super::read::RawFile;
 use crate::mapping::Mapping;
-use crate::schema::{Column, ColumnType, Kind, Presence};
+use crate::schema::{Column, ColumnType, EnumValue, Kind, OwnershipEvent, Presence};
 use crate::settings::Settings;
 use crate::table::{ColumnData, Interner, Table};
 use crate::time::{self, TimeError, TimeForm};
@@ -354,7 +354,26 @@ pub(super) struct RowContext<'a> {
     /// Positions of the clock column (`cache_node` or `server`) and `ts`, when offsets apply.
     pub(super) clock: Option<(usize, usize)>,
     pub(super) tz: Option<Tz>,
+    /// Position of `event` in a registry snapshot (`ownership_snapshots`), whose rows list owners.
+    pub(super) snapshot_event: Option<usize>,
 }
+
+/// A registry snapshot's row says that its account owns its stream at the snapshot's time: its
+/// `event`, where given, is `bind`.
+fn snapshot_event<'v>(v: &Value<'v>) -> Result<Value<'v>, RowError> {
+    match v {
+        Value::Absent => Ok(Value::Enum(BIND, OwnershipEvent::NAMES[BIND as usize])),
+        Value::Enum(BIND, _) => Ok(v.clone()),
+        _ => Err((
+            "event".into(),
+            "a registry snapshot (ownership_snapshots) lists owners: its event is bind or absent"
+                .into(),
+        )),
+    }
+}
+
+/// `bind`'s code among the ownership events.
+pub(super) const BIND: u8 = OwnershipEvent::Bind as u8;
 
 /// The contract column at fault and the reason.
 pub(super) type RowError = (String, String);
@@ -388,6 +407,10 @@ impl<'a> RowContext<'a> {
                 .collect(),
             clock,
             tz: settings.timezone,
+            snapshot_event: match kind {
+                Kind::Ownership if settings.ownership_snapshots => pos("event"),
+                _ => None,
+            },
         }
     }
 
@@ -416,6 +439,9 @@ impl<'a> RowContext<'a> {
                 (v, _) => v,
             };
             values.push(self.parse_value(ci, c, cell, spent)?);
+        }
+        if let Some(ei) = self.snapshot_event {
+            values[ei] = snapshot_event(&values[ei])?;
         }
         for (ci, c) in self.cols.iter().enumerate() {
             let needed = match c.presence {

@@ -115,6 +115,12 @@ pub fn data_quality(f: &Findings) -> Vec<Block> {
             inf.cache.nodes.len(),
         ))]));
     }
+    if let Some(s) = &q.snapshots {
+        b.push(Block::Callout(vec![text(format!(
+            "Owners were read from registry snapshots (ownership_snapshots): each change of owner is placed at the first snapshot that shows it and is known only to lie after the snapshot before. {} deliveries whose class depends on where in that span the change lies are ambiguous (flipped: between_snapshots). {} (stream, snapshot) pairs listed more than one owner and were not read, which widens the span around them. Before the first snapshot that shows a stream, nothing is known of its owner: deliveries captured then are unresolved (no_owner).",
+            s.ambiguous, s.conflicts,
+        ))]));
+    }
     let head = ["hour", "source", ">deliveries", ">leaks", ">unresolved"];
     if !q.cache_gaps.is_empty() {
         b.push(plain(format!(

@@ -80,9 +80,14 @@ pub fn headline(f: &Findings, settings: &Settings) -> Vec<Block> {
         .map(|(r, n)| format!("{r} {n}"))
         .collect();
     b.push(plain(format!(
-        "Lower bound: deliveries classified leak. Upper bound: leak plus the {} ambiguous deliveries, whose verdict flips within the clock tolerance of {}. Unresolved, counted in neither bound: {} deliveries{}. Viewed: the client reported the object shown or opened (viewed = true); {} leak deliveries carry no viewed flag. {} deliveries analysed in all.",
+        "Lower bound: deliveries classified leak. Upper bound: leak plus the {} ambiguous deliveries, whose verdict flips within the clock tolerance of {}{}. Unresolved, counted in neither bound: {} deliveries{}. Viewed: the client reported the object shown or opened (viewed = true); {} leak deliveries carry no viewed flag. {} deliveries analysed in all.",
         h.ambiguous,
         duration(settings.tolerance_ms),
+        if settings.ownership_snapshots {
+            " or depends on where between two registry snapshots a change of owner lies"
+        } else {
+            ""
+        },
         h.unresolved,
         if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) },
         h.leak_viewed_unknown,

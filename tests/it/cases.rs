@@ -18,7 +18,7 @@ use crate::reference::{
 const CLASSES: [&str; 6] = crate::differential::VERDICT_NAMES;
 
 /// So that the runner cannot pass by finding nothing.
-const AT_LEAST_FILES: usize = 11;
+const AT_LEAST_FILES: usize = 13;
 
 /// One `[expect]` section: the settings it runs with and the class of every delivery.
 #[derive(Debug)]
@@ -27,6 +27,8 @@ struct Variant {
     label: String,
     tolerance_ms: i64,
     session_ttl_ms: i64,
+    /// `ownership_snapshots = "true"`: the ownership rows are registry snapshots.
+    snapshots: bool,
     /// request_id → expected class.
     expect: BTreeMap<String, &'static str>,
 }
@@ -90,9 +92,17 @@ fn parse_duration(text: &str) -> Result<i64, String> {
     Ok((number * unit_ms).round() as i64)
 }
 
+/// The settings a case runs with.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    tolerance_ms: i64,
+    ttl_ms: i64,
+    snapshots: bool,
+}
+
 /// `key = "value"` of `[dataset.toml]` or of an `[expect key = "value"]` header, applied to
-/// the tolerance and session TTL.
-fn apply_setting(line: &str, tolerance_ms: &mut i64, ttl_ms: &mut i64) -> Result<(), String> {
+/// the tolerance, the session TTL and whether ownership rows are registry snapshots.
+fn apply_setting(line: &str, s: &mut Settings) -> Result<(), String> {
     let (key, value) = line
         .split_once('=')
         .ok_or_else(|| format!("{line:?} is not key = \"value\""))?;
@@ -102,11 +112,22 @@ fn apply_setting(line: &str, tolerance_ms: &mut i64, ttl_ms: &mut i64) -> Result
         .and_then(|v| v.strip_suffix('"'))
         .ok_or_else(|| format!("{line:?}: the value must be quoted"))?;
     match key.trim() {
-        "tolerance" => *tolerance_ms = parse_duration(value)?,
-        "session_ttl" => *ttl_ms = parse_duration(value)?,
+        "tolerance" => s.tolerance_ms = parse_duration(value)?,
+        "session_ttl" => s.ttl_ms = parse_duration(value)?,
+        "ownership_snapshots" => {
+            s.snapshots = match value {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(format!(
+                        "ownership_snapshots {value:?}: \"true\" or \"false\""
+                    ))
+                }
+            }
+        }
         other => {
             return Err(format!(
-                "unknown setting {other:?} (tolerance, session_ttl)"
+                "unknown setting {other:?} (tolerance, session_ttl, ownership_snapshots)"
             ))
         }
     }
@@ -121,7 +142,8 @@ fn columns(kind: &str) -> (&'static [&'static str], &'static [&'static str]) {
             &["ts", "cache_node", "cache_key", "op"],
             &["object_id", "origin_stream_id", "captured_at"],
         ),
-        "ownership" => (&["ts", "stream_id", "account_id", "event"], &[]),
+        // A registry snapshot's rows need no event.
+        "ownership" => (&["ts", "stream_id", "account_id"], &["event"]),
         "deliveries" => (
             &["ts", "request_id", "session_id", "cache_node", "cache_key"],
             &[
@@ -140,7 +162,11 @@ fn columns(kind: &str) -> (&'static [&'static str], &'static [&'static str]) {
 fn parse_case(name: &str, text: &str) -> Result<Case, String> {
     let at = |line: usize, msg: String| format!("{name}:{line}: {msg}");
     let mut tables: BTreeMap<String, Table> = BTreeMap::new();
-    let (mut tolerance_ms, mut ttl_ms) = (2_000i64, 24 * 3_600_000i64);
+    let mut settings = Settings {
+        tolerance_ms: 2_000,
+        ttl_ms: 24 * 3_600_000,
+        snapshots: false,
+    };
     // (label, settings written in the header, line, expectations with their lines)
     type Section = (String, String, usize, Vec<(usize, String, String)>);
     let mut expects: Vec<Section> = Vec::new();
@@ -177,7 +203,7 @@ fn parse_case(name: &str, text: &str) -> Result<Case, String> {
         match section.as_deref() {
             None => return Err(at(line_no, "text before the first [section]".into())),
             Some("dataset.toml") => {
-                apply_setting(line, &mut tolerance_ms, &mut ttl_ms).map_err(|e| at(line_no, e))?
+                apply_setting(line, &mut settings).map_err(|e| at(line_no, e))?
             }
             Some(kind @ ("sessions" | "cache" | "ownership" | "deliveries")) => {
                 let cells: Vec<String> = line.split(',').map(|c| c.trim().to_string()).collect();
@@ -251,8 +277,9 @@ fn parse_case(name: &str, text: &str) -> Result<Case, String> {
             .ok_or_else(|| at(line, format!("{col} is empty")))
     };
     let mut ds = Dataset::new();
-    ds.tolerance_ms = tolerance_ms;
-    ds.session_ttl_ms = ttl_ms;
+    ds.tolerance_ms = settings.tolerance_ms;
+    ds.session_ttl_ms = settings.ttl_ms;
+    ds.snapshots = settings.snapshots;
     for (line, row) in &sessions.rows {
         let (t, line) = (&sessions, *line);
         let event = match need(t, row, line, "event")?.as_str() {
@@ -301,7 +328,17 @@ fn parse_case(name: &str, text: &str) -> Result<Case, String> {
     }
     for (line, row) in &ownership.rows {
         let (t, line) = (&ownership, *line);
-        let event = match need(t, row, line, "event")?.as_str() {
+        let event = match (ds.snapshots, t.get(row, "event")) {
+            (true, None | Some("bind")) => "bind".to_string(),
+            (true, Some(e)) => {
+                return Err(at(
+                    line,
+                    format!("a snapshot row lists an owner, not {e:?}"),
+                ))
+            }
+            (false, _) => need(t, row, line, "event")?,
+        };
+        let event = match event.as_str() {
             "bind" => OwnOp::Bind,
             "unbind" => OwnOp::Unbind,
             "grant" => OwnOp::Grant,
@@ -343,10 +380,10 @@ fn parse_case(name: &str, text: &str) -> Result<Case, String> {
     }
 
     let mut variants = Vec::new();
-    for (label, settings, line, entries) in expects {
-        let (mut tol, mut ttl) = (tolerance_ms, ttl_ms);
-        if !settings.is_empty() {
-            apply_setting(&settings, &mut tol, &mut ttl).map_err(|e| at(line, e))?;
+    for (label, header, line, entries) in expects {
+        let mut set = settings;
+        if !header.is_empty() {
+            apply_setting(&header, &mut set).map_err(|e| at(line, e))?;
         }
         let mut expect = BTreeMap::new();
         for (l, rid, class) in entries {
@@ -373,8 +410,9 @@ fn parse_case(name: &str, text: &str) -> Result<Case, String> {
         }
         variants.push(Variant {
             label,
-            tolerance_ms: tol,
-            session_ttl_ms: ttl,
+            tolerance_ms: set.tolerance_ms,
+            session_ttl_ms: set.ttl_ms,
+            snapshots: set.snapshots,
             expect,
         });
     }
@@ -512,6 +550,7 @@ fn check(case: &Case, variant: &Variant) -> Vec<String> {
     let mut ds = case.dataset.clone();
     ds.tolerance_ms = variant.tolerance_ms;
     ds.session_ttl_ms = variant.session_ttl_ms;
+    ds.snapshots = variant.snapshots;
     let layout = Layout::plain();
     let dir = tempfile::tempdir().unwrap();
     write_dataset(dir.path(), &ds, &layout);

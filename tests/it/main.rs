@@ -15,5 +15,6 @@ mod fuzz_readers;
 mod generate;
 mod inferred;
 mod load;
+mod registry;
 mod reports;
 mod sample_report;

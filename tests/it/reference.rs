@@ -7,7 +7,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -84,6 +84,17 @@ pub struct Dataset {
     pub ownership: Vec<OwnershipEvent>,
     pub tolerance_ms: i64,
     pub session_ttl_ms: i64,
+    /// `ownership_snapshots`: each ownership row (a `bind`) lists an owner at a snapshot time.
+    pub snapshots: bool,
+}
+
+/// Which owners a look-up takes when ownership comes from registry snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum World {
+    /// Each change at the snapshot that first shows it (and the contract's events as they are).
+    Placed,
+    /// Each change between two snapshots at the earliest instant after the earlier one.
+    Early,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -231,8 +242,52 @@ impl Dataset {
         })
     }
 
+    /// "A snapshot at T shows the state at T; a stream it does not list had no owner then; a
+    /// snapshot listing two owners of a stream is not read for it." What each readable snapshot
+    /// shows of `stream`, in time order.
+    fn snapshot_owners(&self, stream: &str) -> Vec<(i64, Option<String>)> {
+        let times: BTreeSet<i64> = self.ownership.iter().map(|e| e.ts).collect();
+        times
+            .into_iter()
+            .filter_map(|g| {
+                let listed: BTreeSet<&str> = self
+                    .ownership
+                    .iter()
+                    .filter(|e| e.ts == g && e.stream_id == stream)
+                    .map(|e| e.account_id.as_str())
+                    .collect();
+                match listed.len() {
+                    0 => Some((g, None)),
+                    1 => Some((g, listed.first().map(|a| a.to_string()))),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    /// The owner at L from snapshots: what the latest readable snapshot at or before L shows;
+    /// in the early world, where L lies strictly between two readable snapshots showing
+    /// different owners, the later one's.
+    fn snapshot_owner(&self, stream: &str, at: i64, world: World) -> Option<String> {
+        let shown = self.snapshot_owners(stream);
+        let before = shown.iter().rev().find(|(g, _)| *g <= at);
+        let after = shown.iter().find(|(g, _)| *g > at);
+        match (world, before, after) {
+            (World::Early, Some((g, was)), Some((_, next))) if *g < at && was != next => {
+                next.clone()
+            }
+            (_, Some((_, was)), _) => was.clone(),
+            (_, None, _) => None,
+        }
+    }
+
     /// The delivery evaluated at shift d: `Ok(authorized)` or the first thing not found.
     pub fn evaluate(&self, del: &Delivery, d: i64) -> Result<bool, Missing> {
+        self.evaluate_in(del, d, World::Placed)
+    }
+
+    /// [`Dataset::evaluate`] with the owners of `world`.
+    pub fn evaluate_in(&self, del: &Delivery, d: i64, world: World) -> Result<bool, Missing> {
         let t = del.ts;
         // 1. recipient = the account of s at t+d
         let recipient = self
@@ -250,13 +305,39 @@ impl Dataset {
             }
         };
         // 3. subject = the owner of the origin stream at capture time + d
-        let subject = self.owner(&origin, capture + d).ok_or(Missing::NoOwner)?;
+        let subject = match self.snapshots {
+            true => self.snapshot_owner(&origin, capture + d, world),
+            false => self.owner(&origin, capture + d),
+        }
+        .ok_or(Missing::NoOwner)?;
         // 4. authorized = recipient == subject, or the recipient holds a grant at t+d
         Ok(recipient == subject || self.granted(&origin, &recipient, t + d))
     }
 
+    /// The class in the placed world; from snapshots, `ambiguous` where the early world gives
+    /// another class, unless the placed one is ambiguous already or neither is resolved.
     pub fn classify(&self, del: &Delivery) -> RefVerdict {
-        let at0 = match self.evaluate(del, 0) {
+        let placed = self.classify_in(del, World::Placed);
+        if !self.snapshots {
+            return placed;
+        }
+        let early = self.classify_in(del, World::Early);
+        let unresolved = |v: &RefVerdict| v.class == Class::Unresolved;
+        if placed.class == Class::Ambiguous
+            || placed.class == early.class
+            || (unresolved(&placed) && unresolved(&early))
+        {
+            return placed;
+        }
+        RefVerdict {
+            class: Class::Ambiguous,
+            missing: None,
+        }
+    }
+
+    /// The class with the owners of `world` only.
+    pub fn classify_in(&self, del: &Delivery, world: World) -> RefVerdict {
+        let at0 = match self.evaluate_in(del, 0, world) {
             Err(m) => {
                 return RefVerdict {
                     class: Class::Unresolved,
@@ -268,7 +349,7 @@ impl Dataset {
         let tol = self.tolerance_ms;
         let flips = [-tol, tol]
             .iter()
-            .any(|&d| self.evaluate(del, d) == Ok(!at0));
+            .any(|&d| self.evaluate_in(del, d, world) == Ok(!at0));
         let class = if flips {
             Class::Ambiguous
         } else if at0 {
@@ -306,6 +387,7 @@ impl Dataset {
             ownership: Vec::new(),
             tolerance_ms: 2_000,
             session_ttl_ms: 24 * 3_600_000,
+            snapshots: false,
         }
     }
 }

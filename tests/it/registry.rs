@@ -1,0 +1,100 @@
+//! Ownership from registry snapshots (`ownership_snapshots`), on the hand-worked fixture
+//! `tests/fixtures/registry-snapshots`: a device registry's export read through a mapping, every
+//! delivery's class and flip as `expected.csv` gives them, from the library (resident and spilled)
+//! and from the binary, whose report says what rests on the spans between snapshots.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::common::*;
+use leakscope::analyze::AnalyzeOptions;
+use leakscope::load::LoadOptions;
+use leakscope::schema::Kind;
+
+/// Class (or unresolved reason) and flip by request_id.
+type Classes = BTreeMap<String, (String, String)>;
+
+fn library(dir: &Path, opts: &AnalyzeOptions) -> Classes {
+    let a = leakscope::analyze::analyze(dir, opts).expect("analyze");
+    let rids = a.loaded.table(Kind::Deliveries).text("request_id");
+    rids.iter()
+        .zip(&a.verdicts)
+        .map(|(rid, v)| {
+            let class = v.missing.map_or(v.class.as_str(), |m| m.as_str());
+            let flipped = v.flipped.map(|f| f.as_str()).unwrap_or_default();
+            let rid = rid.expect("request_id").to_string();
+            (rid, (class.to_string(), flipped.to_string()))
+        })
+        .collect()
+}
+
+fn expected() -> Classes {
+    let (_, rows) = read_csv(&fixture("registry-snapshots").join("expected.csv"));
+    rows.into_iter()
+        .map(|r| {
+            let cell = |i: usize| r[i].clone().unwrap_or_default();
+            (cell(0), (cell(1), cell(2)))
+        })
+        .collect()
+}
+
+#[test]
+fn changes_between_snapshots_make_their_deliveries_ambiguous() {
+    let dir = fixture("registry-snapshots");
+    let want = expected();
+    assert_eq!(want.len(), 9);
+    assert_eq!(library(&dir, &AnalyzeOptions::default()), want);
+    let spilled = AnalyzeOptions {
+        load: LoadOptions {
+            run_rows: 2,
+            ..LoadOptions::default()
+        },
+        block_rows: 3,
+        ..AnalyzeOptions::default()
+    };
+    assert_eq!(library(&dir, &spilled), want);
+}
+
+#[test]
+fn outputs_say_what_rests_on_the_spans_between_snapshots() {
+    let dir = fixture("registry-snapshots");
+    let out = tempfile::tempdir().unwrap();
+    let s = analyze_ok(&dir, out.path());
+    assert_eq!(
+        [
+            &s["leak_deliveries"],
+            &s["ambiguous_deliveries"],
+            &s["ok_deliveries"],
+            &s["unresolved_deliveries"]
+        ],
+        [2, 5, 1, 1]
+    );
+    assert_eq!(s["rows"]["ownership"]["read"], 17);
+    assert_eq!(s["rows"]["ownership"]["rejected"], 1);
+    let (h, rows) = read_csv(&out.path().join("quarantine/ownership.csv"));
+    assert_eq!(h, ["file", "line", "column", "reason", "raw"]);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0][..4],
+        [
+            Some("ownership/registry.jsonl".to_string()),
+            Some("6".to_string()),
+            Some("event".to_string()),
+            Some(
+                "a registry snapshot (ownership_snapshots) lists owners: its event is bind or absent"
+                    .to_string()
+            ),
+        ]
+    );
+    let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    for want in [
+        "or depends on where between two registry snapshots a change of owner lies",
+        "5 deliveries whose class depends on where in that span the change lies are ambiguous",
+        "1 (stream, snapshot) pairs listed more than one owner and were not read",
+    ] {
+        assert!(
+            report.contains(&want.replace('_', "\\_")),
+            "{want}\n{report}"
+        );
+    }
+}
