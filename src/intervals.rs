@@ -14,7 +14,7 @@ use crate::load::cache_log::CacheEvent;
 pub use crate::load::cache_log::{CacheEntry, CacheLog, Fills};
 use crate::load::LoadedDataset;
 use crate::schema::{Kind, OwnershipEvent, SessionEvent};
-use crate::snapshots::{snapshot_owners, Doubt, SnapshotOwners};
+use crate::snapshots::{read_snapshots, Doubt, Snapshots};
 use crate::table::{Table, Text};
 use crate::timeline::{Timeline, TimelineBuilder, TimelineError};
 
@@ -26,11 +26,13 @@ pub struct Timelines {
     pub owners: Timeline<Option<u32>>,
     /// Per stream: where its owner is known only to lie between two registry snapshots
     /// (`ownership_snapshots`); empty for an ownership log of events.
-    pub owner_doubt: Timeline<Doubt>,
+    pub owner_doubt: Timeline<Doubt<Option<u32>>>,
     /// Registry snapshots that listed more than one owner of a stream, and were not read for it.
     pub snapshot_conflicts: usize,
     /// Per (stream, account) pair of `grant_pairs`: whether the grant holds from each event on.
     pub grants: Timeline<bool>,
+    /// Per pair: where its grant is known only to lie between two registry snapshots.
+    pub grant_doubt: Timeline<Doubt<bool>>,
     pub grant_pairs: Pairs,
     /// Per (cache node, cache key) slot of `slots`: what the key holds from each event on.
     pub cache: Timeline<Held>,
@@ -101,19 +103,25 @@ pub fn build_from(
             let mut codes = Codes::default();
             let sessions = session_timeline(sessions, session_ttl_ms, &mut codes)?;
             let owners = match snapshots {
-                true => snapshot_owners(ownership, &mut codes)?,
-                false => SnapshotOwners {
-                    owners: owner_timeline(ownership, &mut codes)?,
-                    doubt: Timeline::default(),
-                    conflicts: 0,
-                },
+                true => read_snapshots(ownership, &mut codes)?,
+                false => {
+                    let owners = owner_timeline(ownership, &mut codes)?;
+                    let (grants, grant_pairs) = grant_timeline(ownership, &mut codes)?;
+                    Snapshots {
+                        owners,
+                        owner_doubt: Timeline::default(),
+                        grants,
+                        grant_doubt: Timeline::default(),
+                        grant_pairs,
+                        conflicts: 0,
+                    }
+                }
             };
-            let grants = grant_timeline(ownership, &mut codes)?;
-            Ok((sessions, owners, (grants, codes)))
+            Ok((sessions, owners, codes))
         },
         || -> Result<_, TimelineError> { Ok((cache_timeline(&cache)?, purge_timeline(&cache)?)) },
     );
-    let (sessions, owners, ((grants, grant_pairs), mut codes)) = logs?;
+    let (sessions, owners, mut codes) = logs?;
     let (cache_tl, purges) = timelines?;
     let CacheLog {
         nodes,
@@ -149,10 +157,11 @@ pub fn build_from(
     Ok(Timelines {
         sessions,
         owners: owners.owners,
-        owner_doubt: owners.doubt,
+        owner_doubt: owners.owner_doubt,
         snapshot_conflicts: owners.conflicts,
-        grants,
-        grant_pairs,
+        grants: owners.grants,
+        grant_doubt: owners.grant_doubt,
+        grant_pairs: owners.grant_pairs,
         cache: cache_tl,
         fills,
         slots,

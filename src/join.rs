@@ -32,9 +32,9 @@ pub struct Resolved {
     pub at: [Lookup<u32>; 3],
     /// The content at t, when there was any.
     pub content: Option<Content>,
-    /// The look-ups again with the owner of every capture-time look-up that falls between two
-    /// registry snapshots showing different owners taken from the later snapshot
-    /// (`ownership_snapshots`); `None` when none falls between.
+    /// The look-ups again with the owner of every capture-time look-up, and the grant of every
+    /// delivery-time look-up, that falls between two registry snapshots showing different states
+    /// taken from the later snapshot (`ownership_snapshots`); `None` when none falls between.
     pub other: Option<[Lookup<u32>; 3]>,
 }
 
@@ -197,36 +197,42 @@ impl Delivery {
         });
         // ...and, from registry snapshots, the other owner where the change between two of them
         // may lie on either side of the capture-time look-up.
-        let doubted: [Option<Option<u32>>; 3] = std::array::from_fn(|k| {
+        let other_subject: [Option<Option<u32>>; 3] = std::array::from_fn(|k| {
             if tl.owner_doubt.is_empty() {
                 return None;
             }
             let f = found[k]?;
-            let doubt = tl.owner_doubt.events(f.origin?);
-            match doubt.latest(f.capture_ts.saturating_add(shifts[k])) {
-                Some(i) => match *doubt.state(i) {
-                    Doubt::Between(other) => Some(other),
-                    Doubt::Settled => None,
-                },
-                None => None,
-            }
+            doubted(
+                &tl.owner_doubt.events(f.origin?),
+                f.capture_ts.saturating_add(shifts[k]),
+            )
         });
 
         // Step 4, grant: whether the recipient held a grant on the origin stream at t+d ("State
         // over time", Grants). Whether that authorizes the delivery is `decide`'s to say.
-        let granted = |k: usize| -> bool {
+        let pair = |k: usize| -> Option<u32> {
             if tl.grants.is_empty() {
-                return false;
+                return None;
             }
-            let (Some(r), Some(o)) = (recipient[k], found[k].and_then(|f| f.origin)) else {
-                return false;
-            };
-            let Some(pair) = tl.grant_pairs.get(o, r) else {
+            let (r, o) = (recipient[k]?, found[k]?.origin?);
+            tl.grant_pairs.get(o, r)
+        };
+        let pairs: [Option<u32>; 3] = std::array::from_fn(pair);
+        let granted = |k: usize| -> bool {
+            let Some(pair) = pairs[k] else {
                 return false;
             };
             let grants = tl.grants.events(pair);
             grants.latest(at[k]).is_some_and(|g| *grants.state(g))
         };
+        // ...and, from registry snapshots, the other grant where the change between two of them
+        // may lie on either side of t+d.
+        let other_grant: [Option<bool>; 3] = std::array::from_fn(|k| {
+            if tl.grant_doubt.is_empty() {
+                return None;
+            }
+            doubted(&tl.grant_doubt.events(pairs[k]?), at[k])
+        });
 
         let at: [Lookup<u32>; 3] = std::array::from_fn(|k| Lookup {
             recipient: recipient[k],
@@ -234,9 +240,12 @@ impl Delivery {
             subject: subject[k],
             granted: granted(k),
         });
-        let other = doubted.iter().any(Option::is_some).then(|| {
+        let in_doubt =
+            other_subject.iter().any(Option::is_some) || other_grant.iter().any(Option::is_some);
+        let other = in_doubt.then(|| {
             std::array::from_fn(|k| Lookup {
-                subject: doubted[k].unwrap_or(at[k].subject),
+                subject: other_subject[k].unwrap_or(at[k].subject),
+                granted: other_grant[k].unwrap_or(at[k].granted),
                 ..at[k]
             })
         });
@@ -245,6 +254,15 @@ impl Delivery {
             content: found[SHIFT_NONE].map(|f| f.content),
             other,
         }
+    }
+}
+
+/// The other state a doubt timeline names at instant `at`, if the instant lies between two
+/// registry snapshots that show different states.
+fn doubted<T: Copy>(doubt: &Events<'_, Doubt<T>>, at: i64) -> Option<T> {
+    match *doubt.state(doubt.latest(at)?) {
+        Doubt::Between(other) => Some(other),
+        Doubt::Settled => None,
     }
 }
 

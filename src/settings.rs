@@ -28,8 +28,8 @@ pub struct Settings {
     /// How long an inferred fill is held when no later miss replaces it; `None`: until one does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_ttl_ms: Option<i64>,
-    /// The ownership log is a registry dump: who owned each stream at each snapshot time, not
-    /// bind and unbind events (docs/SEMANTICS.md, "Ownership from snapshots").
+    /// The ownership log is a registry dump: who owned each stream, and who it was shared with,
+    /// at each snapshot time, not events (docs/SEMANTICS.md, "Ownership from registry snapshots").
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub ownership_snapshots: bool,
     /// Keys of `dataset.toml` that leakscope does not know; reported, not fatal.

@@ -1,91 +1,135 @@
-//! Ownership from registry snapshots: who owned each stream at each snapshot time, turned into
-//! an owners timeline whose every change sits at the snapshot that first shows it, and a doubt
-//! timeline over the span since the snapshot before, in which the change is only known to lie.
+//! Ownership from registry snapshots: who owned each stream, and who held shared access to it,
+//! at each snapshot time, turned into owners and grants timelines whose every change sits at the
+//! snapshot that first shows it, and doubt timelines over the span since the snapshot before, in
+//! which the change is only known to lie.
 //!
 //! A snapshot at T shows the state at T (every change with ts <= T). A stream a snapshot does
-//! not list had no owner then. Between two snapshots that show different owners, the change
-//! happened at some instant in (earlier, later]: the owners timeline gives the earlier owner up to
-//! the later snapshot, and the doubt timeline names the later owner for every instant strictly
-//! between the two, the look-ups whose answer depends on where in the span the change lies.
+//! not list as owned had no owner then; a (stream, account) it does not list as shared held no
+//! grant then. Between two snapshots that show different states, the change happened at some
+//! instant in (earlier, later]: the timelines give the earlier state up to the later snapshot,
+//! and the doubt timelines name the later state for every instant strictly between the two, the
+//! look-ups whose answer depends on where in the span the change lies.
 
 use rayon::prelude::*;
 
-use crate::codes::Codes;
+use crate::codes::{Codes, Pairs};
+use crate::schema::OwnershipEvent;
 use crate::table::Table;
 use crate::timeline::{Timeline, TimelineError};
 
-/// Whether a stream's owner at an instant is the one the owners timeline gives.
+/// Whether a key's state at an instant is the one its timeline gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Doubt {
+pub enum Doubt<T> {
     /// It is: a snapshot shows it, and no change lies between that snapshot and the next.
     Settled,
-    /// Between two snapshots that show different owners: the owner the timeline gives (the
-    /// earlier snapshot's) or this one (the later's, `None`: unbound) held the stream.
-    Between(Option<u32>),
+    /// Between two snapshots that show different states: the state the timeline gives (the
+    /// earlier snapshot's) or this one (the later's) held.
+    Between(T),
 }
 
-/// The owners a snapshot log gives, keyed by stream code.
-pub struct SnapshotOwners {
+/// What a snapshot log gives: owners keyed by stream code, grants by (stream, account) pair.
+pub struct Snapshots {
+    /// Per stream, its owner (`None`: unbound).
     pub owners: Timeline<Option<u32>>,
-    pub doubt: Timeline<Doubt>,
+    pub owner_doubt: Timeline<Doubt<Option<u32>>>,
+    /// Per pair of `grant_pairs`, whether the account held shared access.
+    pub grants: Timeline<bool>,
+    pub grant_doubt: Timeline<Doubt<bool>>,
+    pub grant_pairs: Pairs,
     /// (stream, snapshot) pairs that listed more than one owner: not read, so the span of doubt
     /// runs from the snapshot before them to the one after.
     pub conflicts: usize,
 }
 
-/// Reads a snapshot log (its rows: ts, stream_id, account_id; each an owner at a snapshot).
-pub fn snapshot_owners(t: &Table, codes: &mut Codes) -> Result<SnapshotOwners, TimelineError> {
-    let (ts, stream, acct) = (t.time("ts"), t.text("stream_id"), t.text("account_id"));
-    let mut rows: Vec<(u32, i64, u32)> = Vec::with_capacity(t.len());
+/// Reads a snapshot log: each row (ts, stream_id, account_id, event) lists its account as the
+/// stream's owner (`bind`) or as holding shared access to it (`grant`) at snapshot `ts`.
+pub fn read_snapshots(t: &Table, codes: &mut Codes) -> Result<Snapshots, TimelineError> {
+    let (ts, stream, acct, ev) = (
+        t.time("ts"),
+        t.text("stream_id"),
+        t.text("account_id"),
+        t.enums::<OwnershipEvent>("event"),
+    );
+    let mut owned = Vec::with_capacity(t.len());
+    let mut shared = Vec::new();
+    let mut grant_pairs = Pairs::default();
+    let mut times = Vec::with_capacity(t.len());
     for i in 0..t.len() {
         let (Some(ts), Some(s), Some(a)) = (ts[i], stream.get(i), acct.get(i)) else {
             continue;
         };
-        rows.push((codes.streams.code(s)?, ts, codes.accounts.code(a)?));
-    }
-    rows.par_sort_unstable();
-    rows.dedup();
-    let mut times: Vec<i64> = rows.iter().map(|r| r.1).collect();
-    times.par_sort_unstable();
-    times.dedup();
-
-    let mut owners = Vec::new();
-    let mut doubt = Vec::new();
-    let mut conflicts = 0;
-    for listed in rows.chunk_by(|a, b| a.0 == b.0) {
-        let (known, c) = known_states(listed, &times);
-        conflicts += c;
-        let s = listed[0].0;
-        let mut before: Option<(i64, Option<u32>)> = None;
-        for (q, owner) in known {
-            match before {
-                // Before the stream's first known state nothing is known of it; an owner the
-                // first snapshot shows is bound from there.
-                None if owner.is_some() => owners.push((s, q, owner)),
-                Some((p, was)) if was != owner => {
-                    owners.push((s, q, owner));
-                    let from = p.saturating_add(1);
-                    if from < q {
-                        doubt.push((s, from, Doubt::Between(owner)));
-                        doubt.push((s, q, Doubt::Settled));
-                    }
-                }
-                _ => {}
-            }
-            before = Some((q, owner));
+        times.push(ts);
+        let (s, a) = (codes.streams.code(s)?, codes.accounts.code(a)?);
+        match ev[i] {
+            Some(OwnershipEvent::Grant) => shared.push((grant_pairs.id(s, a)?, ts, 0)),
+            _ => owned.push((s, ts, a)),
         }
     }
-    Ok(SnapshotOwners {
-        owners: Timeline::from_sorted(codes.streams.len(), owners)?,
-        doubt: Timeline::from_sorted(codes.streams.len(), doubt)?,
+    times.par_sort_unstable();
+    times.dedup();
+    let (owners, owner_doubt, conflicts) = changes(owned, &times, codes.streams.len(), |o| o)?;
+    let (grants, grant_doubt, _) = changes(shared, &times, grant_pairs.len(), |g| g.is_some())?;
+    Ok(Snapshots {
+        owners,
+        owner_doubt,
+        grants,
+        grant_doubt,
+        grant_pairs,
         conflicts,
     })
 }
 
-/// One stream's known owner at each snapshot where it changes or could have (`None`: the
-/// snapshot did not list it), in time order, from its rows (stream, ts, account; sorted, no two
-/// alike) and every snapshot time of the log; with the number of its snapshots that listed more
-/// than one owner, which are left out.
+/// A key's timeline, its doubt timeline, and the (key, snapshot) pairs listing two values.
+type Changes<T> = (Timeline<T>, Timeline<Doubt<T>>, usize);
+
+/// The timeline of what the snapshots show of each key, and its doubt timeline, from rows
+/// (key, ts, value: an account listed, or 0 for a listing without one) and every snapshot time;
+/// `state` says what a key's known value (`None`: not listed) means. Before a key's first known
+/// state, its state is the timeline's default, `state(None)`.
+fn changes<T: Copy + PartialEq>(
+    mut rows: Vec<(u32, i64, u32)>,
+    times: &[i64],
+    keys: usize,
+    state: impl Fn(Option<u32>) -> T,
+) -> Result<Changes<T>, TimelineError> {
+    rows.par_sort_unstable();
+    rows.dedup();
+    let mut events = Vec::new();
+    let mut doubt = Vec::new();
+    let mut conflicts = 0;
+    for listed in rows.chunk_by(|a, b| a.0 == b.0) {
+        let (known, c) = known_states(listed, times);
+        conflicts += c;
+        let key = listed[0].0;
+        let mut before: Option<(i64, T)> = None;
+        for (q, value) in known {
+            let now = state(value);
+            match before {
+                None if now != state(None) => events.push((key, q, now)),
+                Some((p, was)) if was != now => {
+                    events.push((key, q, now));
+                    let from = p.saturating_add(1);
+                    if from < q {
+                        doubt.push((key, from, Doubt::Between(now)));
+                        doubt.push((key, q, Doubt::Settled));
+                    }
+                }
+                _ => {}
+            }
+            before = Some((q, now));
+        }
+    }
+    Ok((
+        Timeline::from_sorted(keys, events)?,
+        Timeline::from_sorted(keys, doubt)?,
+        conflicts,
+    ))
+}
+
+/// One key's known value at each snapshot where it changes or could have (`None`: the snapshot
+/// did not list it), in time order, from its rows (key, ts, value; sorted, no two alike) and
+/// every snapshot time of the log; with the number of its snapshots that listed more than one
+/// value, which are left out.
 fn known_states(listed: &[(u32, i64, u32)], times: &[i64]) -> (Vec<(i64, Option<u32>)>, usize) {
     let after = |t: i64| times.get(times.partition_point(|&x| x <= t)).copied();
     let before = |t: i64| times[..times.partition_point(|&x| x < t)].last().copied();
@@ -122,19 +166,19 @@ mod tests {
     use crate::schema::Kind;
     use crate::settings::Settings;
 
-    fn read(csv: &str) -> (SnapshotOwners, Codes) {
+    fn read(csv: &str) -> (Snapshots, Codes) {
         let settings = Settings {
             ownership_snapshots: true,
             ..Settings::default()
         };
         let t = table_from_csv_with(Kind::Ownership, csv, 0, &settings);
         let mut codes = Codes::default();
-        (snapshot_owners(&t, &mut codes).unwrap(), codes)
+        (read_snapshots(&t, &mut codes).unwrap(), codes)
     }
 
     /// Owner and doubt of `stream` at instant `at`, as account names.
     fn at(
-        o: &SnapshotOwners,
+        o: &Snapshots,
         codes: &Codes,
         stream: &str,
         at: i64,
@@ -143,7 +187,7 @@ mod tests {
         let s = codes.streams.lookup(stream);
         let owners = o.owners.events(s);
         let owner = owners.latest(at).and_then(|i| *owners.state(i));
-        let doubts = o.doubt.events(s);
+        let doubts = o.owner_doubt.events(s);
         let doubt = match doubts.latest(at).map(|i| *doubts.state(i)) {
             Some(Doubt::Between(other)) => Some(name(other)),
             _ => None,
@@ -207,5 +251,54 @@ mod tests {
         assert_eq!(at(&o, &codes, "cam-a", 1500), (s("alice"), Some(None)));
         assert_eq!(at(&o, &codes, "cam-a", 2000), (None, None));
         assert_eq!(at(&o, &codes, "cam-a", 2500), (None, None));
+    }
+
+    /// Grant state and doubt of (stream, account) at `at`.
+    fn granted(
+        o: &Snapshots,
+        codes: &Codes,
+        stream: &str,
+        account: &str,
+        at: i64,
+    ) -> (bool, Option<bool>) {
+        let s = codes.streams.lookup(stream);
+        let a = codes.accounts.lookup(account);
+        let Some(pair) = o.grant_pairs.get(s, a) else {
+            return (false, None);
+        };
+        let grants = o.grants.events(pair);
+        let doubts = o.grant_doubt.events(pair);
+        let doubt = match doubts.latest(at).map(|i| *doubts.state(i)) {
+            Some(Doubt::Between(g)) => Some(g),
+            _ => None,
+        };
+        (grants.latest(at).is_some_and(|i| *grants.state(i)), doubt)
+    }
+
+    #[test]
+    fn shared_access_is_a_grant_from_the_snapshot_that_lists_it() {
+        // Snapshots at 1000, 2000, 3000 (the last lists owners only): bob shares cam-a from the
+        // second, and no longer in the third.
+        let (o, codes) = read(
+            "ts,stream_id,account_id,event\n\
+             1000,cam-a,alice,bind\n2000,cam-a,alice,\n2000,cam-a,bob,grant\n\
+             3000,cam-a,alice,bind\n",
+        );
+        assert_eq!(granted(&o, &codes, "cam-a", "bob", 1000), (false, None));
+        assert_eq!(
+            granted(&o, &codes, "cam-a", "bob", 1500),
+            (false, Some(true))
+        );
+        assert_eq!(granted(&o, &codes, "cam-a", "bob", 2000), (true, None));
+        assert_eq!(
+            granted(&o, &codes, "cam-a", "bob", 2500),
+            (true, Some(false))
+        );
+        assert_eq!(granted(&o, &codes, "cam-a", "bob", 3000), (false, None));
+        // A grant row is not an owner.
+        assert_eq!(
+            at(&o, &codes, "cam-a", 2500),
+            (Some("alice".to_string()), None)
+        );
     }
 }

@@ -450,11 +450,11 @@ fn text_cells(
 
 /// Marks the rows that lack a value their kind requires, as the row path checks them.
 fn check_presence(columns: &[ColumnData], ctx: &RowContext, slow: &mut [bool]) {
-    // A registry snapshot's row without `bind` is completed or rejected by the row path.
+    // A registry snapshot's row without `bind` or `grant` is completed or rejected by the row path.
     if let Some(ei) = ctx.snapshot_event {
         if let ColumnData::Enum(v) = &columns[ei] {
             for (k, s) in slow.iter_mut().enumerate() {
-                *s |= v[k] != Some(super::validate::BIND);
+                *s |= !matches!(v[k], Some(super::validate::BIND | super::validate::GRANT));
             }
         }
     }
@@ -644,8 +644,8 @@ mod tests {
         RawFile::Parquet(ParquetRows::of_frame(df, 100, zoned))
     }
 
-    /// A registry snapshot's rows (`ownership_snapshots`): `bind` or no event is an owner, any
-    /// other event is rejected; by column and by row alike.
+    /// A registry snapshot's rows (`ownership_snapshots`): `bind` or no event is an owner, `grant`
+    /// shared access, any other event is rejected; by column and by row alike.
     #[test]
     fn snapshot_rows_are_owners() {
         let df = DataFrame::new(
@@ -656,7 +656,7 @@ mod tests {
                 Column::new("account_id".into(), ["a", "b", "a", "b"]),
                 Column::new(
                     "event".into(),
-                    [Some("bind"), None, Some("unbind"), Some("bind")],
+                    [Some("bind"), None, Some("unbind"), Some("grant")],
                 ),
             ],
         )
@@ -672,11 +672,15 @@ mod tests {
         assert_eq!(by_col.table.len(), 3);
         assert_eq!(
             by_col.table.enums::<crate::schema::OwnershipEvent>("event"),
-            [Some(crate::schema::OwnershipEvent::Bind); 3]
+            [
+                Some(crate::schema::OwnershipEvent::Bind),
+                Some(crate::schema::OwnershipEvent::Bind),
+                Some(crate::schema::OwnershipEvent::Grant)
+            ]
         );
         assert_eq!(by_col.rejections.len(), 1);
         assert_eq!(by_col.rejections[0].column, "event");
-        assert!(by_col.rejections[0].reason.contains("lists owners"));
+        assert!(by_col.rejections[0].reason.contains("not changes"));
         // Without the setting, the row without an event is the one rejected.
         let (plain, _, _) = both(
             Kind::Ownership,

@@ -358,22 +358,22 @@ pub(super) struct RowContext<'a> {
     pub(super) snapshot_event: Option<usize>,
 }
 
-/// A registry snapshot's row says that its account owns its stream at the snapshot's time: its
-/// `event`, where given, is `bind`.
+/// A registry snapshot's row says that its account owns its stream (`event` bind, or absent) or
+/// holds shared access to it (`grant`) at the snapshot's time.
 fn snapshot_event<'v>(v: &Value<'v>) -> Result<Value<'v>, RowError> {
     match v {
         Value::Absent => Ok(Value::Enum(BIND, OwnershipEvent::NAMES[BIND as usize])),
-        Value::Enum(BIND, _) => Ok(v.clone()),
+        Value::Enum(BIND | GRANT, _) => Ok(v.clone()),
         _ => Err((
             "event".into(),
-            "a registry snapshot (ownership_snapshots) lists owners: its event is bind or absent"
-                .into(),
+            "a registry snapshot (ownership_snapshots) lists owners (bind, or no event) and shared access (grant), not changes".into(),
         )),
     }
 }
 
-/// `bind`'s code among the ownership events.
+/// The codes of the ownership events a registry snapshot's row may have.
 pub(super) const BIND: u8 = OwnershipEvent::Bind as u8;
+pub(super) const GRANT: u8 = OwnershipEvent::Grant as u8;
 
 /// The contract column at fault and the reason.
 pub(super) type RowError = (String, String);

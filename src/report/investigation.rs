@@ -84,7 +84,7 @@ pub fn headline(f: &Findings, settings: &Settings) -> Vec<Block> {
         h.ambiguous,
         duration(settings.tolerance_ms),
         if settings.ownership_snapshots {
-            " or depends on where between two registry snapshots a change of owner lies"
+            " or depends on where between two registry snapshots a change of owner or of shared access lies"
         } else {
             ""
         },

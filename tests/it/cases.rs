@@ -330,10 +330,11 @@ fn parse_case(name: &str, text: &str) -> Result<Case, String> {
         let (t, line) = (&ownership, *line);
         let event = match (ds.snapshots, t.get(row, "event")) {
             (true, None | Some("bind")) => "bind".to_string(),
+            (true, Some("grant")) => "grant".to_string(),
             (true, Some(e)) => {
                 return Err(at(
                     line,
-                    format!("a snapshot row lists an owner, not {e:?}"),
+                    format!("a snapshot row lists an owner or shared access, not {e:?}"),
                 ))
             }
             (false, _) => need(t, row, line, "event")?,

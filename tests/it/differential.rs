@@ -253,8 +253,8 @@ pub(crate) fn write_dataset(dir: &Path, ds: &Dataset, layout: &Layout) {
                 Grant => "grant",
                 Revoke => "revoke",
             };
-            // A registry snapshot's row needs no event, and gets none.
-            let ev = (!ds.snapshots).then(|| ev.to_string());
+            // A registry snapshot's owner needs no event, and gets none.
+            let ev = (!ds.snapshots || e.event != Bind).then(|| ev.to_string());
             vec![
                 ("ts", Some(e.ts.to_string())),
                 ("stream_id", Some(e.stream_id.clone())),
@@ -773,12 +773,13 @@ proptest! {
 }
 
 /// The same datasets with their ownership log read as registry snapshots: each bind lists its
-/// account as the stream's owner at its time, so streams are left out of some snapshots, listed
-/// with two owners in others, and change owner between them.
+/// account as the stream's owner at its time and each grant as holding shared access, so streams
+/// are left out of some snapshots, listed with two owners in others, and change owner and
+/// sharing between them.
 fn snapshot_case() -> impl Strategy<Value = (Dataset, Layout)> {
     case().prop_map(|(mut ds, layout)| {
         ds.snapshots = true;
-        ds.ownership.retain(|e| e.event == Bind);
+        ds.ownership.retain(|e| matches!(e.event, Bind | Grant));
         (ds, layout)
     })
 }

@@ -84,7 +84,8 @@ pub struct Dataset {
     pub ownership: Vec<OwnershipEvent>,
     pub tolerance_ms: i64,
     pub session_ttl_ms: i64,
-    /// `ownership_snapshots`: each ownership row (a `bind`) lists an owner at a snapshot time.
+    /// `ownership_snapshots`: each ownership row lists an owner (`bind`) or shared access
+    /// (`grant`) at a snapshot time.
     pub snapshots: bool,
 }
 
@@ -242,9 +243,9 @@ impl Dataset {
         })
     }
 
-    /// "A snapshot at T shows the state at T; a stream it does not list had no owner then; a
-    /// snapshot listing two owners of a stream is not read for it." What each readable snapshot
-    /// shows of `stream`, in time order.
+    /// "A snapshot at T shows the state at T; a stream it does not list as owned had no owner
+    /// then; a snapshot listing two owners of a stream is not read for it." What each readable
+    /// snapshot shows of `stream`, in time order.
     fn snapshot_owners(&self, stream: &str) -> Vec<(i64, Option<String>)> {
         let times: BTreeSet<i64> = self.ownership.iter().map(|e| e.ts).collect();
         times
@@ -253,7 +254,7 @@ impl Dataset {
                 let listed: BTreeSet<&str> = self
                     .ownership
                     .iter()
-                    .filter(|e| e.ts == g && e.stream_id == stream)
+                    .filter(|e| e.ts == g && e.stream_id == stream && e.event == OwnOp::Bind)
                     .map(|e| e.account_id.as_str())
                     .collect();
                 match listed.len() {
@@ -269,16 +270,26 @@ impl Dataset {
     /// in the early world, where L lies strictly between two readable snapshots showing
     /// different owners, the later one's.
     fn snapshot_owner(&self, stream: &str, at: i64, world: World) -> Option<String> {
-        let shown = self.snapshot_owners(stream);
-        let before = shown.iter().rev().find(|(g, _)| *g <= at);
-        let after = shown.iter().find(|(g, _)| *g > at);
-        match (world, before, after) {
-            (World::Early, Some((g, was)), Some((_, next))) if *g < at && was != next => {
-                next.clone()
-            }
-            (_, Some((_, was)), _) => was.clone(),
-            (_, None, _) => None,
-        }
+        snapshot_state(&self.snapshot_owners(stream), at, world).flatten()
+    }
+
+    /// "A (stream, account) a snapshot does not list as shared held no grant then." Whether it
+    /// held one at L, read as the owner is.
+    fn snapshot_granted(&self, stream: &str, account: &str, at: i64, world: World) -> bool {
+        let times: BTreeSet<i64> = self.ownership.iter().map(|e| e.ts).collect();
+        let shown: Vec<(i64, bool)> = times
+            .into_iter()
+            .map(|g| {
+                let listed = self.ownership.iter().any(|e| {
+                    e.ts == g
+                        && e.stream_id == stream
+                        && e.account_id == account
+                        && e.event == OwnOp::Grant
+                });
+                (g, listed)
+            })
+            .collect();
+        snapshot_state(&shown, at, world).unwrap_or(false)
     }
 
     /// The delivery evaluated at shift d: `Ok(authorized)` or the first thing not found.
@@ -311,7 +322,11 @@ impl Dataset {
         }
         .ok_or(Missing::NoOwner)?;
         // 4. authorized = recipient == subject, or the recipient holds a grant at t+d
-        Ok(recipient == subject || self.granted(&origin, &recipient, t + d))
+        let granted = match self.snapshots {
+            true => self.snapshot_granted(&origin, &recipient, t + d, world),
+            false => self.granted(&origin, &recipient, t + d),
+        };
+        Ok(recipient == subject || granted)
     }
 
     /// The class in the placed world; from snapshots, `ambiguous` where the early world gives
@@ -369,6 +384,21 @@ impl Dataset {
             .iter()
             .map(|d| (d.request_id.clone(), self.classify(d)))
             .collect()
+    }
+}
+
+/// What readable snapshots `shown` (time, state; in time order) say at L: the state of the
+/// latest at or before L (`None` before the first); in the early world, where L lies strictly
+/// between two that differ, the later one's.
+fn snapshot_state<T: Clone + PartialEq>(shown: &[(i64, T)], at: i64, world: World) -> Option<T> {
+    let before = shown.iter().rev().find(|(g, _)| *g <= at);
+    let after = shown.iter().find(|(g, _)| *g > at);
+    match (world, before, after) {
+        (World::Early, Some((g, was)), Some((_, next))) if *g < at && was != next => {
+            Some(next.clone())
+        }
+        (_, Some((_, was)), _) => Some(was.clone()),
+        (_, None, _) => None,
     }
 }
 

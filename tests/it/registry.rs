@@ -1,5 +1,6 @@
 //! Ownership from registry snapshots (`ownership_snapshots`), on the hand-worked fixture
-//! `tests/fixtures/registry-snapshots`: a device registry's export read through a mapping, every
+//! `tests/fixtures/registry-snapshots`: a device registry's export of owners and shared access,
+//! read through a mapping, every
 //! delivery's class and flip as `expected.csv` gives them, from the library (resident and spilled)
 //! and from the binary, whose report says what rests on the spans between snapshots.
 
@@ -42,7 +43,7 @@ fn expected() -> Classes {
 fn changes_between_snapshots_make_their_deliveries_ambiguous() {
     let dir = fixture("registry-snapshots");
     let want = expected();
-    assert_eq!(want.len(), 9);
+    assert_eq!(want.len(), 13);
     assert_eq!(library(&dir, &AnalyzeOptions::default()), want);
     let spilled = AnalyzeOptions {
         load: LoadOptions {
@@ -67,9 +68,9 @@ fn outputs_say_what_rests_on_the_spans_between_snapshots() {
             &s["ok_deliveries"],
             &s["unresolved_deliveries"]
         ],
-        [2, 5, 1, 1]
+        [3, 7, 2, 1]
     );
-    assert_eq!(s["rows"]["ownership"]["read"], 17);
+    assert_eq!(s["rows"]["ownership"]["read"], 19);
     assert_eq!(s["rows"]["ownership"]["rejected"], 1);
     let (h, rows) = read_csv(&out.path().join("quarantine/ownership.csv"));
     assert_eq!(h, ["file", "line", "column", "reason", "raw"]);
@@ -81,15 +82,15 @@ fn outputs_say_what_rests_on_the_spans_between_snapshots() {
             Some("6".to_string()),
             Some("event".to_string()),
             Some(
-                "a registry snapshot (ownership_snapshots) lists owners: its event is bind or absent"
+                "a registry snapshot (ownership_snapshots) lists owners (bind, or no event) and shared access (grant), not changes"
                     .to_string()
             ),
         ]
     );
     let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     for want in [
-        "or depends on where between two registry snapshots a change of owner lies",
-        "5 deliveries whose class depends on where in that span the change lies are ambiguous",
+        "or depends on where between two registry snapshots a change of owner or of shared access lies",
+        "7 deliveries whose class depends on where in that span a change lies are ambiguous",
         "1 (stream, snapshot) pairs listed more than one owner and were not read",
     ] {
         assert!(
