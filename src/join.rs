@@ -35,7 +35,8 @@ pub struct Resolved {
     /// The look-ups again with the owner of every capture-time look-up, and the grant of every
     /// delivery-time look-up, that falls between two registry snapshots showing different states
     /// taken from the later snapshot (`ownership_snapshots`); `None` when none falls between.
-    pub other: Option<[Lookup<u32>; 3]>,
+    /// Boxed: rare, and a block holds hundreds of thousands of these.
+    pub other: Option<Box<[Lookup<u32>; 3]>>,
 }
 
 /// Where a delivery's content at t came from.
@@ -243,11 +244,11 @@ impl Delivery {
         let in_doubt =
             other_subject.iter().any(Option::is_some) || other_grant.iter().any(Option::is_some);
         let other = in_doubt.then(|| {
-            std::array::from_fn(|k| Lookup {
+            Box::new(std::array::from_fn(|k| Lookup {
                 subject: other_subject[k].unwrap_or(at[k].subject),
                 granted: other_grant[k].unwrap_or(at[k].granted),
                 ..at[k]
-            })
+            }))
         });
         Resolved {
             at,
