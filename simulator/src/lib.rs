@@ -10,6 +10,7 @@ pub mod dirty;
 pub mod output;
 mod plan;
 pub mod real;
+pub mod registry;
 pub mod rows;
 pub mod scenario;
 pub mod shape;
@@ -65,6 +66,10 @@ pub struct GenerateArgs {
     /// and the mapping.toml that reads them; ownership, changes and accounts keep --format.
     #[arg(long, conflicts_with = "dirty")]
     pub real_logs: bool,
+    /// Write the ownership log as a device registry's snapshots, one every EVERY (e.g. 6h): who
+    /// owned each camera and who it was shared with, not bind and unbind events.
+    #[arg(long, value_name = "EVERY")]
+    pub ownership_snapshots: Option<String>,
 }
 
 impl GenerateArgs {
@@ -84,6 +89,7 @@ impl GenerateArgs {
             force: false,
             shape: Shape::Standard,
             real_logs: false,
+            ownership_snapshots: None,
         }
     }
 }
@@ -191,6 +197,9 @@ fn dataset_toml(args: &GenerateArgs) -> String {
     if args.real_logs {
         flags.push_str(" --real-logs");
     }
+    if let Some(every) = &args.ownership_snapshots {
+        flags.push_str(&format!(" --ownership-snapshots {every}"));
+    }
     let mut s = format!(
         "# Written by: leakscope generate --scenario {} --seed {} --deliveries {} --format {}{}\n\
          session_ttl = \"24h\"\n\
@@ -201,6 +210,12 @@ fn dataset_toml(args: &GenerateArgs) -> String {
         s.push_str(
             "# No cache log: what the keys held is inferred from the misses.\n\
              infer_cache = true\n",
+        );
+    }
+    if args.ownership_snapshots.is_some() {
+        s.push_str(
+            "# The ownership log is a device registry's snapshots, not events.\n\
+             ownership_snapshots = true\n",
         );
     }
     if args.dirty {
@@ -235,6 +250,11 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<Report> {
         !(args.real_logs && args.dirty),
         "--real-logs writes clean server logs; --dirty applies to the contract form only"
     );
+    let every = args
+        .ownership_snapshots
+        .as_deref()
+        .map(registry::parse_every)
+        .transpose()?;
     prepare_out(&args.out, args.force)?;
     let n = args.deliveries;
     let world = plan::plan(
@@ -258,6 +278,9 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<Report> {
             }
         }
     }
+    let snapshots = every
+        .map(|every| registry::Snapshots::every(&world, every))
+        .transpose()?;
     std::fs::write(args.out.join("dataset.toml"), dataset_toml(args))?;
 
     let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -284,13 +307,16 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<Report> {
     } else {
         out
     };
-    let mut truth = TruthAcc::create(&args.out, args.real_logs)?;
+    let mut truth = TruthAcc::create(&args.out, args.real_logs || snapshots.is_some())?;
     let stats = sim::run(
         &world,
         stream(args.seed, scenario, "traffic"),
         &mut out,
         &mut truth,
-        &clocks,
+        &sim::Recording {
+            clocks: &clocks,
+            snapshots: snapshots.as_ref(),
+        },
         n,
         args.shape,
     )?;

@@ -114,8 +114,33 @@ struct Look {
     object: Option<ObjId>,
 }
 
-/// Contract §4 on the simulated world: recipient, content, subject, grant, at a shift `d` ms.
-fn look(w: &World, ts: i64, session: u32, content: &Content, d: i64) -> Result<Look, Missing> {
+/// Who owned a camera, and who held a grant on it, at an instant, as the look-ups of a verdict
+/// see it: the world's own events, or what registry snapshots show of them.
+pub trait Registry {
+    fn owner_at(&self, cam: u32, at: i64) -> Option<u32>;
+    fn granted(&self, cam: u32, account: u32, at: i64) -> bool;
+}
+
+impl Registry for World {
+    fn owner_at(&self, cam: u32, at: i64) -> Option<u32> {
+        World::owner_at(self, cam, at)
+    }
+
+    fn granted(&self, cam: u32, account: u32, at: i64) -> bool {
+        World::granted(self, cam, account, at)
+    }
+}
+
+/// Contract §4 on the simulated world: recipient, content, subject, grant, at a shift `d` ms,
+/// with owners and grants from `r`.
+fn look(
+    w: &World,
+    r: &impl Registry,
+    ts: i64,
+    session: u32,
+    content: &Content,
+    d: i64,
+) -> Result<Look, Missing> {
     let t = ts + d;
     let recipient = w.session_account(session, t).ok_or(Missing::NoSession)?;
     let (cam, capture, object) = match *content {
@@ -129,8 +154,8 @@ fn look(w: &World, ts: i64, session: u32, content: &Content, d: i64) -> Result<L
             (f.cam, f.captured.unwrap_or(f.ts) + d, Some(f.obj))
         }
     };
-    let subject = w.owner_at(cam, capture).ok_or(Missing::NoOwner)?;
-    let authorized = recipient == subject || w.granted(cam, recipient, t);
+    let subject = r.owner_at(cam, capture).ok_or(Missing::NoOwner)?;
+    let authorized = recipient == subject || r.granted(cam, recipient, t);
     Ok(Look {
         authorized,
         recipient,
@@ -141,7 +166,12 @@ fn look(w: &World, ts: i64, session: u32, content: &Content, d: i64) -> Result<L
 
 /// Classifies a delivery sent at `ts` (true time) on `session` with `content`.
 pub fn evaluate(w: &World, ts: i64, session: u32, content: &Content) -> Eval {
-    let at = match look(w, ts, session, content, 0) {
+    evaluate_in(w, w, ts, session, content)
+}
+
+/// [`evaluate`] with owners and grants from `r`.
+pub fn evaluate_in(w: &World, r: &impl Registry, ts: i64, session: u32, content: &Content) -> Eval {
+    let at = match look(w, r, ts, session, content, 0) {
         Ok(l) => l,
         Err(m) => {
             return Eval {
@@ -155,7 +185,7 @@ pub fn evaluate(w: &World, ts: i64, session: u32, content: &Content) -> Eval {
     let tol = w.tolerance_ms;
     let flips = [-tol, tol]
         .iter()
-        .any(|&d| match look(w, ts, session, content, d) {
+        .any(|&d| match look(w, r, ts, session, content, d) {
             Ok(l) => l.authorized != at.authorized,
             Err(_) => false,
         });

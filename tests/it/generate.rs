@@ -888,6 +888,33 @@ fn real_logs_are_nginx_and_keycloak_logs_with_no_cache_log() {
     assert_eq!(t["rows"]["deliveries"]["accepted"], 2_000);
 }
 
+/// `--ownership-snapshots`: the ownership log is the registry's snapshots, an owner or a shared
+/// user per camera at each snapshot time, every snapshot listing someone.
+#[test]
+fn registry_snapshots_list_owners_and_shares_at_each_snapshot() {
+    let dir = tmp();
+    let mut args = GenerateArgs::new("cache-key-collision", 2, 2_000, dir.path());
+    args.ownership_snapshots = Some("12h".into());
+    generate(&args).unwrap();
+    let toml = std::fs::read_to_string(dir.path().join("dataset.toml")).unwrap();
+    assert!(toml.contains("ownership_snapshots = true"), "{toml}");
+    let rows = read_csv(&dir.path().join("ownership/ownership.csv"));
+    let mut times: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for r in &rows {
+        let e = times.entry(r["ts"].clone()).or_default();
+        match r["event"].as_str() {
+            "bind" => e.0 += 1,
+            "grant" => e.1 += 1,
+            other => panic!("a snapshot row is {other:?}"),
+        }
+    }
+    assert!(times.len() > 2, "{} snapshots", times.len());
+    assert!(times.values().all(|&(owners, _)| owners > 0));
+    assert!(times.values().any(|&(_, shares)| shares > 0));
+    let t = truth(dir.path());
+    assert_eq!(t["rows"]["ownership"]["read"], rows.len());
+}
+
 #[test]
 fn bad_arguments_are_refused() {
     let dir = tmp();
@@ -903,6 +930,10 @@ fn bad_arguments_are_refused() {
     a.format = "xml".into();
     assert!(generate(&a).is_err());
     a.format = "csv".into();
+    a.ownership_snapshots = Some("soon".into());
+    let every = generate(&a).unwrap_err().to_string();
+    assert!(every.contains("--ownership-snapshots"), "{every}");
+    a.ownership_snapshots = None;
     a.real_logs = true;
     a.dirty = true;
     let both = generate(&a).unwrap_err().to_string();
