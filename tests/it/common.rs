@@ -7,6 +7,53 @@ use std::process::{Command, Output};
 
 use polars::prelude::*;
 
+/// Class (or unresolved reason) and one more field of each delivery's verdict, by request_id.
+pub type Classes = std::collections::BTreeMap<String, (String, String)>;
+
+/// The library's verdicts on `dir` as [`Classes`], the second field `field` of each verdict.
+pub fn library_classes(
+    dir: &Path,
+    opts: &leakscope::analyze::AnalyzeOptions,
+    field: impl Fn(&leakscope::verdict::Verdict) -> String,
+) -> Classes {
+    let a = leakscope::analyze::analyze(dir, opts).expect("analyze");
+    let rids = a
+        .loaded
+        .table(leakscope::schema::Kind::Deliveries)
+        .text("request_id");
+    rids.iter()
+        .zip(&a.verdicts)
+        .map(|(rid, v)| {
+            let class = v.missing.map_or(v.class.as_str(), |m| m.as_str());
+            let rid = rid.expect("request_id").to_string();
+            (rid, (class.to_string(), field(v)))
+        })
+        .collect()
+}
+
+/// A hand-worked fixture's `expected.csv` (request_id, class, one more field) as [`Classes`].
+pub fn expected_classes(name: &str) -> Classes {
+    let (_, rows) = read_csv(&fixture(name).join("expected.csv"));
+    rows.into_iter()
+        .map(|r| {
+            let cell = |i: usize| r[i].clone().unwrap_or_default();
+            (cell(0), (cell(1), cell(2)))
+        })
+        .collect()
+}
+
+/// Options that spill the deliveries in runs of `run_rows` and join them `block_rows` at a time.
+pub fn spilled(run_rows: usize, block_rows: usize) -> leakscope::analyze::AnalyzeOptions {
+    leakscope::analyze::AnalyzeOptions {
+        load: leakscope::load::LoadOptions {
+            run_rows,
+            ..leakscope::load::LoadOptions::default()
+        },
+        block_rows,
+        ..leakscope::analyze::AnalyzeOptions::default()
+    }
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")

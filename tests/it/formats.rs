@@ -10,28 +10,13 @@ use serde_json::json;
 
 /// Class (or unresolved reason), subject and recipient by request_id, from the library.
 fn verdicts(dir: &Path) -> BTreeMap<String, String> {
-    let a = leakscope::analyze::analyze(dir, &leakscope::analyze::AnalyzeOptions::default())
-        .expect("analyze");
-    let rids = a
-        .loaded
-        .table(leakscope::schema::Kind::Deliveries)
-        .text("request_id");
-    rids.iter()
-        .zip(&a.verdicts)
-        .map(|(rid, v)| {
-            let class = match v.missing {
-                Some(m) => m.as_str(),
-                None => v.class.as_str(),
-            };
-            (
-                rid.expect("request_id").to_string(),
-                format!(
-                    "{class} recipient={:?} subject={:?}",
-                    v.recipient, v.subject
-                ),
-            )
-        })
-        .collect()
+    let opts = leakscope::analyze::AnalyzeOptions::default();
+    library_classes(dir, &opts, |v| {
+        format!("recipient={:?} subject={:?}", v.recipient, v.subject)
+    })
+    .into_iter()
+    .map(|(rid, (class, evidence))| (rid, format!("{class} {evidence}")))
+    .collect()
 }
 
 fn class_of(v: &BTreeMap<String, String>, rid: &str) -> String {

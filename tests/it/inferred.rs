@@ -3,57 +3,26 @@
 //! class and subject as `expected.csv` gives them, from the library, from spilled runs and from
 //! the binary, whose outputs say which deliveries rest on inferred fills.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::common::*;
 use leakscope::analyze::AnalyzeOptions;
-use leakscope::load::LoadOptions;
-use leakscope::schema::Kind;
 
 /// Class (or unresolved reason) and subject by request_id.
-type Classes = BTreeMap<String, (String, String)>;
-
 fn library(dir: &Path, opts: &AnalyzeOptions) -> Classes {
-    let a = leakscope::analyze::analyze(dir, opts).expect("analyze");
-    let rids = a.loaded.table(Kind::Deliveries).text("request_id");
-    rids.iter()
-        .zip(&a.verdicts)
-        .map(|(rid, v)| {
-            let class = v.missing.map_or(v.class.as_str(), |m| m.as_str());
-            let subject = v.subject.as_deref().unwrap_or_default();
-            let rid = rid.expect("request_id").to_string();
-            (rid, (class.to_string(), subject.to_string()))
-        })
-        .collect()
-}
-
-fn expected() -> Classes {
-    let (_, rows) = read_csv(&fixture("inferred-cache").join("expected.csv"));
-    rows.into_iter()
-        .map(|r| {
-            let cell = |i: usize| r[i].clone().unwrap_or_default();
-            (cell(0), (cell(1), cell(2)))
-        })
-        .collect()
+    library_classes(dir, opts, |v| {
+        v.subject.as_deref().unwrap_or_default().to_string()
+    })
 }
 
 #[test]
 fn misses_fill_the_keys_of_nodes_without_a_cache_log() {
     let dir = fixture("inferred-cache");
-    let want = expected();
+    let want = expected_classes("inferred-cache");
     assert_eq!(want.len(), 14);
     assert_eq!(library(&dir, &AnalyzeOptions::default()), want);
     // Spilled in runs of 3 and joined 2 at a time, the misses are read in a first merge.
-    let spilled = AnalyzeOptions {
-        load: LoadOptions {
-            run_rows: 3,
-            ..LoadOptions::default()
-        },
-        block_rows: 2,
-        ..AnalyzeOptions::default()
-    };
-    assert_eq!(library(&dir, &spilled), want);
+    assert_eq!(library(&dir, &spilled(3, 2)), want);
 }
 
 #[test]

@@ -4,56 +4,28 @@
 //! delivery's class and flip as `expected.csv` gives them, from the library (resident and spilled)
 //! and from the binary, whose report says what rests on the spans between snapshots.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::common::*;
 use leakscope::analyze::AnalyzeOptions;
-use leakscope::load::LoadOptions;
-use leakscope::schema::Kind;
 
 /// Class (or unresolved reason) and flip by request_id.
-type Classes = BTreeMap<String, (String, String)>;
-
 fn library(dir: &Path, opts: &AnalyzeOptions) -> Classes {
-    let a = leakscope::analyze::analyze(dir, opts).expect("analyze");
-    let rids = a.loaded.table(Kind::Deliveries).text("request_id");
-    rids.iter()
-        .zip(&a.verdicts)
-        .map(|(rid, v)| {
-            let class = v.missing.map_or(v.class.as_str(), |m| m.as_str());
-            let flipped = v.flipped.map(|f| f.as_str()).unwrap_or_default();
-            let rid = rid.expect("request_id").to_string();
-            (rid, (class.to_string(), flipped.to_string()))
-        })
-        .collect()
-}
-
-fn expected() -> Classes {
-    let (_, rows) = read_csv(&fixture("registry-snapshots").join("expected.csv"));
-    rows.into_iter()
-        .map(|r| {
-            let cell = |i: usize| r[i].clone().unwrap_or_default();
-            (cell(0), (cell(1), cell(2)))
-        })
-        .collect()
+    library_classes(dir, opts, |v| {
+        v.flipped
+            .map(|f| f.as_str())
+            .unwrap_or_default()
+            .to_string()
+    })
 }
 
 #[test]
 fn changes_between_snapshots_make_their_deliveries_ambiguous() {
     let dir = fixture("registry-snapshots");
-    let want = expected();
+    let want = expected_classes("registry-snapshots");
     assert_eq!(want.len(), 13);
     assert_eq!(library(&dir, &AnalyzeOptions::default()), want);
-    let spilled = AnalyzeOptions {
-        load: LoadOptions {
-            run_rows: 2,
-            ..LoadOptions::default()
-        },
-        block_rows: 3,
-        ..AnalyzeOptions::default()
-    };
-    assert_eq!(library(&dir, &spilled), want);
+    assert_eq!(library(&dir, &spilled(2, 3)), want);
 }
 
 #[test]
