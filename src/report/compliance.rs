@@ -117,7 +117,7 @@ pub fn data_quality(f: &Findings) -> Vec<Block> {
     }
     if let Some(s) = &q.snapshots {
         b.push(Block::Callout(vec![text(format!(
-            "Owners and shared access were read from registry snapshots (ownership_snapshots): each change is placed at the first snapshot that shows it and is known only to lie after the snapshot before. {} deliveries whose class depends on where in that span a change lies are ambiguous (flipped: between_snapshots). {} (stream, snapshot) pairs listed more than one owner and were not read, which widens the span around them. Before the first snapshot that shows a stream, nothing is known of its owner: deliveries captured then are unresolved (no_owner).",
+            "Owners and shared access were read from registry snapshots (ownership_snapshots): each change is placed at the first snapshot that shows it and is known only to lie after the snapshot before. {} deliveries whose class depends on where in that span a change lies are ambiguous (flipped: between_snapshots). {} (stream, snapshot) pairs listed more than one owner and were not read, which widens the span around them. Before the first snapshot nothing is known of any owner: deliveries captured then are unresolved (no_owner).",
             s.ambiguous, s.conflicts,
         ))]));
     }
