@@ -102,8 +102,9 @@ pub fn build_from(
         || -> Result<_, TimelineError> {
             let mut codes = Codes::default();
             let sessions = session_timeline(sessions, session_ttl_ms, &mut codes)?;
-            let owners = match snapshots {
+            let owned = match snapshots {
                 true => read_snapshots(ownership, &mut codes)?,
+                // An event log: nothing in doubt.
                 false => {
                     let owners = owner_timeline(ownership, &mut codes)?;
                     let (grants, grant_pairs) = grant_timeline(ownership, &mut codes)?;
@@ -117,11 +118,11 @@ pub fn build_from(
                     }
                 }
             };
-            Ok((sessions, owners, codes))
+            Ok((sessions, owned, codes))
         },
         || -> Result<_, TimelineError> { Ok((cache_timeline(&cache)?, purge_timeline(&cache)?)) },
     );
-    let (sessions, owners, mut codes) = logs?;
+    let (sessions, owned, mut codes) = logs?;
     let (cache_tl, purges) = timelines?;
     let CacheLog {
         nodes,
@@ -156,12 +157,12 @@ pub fn build_from(
     codes.configs = configs;
     Ok(Timelines {
         sessions,
-        owners: owners.owners,
-        owner_doubt: owners.owner_doubt,
-        snapshot_conflicts: owners.conflicts,
-        grants: owners.grants,
-        grant_doubt: owners.grant_doubt,
-        grant_pairs: owners.grant_pairs,
+        owners: owned.owners,
+        owner_doubt: owned.owner_doubt,
+        snapshot_conflicts: owned.conflicts,
+        grants: owned.grants,
+        grant_doubt: owned.grant_doubt,
+        grant_pairs: owned.grant_pairs,
         cache: cache_tl,
         fills,
         slots,

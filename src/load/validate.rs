@@ -354,7 +354,8 @@ pub(super) struct RowContext<'a> {
     /// Positions of the clock column (`cache_node` or `server`) and `ts`, when offsets apply.
     pub(super) clock: Option<(usize, usize)>,
     pub(super) tz: Option<Tz>,
-    /// Position of `event` in a registry snapshot (`ownership_snapshots`), whose rows list owners.
+    /// Position of `event` in a registry snapshot (`ownership_snapshots`), whose rows list owners
+    /// and shared access.
     pub(super) snapshot_event: Option<usize>,
 }
 

@@ -612,11 +612,15 @@ impl Sim<'_> {
             }
         }
         let planned = d.meant_for.is_none() && SpecialKind::ALL.iter().any(|k| k.name() == d.cause);
-        let (logged, mut why) = match self.out.real_logs() {
-            true => self.inferred_content(&d, &content)?,
-            false => (content, ""),
+        // The verdict on the content the logs show: the contract form's own unless the cache is
+        // inferred from the misses.
+        let (logged, plain, mut why) = match self.out.real_logs() {
+            true => {
+                let (logged, why) = self.inferred_content(&d, &content)?;
+                (logged, evaluate(w, d.ts, d.session, &logged), why)
+            }
+            false => (content, eval, ""),
         };
-        let plain = evaluate(w, d.ts, d.session, &logged);
         let shown = match self.snapshots {
             Some(s) => {
                 let shown = s.judge(w, d.ts, d.session, &logged);
