@@ -12,6 +12,7 @@ use crate::infer::{Inference, InferredCache};
 use crate::load::cache_log::CacheLog;
 use crate::load::runs::{Merge, SpilledDeliveries};
 use crate::load::{load_streaming, LoadOptions, LoadedDataset};
+use crate::outputs::Staging;
 use crate::report::{Outcome, ReportOptions, RowTables};
 use crate::schema::Kind;
 use crate::sink::{BlockSink, ClassifiedBlock};
@@ -33,6 +34,8 @@ pub struct AnalyzeOptions {
     pub timings_in_manifest: bool,
     /// Deliveries joined and classified at a time (0: [`DEFAULT_BLOCK_ROWS`]); less memory, more passes.
     pub block_rows: usize,
+    /// Replace an output folder that holds another dataset's outputs.
+    pub force: bool,
 }
 
 /// Everything a run produced, before it is written out.
@@ -72,8 +75,10 @@ pub fn analyze_into(
     out: &Path,
     opts: &AnalyzeOptions,
 ) -> Result<(Analysis, Vec<StageTiming>)> {
-    let a = run(dataset, opts, Some(out))?;
-    let timings = report::write_all(&a.outcome(), None, out, &opts.report())?;
+    let staging = Staging::begin(dataset, out, opts.force)?;
+    let a = run(dataset, opts, Some(staging.path()))?;
+    let timings = report::write_all(&a.outcome(), None, staging.path(), &opts.report())?;
+    staging.commit()?;
     Ok((a, timings))
 }
 
@@ -429,7 +434,15 @@ pub fn summary_json(a: &Analysis) -> serde_json::Value {
 /// Writes every output of a run that kept its verdicts ([`analyze`]) into `out`; returns the
 /// timings of every stage, writing included.
 pub fn write_outputs(a: &Analysis, out: &Path, opts: &AnalyzeOptions) -> Result<Vec<StageTiming>> {
-    report::write_all(&a.outcome(), Some(&a.classified()), out, &opts.report())
+    let staging = Staging::begin(&a.loaded.root, out, opts.force)?;
+    let timings = report::write_all(
+        &a.outcome(),
+        Some(&a.classified()),
+        staging.path(),
+        &opts.report(),
+    )?;
+    staging.commit()?;
+    Ok(timings)
 }
 
 /// A few lines for the terminal.

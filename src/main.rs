@@ -1,7 +1,7 @@
 //! The `leakscope` command: parses arguments, runs one subcommand, maps the outcome to an exit code.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -49,6 +49,10 @@ enum Command {
         /// Fail when any input file cannot be read, instead of reporting it and going on.
         #[arg(long)]
         strict: bool,
+        /// Replace the outputs of another dataset in --out (a folder holding anything but
+        /// leakscope outputs is never replaced).
+        #[arg(long)]
+        force: bool,
         /// Replace account and session ids in the reports and notification lists by keyed hashes
         /// (HMAC-SHA-256; the key is the file's bytes, trimmed, at least 16). See docs/REPORTS.md.
         #[arg(long, value_name = "KEYFILE")]
@@ -156,14 +160,34 @@ fn main() -> ExitCode {
     }
 }
 
-/// The arguments as given, with the program recorded as `leakscope` rather than the path it was started
-/// from, so that the manifest does not depend on where the binary was built.
-fn command_line() -> Vec<String> {
-    let mut args: Vec<String> = std::env::args().collect();
-    if let Some(first) = args.first_mut() {
-        *first = "leakscope".to_string();
-    }
-    args
+/// The arguments as given, with the program recorded as `leakscope` and each path of `paths`
+/// as its placeholder (`<dataset>`, `<out>`, ...), so that the manifest depends neither on where
+/// the binary was built nor on where the dataset and its outputs lie.
+fn command_line(paths: &[(&str, Option<&Path>)]) -> Vec<String> {
+    let placeholder = |arg: &str| {
+        paths.iter().find_map(|(name, p)| {
+            p.filter(|p| Path::new(arg) == *p)
+                .map(|_| format!("<{name}>"))
+        })
+    };
+    std::env::args()
+        .enumerate()
+        .map(|(i, arg)| {
+            if i == 0 {
+                return "leakscope".to_string();
+            }
+            if let Some(p) = placeholder(&arg) {
+                return p;
+            }
+            match arg.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") => match placeholder(value) {
+                    Some(p) => format!("{flag}={p}"),
+                    None => arg,
+                },
+                _ => arg,
+            }
+        })
+        .collect()
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -175,10 +199,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             mapping,
             strict,
+            force,
             pseudonymize,
             block_rows,
             run_rows,
         } => {
+            let command_line = command_line(&[
+                ("dataset", Some(&dataset)),
+                ("out", Some(&out)),
+                ("mapping", mapping.as_deref()),
+                ("keyfile", pseudonymize.as_deref()),
+            ]);
             let opts = AnalyzeOptions {
                 load: LoadOptions {
                     mapping,
@@ -186,10 +217,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     observer: Some(Progress::observer(!quiet)),
                     run_rows: run_rows.unwrap_or(0),
                 },
-                command_line: command_line(),
+                command_line,
                 pseudonymize,
                 timings_in_manifest: verbose,
                 block_rows,
+                force,
             };
             let (analysis, timings) =
                 analyze::analyze_into(&dataset, &out, &opts).with_context(|| {

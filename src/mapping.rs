@@ -1,19 +1,20 @@
 //! Mapping files: rename a foreign schema's columns and values onto the contract's.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::evidence::{read_config, ConfigFile};
 use crate::formats::{Compiled, FormatSpec};
 use crate::schema::{closest_column, ColumnType, Kind};
 
 /// Column renames and value rewrites per kind.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Mapping {
-    /// Where it came from, for the manifest.
-    pub path: Option<PathBuf>,
+    /// The file it came from, for the manifest.
+    pub file: Option<ConfigFile>,
     /// kind -> their column name -> contract column name.
     pub columns: BTreeMap<Kind, BTreeMap<String, String>>,
     /// kind -> contract column -> their value -> contract value.
@@ -37,12 +38,12 @@ impl Mapping {
                 p
             }
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let (text, file) = read_config(dataset, &path)?;
         let mut m = Mapping::parse(&text).map_err(|reason| Error::Mapping {
             path: path.clone(),
             reason,
         })?;
-        m.path = Some(path);
+        m.file = Some(file);
         Ok(m)
     }
 

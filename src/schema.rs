@@ -238,12 +238,19 @@ const ACCOUNTS: &[Column] = &[
 
 /// The contract column closest to `name`, for "did you mean" hints.
 pub fn closest_column(kind: Kind, name: &str) -> Option<&'static str> {
-    kind.columns()
-        .iter()
-        .map(|c| (strsim::jaro_winkler(c.name, name), c.name))
-        .filter(|(score, _)| *score > 0.7)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, n)| n)
+    closest(name, kind.columns().iter().map(|c| c.name))
+}
+
+/// The candidate most like `name` (Jaro-Winkler above 0.7), the first of equals.
+pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let mut best: Option<(f64, &str)> = None;
+    for c in candidates {
+        let score = strsim::jaro_winkler(c, name);
+        if score > 0.7 && best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| c)
 }
 
 #[cfg(test)]

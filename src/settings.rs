@@ -7,9 +7,74 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::evidence::{read_config, ConfigFile};
 
 pub const DEFAULT_SESSION_TTL_MS: i64 = 24 * 3_600_000;
 pub const DEFAULT_TOLERANCE_MS: i64 = 2_000;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The values a duration or clock correction of `dataset.toml` may take, inclusive. They bound
+/// every sum of an instant and settings (`time::EARLIEST_MS`..`time::LATEST_MS` plus at most a
+/// clock offset, a TTL and a tolerance), so no such sum can overflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    pub min_ms: i64,
+    pub max_ms: i64,
+}
+
+/// `tolerance`: clocks that disagree by more than a day need `clock_offset_ms`, not tolerance.
+pub const TOLERANCE: Bounds = Bounds {
+    min_ms: 0,
+    max_ms: DAY_MS,
+};
+/// `session_ttl` and `cache_ttl`: at least a millisecond, at most a leap year.
+pub const TTL: Bounds = Bounds {
+    min_ms: 1,
+    max_ms: 366 * DAY_MS,
+};
+/// One `clock_offset_ms` correction: a clock wrong by more than a year is not skewed but unset,
+/// and a constant correction would not mend it.
+pub const CLOCK_OFFSET: Bounds = Bounds {
+    min_ms: -366 * DAY_MS,
+    max_ms: 366 * DAY_MS,
+};
+
+// The sums the pipeline forms (a corrected instant, shifted by the tolerance, extended by a TTL)
+// stay inside `i64` at both ends, so none of them needs a check at run time.
+const _: () = assert!(
+    crate::time::LATEST_MS + CLOCK_OFFSET.max_ms + TTL.max_ms + TOLERANCE.max_ms < i64::MAX / 2
+        && crate::time::EARLIEST_MS + CLOCK_OFFSET.min_ms - TTL.max_ms - TOLERANCE.max_ms
+            > i64::MIN / 2
+);
+
+impl Bounds {
+    fn check(self, ms: i64, what: &str, written: &str) -> std::result::Result<i64, String> {
+        if (self.min_ms..=self.max_ms).contains(&ms) {
+            Ok(ms)
+        } else {
+            Err(self.refusal(what, written))
+        }
+    }
+
+    fn refusal(self, what: &str, written: &str) -> String {
+        format!(
+            "{what} = {written} is outside the allowed range {} to {}",
+            describe_ms(self.min_ms),
+            describe_ms(self.max_ms)
+        )
+    }
+}
+
+/// A duration in the largest unit that writes it whole: `0ms`, `1d`, `-366d`, `1500ms`.
+fn describe_ms(ms: i64) -> String {
+    for (unit, factor) in [("d", DAY_MS), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        if ms != 0 && ms % factor == 0 {
+            return format!("{}{unit}", ms / factor);
+        }
+    }
+    format!("{ms}ms")
+}
 
 /// The validated settings of one dataset.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -59,14 +124,15 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// Reads `<dataset>/dataset.toml` if it exists; defaults otherwise.
-    pub fn load(dataset: &Path) -> Result<Settings> {
+    /// Reads `<dataset>/dataset.toml` if it exists, with the file as evidence; defaults otherwise.
+    pub fn load(dataset: &Path) -> Result<(Settings, Option<ConfigFile>)> {
         let path = dataset.join("dataset.toml");
         if !path.exists() {
-            return Ok(Settings::default());
+            return Ok((Settings::default(), None));
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        Settings::parse(&text).map_err(|reason| Error::Settings { path, reason })
+        let (text, file) = read_config(dataset, &path)?;
+        let settings = Settings::parse(&text).map_err(|reason| Error::Settings { path, reason })?;
+        Ok((settings, Some(file)))
     }
 
     pub fn parse(text: &str) -> std::result::Result<Settings, String> {
@@ -83,8 +149,8 @@ impl Settings {
                         .map_err(|_| format!("timezone {name:?} is not an IANA time zone name"))?;
                     s.timezone = Some(tz);
                 }
-                "session_ttl" => s.session_ttl_ms = duration_value(key, value)?,
-                "tolerance" => s.tolerance_ms = duration_value(key, value)?,
+                "session_ttl" => s.session_ttl_ms = duration_value(key, value, TTL)?,
+                "tolerance" => s.tolerance_ms = duration_value(key, value, TOLERANCE)?,
                 "infer_cache" => {
                     s.infer_cache = value
                         .as_bool()
@@ -95,35 +161,34 @@ impl Settings {
                         .as_bool()
                         .ok_or_else(|| "ownership_snapshots must be true or false".to_string())?
                 }
-                "cache_ttl" => s.cache_ttl_ms = Some(duration_value(key, value)?),
+                "cache_ttl" => s.cache_ttl_ms = Some(duration_value(key, value, TTL)?),
                 "clock_offset_ms" => {
                     let t = value.as_table().ok_or_else(|| {
                         "clock_offset_ms must be a table of name = milliseconds".to_string()
                     })?;
                     for (name, v) in t {
+                        let what = format!("clock_offset_ms.{name:?}");
                         let ms = match v {
-                            toml::Value::Integer(i) => *i,
-                            toml::Value::Float(f) if f.is_finite() => f.round() as i64,
-                            _ => {
-                                return Err(format!(
-                                    "clock_offset_ms.{name:?} must be a number of milliseconds"
-                                ))
+                            toml::Value::Integer(i) => {
+                                CLOCK_OFFSET.check(*i, &what, &v.to_string())?
                             }
+                            toml::Value::Float(f) if f.is_finite() => {
+                                let ms = f.round();
+                                // The range check before the cast: `as` would saturate.
+                                if !(CLOCK_OFFSET.min_ms as f64..=CLOCK_OFFSET.max_ms as f64)
+                                    .contains(&ms)
+                                {
+                                    return Err(CLOCK_OFFSET.refusal(&what, &format!("{f:?}")));
+                                }
+                                ms as i64
+                            }
+                            _ => return Err(format!("{what} must be a number of milliseconds")),
                         };
                         s.clock_offset_ms.insert(name.clone(), ms);
                     }
                 }
                 other => s.unknown_keys.push(other.to_string()),
             }
-        }
-        if s.session_ttl_ms <= 0 {
-            return Err("session_ttl must be positive".into());
-        }
-        if s.tolerance_ms < 0 {
-            return Err("tolerance must not be negative".into());
-        }
-        if s.cache_ttl_ms.is_some_and(|t| t <= 0) {
-            return Err("cache_ttl must be positive".into());
         }
         if s.cache_ttl_ms.is_some() && !s.infer_cache {
             return Err("cache_ttl applies to inferred fills only: set infer_cache = true".into());
@@ -132,19 +197,46 @@ impl Settings {
     }
 }
 
-fn duration_value(key: &str, value: &toml::Value) -> std::result::Result<i64, String> {
+fn duration_value(
+    key: &str,
+    value: &toml::Value,
+    bounds: Bounds,
+) -> std::result::Result<i64, String> {
     let text = value
         .as_str()
         .ok_or_else(|| format!("{key} must be a string such as \"2s\" or \"24h\""))?;
-    parse_duration_ms(text).map_err(|e| format!("{key}: {e}"))
+    let written = value.to_string();
+    match parse_duration_ms(text) {
+        Ok(ms) => bounds.check(ms, key, &written),
+        Err(DurationError::OutOfRange) => Err(bounds.refusal(key, &written)),
+        Err(DurationError::Malformed(e)) => Err(format!("{key}: {e}")),
+    }
+}
+
+/// Why a duration was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DurationError {
+    Malformed(String),
+    /// Well formed, but beyond what milliseconds in an `i64` can hold.
+    OutOfRange,
+}
+
+impl std::fmt::Display for DurationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DurationError::Malformed(e) => f.write_str(e),
+            DurationError::OutOfRange => f.write_str("too large a duration"),
+        }
+    }
 }
 
 /// Parses `<number><unit>` with unit `ms`, `s`, `m`, `h` or `d` into milliseconds.
-pub fn parse_duration_ms(text: &str) -> std::result::Result<i64, String> {
+pub fn parse_duration_ms(text: &str) -> std::result::Result<i64, DurationError> {
+    let malformed = DurationError::Malformed;
     let t = text.trim();
     let split = t
         .find(|c: char| c.is_ascii_alphabetic())
-        .ok_or_else(|| format!("{text:?} has no unit (ms, s, m, h or d)"))?;
+        .ok_or_else(|| malformed(format!("{text:?} has no unit (ms, s, m, h or d)")))?;
     let (num, unit) = t.split_at(split);
     let factor = match unit {
         "ms" => 1.0,
@@ -153,19 +245,24 @@ pub fn parse_duration_ms(text: &str) -> std::result::Result<i64, String> {
         "h" => 3_600_000.0,
         "d" => 86_400_000.0,
         _ => {
-            return Err(format!(
+            return Err(malformed(format!(
                 "{text:?} has unknown unit {unit:?} (ms, s, m, h or d)"
-            ))
+            )))
         }
     };
     let n: f64 = num
         .trim()
         .parse()
-        .map_err(|_| format!("{text:?} does not start with a number"))?;
+        .map_err(|_| malformed(format!("{text:?} does not start with a number")))?;
     if !n.is_finite() {
-        return Err(format!("{text:?} is not a finite duration"));
+        return Err(malformed(format!("{text:?} is not a finite duration")));
     }
-    Ok((n * factor).round() as i64)
+    let ms = (n * factor).round();
+    // Compared before the cast, which would saturate; 2^63 is exact as a double.
+    if !(-(2f64.powi(63))..2f64.powi(63)).contains(&ms) {
+        return Err(DurationError::OutOfRange);
+    }
+    Ok(ms as i64)
 }
 
 #[cfg(test)]
@@ -175,6 +272,10 @@ mod tests {
     #[test]
     fn durations_in_every_unit() {
         assert_eq!(parse_duration_ms("250ms"), Ok(250));
+        assert_eq!(
+            parse_duration_ms("99999999999999999d"),
+            Err(DurationError::OutOfRange)
+        );
         assert_eq!(parse_duration_ms("2s"), Ok(2_000));
         assert_eq!(parse_duration_ms("1.5s"), Ok(1_500));
         assert_eq!(parse_duration_ms("3m"), Ok(180_000));
@@ -216,6 +317,50 @@ flavour = "x"
         ] {
             assert!(Settings::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn settings_out_of_their_range_are_refused_with_the_range() {
+        for (text, want) in [
+            (
+                "tolerance = \"99999999999999999d\"",
+                "tolerance = \"99999999999999999d\" is outside the allowed range 0ms to 1d",
+            ),
+            (
+                "tolerance = \"-1ms\"",
+                "tolerance = \"-1ms\" is outside the allowed range 0ms to 1d",
+            ),
+            (
+                "session_ttl = \"0s\"",
+                "session_ttl = \"0s\" is outside the allowed range 1ms to 366d",
+            ),
+            (
+                "[clock_offset_ms]\n\"cache-1\" = 9223372036854775000",
+                "clock_offset_ms.\"cache-1\" = 9223372036854775000 is outside the allowed range -366d to 366d",
+            ),
+            (
+                "[clock_offset_ms]\n\"cache-1\" = -1e300",
+                "clock_offset_ms.\"cache-1\" = -1e300 is outside the allowed range -366d to 366d",
+            ),
+            (
+                "infer_cache = true\ncache_ttl = \"367d\"",
+                "cache_ttl = \"367d\" is outside the allowed range 1ms to 366d",
+            ),
+        ] {
+            assert_eq!(Settings::parse(text).unwrap_err(), want, "{text}");
+        }
+        let edge = Settings::parse(
+            "tolerance = \"1d\"\nsession_ttl = \"366d\"\n[clock_offset_ms]\na = -31622400000",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                edge.tolerance_ms,
+                edge.session_ttl_ms,
+                edge.clock_offset_ms["a"]
+            ),
+            (DAY_MS, 366 * DAY_MS, -366 * DAY_MS)
+        );
     }
 
     #[test]

@@ -6,6 +6,17 @@ use chrono_tz::Tz;
 /// Milliseconds in an hour: the bin of every hourly count and coverage check.
 pub const HOUR_MS: i64 = 3_600_000;
 
+/// The earliest instant a log may carry: 0000-01-01T00:00:00Z, the first RFC 3339 can write.
+pub const EARLIEST_MS: i64 = -62_167_219_200_000;
+/// The latest: 9999-12-31T23:59:59.999Z. Bounding instants (and, in `settings`, durations and
+/// clock corrections) keeps every sum of them far inside `i64` and inside chrono's calendar.
+pub const LATEST_MS: i64 = 253_402_300_799_999;
+
+/// Whether `ms` lies in the instants a log may carry.
+pub fn in_range(ms: i64) -> bool {
+    (EARLIEST_MS..=LATEST_MS).contains(&ms)
+}
+
 /// The three timestamp forms of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -34,6 +45,8 @@ pub enum TimeError {
     NoTimezone,
     /// A naive time that the zone skips (daylight-saving gap).
     NonexistentLocal,
+    /// Before year 0 or after year 9999.
+    OutOfRange,
 }
 
 impl std::fmt::Display for TimeError {
@@ -48,6 +61,7 @@ impl std::fmt::Display for TimeError {
             TimeError::NonexistentLocal => {
                 f.write_str("local time does not exist in the dataset's timezone")
             }
+            TimeError::OutOfRange => f.write_str("outside the years 0000 to 9999"),
         }
     }
 }
@@ -123,6 +137,15 @@ impl FormCounts {
 
 /// Parses one value in its column's form to UTC epoch milliseconds (fractions truncated toward the past).
 pub fn parse(value: &str, form: TimeForm, tz: Option<Tz>) -> Result<i64, TimeError> {
+    let ms = parse_any(value, form, tz)?;
+    if in_range(ms) {
+        Ok(ms)
+    } else {
+        Err(TimeError::OutOfRange)
+    }
+}
+
+fn parse_any(value: &str, form: TimeForm, tz: Option<Tz>) -> Result<i64, TimeError> {
     let wrong = TimeError::WrongForm(form);
     match form {
         TimeForm::EpochMs => epoch_digits(value)
@@ -491,6 +514,22 @@ mod tests {
             );
         }
         assert_eq!(parse("12.", TimeForm::EpochMs, None), Ok(12));
+        assert_eq!(
+            parse("9223372036854775000", TimeForm::EpochMs, None),
+            Err(TimeError::OutOfRange)
+        );
+        assert_eq!(
+            parse(&LATEST_MS.to_string(), TimeForm::EpochMs, None),
+            Ok(LATEST_MS)
+        );
+        assert_eq!(
+            parse(&(EARLIEST_MS - 1).to_string(), TimeForm::EpochMs, None),
+            Err(TimeError::OutOfRange)
+        );
+        assert_eq!(
+            parse("0000-01-01T00:00:00+00:01", TimeForm::Rfc3339, None),
+            Err(TimeError::OutOfRange)
+        );
         let ny = Some(chrono_tz::America::New_York);
         assert_eq!(
             parse("2021-03-14 02:30:00", TimeForm::Naive, ny),

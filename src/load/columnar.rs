@@ -198,8 +198,16 @@ impl Convert<'_, '_> {
             (ColumnType::Timestamp, ParquetColumn::Int(a), None)
                 if form == Some(TimeForm::EpochMs) =>
             {
-                // Digits parse back to the integer they were rendered from.
-                ColumnData::Time(values(a, self.rows.clone()))
+                // Digits parse back to the integer they were rendered from; one outside the
+                // years a log may carry takes the row path to be refused there.
+                let mut v = values(a, self.rows.clone());
+                for (k, t) in v.iter_mut().enumerate() {
+                    if t.is_some_and(|t| !time::in_range(t)) {
+                        self.slow[k] = true;
+                        *t = None;
+                    }
+                }
+                ColumnData::Time(v)
             }
             (ColumnType::Timestamp, ParquetColumn::Datetime { raw, per_ms, zoned }, None) => {
                 match (form, *zoned, self.ctx.tz) {
@@ -328,7 +336,7 @@ impl Convert<'_, '_> {
             out.push(match t {
                 None => None,
                 Some(ms) => match RENDERED_MS.contains(&ms).then(|| utc(ms)) {
-                    Some(Ok(t)) => Some(t),
+                    Some(Ok(t)) if time::in_range(t) => Some(t),
                     _ => {
                         self.slow[k] = true;
                         None

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dedup::dedup;
 use crate::error::{Error, Result};
+use crate::evidence::ConfigFile;
 use crate::formats;
 use crate::mapping::Mapping;
 use crate::schema::Kind;
@@ -112,6 +113,8 @@ pub struct InputFile {
 pub struct LoadedDataset {
     pub root: PathBuf,
     pub settings: Settings,
+    /// `dataset.toml`, when the dataset has one.
+    pub settings_file: Option<ConfigFile>,
     pub mapping: Mapping,
     pub files: Vec<InputFile>,
     /// Files in kind folders with names the contract does not cover.
@@ -199,7 +202,7 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
             reason: "no such folder".into(),
         });
     }
-    let settings = Settings::load(root)?;
+    let (settings, settings_file) = Settings::load(root)?;
     let mapping = Mapping::resolve(root, opts.mapping.as_deref())?;
     let (found, skipped) = discover(root, &mapping, &settings)?;
 
@@ -331,6 +334,7 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
     let loaded = LoadedDataset {
         root: root.to_path_buf(),
         settings,
+        settings_file,
         mapping,
         files,
         skipped,

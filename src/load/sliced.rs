@@ -95,6 +95,15 @@ fn load_parquet_slices(
     if sink.is_none() {
         accepted = out.table.len() as u64;
     }
+    let missing = validate::missing_column_warning(
+        f.kind,
+        &f.rel,
+        &src.headers,
+        mapping,
+        &out.rejections,
+        src.rows,
+    );
+    out.warnings.extend(missing);
     Ok((src.rows as u64, accepted, out))
 }
 

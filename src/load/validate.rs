@@ -128,6 +128,55 @@ impl TimeForms {
     }
 }
 
+/// The reason a row gets when a required column is absent from its file's header.
+fn missing_column_reason(column: &str) -> String {
+    format!("required column {column:?} is missing from the file")
+}
+
+/// The warning for a file whose header lacks a required column (every row then falls to it),
+/// with the header most like the column's name: usually a misspelling the mapping can mend.
+pub fn missing_column_warning(
+    kind: Kind,
+    rel_path: &str,
+    headers: &[String],
+    mapping: &Mapping,
+    rejections: &[Rejection],
+    rows: usize,
+) -> Vec<String> {
+    let lay = layout(kind, headers, mapping);
+    let unknown: Vec<&str> = lay
+        .extra
+        .iter()
+        .map(|(_, hi)| headers[*hi].as_str())
+        .collect();
+    kind.columns()
+        .iter()
+        .zip(&lay.contract)
+        .filter(|(_, at)| at.is_none())
+        .filter_map(|(c, _)| {
+            let reason = missing_column_reason(c.name);
+            let n = rejections.iter().filter(|r| r.reason == reason).count();
+            (n > 0).then(|| {
+                let hint = match crate::schema::closest(c.name, unknown.iter().copied()) {
+                    Some(h) => format!(
+                        "did you mean {h:?}? map it in mapping.toml: [columns.{}] {h:?} = {:?}",
+                        kind.name(),
+                        c.name
+                    ),
+                    None => format!(
+                        "the file's columns are {}; map one in mapping.toml",
+                        headers.join(", ")
+                    ),
+                };
+                format!(
+                    "{rel_path}: {n} of {rows} rows rejected: required column {:?} is missing from the file ({hint})",
+                    c.name
+                )
+            })
+        })
+        .collect()
+}
+
 /// The file's timestamp contract columns: (contract name, header position).
 pub fn timestamp_columns(
     kind: Kind,
@@ -189,10 +238,19 @@ pub(super) fn validate_with(
         &mut normalise,
         by_column,
     );
+    let mut warnings: Vec<String> = forms.warning(rel_path, raw.len()).into_iter().collect();
+    warnings.extend(missing_column_warning(
+        kind,
+        rel_path,
+        raw.headers(),
+        mapping,
+        &rejections,
+        raw.len(),
+    ));
     ValidatedFile {
         table,
         rejections,
-        warnings: forms.warning(rel_path, raw.len()).into_iter().collect(),
+        warnings,
         forms: forms.forms,
         normalise,
     }
@@ -455,7 +513,7 @@ impl<'a> RowContext<'a> {
             };
             if needed && values[ci] == Value::Absent {
                 let reason = if self.lay.contract[ci].is_none() {
-                    format!("required column {:?} is missing from the file", c.name)
+                    missing_column_reason(c.name)
                 } else {
                     "missing required value".to_string()
                 };

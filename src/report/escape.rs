@@ -1,4 +1,17 @@
-//! Escaping: makes any string (log fields are attacker-controlled) inert in HTML and in Markdown.
+//! Escaping: makes any string (log fields are attacker-controlled) inert in HTML, in Markdown and in a spreadsheet.
+
+use std::borrow::Cow;
+
+/// A CSV cell that a spreadsheet will not run as a formula (the OWASP rule): a cell that begins
+/// with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`, which spreadsheets show as
+/// text and do not display. Only the lists meant for spreadsheets go through it; the Parquet
+/// tables and the quarantine keep every value exactly as logged.
+pub fn spreadsheet(s: &str) -> Cow<'_, str> {
+    match s.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{s}")),
+        _ => Cow::Borrowed(s),
+    }
+}
 
 /// Text for HTML element content and quoted attribute values: `& < > " '` become entities, and
 /// control characters other than tab and newline are dropped.
@@ -69,6 +82,26 @@ pub fn md_code(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_and_plain_ids_kept() {
+        for (given, want) in [
+            (
+                "=HYPERLINK(\"http://evil/\",\"x\")",
+                "'=HYPERLINK(\"http://evil/\",\"x\")",
+            ),
+            ("@SUM(1+1)*cmd", "'@SUM(1+1)*cmd"),
+            ("+1+cmd", "'+1+cmd"),
+            ("-2+3", "'-2+3"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("acct-7", "acct-7"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ] {
+            assert_eq!(spreadsheet(given), want, "{given:?}");
+        }
+    }
 
     #[test]
     fn html_escapes_markup_and_quotes() {

@@ -1,7 +1,8 @@
-//! The investigator's full tables as CSV: every factor pattern (`factors.csv`) and every colliding cache key (`cache_collisions.csv`).
+//! The investigator's full tables as spreadsheet-safe CSV: every factor pattern (`factors.csv`) and every colliding cache key (`cache_collisions.csv`).
 
 use std::path::Path;
 
+use super::escape::spreadsheet;
 use crate::error::{Error, Result};
 use crate::findings::collisions::KeyCollision;
 use crate::findings::factors::{Factors, Pattern};
@@ -10,6 +11,16 @@ fn writer(path: &Path, head: &[&str]) -> Result<csv::Writer<std::fs::File>> {
     let mut w = csv::Writer::from_path(path).map_err(|e| Error::output(path, e))?;
     w.write_record(head).map_err(|e| Error::output(path, e))?;
     Ok(w)
+}
+
+/// Writes one row, every cell spreadsheet-safe: values come from the logs.
+fn write_row<const N: usize>(
+    w: &mut csv::Writer<std::fs::File>,
+    path: &Path,
+    row: [String; N],
+) -> Result<()> {
+    w.write_record(row.iter().map(|c| spreadsheet(c)).map(|c| c.into_owned()))
+        .map_err(|e| Error::output(path, e))
 }
 
 /// Rates with nine decimals: enough to compare, fixed so that output never varies.
@@ -56,21 +67,24 @@ pub fn write_factors(f: &Factors, path: &Path) -> Result<()> {
         };
         let ((a1, v1), (a2, v2)) = (item(0), item(1));
         let kind = if p.items.len() == 1 { "single" } else { "pair" };
-        w.write_record([
-            kind.to_string(),
-            a1,
-            v1,
-            a2,
-            v2,
-            p.deliveries.to_string(),
-            p.leaks.to_string(),
-            rate(p.support),
-            rate(p.leak_rate),
-            rate(p.rest_rate),
-            rate(p.risk_ratio),
-            rank(p),
-        ])
-        .map_err(|e| Error::output(path, e))?;
+        write_row(
+            &mut w,
+            path,
+            [
+                kind.to_string(),
+                a1,
+                v1,
+                a2,
+                v2,
+                p.deliveries.to_string(),
+                p.leaks.to_string(),
+                rate(p.support),
+                rate(p.leak_rate),
+                rate(p.rest_rate),
+                rate(p.risk_ratio),
+                rank(p),
+            ],
+        )?;
     }
     w.flush().map_err(|e| Error::io(path, e))
 }
@@ -88,15 +102,18 @@ pub fn write_collisions(c: &[KeyCollision], path: &Path) -> Result<()> {
         ],
     )?;
     for k in c {
-        w.write_record([
-            k.cache_key.clone(),
-            k.subjects.to_string(),
-            k.streams.to_string(),
-            k.nodes.to_string(),
-            k.deliveries.to_string(),
-            k.leaks.to_string(),
-        ])
-        .map_err(|e| Error::output(path, e))?;
+        write_row(
+            &mut w,
+            path,
+            [
+                k.cache_key.clone(),
+                k.subjects.to_string(),
+                k.streams.to_string(),
+                k.nodes.to_string(),
+                k.deliveries.to_string(),
+                k.leaks.to_string(),
+            ],
+        )?;
     }
     w.flush().map_err(|e| Error::io(path, e))
 }

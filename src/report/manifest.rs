@@ -25,8 +25,9 @@ pub fn manifest_json(
     let mut m = json!({
         "tool": {"name": "leakscope", "version": env!("CARGO_PKG_VERSION")},
         "command_line": opts.command_line,
-        "dataset": loaded.root.display().to_string(),
+        "dataset": crate::evidence::dataset_name(&loaded.root),
         "settings": loaded.settings,
+        "settings_file": loaded.settings_file,
         "mapping": loaded.mapping,
         "rows": rows,
         "files": loaded.files.iter().map(|f| {

@@ -1,7 +1,8 @@
-//! Notification lists: `subjects.csv`, `recipients.csv` and `exposures.csv`, with ids pseudonymised when asked.
+//! Notification lists: `subjects.csv`, `recipients.csv` and `exposures.csv`, spreadsheet-safe, with ids pseudonymised when asked.
 
 use std::path::Path;
 
+use super::escape::spreadsheet;
 use super::pseudonym::Pseudonyms;
 use crate::error::{Error, Result};
 use crate::findings::exposures::{AccountExposure, Exposures};
@@ -17,7 +18,8 @@ fn write_rows(path: &Path, head: &[&str], mut rows: Vec<Vec<String>>) -> Result<
     let mut w = csv::Writer::from_path(path).map_err(|e| Error::output(path, e))?;
     w.write_record(head).map_err(|e| Error::output(path, e))?;
     for r in rows {
-        w.write_record(&r).map_err(|e| Error::output(path, e))?;
+        w.write_record(r.iter().map(|c| spreadsheet(c).into_owned()))
+            .map_err(|e| Error::output(path, e))?;
     }
     w.flush().map_err(|e| Error::io(path, e))
 }

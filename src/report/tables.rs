@@ -12,6 +12,7 @@ use crate::sink::{BlockSink, ClassifiedBlock};
 use crate::time::format_ms;
 use crate::verdict::Class;
 
+use super::escape::spreadsheet;
 use super::group::Group;
 
 /// Columns holding epoch milliseconds, written as RFC 3339 in CSV and as UTC datetimes in Parquet.
@@ -238,8 +239,8 @@ fn parquet_times(mut df: DataFrame) -> Result<DataFrame> {
     Ok(df)
 }
 
-/// A CSV file written a frame at a time, with RFC 3339 times, integral numbers without a fraction
-/// and absent values empty: the first frame's column names as the header, then every frame's rows.
+/// A CSV file written a frame at a time, with RFC 3339 times, integral numbers without a fraction,
+/// absent values empty and text spreadsheet-safe ([`spreadsheet`]; the Parquet copy keeps it exact): the first frame's column names as the header, then every frame's rows.
 struct CsvSink {
     path: PathBuf,
     w: csv::Writer<File>,
@@ -321,7 +322,7 @@ impl<'a> Cells<'a> {
     fn render(&self, i: usize, out: &mut String) -> PolarsResult<()> {
         use std::fmt::Write;
         match self {
-            Cells::Text(c) => out.push_str(c.get(i).unwrap_or("")),
+            Cells::Text(c) => out.push_str(&spreadsheet(c.get(i).unwrap_or(""))),
             Cells::Time(c) => {
                 if let Some(t) = c.get(i) {
                     out.push_str(&format_ms(t));
@@ -348,8 +349,8 @@ impl<'a> Cells<'a> {
             }
             Cells::Other(c) => match c.get(i)? {
                 AnyValue::Null => {}
-                AnyValue::String(s) => out.push_str(s),
-                AnyValue::StringOwned(s) => out.push_str(s.as_str()),
+                AnyValue::String(s) => out.push_str(&spreadsheet(s)),
+                AnyValue::StringOwned(s) => out.push_str(&spreadsheet(s.as_str())),
                 v => {
                     let _ = write!(out, "{v}");
                 }

@@ -120,6 +120,15 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&text).expect("valid JSON")
 }
 
+/// Copies every file under `from` to the same place under `to`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for src in walk(from) {
+        let dst = to.join(src.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(&src, &dst).unwrap();
+    }
+}
+
 /// An empty dataset with the four required folders.
 pub fn empty_dataset(root: &Path) {
     for k in ["deliveries", "cache", "sessions", "ownership"] {

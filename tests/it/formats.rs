@@ -365,7 +365,8 @@ fn a_bad_format_in_the_mapping_is_a_one_line_error() {
         &dir.path().join("mapping.toml"),
         "[deliveries]\nformat = \"nginx\"\nlog_format = '$msec$request_id'\n",
     );
-    let o = analyze(dir.path(), &dir.path().join("out"), &[]);
+    let outs = tempfile::tempdir().unwrap();
+    let o = analyze(dir.path(), &outs.path().join("out"), &[]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");

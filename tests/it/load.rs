@@ -322,7 +322,8 @@ fn one_fixture_per_rejection_reason() {
             &dir.path().join("deliveries/d.csv"),
             &format!("{DELIVERY_HEADER}\n{}\n{}\n", good.join(","), row.join(",")),
         );
-        let out = dir.path().join("out");
+        let outs = tempfile::tempdir().unwrap();
+        let out = outs.path().join("out");
         let s = analyze_ok(dir.path(), &out);
         assert_eq!(
             s["rows"]["deliveries"],
@@ -361,7 +362,8 @@ fn structural_rejections_in_each_kind() {
         &dir.path().join("ownership/o.csv"),
         "ts,stream_id,account_id,event\n1,c,a,sell\n1,c,a,bind\n",
     );
-    let out = dir.path().join("out");
+    let outs = tempfile::tempdir().unwrap();
+    let out = outs.path().join("out");
     let s = analyze_ok(dir.path(), &out);
     assert_eq!(s["rows"]["deliveries"]["rejected"], 1);
     assert_eq!(
@@ -404,7 +406,8 @@ fn naive_times_without_a_zone_are_rejected_and_said_loudly() {
         &dir.path().join("ownership/o.csv"),
         "ts,stream_id,account_id,event\n2019-12-26 08:00:00,c,a,bind\n2019-12-26 09:00:00,c,b,bind\n",
     );
-    let out = dir.path().join("out");
+    let outs = tempfile::tempdir().unwrap();
+    let out = outs.path().join("out");
     let o = bin()
         .args(["analyze"])
         .arg(dir.path())
@@ -445,7 +448,8 @@ fn unreadable_files_are_reported_and_strict_makes_them_fatal() {
     .unwrap();
     std::fs::write(dir.path().join("cache/broken.parquet"), b"PAR1 not really").unwrap();
     std::fs::write(dir.path().join("cache/notes.txt"), b"hello").unwrap();
-    let out = dir.path().join("out");
+    let outs = tempfile::tempdir().unwrap();
+    let out = outs.path().join("out");
     let s = analyze_ok(dir.path(), &out);
     assert_eq!(s["unreadable_files"], 2);
     assert_eq!(s["rows"]["deliveries"]["read"], 1);
@@ -461,7 +465,7 @@ fn unreadable_files_are_reported_and_strict_makes_them_fatal() {
     assert!(errors.iter().any(|e| e.contains("Parquet")), "{errors:?}");
     assert_eq!(m["skipped_files"], json!(["cache/notes.txt"]));
 
-    let o = analyze(dir.path(), &dir.path().join("strict"), &["--strict"]);
+    let o = analyze(dir.path(), &outs.path().join("strict"), &["--strict"]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -472,7 +476,8 @@ fn unreadable_files_are_reported_and_strict_makes_them_fatal() {
 fn missing_required_folder_is_a_one_line_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("deliveries")).unwrap();
-    let o = analyze(dir.path(), &dir.path().join("out"), &[]);
+    let outs = tempfile::tempdir().unwrap();
+    let o = analyze(dir.path(), &outs.path().join("out"), &[]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -491,7 +496,8 @@ fn mapping_file_renames_columns_and_values() {
         &dir.path().join("mapping.toml"),
         "[columns.deliveries]\n\"t\" = \"ts\"\n\"sid\" = \"session_id\"\n\"status\" = \"cache_status\"\n\"req\" = \"request_id\"\n[values.deliveries.cache_status]\n\"TCP_HIT\" = \"hit\"\n",
     );
-    let out = dir.path().join("out");
+    let outs = tempfile::tempdir().unwrap();
+    let out = outs.path().join("out");
     let s = analyze_ok(dir.path(), &out);
     assert_eq!(
         s["rows"]["deliveries"],
@@ -590,7 +596,8 @@ fn typed_parquet_columns_are_read_by_value() {
         &dir.path().join("cache/c.csv"),
         "ts,cache_node,cache_key,op,object_id,origin_stream_id\n1577318400000,n,k,fill,o1,c1\n",
     );
-    let out = dir.path().join("out");
+    let outs = tempfile::tempdir().unwrap();
+    let out = outs.path().join("out");
     let s = analyze_ok(dir.path(), &out);
     assert_eq!(
         s["rows"]["deliveries"],
@@ -648,7 +655,8 @@ fn float_epoch_columns_with_nulls_load_as_integers() {
     .unwrap();
     let f = std::fs::File::create(dir.path().join("deliveries/d.parquet")).unwrap();
     ParquetWriter::new(f).finish(&mut df).unwrap();
-    let out = dir.path().join("out");
+    let outs = tempfile::tempdir().unwrap();
+    let out = outs.path().join("out");
     let s = analyze_ok(dir.path(), &out);
     // r3's captured_at has a real fraction of a millisecond: not epoch milliseconds.
     assert_eq!(

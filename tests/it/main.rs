@@ -13,6 +13,7 @@ mod differential;
 mod formats;
 mod fuzz_readers;
 mod generate;
+mod hostile;
 mod inferred;
 mod load;
 mod registry;

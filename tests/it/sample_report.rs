@@ -11,15 +11,7 @@
 
 use std::path::Path;
 
-use crate::common::{bin, walk};
-
-fn copy_tree(from: &Path, to: &Path) {
-    for src in walk(from) {
-        let dst = to.join(src.strip_prefix(from).unwrap());
-        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
-        std::fs::copy(&src, &dst).unwrap();
-    }
-}
+use crate::common::{bin, copy_tree, walk};
 
 fn relative_files(root: &Path) -> Vec<String> {
     walk(root)
