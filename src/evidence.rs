@@ -50,6 +50,22 @@ pub fn read_config(dataset: &Path, path: &Path) -> Result<(String, ConfigFile)> 
     Ok((text, file))
 }
 
+/// Parses a TOML configuration file; a syntax error says where in one line.
+pub fn parse_toml(text: &str) -> std::result::Result<toml::Table, String> {
+    text.parse().map_err(|e: toml::de::Error| {
+        let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+        match e.span() {
+            Some(span) => {
+                let before = text.get(..span.start).unwrap_or(text);
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!("line {line}, column {column}: {message}")
+            }
+            None => message,
+        }
+    })
+}
+
 /// `path` relative to `dataset`, compared as canonical paths, when it lies inside it.
 fn relative_to(dataset: &Path, path: &Path) -> Option<String> {
     let (root, file) = (dataset.canonicalize().ok()?, path.canonicalize().ok()?);
@@ -88,6 +104,13 @@ mod tests {
                 sha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".into(),
             }
         );
+    }
+
+    #[test]
+    fn a_toml_syntax_error_is_one_line_with_its_place() {
+        let e = parse_toml("tolerance = \"2s\"\nsession_ttl = \n").unwrap_err();
+        assert!(e.starts_with("line 2, column 15: "), "{e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
     }
 
     #[test]

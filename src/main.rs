@@ -148,16 +148,50 @@ impl LoadObserver for Progress {
     }
 }
 
+/// The run could not be done: bad settings, an unreadable dataset, a refused output folder, a
+/// full disk (and, from clap, a bad command line). Nothing new is in `--out`.
+const EXIT_REFUSED: u8 = 2;
+/// A bug in leakscope: an invariant of ours failed. Nothing new is in `--out`.
+const EXIT_BUG: u8 = 3;
+
 fn main() -> ExitCode {
     keep_freed_memory();
     let cli = Cli::parse();
+    let verbose = cli.verbose;
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("leakscope: {e:#}");
-            ExitCode::from(2)
+            eprintln!("leakscope: {}", one_line(&e));
+            let ours = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<leakscope::error::Error>());
+            if let (true, Some(detail)) = (verbose, ours.and_then(|e| e.detail())) {
+                eprintln!("detail of the internal error:\n{detail}");
+            }
+            match ours {
+                Some(leakscope::error::Error::Internal { .. }) => ExitCode::from(EXIT_BUG),
+                _ => ExitCode::from(EXIT_REFUSED),
+            }
         }
     }
+}
+
+/// An error and its causes on one line, each cause once (our errors already name theirs), with
+/// any line break of a dependency's text folded.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut s = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if s.ends_with(&text) {
+            continue;
+        }
+        if !s.is_empty() {
+            s.push_str(": ");
+        }
+        s.push_str(&text);
+    }
+    s
 }
 
 /// The arguments as given, with the program recorded as `leakscope` and each path of `paths`

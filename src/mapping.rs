@@ -48,7 +48,7 @@ impl Mapping {
     }
 
     pub fn parse(text: &str) -> std::result::Result<Mapping, String> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+        let table = crate::evidence::parse_toml(text)?;
         let mut m = Mapping::default();
         for (section, value) in &table {
             let inner = value

@@ -14,43 +14,49 @@ pub const DEFAULT_TOLERANCE_MS: i64 = 2_000;
 
 const DAY_MS: i64 = 86_400_000;
 
-/// The values a duration or clock correction of `dataset.toml` may take, inclusive. They bound
+/// The values a setting of `dataset.toml` may take, inclusive, in its unit (milliseconds for
+/// durations and clock corrections, bytes for `max_row_bytes`). The time bounds bound
 /// every sum of an instant and settings (`time::EARLIEST_MS`..`time::LATEST_MS` plus at most a
 /// clock offset, a TTL and a tolerance), so no such sum can overflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bounds {
-    pub min_ms: i64,
-    pub max_ms: i64,
+    pub min: i64,
+    pub max: i64,
 }
 
 /// `tolerance`: clocks that disagree by more than a day need `clock_offset_ms`, not tolerance.
 pub const TOLERANCE: Bounds = Bounds {
-    min_ms: 0,
-    max_ms: DAY_MS,
+    min: 0,
+    max: DAY_MS,
 };
 /// `session_ttl` and `cache_ttl`: at least a millisecond, at most a leap year.
 pub const TTL: Bounds = Bounds {
-    min_ms: 1,
-    max_ms: 366 * DAY_MS,
+    min: 1,
+    max: 366 * DAY_MS,
 };
+/// `max_row_bytes`: from 1 KiB (what the quarantine keeps of a longer row) to 1 GiB.
+pub const MAX_ROW_BYTES: Bounds = Bounds {
+    min: 1 << 10,
+    max: 1 << 30,
+};
+
 /// One `clock_offset_ms` correction: a clock wrong by more than a year is not skewed but unset,
 /// and a constant correction would not mend it.
 pub const CLOCK_OFFSET: Bounds = Bounds {
-    min_ms: -366 * DAY_MS,
-    max_ms: 366 * DAY_MS,
+    min: -366 * DAY_MS,
+    max: 366 * DAY_MS,
 };
 
 // The sums the pipeline forms (a corrected instant, shifted by the tolerance, extended by a TTL)
 // stay inside `i64` at both ends, so none of them needs a check at run time.
 const _: () = assert!(
-    crate::time::LATEST_MS + CLOCK_OFFSET.max_ms + TTL.max_ms + TOLERANCE.max_ms < i64::MAX / 2
-        && crate::time::EARLIEST_MS + CLOCK_OFFSET.min_ms - TTL.max_ms - TOLERANCE.max_ms
-            > i64::MIN / 2
+    crate::time::LATEST_MS + CLOCK_OFFSET.max + TTL.max + TOLERANCE.max < i64::MAX / 2
+        && crate::time::EARLIEST_MS + CLOCK_OFFSET.min - TTL.max - TOLERANCE.max > i64::MIN / 2
 );
 
 impl Bounds {
     fn check(self, ms: i64, what: &str, written: &str) -> std::result::Result<i64, String> {
-        if (self.min_ms..=self.max_ms).contains(&ms) {
+        if (self.min..=self.max).contains(&ms) {
             Ok(ms)
         } else {
             Err(self.refusal(what, written))
@@ -60,8 +66,8 @@ impl Bounds {
     fn refusal(self, what: &str, written: &str) -> String {
         format!(
             "{what} = {written} is outside the allowed range {} to {}",
-            describe_ms(self.min_ms),
-            describe_ms(self.max_ms)
+            describe_ms(self.min),
+            describe_ms(self.max)
         )
     }
 }
@@ -97,6 +103,9 @@ pub struct Settings {
     /// at each snapshot time, not events (docs/SEMANTICS.md, "Ownership from registry snapshots").
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub ownership_snapshots: bool,
+    /// The row-size limit: a longer line or row is quarantined as its length, SHA-256 and first
+    /// bytes, and never held whole.
+    pub max_row_bytes: u64,
     /// Keys of `dataset.toml` that leakscope does not know; reported, not fatal.
     pub unknown_keys: Vec<String>,
 }
@@ -118,6 +127,7 @@ impl Default for Settings {
             infer_cache: false,
             cache_ttl_ms: None,
             ownership_snapshots: false,
+            max_row_bytes: crate::load::bounded::DEFAULT_MAX_ROW_BYTES,
             unknown_keys: Vec::new(),
         }
     }
@@ -136,7 +146,7 @@ impl Settings {
     }
 
     pub fn parse(text: &str) -> std::result::Result<Settings, String> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+        let table = crate::evidence::parse_toml(text)?;
         let mut s = Settings::default();
         for (key, value) in &table {
             match key.as_str() {
@@ -162,6 +172,20 @@ impl Settings {
                         .ok_or_else(|| "ownership_snapshots must be true or false".to_string())?
                 }
                 "cache_ttl" => s.cache_ttl_ms = Some(duration_value(key, value, TTL)?),
+                "max_row_bytes" => {
+                    let n = value.as_integer().ok_or_else(|| {
+                        "max_row_bytes must be a whole number of bytes".to_string()
+                    })?;
+                    let n = MAX_ROW_BYTES
+                        .check(n, key, &value.to_string())
+                        .map_err(|_| {
+                            format!(
+                                "max_row_bytes = {value} is outside the allowed range {} to {} bytes",
+                                MAX_ROW_BYTES.min, MAX_ROW_BYTES.max
+                            )
+                        })?;
+                    s.max_row_bytes = n as u64;
+                }
                 "clock_offset_ms" => {
                     let t = value.as_table().ok_or_else(|| {
                         "clock_offset_ms must be a table of name = milliseconds".to_string()
@@ -175,7 +199,7 @@ impl Settings {
                             toml::Value::Float(f) if f.is_finite() => {
                                 let ms = f.round();
                                 // The range check before the cast: `as` would saturate.
-                                if !(CLOCK_OFFSET.min_ms as f64..=CLOCK_OFFSET.max_ms as f64)
+                                if !(CLOCK_OFFSET.min as f64..=CLOCK_OFFSET.max as f64)
                                     .contains(&ms)
                                 {
                                     return Err(CLOCK_OFFSET.refusal(&what, &format!("{f:?}")));
@@ -349,6 +373,16 @@ flavour = "x"
         ] {
             assert_eq!(Settings::parse(text).unwrap_err(), want, "{text}");
         }
+        assert_eq!(
+            Settings::parse("max_row_bytes = 100").unwrap_err(),
+            "max_row_bytes = 100 is outside the allowed range 1024 to 1073741824 bytes"
+        );
+        assert_eq!(
+            Settings::parse("max_row_bytes = 4096")
+                .unwrap()
+                .max_row_bytes,
+            4096
+        );
         let edge = Settings::parse(
             "tolerance = \"1d\"\nsession_ttl = \"366d\"\n[clock_offset_ms]\na = -31622400000",
         )

@@ -17,22 +17,32 @@ pub struct Timeline<T> {
 /// Why a timeline could not be built; always a bug of ours or a dataset beyond the engine's limits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimelineError {
-    #[error("bug: timeline events out of key and time order at event {0}")]
+    #[error("timeline events out of key and time order at event {0}")]
     Unsorted(usize),
-    #[error("bug: timeline event {0} names key {1}, beyond the {2} keys")]
+    #[error("timeline event {0} names key {1}, beyond the {2} keys")]
     KeyOutOfRange(usize, u32, usize),
     #[error("more than {} events in one timeline", u32::MAX)]
     TooManyEvents,
     #[error("more than {limit} distinct {domain}")]
     TooManyIdentifiers { domain: &'static str, limit: u32 },
-    #[error("bug: {0} look-ups for {1} deliveries")]
+    #[error("{0} look-ups for {1} deliveries")]
     LookupsPerDelivery(usize, usize),
-    #[error("bug: a look-up found cache event {0}, which the timeline does not hold")]
+    #[error("a look-up found cache event {0}, which the timeline does not hold")]
     NoSuchEvent(usize),
-    #[error("bug: cache row {0} of a slice lacks a value validation requires")]
+    #[error("cache row {0} of a slice lacks a value validation requires")]
     IncompleteCacheRow(usize),
-    #[error("bug: a look-up returned code {0}, which no timeline gave out")]
+    #[error("a look-up returned code {0}, which no timeline gave out")]
     UnknownCode(u32),
+}
+
+impl TimelineError {
+    /// A broken invariant of ours, as against a limit the input reached.
+    pub fn is_bug(&self) -> bool {
+        !matches!(
+            self,
+            TimelineError::TooManyEvents | TimelineError::TooManyIdentifiers { .. }
+        )
+    }
 }
 
 impl<T> Default for Timeline<T> {

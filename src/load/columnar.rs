@@ -17,7 +17,8 @@ use polars::prelude::*;
 use super::parquet::{ParquetColumn, ParquetRows};
 use super::read::RawFile;
 use super::validate::{
-    push_row, push_value, Rejection, RowContext, RowDigest, Value, TAG_BOOL, TAG_TEXT, TAG_TIME,
+    oversized_row, push_row, push_value, Rejection, RowContext, RowDigest, Value, TAG_BOOL,
+    TAG_TEXT, TAG_TIME,
 };
 use crate::schema::{Column, ColumnType, Presence};
 use crate::settings::Settings;
@@ -86,6 +87,10 @@ pub(super) fn validate_chunk(
             None => absent(c.ty, n),
         };
     }
+    let sizes = p.text_bytes(rows.clone());
+    for (s, &bytes) in slow.iter_mut().zip(&sizes) {
+        *s |= bytes > settings.max_row_bytes;
+    }
     check_presence(&table.columns, ctx, &mut slow);
     if let Some((key, ts)) = ctx.clock {
         apply_clock_offsets(&mut table.columns, key, ts, settings);
@@ -132,6 +137,10 @@ pub(super) fn validate_chunk(
             continue;
         }
         let row = p.row(rows.start + k);
+        if sizes[k] > settings.max_row_bytes {
+            rejections.push(oversized_row(chunk.rel_path, raw, &row, settings));
+            continue;
+        }
         let parsed = match &row.cells {
             Ok(cells) => ctx.parse_row(&row, cells, &row_spent),
             Err(reason) => Err((String::new(), reason.clone())),
@@ -650,6 +659,39 @@ mod tests {
 
     fn parquet(df: &DataFrame, zoned: &[&str]) -> RawFile {
         RawFile::Parquet(ParquetRows::of_frame(df, 100, zoned))
+    }
+
+    /// A row whose text cells are beyond the row-size limit is rejected by its length, SHA-256
+    /// and first bytes, by column and by row alike; a row at the limit is read.
+    #[test]
+    fn rows_beyond_the_size_limit_are_rejected_in_both_paths() {
+        let settings = Settings {
+            max_row_bytes: 2048,
+            ..Settings::default()
+        };
+        // The other text cells of a row (session, stream, node, status) hold 2 + 2 + 2 + 3 bytes.
+        let keys: Vec<String> = (0..4)
+            .map(|i| match i {
+                1 => "k".repeat(2048 - 9 + 1),
+                2 => "k".repeat(2048 - 9),
+                _ => format!("k{i}"),
+            })
+            .collect();
+        let df = deliveries(4, vec![Column::new("cache_key".into(), keys)]);
+        let raw = parquet(&df, &[]);
+        let (by_col, by_row, slow) = both(Kind::Deliveries, &raw, &Mapping::default(), &settings);
+        assert_same(&by_col, &by_row);
+        assert_eq!(slow, 1);
+        assert_eq!(by_col.table.len(), 3);
+        let r = &by_col.rejections[0];
+        assert_eq!((r.line, r.column.as_str()), (101, ""));
+        assert!(
+            r.reason.starts_with("row of ")
+                && r.reason.contains("beyond the row-size limit of 2048 bytes"),
+            "{}",
+            r.reason
+        );
+        assert_eq!(r.raw.len(), 1024);
     }
 
     /// A registry snapshot's rows (`ownership_snapshots`): `bind` or no event is an owner, `grant`

@@ -1,5 +1,6 @@
 //! Load and validate: finds a dataset's files, reads and checks every row, de-duplicates, and accounts for each row.
 
+pub mod bounded;
 pub mod cache_log;
 mod columnar;
 pub mod jsonl;
@@ -325,10 +326,13 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
     }
     for f in &files {
         if !f.rows.balances() {
-            return Err(Error::Accounting {
-                what: f.path.clone(),
-                detail: format!("{:?}", f.rows),
-            });
+            return Err(Error::internal(
+                format!(
+                    "row accounting does not balance for {}: {:?}",
+                    f.path, f.rows
+                ),
+                "",
+            ));
         }
     }
     let loaded = LoadedDataset {
@@ -362,10 +366,13 @@ fn check_accounting(loaded: &LoadedDataset, kind: Kind, kept: u64) -> Result<()>
     let c = loaded.counts(kind);
     let rejected = loaded.rejections[&kind].len() as u64;
     if c.accepted != kept || c.rejected != rejected || !c.balances() {
-        return Err(Error::Accounting {
-            what: kind.name().to_string(),
-            detail: format!("{c:?} but {kept} rows kept and {rejected} quarantined"),
-        });
+        return Err(Error::internal(
+            format!(
+                "row accounting does not balance for {}: {c:?} but {kept} rows kept and {rejected} quarantined",
+                kind.name()
+            ),
+            "",
+        ));
     }
     Ok(())
 }
@@ -476,7 +483,7 @@ fn read_text(
     mapping: &Mapping,
     settings: &Settings,
 ) -> std::result::Result<(u64, validate::ValidatedFile), String> {
-    let (read, mut v, notes) = match (f.format, mapping.format_of(f.kind)) {
+    let (read, mut v, notes, set_aside) = match (f.format, mapping.format_of(f.kind)) {
         (Format::Log(_), Some(spec)) => {
             let compiled = formats::Compiled::new(f.kind, spec, mapping.values.get(&f.kind))?;
             let step = compiled.ts_resolution_ms().unwrap_or(1);
@@ -489,9 +496,10 @@ fn read_text(
                     settings.tolerance_ms
                 ));
             }
-            let text = read::decode(&f.path, f.compression)?;
+            let decoded = read::decode(&f.path, f.compression, settings.max_row_bytes)?;
+            let set_aside = SetAside::of(&decoded);
             let (read, v) = sliced_log::load_log(
-                text,
+                decoded.text,
                 &compiled,
                 f,
                 index,
@@ -499,16 +507,73 @@ fn read_text(
                 settings,
                 sliced_log::LINES_PER_SLICE,
             );
-            (read, v, notes)
+            (read, v, notes, set_aside)
         }
         _ => {
-            let raw = read::read_file(&f.path, f.format, f.compression)?;
-            let v = validate::validate(f.kind, &f.rel, index, &raw, mapping, settings);
-            (raw.len() as u64, v, Vec::new())
+            let file = read::read_file(&f.path, f.format, f.compression, settings.max_row_bytes)?;
+            let set_aside = SetAside {
+                oversized: file.oversized,
+                decoded_bytes: file.decoded_bytes,
+            };
+            let v = validate::validate(f.kind, &f.rel, index, &file.raw, mapping, settings);
+            (file.raw.len() as u64, v, Vec::new(), set_aside)
         }
     };
     v.warnings.extend(notes);
+    let read = read + set_aside.oversized.len() as u64;
+    set_aside.quarantine(f, settings, &mut v);
     Ok((read, v))
+}
+
+/// What decoding set aside from a text file: its lines beyond the row-size limit, and how far
+/// the file inflated.
+struct SetAside {
+    oversized: Vec<bounded::Oversized>,
+    decoded_bytes: u64,
+}
+
+impl SetAside {
+    fn of(d: &bounded::Decoded) -> SetAside {
+        SetAside {
+            oversized: d.oversized.clone(),
+            decoded_bytes: d.decoded_bytes,
+        }
+    }
+
+    /// Each set-aside line becomes a rejection in line order, and a file that inflated beyond
+    /// [`bounded::SUSPICIOUS_INFLATION`] a warning.
+    fn quarantine(self, f: &Found, settings: &Settings, v: &mut validate::ValidatedFile) {
+        if f.compression != read::Compression::None {
+            let on_disk = std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0);
+            if on_disk > 0 && self.decoded_bytes / on_disk > bounded::SUSPICIOUS_INFLATION {
+                v.warnings.push(format!(
+                    "{}: decompresses {} times over ({on_disk} bytes to {}), beyond the {} times logs reach; a crafted archive (a decompression bomb) looks like this",
+                    f.rel,
+                    self.decoded_bytes / on_disk,
+                    self.decoded_bytes,
+                    bounded::SUSPICIOUS_INFLATION
+                ));
+            }
+        }
+        if self.oversized.is_empty() {
+            return;
+        }
+        v.warnings.push(format!(
+            "{}: {} rows beyond the row-size limit of {} bytes were quarantined by their length, SHA-256 and first bytes (max_row_bytes in dataset.toml raises the limit)",
+            f.rel,
+            self.oversized.len(),
+            settings.max_row_bytes
+        ));
+        v.rejections
+            .extend(self.oversized.into_iter().map(|o| validate::Rejection {
+                file: f.rel.clone(),
+                line: o.line,
+                column: String::new(),
+                reason: o.reason(settings.max_row_bytes),
+                raw: o.quote(),
+            }));
+        v.rejections.sort_by_key(|r| r.line);
+    }
 }
 
 fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {

@@ -2,6 +2,7 @@
 //! validator (`columnar.rs`) and rendered as the text cells every other format gives where a row
 //! needs them.
 
+use std::ops::Range;
 use std::path::Path;
 
 use polars::prelude::*;
@@ -239,6 +240,24 @@ impl ParquetRows {
     }
 
     /// Row `i` of the slice as the text cells every other format gives, numbered by its file-wide index.
+    /// The bytes of the text cells of each row in `rows`: a Parquet row's size for the row-size
+    /// limit (numbers, times and flags are a few bytes each, and cannot make a row large).
+    pub fn text_bytes(&self, rows: Range<usize>) -> Vec<u64> {
+        let mut sizes = vec![0u64; rows.len()];
+        for c in &self.columns {
+            let ParquetColumn::Text(a) = c else { continue };
+            let part = a.slice(rows.start as i64, rows.len());
+            let mut k = 0;
+            for arr in part.downcast_iter() {
+                for v in arr.views().iter() {
+                    sizes[k] += u64::from(v.length);
+                    k += 1;
+                }
+            }
+        }
+        sizes
+    }
+
     pub fn row(&self, i: usize) -> RawRow {
         let mut cells = Cells::with_capacity(32 * self.columns.len(), self.columns.len());
         let mut buf = String::new();

@@ -2,9 +2,9 @@
 //! JSONL, `parquet.rs`) into a header and raw rows (`raw.rs`).
 
 use std::borrow::Cow;
-use std::io::Read;
 use std::path::Path;
 
+use super::bounded::{read_bounded, Decoded, Oversized};
 use super::jsonl;
 use super::parquet::ParquetRows;
 use super::raw::RawRow;
@@ -103,6 +103,18 @@ impl RawFile {
         }
     }
 
+    /// The size of row `i` for the row-size limit: its bytes in the text, or a Parquet row's
+    /// text cells ([`ParquetRows::text_bytes`]).
+    pub fn row_bytes(&self, i: usize) -> u64 {
+        match self {
+            RawFile::Text(t) => {
+                let (a, b) = t.rows[i].span;
+                b.saturating_sub(a) as u64
+            }
+            RawFile::Parquet(p) => p.text_bytes(i..i + 1)[0],
+        }
+    }
+
     /// The row as it stood in the file, for the quarantine.
     pub fn quote(&self, row: &RawRow) -> String {
         match self {
@@ -135,15 +147,44 @@ pub fn log_compression(path: &Path) -> Compression {
     }
 }
 
-/// Reads and splits one file in a contract format. An `Err` means the file as a whole is unreadable.
-pub fn read_file(path: &Path, format: Format, compression: Compression) -> Result<RawFile, String> {
+/// One file in a contract format, split into rows, with the lines set aside as beyond the
+/// row-size limit.
+#[derive(Debug)]
+pub struct ReadFile {
+    pub raw: RawFile,
+    pub oversized: Vec<Oversized>,
+    /// Bytes after decompression (the file's size for Parquet).
+    pub decoded_bytes: u64,
+}
+
+/// Reads and splits one file in a contract format, no line longer than `max_row_bytes`. An `Err`
+/// means the file as a whole is unreadable.
+pub fn read_file(
+    path: &Path,
+    format: Format,
+    compression: Compression,
+    max_row_bytes: u64,
+) -> Result<ReadFile, String> {
+    let text = |d: Decoded, split: fn(Vec<u8>) -> TextRows| ReadFile {
+        raw: RawFile::Text(split(d.text)),
+        oversized: d.oversized,
+        decoded_bytes: d.decoded_bytes,
+    };
     match format {
-        Format::Parquet => super::parquet::read_whole(path).map(RawFile::Parquet),
-        Format::Csv => Ok(RawFile::Text(text::split_csv(decode(path, compression)?))),
-        Format::Jsonl => Ok(RawFile::Text(jsonl::split_jsonl(decode(
-            path,
-            compression,
-        )?))),
+        Format::Parquet => Ok(ReadFile {
+            raw: RawFile::Parquet(super::parquet::read_whole(path)?),
+            oversized: Vec::new(),
+            decoded_bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+        }),
+        Format::Csv => {
+            let d = decode(path, compression, max_row_bytes)?;
+            header_within_limit(&d, max_row_bytes)?;
+            Ok(text(d, text::split_csv))
+        }
+        Format::Jsonl => Ok(text(
+            decode(path, compression, max_row_bytes)?,
+            jsonl::split_jsonl,
+        )),
         Format::Log(f) => Err(format!(
             "a {} log is read with its mapping's format (a bug of ours if this is seen)",
             f.name()
@@ -151,23 +192,39 @@ pub fn read_file(path: &Path, format: Format, compression: Compression) -> Resul
     }
 }
 
-/// Reads a text file and undoes its compression.
-pub(super) fn decode(path: &Path, compression: Compression) -> Result<Vec<u8>, String> {
+/// A CSV file whose header is beyond the limit has no columns to read its rows by.
+fn header_within_limit(d: &Decoded, limit: u64) -> Result<(), String> {
+    let blank = d.text.iter().take_while(|&&b| matches!(b, b'\n' | b'\r'));
+    let header_line = 1 + blank.filter(|&&b| b == b'\n').count() as u64;
+    match d.oversized.first() {
+        Some(o) if o.line <= header_line => Err(format!(
+            "its header (line {}) is {} bytes, beyond the row-size limit of {limit} bytes (max_row_bytes)",
+            o.line, o.bytes
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Reads a text file and undoes its compression; lines longer than `max_row_bytes` are set aside
+/// as they stream by, so a file of one endless line takes no more memory than the limit.
+pub(super) fn decode(
+    path: &Path,
+    compression: Compression,
+    max_row_bytes: u64,
+) -> Result<Decoded, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
     let res = match compression {
-        Compression::None => std::io::BufReader::new(file).read_to_end(&mut out),
-        Compression::Gzip => flate2::read::MultiGzDecoder::new(file).read_to_end(&mut out),
+        Compression::None => read_bounded(file, max_row_bytes),
+        Compression::Gzip => read_bounded(flate2::read::MultiGzDecoder::new(file), max_row_bytes),
         Compression::Zstd => {
-            zstd::stream::read::Decoder::new(file).and_then(|mut d| d.read_to_end(&mut out))
+            zstd::stream::read::Decoder::new(file).and_then(|d| read_bounded(d, max_row_bytes))
         }
     };
     res.map_err(|e| match compression {
         Compression::None => e.to_string(),
         Compression::Gzip => format!("bad gzip stream: {e}"),
         Compression::Zstd => format!("bad zstd stream: {e}"),
-    })?;
-    Ok(out)
+    })
 }
 
 #[cfg(test)]

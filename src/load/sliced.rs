@@ -198,7 +198,9 @@ mod tests {
         assert_eq!(src.slices, vec![(0, 4), (4, 4)]);
         let (read, accepted, sliced) = load_parquet_slices(src, &found, 0, &m, &s, None).unwrap();
         assert_eq!(accepted, 4);
-        let raw = read::read_file(&path, Format::Parquet, Compression::None).unwrap();
+        let raw = read::read_file(&path, Format::Parquet, Compression::None, 1 << 20)
+            .unwrap()
+            .raw;
         let whole = validate::validate(Kind::Deliveries, &found.rel, 0, &raw, &m, &s);
         assert_eq!(read, 8);
         assert_eq!(sliced.forms["ts"], TimeForm::EpochMs);

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use chrono_tz::Tz;
 use rayon::prelude::*;
 
+use super::bounded::Oversized;
 use super::columnar;
 use super::raw::{Cells, RawRow};
 use super::read::RawFile;
@@ -340,6 +341,10 @@ pub(super) fn validate_rows_with(
             for i in chunk {
                 let row = raw.row(i);
                 let row: &RawRow = &row;
+                if raw.row_bytes(i) > settings.max_row_bytes {
+                    rejections.push(oversized_row(rel_path, raw, row, settings));
+                    continue;
+                }
                 let result = match (&row.cells, &lay.duplicate, naive_blocked) {
                     (Err(reason), _, _) => Err((String::new(), reason.clone())),
                     (Ok(_), Some(dup), _) => Err((
@@ -574,6 +579,23 @@ impl<'a> RowContext<'a> {
                 t.map(Value::Time).map_err(|e| err(format!("{v:?}: {e}")))
             }
         }
+    }
+}
+
+/// The rejection of a row beyond the row-size limit: its length, SHA-256 and first bytes.
+pub(super) fn oversized_row(
+    rel_path: &str,
+    raw: &RawFile,
+    row: &RawRow,
+    settings: &Settings,
+) -> Rejection {
+    let o = Oversized::of_row(row.line, raw.quote(row).as_bytes());
+    Rejection {
+        file: rel_path.to_string(),
+        line: row.line,
+        column: String::new(),
+        reason: o.reason(settings.max_row_bytes),
+        raw: o.quote(),
     }
 }
 

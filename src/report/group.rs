@@ -8,6 +8,7 @@ use std::ops::Range;
 use polars::prelude::*;
 use rayon::prelude::*;
 
+use crate::error::{Error, Result};
 use crate::schema::{ColumnType, Kind};
 use crate::sink::ClassifiedBlock;
 use crate::table::{ColumnData, Text};
@@ -113,7 +114,7 @@ impl TextCells {
 
     /// The column: categorical over the group's values where a dictionary is worth it (written
     /// as text with that dictionary), else plain text.
-    fn finish(self, name: PlSmallStr) -> PolarsResult<Column> {
+    fn finish(self, name: PlSmallStr) -> Result<Column> {
         let d = match self {
             TextCells::Plain(p) => {
                 let text = p.iter().map(|t| t.as_deref());
@@ -131,8 +132,14 @@ impl TextCells {
         let categories = Categories::random(PlSmallStr::EMPTY, CategoricalPhysical::U32);
         let mapping = categories.mapping();
         for (i, v) in d.values.iter().enumerate() {
-            if mapping.insert_cat(v)? as usize != i {
-                polars_bail!(ComputeError: "bug in leakscope: a fresh categorical mapping did not number its values in order");
+            let code = mapping
+                .insert_cat(v)
+                .map_err(|e| Error::polars("coding a text column", e))?;
+            if code as usize != i {
+                return Err(Error::internal(
+                    "a fresh categorical mapping did not number its values in order",
+                    "",
+                ));
             }
         }
         let ids = UInt32Chunked::from_iter_options(name, cells);
@@ -362,7 +369,7 @@ impl Group {
     }
 
     /// The rows as one frame (text coded where a dictionary is worth it), and each row's class.
-    pub fn finish(self) -> PolarsResult<(DataFrame, Vec<Class>)> {
+    pub fn finish(self) -> Result<(DataFrame, Vec<Class>)> {
         let n = self.classes.len();
         let columns = self
             .columns
@@ -373,8 +380,10 @@ impl Group {
                 Cells::Num(v) => Ok(Column::new(name, v)),
                 Cells::Bool(v) => Ok(Column::new(name, v)),
             })
-            .collect::<PolarsResult<Vec<_>>>()?;
-        Ok((DataFrame::new(n, columns)?, self.classes))
+            .collect::<Result<Vec<_>>>()?;
+        let frame = DataFrame::new(n, columns)
+            .map_err(|e| Error::polars("building the verdict table", e))?;
+        Ok((frame, self.classes))
     }
 }
 

@@ -77,9 +77,9 @@ impl RowTables {
                 None => self.pending.insert(Group::like(a)),
             };
             if !group.fits(a) {
-                return Err(Error::output(
-                    &self.out.join("verdicts.parquet"),
-                    "bug in leakscope: a block of deliveries came with other columns than the blocks before it",
+                return Err(Error::internal(
+                    "a block of deliveries came with other columns than the blocks before it",
+                    "",
                 ));
             }
             let take = (self.row_group - group.len()).min(n - done);
@@ -99,7 +99,7 @@ impl RowTables {
     /// Writes one row group of verdicts.parquet, and its leak and unresolved rows.
     fn write_group(&mut self, group: Group) -> Result<()> {
         let ctx = |e| Error::polars("building the verdict table", e);
-        let (group, classes) = group.finish().map_err(ctx)?;
+        let (group, classes) = group.finish()?;
         let leaks = rows_of(&group, &classes, Class::Leak)
             .map(|df| {
                 df.drop_many(["class", "reason", "flipped"])
@@ -142,11 +142,13 @@ impl RowTables {
             self.write_group(p)?;
         }
         if let Some((path, w)) = self.verdicts {
-            w.finish().map_err(|e| Error::output(&path, e))?;
+            w.finish()
+                .map_err(|e| Error::polars_at(Some(&path), "closing a Parquet file", e))?;
         }
         if let Some((csv, (path, w))) = self.leaks {
             csv.finish()?;
-            w.finish().map_err(|e| Error::output(&path, e))?;
+            w.finish()
+                .map_err(|e| Error::polars_at(Some(&path), "closing a Parquet file", e))?;
         }
         if let Some(csv) = self.unresolved {
             csv.finish()?;
@@ -163,7 +165,7 @@ fn parquet_sink(path: &Path, like: &DataFrame) -> Result<ParquetSink> {
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
     let w = ParquetWriter::new(file)
         .batched(like.schema())
-        .map_err(|e| Error::output(path, e))?;
+        .map_err(|e| Error::polars_at(Some(path), "opening a Parquet file", e))?;
     Ok((path.to_path_buf(), w))
 }
 
@@ -175,7 +177,7 @@ fn parquet_batch(sink: &mut ParquetSink, df: &DataFrame) -> Result<()> {
     let df = parquet_times(df.clone())?;
     sink.1
         .write_batch(&df)
-        .map_err(|e| Error::output(&sink.0, e))
+        .map_err(|e| Error::polars_at(Some(&sink.0), "writing a row group", e))
 }
 
 impl BlockSink for RowTables {

@@ -276,3 +276,52 @@ fn the_manifest_hashes_the_settings_and_the_mapping_and_is_the_same_wherever_the
         ])
     );
 }
+
+#[test]
+fn a_line_beyond_the_row_size_limit_is_quarantined_by_its_length_digest_and_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset_with_settings(dir.path(), "");
+    // 16.5 KB of gzip holding a 16 MiB line between two good ones.
+    std::fs::copy(
+        fixture("oversized/bomb.csv.gz"),
+        ds.join("deliveries/bomb.csv.gz"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let s = analyze_ok(&ds, &out);
+    assert_eq!(
+        s["rows"]["deliveries"],
+        serde_json::json!({"read": 6, "accepted": 5, "rejected": 1, "duplicates": 0})
+    );
+    let (_, q) = read_csv(&out.join("quarantine/deliveries.csv"));
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0][0].as_deref(), Some("deliveries/bomb.csv.gz"));
+    assert_eq!(q[0][1].as_deref(), Some("3"));
+    assert_eq!(
+        q[0][3].as_deref(),
+        Some("row of 16777270 bytes is beyond the row-size limit of 1048576 bytes (max_row_bytes); its SHA-256 is 5a154142af27e39c51bc83ba55e6e8de4df4c62f205da78936ad8f2783e4c35b and its first 1024 bytes are kept")
+    );
+    let raw = q[0][4].as_deref().unwrap();
+    assert_eq!(raw.len(), 1024);
+    assert!(raw.starts_with("2019-12-26T00:00:51Z,sess-alice-1,camA,n1,AAAA"));
+    let m = read_json(&out.join("manifest.json"));
+    let warnings: Vec<&str> = m["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("deliveries/bomb.csv.gz: decompresses 1014 times over")),
+        "{warnings:?}"
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("decompression bomb"), "{report}");
+
+    // Raised in dataset.toml, the limit lets the line through to be judged as any row.
+    write(&ds.join("dataset.toml"), "max_row_bytes = 33554432\n");
+    let s = analyze_ok(&ds, &out);
+    assert_eq!(s["rows"]["deliveries"]["accepted"], 6);
+}

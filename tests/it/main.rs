@@ -10,6 +10,7 @@ mod accuracy;
 mod cases;
 mod determinism;
 mod differential;
+mod faults;
 mod formats;
 mod fuzz_readers;
 mod generate;
