@@ -20,6 +20,7 @@ pub mod error;
 pub mod evidence;
 pub mod findings;
 pub mod formats;
+pub mod fuzzing;
 pub mod infer;
 pub mod intervals;
 pub mod join;

@@ -50,6 +50,11 @@ impl Oversized {
         }
     }
 
+    /// Whether the line begins a JSON array: a file of one array, whose elements are its rows.
+    pub fn opens_array(&self) -> bool {
+        self.prefix.trim_ascii_start().first() == Some(&b'[')
+    }
+
     /// The quarantine's raw text: the kept prefix.
     pub fn quote(&self) -> String {
         String::from_utf8_lossy(&self.prefix).into_owned()

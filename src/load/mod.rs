@@ -496,7 +496,17 @@ fn read_text(
                     settings.tolerance_ms
                 ));
             }
-            let decoded = read::decode(&f.path, f.compression, settings.max_row_bytes)?;
+            let mut decoded = read::decode(&f.path, f.compression, settings.max_row_bytes)?;
+            if spec.format.is_json()
+                && decoded
+                    .oversized
+                    .iter()
+                    .any(bounded::Oversized::opens_array)
+            {
+                // One JSON array of events (Keycloak's export) is one line however many events
+                // it holds: the limit then applies to each event, once the array is split.
+                decoded = read::decode(&f.path, f.compression, u64::MAX)?;
+            }
             let set_aside = SetAside::of(&decoded);
             let (read, v) = sliced_log::load_log(
                 decoded.text,

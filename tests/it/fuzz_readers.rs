@@ -223,3 +223,25 @@ fn unmutated_files_load_completely() {
         assert_eq!((c.read, c.accepted, c.rejected), (n, n, 0), "{name}");
     }
 }
+
+/// Every input of the committed fuzz corpus (`fuzz/corpus/<target>/`), and every crash the
+/// fuzzer found (`fuzz/regressions/<target>/`, kept once fixed), goes through its target's check
+/// again: the crashes are regression tests, and the corpus, grown over hours of fuzzing, is a
+/// wider net than any hand-made file.
+#[test]
+fn the_fuzz_corpus_and_every_crash_found_replay_clean() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    for (name, check) in leakscope::fuzzing::TARGETS {
+        let corpus = walk(&root.join("corpus").join(name));
+        assert!(!corpus.is_empty(), "fuzz/corpus/{name} is empty");
+        let regressions = match root.join("regressions").join(name).is_dir() {
+            true => walk(&root.join("regressions").join(name)),
+            false => Vec::new(),
+        };
+        for input in corpus.iter().chain(&regressions) {
+            let bytes = std::fs::read(input).unwrap();
+            let run = std::panic::catch_unwind(|| check(&bytes));
+            assert!(run.is_ok(), "{name}: {} fails its check", input.display());
+        }
+    }
+}

@@ -325,3 +325,37 @@ fn a_line_beyond_the_row_size_limit_is_quarantined_by_its_length_digest_and_pref
     let s = analyze_ok(&ds, &out);
     assert_eq!(s["rows"]["deliveries"]["accepted"], 6);
 }
+
+/// A Keycloak export is one JSON array, often on one line: the row-size limit applies to each
+/// event in it, not to the line.
+#[test]
+fn the_row_size_limit_applies_to_each_event_of_a_json_array_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    copy_tree(&fixture("logs-keycloak"), &ds);
+    let events = ds.join("sessions/events.json");
+    let mut array: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&events).unwrap()).unwrap();
+    let one_line = serde_json::to_string(&array).unwrap();
+    assert!(one_line.len() > 1024 && !one_line.contains('\n'));
+    write(&events, &one_line);
+    let out = dir.path().join("out");
+    let expected = analyze_ok(&fixture("logs-keycloak"), &dir.path().join("pretty"));
+    write(&ds.join("dataset.toml"), "max_row_bytes = 1024\n");
+    let s = analyze_ok(&ds, &out);
+    assert_eq!(s["rows"], expected["rows"]);
+
+    // An event beyond the limit is quarantined by itself; the others are read.
+    array[0]["details"]["username"] = serde_json::json!("a".repeat(2000));
+    write(&events, &serde_json::to_string(&array).unwrap());
+    let s = analyze_ok(&ds, &out);
+    assert_eq!(
+        s["rows"]["sessions"]["rejected"],
+        expected["rows"]["sessions"]["rejected"].as_u64().unwrap() + 1
+    );
+    let (_, q) = read_csv(&out.join("quarantine/sessions.csv"));
+    assert!(q[0][3]
+        .as_deref()
+        .unwrap()
+        .contains("beyond the row-size limit of 1024 bytes"));
+}
