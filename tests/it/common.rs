@@ -88,6 +88,17 @@ pub fn analyze(dataset: &Path, out: &Path, extra: &[&str]) -> Output {
         .expect("leakscope runs")
 }
 
+/// Runs `leakscope analyze <dataset> --out <out>` with its warnings and summary on stderr.
+pub fn analyze_loud(dataset: &Path, out: &Path) -> Output {
+    bin()
+        .arg("analyze")
+        .arg(dataset)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("leakscope runs")
+}
+
 /// Runs `analyze` quietly with polars and rayon limited to `threads`, or with their defaults.
 pub fn analyze_with_threads(dataset: &Path, out: &Path, threads: Option<&str>) {
     let mut cmd = bin();

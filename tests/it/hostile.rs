@@ -209,13 +209,7 @@ fn a_misspelt_required_column_is_a_warning_everywhere_it_is_read() {
     let says = "deliveries/deliveries.csv: 3 of 3 rows rejected: required column \"session_id\" is missing from the file (did you mean \"sesion_id\"? map it in mapping.toml: [columns.deliveries] \"sesion_id\" = \"session_id\")";
 
     let out = dir.path().join("out");
-    let o = bin()
-        .arg("analyze")
-        .arg(&ds)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = analyze_loud(&ds, &out);
     assert!(o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains(&format!("WARNING: {says}")), "{err}");

@@ -408,13 +408,7 @@ fn naive_times_without_a_zone_are_rejected_and_said_loudly() {
     );
     let outs = tempfile::tempdir().unwrap();
     let out = outs.path().join("out");
-    let o = bin()
-        .args(["analyze"])
-        .arg(dir.path())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = analyze_loud(dir.path(), &out);
     assert!(o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
