@@ -112,6 +112,12 @@ impl Error {
     }
 }
 
+/// A dependency's message folded onto one line: runs of white space, line breaks included,
+/// become one space (the regex and TOML crates draw their input over several lines).
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// The OS error a dependency's message names as `(os error N)`, if any.
 fn os_error_within(text: &str) -> Option<std::io::Error> {
     let (_, rest) = text.rsplit_once("(os error ")?;

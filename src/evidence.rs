@@ -53,7 +53,7 @@ pub fn read_config(dataset: &Path, path: &Path) -> Result<(String, ConfigFile)> 
 /// Parses a TOML configuration file; a syntax error says where in one line.
 pub fn parse_toml(text: &str) -> std::result::Result<toml::Table, String> {
     text.parse().map_err(|e: toml::de::Error| {
-        let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+        let message = crate::error::one_line(e.message());
         match e.span() {
             Some(span) => {
                 let before = text.get(..span.start).unwrap_or(text);

@@ -182,7 +182,7 @@ fn one_line(e: &anyhow::Error) -> String {
     let mut s = String::new();
     for cause in e.chain() {
         let text = cause.to_string();
-        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = leakscope::error::one_line(&text);
         if s.ends_with(&text) {
             continue;
         }

@@ -119,11 +119,9 @@ impl Compiled {
             let regex = match &derive.regex {
                 Some(src) => {
                     let re = Regex::new(src).map_err(|e| {
-                        // The regex crate draws the pattern and a caret over lines; one line here.
-                        let text = e.to_string();
                         at(format!(
                             "bad regex: {}",
-                            text.split_whitespace().collect::<Vec<_>>().join(" ")
+                            crate::error::one_line(&e.to_string())
                         ))
                     })?;
                     let group = re

@@ -17,6 +17,15 @@ const CHUNK: u64 = 1 << 18;
 /// logs compress 5 to 30 times, and a crafted archive (a decompression bomb) far more.
 pub const SUSPICIOUS_INFLATION: u64 = 200;
 
+/// The warning for a compressed file of `on_disk` bytes that decoded to `decoded` bytes, more
+/// than [`SUSPICIOUS_INFLATION`] times as many.
+pub fn inflation_warning(rel_path: &str, decoded: u64, on_disk: u64) -> Option<String> {
+    let times = decoded.checked_div(on_disk)?;
+    (times > SUSPICIOUS_INFLATION).then(|| format!(
+        "{rel_path}: decompresses {times} times over ({on_disk} bytes to {decoded}), beyond the {SUSPICIOUS_INFLATION} times logs reach; a crafted archive (a decompression bomb) looks like this"
+    ))
+}
+
 /// A line longer than the limit, as the quarantine records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Oversized {
@@ -30,7 +39,7 @@ pub struct Oversized {
 }
 
 impl Oversized {
-    /// The quarantine's reason.
+    /// The quarantine's reason (see `validate::oversized_rejection`).
     pub fn reason(&self, limit: u64) -> String {
         format!(
             "row of {} bytes is beyond the row-size limit of {limit} bytes (max_row_bytes); its SHA-256 is {} and its first {} bytes are kept",
@@ -62,10 +71,17 @@ impl Oversized {
 }
 
 /// A decoded text file: every line within the limit in place, each longer one left as an empty
-/// line (so that line numbers stand) and described in `oversized`.
+/// line (so that line numbers stand) and described in `set_aside`.
 #[derive(Debug, Default)]
 pub struct Decoded {
     pub text: Vec<u8>,
+    pub set_aside: SetAside,
+}
+
+/// What decoding set aside from a file, and how far the file inflated.
+#[derive(Debug, Default)]
+pub struct SetAside {
+    /// The lines beyond the limit, in line order.
     pub oversized: Vec<Oversized>,
     /// Bytes the decoder gave, the set-aside lines included.
     pub decoded_bytes: u64,
@@ -106,7 +122,7 @@ pub fn read_bounded(mut reader: impl Read, limit: u64) -> std::io::Result<Decode
     let mut overflow: Option<Overflow> = None;
     loop {
         let n = reader.by_ref().take(CHUNK).read_to_end(text)?;
-        out.decoded_bytes += n as u64;
+        out.set_aside.decoded_bytes += n as u64;
         let mut at = scanned;
         while let Some(k) = memchr::memchr(b'\n', &text[at..]) {
             let end = at + k;
@@ -118,7 +134,7 @@ pub fn read_bounded(mut reader: impl Read, limit: u64) -> std::io::Result<Decode
                     bytes: 0,
                 });
                 o.add(&text[start..end]);
-                out.oversized.push(o.finish(line));
+                out.set_aside.oversized.push(o.finish(line));
                 // The line's bytes go; its break stays, so later lines keep their numbers.
                 text.drain(start..end);
                 at = start + 1;
@@ -145,7 +161,7 @@ pub fn read_bounded(mut reader: impl Read, limit: u64) -> std::io::Result<Decode
         }
     }
     if let Some(o) = overflow {
-        out.oversized.push(o.finish(line));
+        out.set_aside.oversized.push(o.finish(line));
     }
     Ok(out)
 }
@@ -187,7 +203,7 @@ mod tests {
             )
             .unwrap();
             assert_eq!(d.text, b"a,b\n\n1,2\n", "step {step}");
-            assert_eq!(d.decoded_bytes, data.len() as u64);
+            assert_eq!(d.set_aside.decoded_bytes, data.len() as u64);
             let want = |line, text: &str| Oversized {
                 line,
                 bytes: text.len() as u64,
@@ -195,7 +211,7 @@ mod tests {
                 prefix: text.as_bytes()[..KEPT_PREFIX_BYTES].to_vec(),
             };
             assert_eq!(
-                d.oversized,
+                d.set_aside.oversized,
                 [want(2, &long), want(4, &format!("{long}y"))],
                 "step {step}"
             );
@@ -206,8 +222,9 @@ mod tests {
     fn a_line_at_the_limit_is_kept() {
         let d = read_bounded("abcd\nabcde\n".as_bytes(), 4).unwrap();
         assert_eq!(d.text, b"abcd\n\n");
-        assert_eq!(d.oversized.len(), 1);
-        assert_eq!((d.oversized[0].line, d.oversized[0].bytes), (2, 5));
+        let o = &d.set_aside.oversized;
+        assert_eq!(o.len(), 1);
+        assert_eq!((o[0].line, o[0].bytes), (2, 5));
     }
 
     #[test]
@@ -223,6 +240,6 @@ mod tests {
         }
         let d = read_bounded(Endless(200 << 20), 1 << 20).unwrap();
         assert!(d.text.capacity() < 4 << 20, "{}", d.text.capacity());
-        assert_eq!(d.oversized[0].bytes, 200 << 20);
+        assert_eq!(d.set_aside.oversized[0].bytes, 200 << 20);
     }
 }

@@ -443,13 +443,17 @@ fn load_file(
     if !record_hash(&mut file, hash) {
         return (file, None);
     }
-    let (read, mut v) = match read {
+    let (read, mut v, decoded_bytes) = match read {
         Ok(r) => r,
         Err(e) => {
             file.error = Some(e);
             return (file, None);
         }
     };
+    if f.compression != read::Compression::None {
+        let warning = bounded::inflation_warning(&f.rel, decoded_bytes, file.size);
+        v.warnings.extend(warning);
+    }
     file.rows.read = read;
     file.rows.rejected = v.rejections.len() as u64;
     file.rows.accepted = v.table.len() as u64;
@@ -475,14 +479,14 @@ fn record_hash(file: &mut InputFile, hash: std::io::Result<(u64, String)>) -> bo
     }
 }
 
-/// Reads, splits and validates a CSV, JSONL or log file: the rows read and the result. An `Err`
-/// means the file as a whole is unreadable.
+/// Reads, splits and validates a CSV, JSONL or log file: the rows read, the result and the bytes
+/// it decoded to. An `Err` means the file as a whole is unreadable.
 fn read_text(
     f: &Found,
     index: u32,
     mapping: &Mapping,
     settings: &Settings,
-) -> std::result::Result<(u64, validate::ValidatedFile), String> {
+) -> std::result::Result<(u64, validate::ValidatedFile, u64), String> {
     let (read, mut v, notes, set_aside) = match (f.format, mapping.format_of(f.kind)) {
         (Format::Log(_), Some(spec)) => {
             let compiled = formats::Compiled::new(f.kind, spec, mapping.values.get(&f.kind))?;
@@ -499,6 +503,7 @@ fn read_text(
             let mut decoded = read::decode(&f.path, f.compression, settings.max_row_bytes)?;
             if spec.format.is_json()
                 && decoded
+                    .set_aside
                     .oversized
                     .iter()
                     .any(bounded::Oversized::opens_array)
@@ -507,7 +512,7 @@ fn read_text(
                 // it holds: the limit then applies to each event, once the array is split.
                 decoded = read::decode(&f.path, f.compression, u64::MAX)?;
             }
-            let set_aside = SetAside::of(&decoded);
+            let set_aside = std::mem::take(&mut decoded.set_aside);
             let (read, v) = sliced_log::load_log(
                 decoded.text,
                 &compiled,
@@ -521,69 +526,38 @@ fn read_text(
         }
         _ => {
             let file = read::read_file(&f.path, f.format, f.compression, settings.max_row_bytes)?;
-            let set_aside = SetAside {
-                oversized: file.oversized,
-                decoded_bytes: file.decoded_bytes,
-            };
             let v = validate::validate(f.kind, &f.rel, index, &file.raw, mapping, settings);
-            (file.raw.len() as u64, v, Vec::new(), set_aside)
+            (file.raw.len() as u64, v, Vec::new(), file.set_aside)
         }
     };
     v.warnings.extend(notes);
     let read = read + set_aside.oversized.len() as u64;
-    set_aside.quarantine(f, settings, &mut v);
-    Ok((read, v))
+    quarantine_oversized(f, settings, set_aside.oversized, &mut v);
+    Ok((read, v, set_aside.decoded_bytes))
 }
 
-/// What decoding set aside from a text file: its lines beyond the row-size limit, and how far
-/// the file inflated.
-struct SetAside {
+/// Each line decoding set aside becomes a rejection, in line order among the others.
+fn quarantine_oversized(
+    f: &Found,
+    settings: &Settings,
     oversized: Vec<bounded::Oversized>,
-    decoded_bytes: u64,
-}
-
-impl SetAside {
-    fn of(d: &bounded::Decoded) -> SetAside {
-        SetAside {
-            oversized: d.oversized.clone(),
-            decoded_bytes: d.decoded_bytes,
-        }
+    v: &mut validate::ValidatedFile,
+) {
+    if oversized.is_empty() {
+        return;
     }
-
-    /// Each set-aside line becomes a rejection in line order, and a file that inflated beyond
-    /// [`bounded::SUSPICIOUS_INFLATION`] a warning.
-    fn quarantine(self, f: &Found, settings: &Settings, v: &mut validate::ValidatedFile) {
-        if f.compression != read::Compression::None {
-            let on_disk = std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0);
-            if on_disk > 0 && self.decoded_bytes / on_disk > bounded::SUSPICIOUS_INFLATION {
-                v.warnings.push(format!(
-                    "{}: decompresses {} times over ({on_disk} bytes to {}), beyond the {} times logs reach; a crafted archive (a decompression bomb) looks like this",
-                    f.rel,
-                    self.decoded_bytes / on_disk,
-                    self.decoded_bytes,
-                    bounded::SUSPICIOUS_INFLATION
-                ));
-            }
-        }
-        if self.oversized.is_empty() {
-            return;
-        }
-        v.warnings.push(format!(
-            "{}: {} rows beyond the row-size limit of {} bytes were quarantined by their length, SHA-256 and first bytes (max_row_bytes in dataset.toml raises the limit)",
-            f.rel,
-            self.oversized.len(),
-            settings.max_row_bytes
-        ));
-        v.rejections
-            .extend(self.oversized.into_iter().map(|o| validate::Rejection {
-                file: f.rel.clone(),
-                line: o.line,
-                column: String::new(),
-                reason: o.reason(settings.max_row_bytes),
-                raw: o.quote(),
-            }));
-        v.rejections.sort_by_key(|r| r.line);
-    }
+    v.warnings.push(format!(
+        "{}: {} rows beyond the row-size limit of {} bytes were quarantined by their length, SHA-256 and first bytes (max_row_bytes in dataset.toml raises the limit)",
+        f.rel,
+        oversized.len(),
+        settings.max_row_bytes
+    ));
+    v.rejections.extend(
+        oversized
+            .into_iter()
+            .map(|o| validate::oversized_rejection(&f.rel, o, settings.max_row_bytes)),
+    );
+    v.rejections.sort_by_key(|r| r.line);
 }
 
 fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use super::bounded::{read_bounded, Decoded, Oversized};
+use super::bounded::{read_bounded, Decoded, SetAside};
 use super::jsonl;
 use super::parquet::ParquetRows;
 use super::raw::RawRow;
@@ -152,9 +152,8 @@ pub fn log_compression(path: &Path) -> Compression {
 #[derive(Debug)]
 pub struct ReadFile {
     pub raw: RawFile,
-    pub oversized: Vec<Oversized>,
-    /// Bytes after decompression (the file's size for Parquet).
-    pub decoded_bytes: u64,
+    /// Nothing for Parquet, which has no lines.
+    pub set_aside: SetAside,
 }
 
 /// Reads and splits one file in a contract format, no line longer than `max_row_bytes`. An `Err`
@@ -167,14 +166,12 @@ pub fn read_file(
 ) -> Result<ReadFile, String> {
     let text = |d: Decoded, split: fn(Vec<u8>) -> TextRows| ReadFile {
         raw: RawFile::Text(split(d.text)),
-        oversized: d.oversized,
-        decoded_bytes: d.decoded_bytes,
+        set_aside: d.set_aside,
     };
     match format {
         Format::Parquet => Ok(ReadFile {
             raw: RawFile::Parquet(super::parquet::read_whole(path)?),
-            oversized: Vec::new(),
-            decoded_bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            set_aside: SetAside::default(),
         }),
         Format::Csv => {
             let d = decode(path, compression, max_row_bytes)?;
@@ -196,7 +193,7 @@ pub fn read_file(
 fn header_within_limit(d: &Decoded, limit: u64) -> Result<(), String> {
     let blank = d.text.iter().take_while(|&&b| matches!(b, b'\n' | b'\r'));
     let header_line = 1 + blank.filter(|&&b| b == b'\n').count() as u64;
-    match d.oversized.first() {
+    match d.set_aside.oversized.first() {
         Some(o) if o.line <= header_line => Err(format!(
             "its header (line {}) is {} bytes, beyond the row-size limit of {limit} bytes (max_row_bytes)",
             o.line, o.bytes

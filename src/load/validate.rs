@@ -590,11 +590,16 @@ pub(super) fn oversized_row(
     settings: &Settings,
 ) -> Rejection {
     let o = Oversized::of_row(row.line, raw.quote(row).as_bytes());
+    oversized_rejection(rel_path, o, settings.max_row_bytes)
+}
+
+/// The rejection of a row beyond the row-size limit of `limit` bytes, however it was found.
+pub(super) fn oversized_rejection(rel_path: &str, o: Oversized, limit: u64) -> Rejection {
     Rejection {
         file: rel_path.to_string(),
-        line: row.line,
+        line: o.line,
         column: String::new(),
-        reason: o.reason(settings.max_row_bytes),
+        reason: o.reason(limit),
         raw: o.quote(),
     }
 }
