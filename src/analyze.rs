@@ -61,7 +61,7 @@ pub struct Analysis {
 pub const DEFAULT_BLOCK_ROWS: usize = 1 << 19;
 
 pub fn analyze(dataset: &Path, opts: &AnalyzeOptions) -> Result<Analysis> {
-    run(dataset, opts, None)
+    run(|| load_streaming(dataset, &opts.load), opts, None)
 }
 
 /// [`analyze`], then every output written into `out`, as [`write_outputs`] would; returns the run
@@ -75,8 +75,19 @@ pub fn analyze_into(
     out: &Path,
     opts: &AnalyzeOptions,
 ) -> Result<(Analysis, Vec<StageTiming>)> {
+    analyze_loaded_into(dataset, || load_streaming(dataset, &opts.load), out, opts)
+}
+
+/// [`analyze_into`] of a dataset that `load` loads, however it does (a cluster's kernels, say);
+/// `dataset` is the folder the outputs are checked against, as in [`Staging::begin`].
+pub fn analyze_loaded_into(
+    dataset: &Path,
+    load: impl FnOnce() -> Result<LoadedDataset>,
+    out: &Path,
+    opts: &AnalyzeOptions,
+) -> Result<(Analysis, Vec<StageTiming>)> {
     let staging = Staging::begin(dataset, out, opts.force)?;
-    let a = run(dataset, opts, Some(staging.path()))?;
+    let a = run(load, opts, Some(staging.path()))?;
     let timings = report::write_all(&a.outcome(), None, staging.path(), &opts.report())?;
     staging.commit()?;
     Ok((a, timings))
@@ -85,13 +96,17 @@ pub fn analyze_into(
 /// The pipeline. Deliveries are joined, classified and gathered into the findings a block at a
 /// time. With `row_tables_into`, each block's row tables are written there on a second thread and
 /// its verdicts then dropped; without, every verdict and context is kept in the [`Analysis`].
-fn run(dataset: &Path, opts: &AnalyzeOptions, row_tables_into: Option<&Path>) -> Result<Analysis> {
+fn run(
+    load: impl FnOnce() -> Result<LoadedDataset>,
+    opts: &AnalyzeOptions,
+    row_tables_into: Option<&Path>,
+) -> Result<Analysis> {
     if let Some(key) = &opts.pseudonymize {
         // Check the key before minutes of work, not after.
         report::Pseudonyms::from_keyfile(key)?;
     }
     let mut clock = StageClock::new();
-    let mut loaded = load_streaming(dataset, &opts.load)?;
+    let mut loaded = load()?;
     let spilled = loaded.spilled.take();
     clock.lap("load");
     clock.laps(&[("normalise", loaded.normalise_seconds)]);

@@ -24,6 +24,7 @@ pub mod fuzzing;
 pub mod infer;
 pub mod intervals;
 pub mod join;
+pub mod kernel;
 pub mod load;
 pub mod mapping;
 pub mod outputs;

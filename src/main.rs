@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use leakscope::analyze::{self, AnalyzeOptions};
-use leakscope::load::{LoadObserver, LoadOptions};
+use leakscope::load::{Config, LoadObserver, LoadOptions};
 
 // The pipeline makes and frees millions of small values (cells, strings, verdicts);
 // mimalloc is faster at that than the system allocator.
@@ -83,6 +83,120 @@ enum Command {
     },
     /// Simulate an incident and write a dataset with its ground truth.
     Generate(leakscope_simulator::GenerateArgs),
+    /// The stages a cluster runs (spark/leakscope_spark.py drives them; docs/SPARK.md).
+    Kernel {
+        #[command(subcommand)]
+        stage: KernelStage,
+    },
+}
+
+/// A kernel's view of the dataset: its configuration files copied into a folder named as the
+/// dataset, the log files themselves elsewhere.
+#[derive(Debug, clap::Args)]
+struct KernelConfig {
+    /// A folder named as the dataset, holding its dataset.toml and mapping.toml if it has them.
+    #[arg(long)]
+    config: PathBuf,
+    /// A mapping file given on the command line of the run.
+    #[arg(long)]
+    mapping: Option<PathBuf>,
+}
+
+impl KernelConfig {
+    fn read(&self, strict: bool, run_rows: Option<usize>) -> anyhow::Result<(Config, LoadOptions)> {
+        let opts = LoadOptions {
+            mapping: self.mapping.clone(),
+            strict,
+            observer: None,
+            run_rows: run_rows.unwrap_or(0),
+        };
+        let config = Config::read(&self.config, &opts)?;
+        Ok((config, opts))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum KernelStage {
+    /// Reads a dataset's listing on stdin (`d <path>` and `f <path>` lines, relative to the
+    /// dataset); prints the files to read as `<number>\t<path>` lines.
+    Plan {
+        #[command(flatten)]
+        config: KernelConfig,
+    },
+    /// Reads and validates one file; writes its parts as an Arrow IPC stream on stdout.
+    Parse {
+        #[command(flatten)]
+        config: KernelConfig,
+        /// The file's number in the plan.
+        #[arg(long)]
+        index: u32,
+        /// The file's path in the dataset, as the plan gives it.
+        #[arg(long)]
+        rel: String,
+        /// Where the file's bytes are.
+        #[arg(long)]
+        bytes: PathBuf,
+    },
+    /// Reads every file's parts (Arrow IPC on stdin), analyses the dataset they make and writes
+    /// the outputs, as `leakscope analyze` with the same options would.
+    Finalize {
+        #[command(flatten)]
+        config: KernelConfig,
+        /// The listing the plan was made from.
+        #[arg(long)]
+        listing: PathBuf,
+        /// `<number>\t<path>` lines: where each file's parts are (one Arrow IPC stream per
+        /// file). Without it, every part comes on stdin, as one stream.
+        #[arg(long)]
+        parts_list: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        strict: bool,
+        #[arg(long)]
+        force: bool,
+        #[arg(long, value_name = "KEYFILE")]
+        pseudonymize: Option<PathBuf>,
+        #[arg(long, value_name = "N", default_value_t = leakscope::analyze::DEFAULT_BLOCK_ROWS,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        block_rows: usize,
+        #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        run_rows: Option<usize>,
+    },
+}
+
+/// The command line of the single-node run that gives the same outputs as a cluster's, options
+/// in the order `analyze --help` lists them: recorded in the manifest, which names no engine.
+fn single_node_command(
+    mapping: bool,
+    strict: bool,
+    force: bool,
+    pseudonymize: bool,
+    block_rows: usize,
+    run_rows: Option<usize>,
+) -> Vec<String> {
+    let mut c: Vec<String> = ["leakscope", "analyze", "<dataset>", "--out", "<out>"]
+        .map(String::from)
+        .to_vec();
+    if mapping {
+        c.extend(["--mapping".into(), "<mapping>".into()]);
+    }
+    if strict {
+        c.push("--strict".into());
+    }
+    if force {
+        c.push("--force".into());
+    }
+    if pseudonymize {
+        c.extend(["--pseudonymize".into(), "<keyfile>".into()]);
+    }
+    if block_rows != leakscope::analyze::DEFAULT_BLOCK_ROWS {
+        c.extend(["--block-rows".into(), block_rows.to_string()]);
+    }
+    if let Some(n) = run_rows {
+        c.extend(["--run-rows".into(), n.to_string()]);
+    }
+    c
 }
 
 /// mimalloc's `mi_option_purge_delay` (libmimalloc-sys does not name it).
@@ -257,23 +371,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 block_rows,
                 force,
             };
-            let (analysis, timings) =
-                analyze::analyze_into(&dataset, &out, &opts).with_context(|| {
-                    format!("analysing {} into {}", dataset.display(), out.display())
-                })?;
-            if verbose {
-                eprint!("{}", leakscope::stages::describe(&timings));
-            }
-            if !quiet {
-                for w in &analysis.loaded.warnings {
-                    eprintln!("WARNING: {w}");
-                }
-                eprint!("{}", analyze::headline(&analysis));
-            }
-            // Freeing millions of small strings one by one costs seconds at 10^7 rows,
-            // and the process is about to exit anyway.
-            std::mem::forget(analysis);
-            Ok(ExitCode::SUCCESS)
+            let done = analyze::analyze_into(&dataset, &out, &opts).with_context(|| {
+                format!("analysing {} into {}", dataset.display(), out.display())
+            })?;
+            Ok(finish_analysis(done, quiet, verbose))
         }
         Command::Validate {
             dataset,
@@ -299,5 +400,116 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             leakscope_simulator::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Kernel { stage } => run_kernel(stage, quiet, verbose),
     }
+}
+
+/// Prints what a finished analysis says on stderr.
+fn finish_analysis(
+    (analysis, timings): (analyze::Analysis, Vec<leakscope::stages::StageTiming>),
+    quiet: bool,
+    verbose: bool,
+) -> ExitCode {
+    if verbose {
+        eprint!("{}", leakscope::stages::describe(&timings));
+    }
+    if !quiet {
+        for w in &analysis.loaded.warnings {
+            eprintln!("WARNING: {w}");
+        }
+        eprint!("{}", analyze::headline(&analysis));
+    }
+    // Freeing millions of small strings one by one costs seconds at 10^7 rows, and the process
+    // is about to exit anyway.
+    std::mem::forget(analysis);
+    ExitCode::SUCCESS
+}
+
+fn run_kernel(stage: KernelStage, quiet: bool, verbose: bool) -> anyhow::Result<ExitCode> {
+    use leakscope::kernel;
+    match stage {
+        KernelStage::Plan { config } => {
+            let (config, _) = config.read(false, None)?;
+            let listing = kernel::plan::read_listing(std::io::stdin().lock())?;
+            print!("{}", kernel::plan::plan_lines(&config, &listing)?);
+        }
+        KernelStage::Parse {
+            config,
+            index,
+            rel,
+            bytes,
+        } => {
+            let (config, _) = config.read(false, None)?;
+            let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout());
+            kernel::parse::parse(&config, index, &rel, &bytes, out)?;
+        }
+        KernelStage::Finalize {
+            config,
+            listing,
+            parts_list,
+            out,
+            strict,
+            force,
+            pseudonymize,
+            block_rows,
+            run_rows,
+        } => {
+            let command_line = single_node_command(
+                config.mapping.is_some(),
+                strict,
+                force,
+                pseudonymize.is_some(),
+                block_rows,
+                run_rows,
+            );
+            let (cfg, load) = config.read(strict, run_rows)?;
+            let root = cfg.root.clone();
+            let listing = std::fs::read(&listing)
+                .with_context(|| format!("reading {}", listing.display()))?;
+            let listing = kernel::plan::read_listing(listing.as_slice())?;
+            let plan = leakscope::load::Plan::of_listing(&cfg, &listing)?;
+            let opts = AnalyzeOptions {
+                load: load.clone(),
+                command_line,
+                pseudonymize,
+                timings_in_manifest: verbose,
+                block_rows,
+                force,
+            };
+            let parts_bug = |e: String| leakscope::error::Error::internal("reading the parts", e);
+            let gather = || match parts_list {
+                Some(list) => {
+                    let list = std::fs::read_to_string(&list)
+                        .map_err(|e| leakscope::error::Error::io(&list, e))?;
+                    let paths = kernel::finalize::parts_paths(&list, plan.found_len())?;
+                    kernel::finalize::gather(
+                        cfg,
+                        plan,
+                        |i| {
+                            let path = &paths[i as usize];
+                            let f = std::fs::File::open(path)
+                                .map_err(|e| leakscope::error::Error::io(path, e))?;
+                            kernel::wire::read_parts(f).map_err(parts_bug)
+                        },
+                        &load,
+                    )
+                }
+                None => {
+                    let parts =
+                        kernel::wire::read_parts(std::io::stdin().lock()).map_err(parts_bug)?;
+                    let mut split = kernel::finalize::by_file(parts, plan.found_len())?.into_iter();
+                    kernel::finalize::gather(
+                        cfg,
+                        plan,
+                        |_| Ok(split.next().unwrap_or_default()),
+                        &load,
+                    )
+                }
+            };
+            let done = analyze::analyze_loaded_into(&root, gather, &out, &opts)
+                .with_context(|| format!("analysing into {}", out.display()))?;
+            return Ok(finish_analysis(done, quiet, verbose));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

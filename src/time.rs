@@ -18,7 +18,9 @@ pub fn in_range(ms: i64) -> bool {
 }
 
 /// The three timestamp forms of the contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeForm {
     Rfc3339,

@@ -6,6 +6,7 @@ mod columnar;
 pub mod jsonl;
 pub mod logs;
 pub mod parquet;
+mod parquet_pages;
 pub mod raw;
 pub mod read;
 mod run_file;
@@ -70,7 +71,7 @@ pub struct LoadOptions {
 }
 
 /// Rows of one file or one kind: read = accepted + rejected + duplicates.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RowCounts {
     pub read: u64,
     pub accepted: u64,
@@ -107,6 +108,23 @@ pub struct InputFile {
     pub time_forms: BTreeMap<String, TimeForm>,
     /// Why the file could not be read at all, if so.
     pub error: Option<String>,
+}
+
+impl InputFile {
+    /// The record of a file not yet read.
+    pub(crate) fn of(f: &Found) -> InputFile {
+        InputFile {
+            kind: f.kind,
+            path: f.rel.clone(),
+            format: f.format,
+            compression: f.compression,
+            size: 0,
+            sha256: String::new(),
+            rows: RowCounts::default(),
+            time_forms: BTreeMap::new(),
+            error: None,
+        }
+    }
 }
 
 /// A dataset after loading: accepted rows per kind, and the account of every row.
@@ -179,12 +197,130 @@ impl LoadedDataset {
     }
 }
 
-struct Found {
-    kind: Kind,
-    path: PathBuf,
-    rel: String,
-    format: Format,
-    compression: Compression,
+/// One file the dataset holds in a contract or declared format: what it is and where it is read from.
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    pub(crate) kind: Kind,
+    pub(crate) path: PathBuf,
+    pub(crate) rel: String,
+    pub(crate) format: Format,
+    pub(crate) compression: Compression,
+}
+
+/// A dataset's configuration, read once before any log file: its settings and its mapping.
+#[derive(Debug)]
+pub struct Config {
+    pub root: PathBuf,
+    pub settings: Settings,
+    pub settings_file: Option<ConfigFile>,
+    pub mapping: Mapping,
+}
+
+impl Config {
+    /// Reads `<root>/dataset.toml` and the mapping (`opts.mapping`, else `<root>/mapping.toml`).
+    pub fn read(root: &Path, opts: &LoadOptions) -> Result<Config> {
+        if !root.is_dir() {
+            return Err(Error::Dataset {
+                path: root.to_path_buf(),
+                reason: "no such folder".into(),
+            });
+        }
+        let (settings, settings_file) = Settings::load(root)?;
+        let mapping = Mapping::resolve(root, opts.mapping.as_deref())?;
+        Ok(Config {
+            root: root.to_path_buf(),
+            settings,
+            settings_file,
+            mapping,
+        })
+    }
+}
+
+/// One entry of a dataset's listing, relative to the dataset with `/` separators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub rel: String,
+    pub dir: bool,
+}
+
+/// The files to read, numbered in the order they are read, and the names left unread.
+#[derive(Debug)]
+pub struct Plan {
+    pub(crate) found: Vec<Found>,
+    pub skipped: Vec<String>,
+}
+
+impl Plan {
+    /// How many files the plan reads.
+    pub fn found_len(&self) -> usize {
+        self.found.len()
+    }
+
+    /// The relative paths of the files to read, by their number.
+    pub fn files(&self) -> impl Iterator<Item = &str> + '_ {
+        self.found.iter().map(|f| f.rel.as_str())
+    }
+
+    /// Plans from a listing made elsewhere (a cluster's storage), as [`discover`] does from the
+    /// folder itself: the same files, in the same order.
+    pub fn of_listing(config: &Config, listing: &[Listed]) -> Result<Plan> {
+        let mut kinds: BTreeMap<Kind, Vec<PathBuf>> = BTreeMap::new();
+        for entry in listing {
+            let (top, rest) = entry.rel.split_once('/').unwrap_or((&entry.rel, ""));
+            let Some(kind) = Kind::ALL.iter().copied().find(|k| k.name() == top) else {
+                continue;
+            };
+            let files = kinds.entry(kind).or_default();
+            if !entry.dir && !rest.is_empty() {
+                files.push(config.root.join(&entry.rel));
+            }
+        }
+        plan(&config.root, &config.mapping, &config.settings, |kind| {
+            Ok(kinds.remove(&kind))
+        })
+    }
+
+    /// The file at `rel` as a plan reads it, but read from `path` (a copy of its bytes); `None`
+    /// where a plan would not read it.
+    pub(crate) fn file(config: &Config, rel: &str, path: &Path) -> Option<Found> {
+        let top = rel.split('/').next()?;
+        let kind = Kind::ALL.iter().copied().find(|k| k.name() == top)?;
+        let mut f = classify(&config.root, &config.mapping, kind, config.root.join(rel)).ok()?;
+        f.path = path.to_path_buf();
+        Some(f)
+    }
+
+    /// The record every file of the plan starts from, in plan order.
+    pub(crate) fn found(&self) -> &[Found] {
+        &self.found
+    }
+}
+
+/// What loading one file gave: its record and, unless it could not be read, its validation.
+pub(crate) type FileResult = (InputFile, Option<validate::ValidatedFile>);
+
+/// Where the validated rows of the two large kinds go while files are loaded: deliveries into
+/// the run sorter, the cache log into its events.
+pub(crate) struct Sinks {
+    pub(crate) sorter: runs::RunSorter,
+    pub(crate) cache: cache_log::CacheLogBuilder,
+}
+
+impl Sinks {
+    pub(crate) fn new(opts: &LoadOptions, cache_rows: usize) -> Sinks {
+        Sinks {
+            sorter: runs::RunSorter::new(opts.run_rows, opts.observer.clone()),
+            cache: cache_log::CacheLogBuilder::with_capacity(cache_rows),
+        }
+    }
+
+    pub(crate) fn of(&self, kind: Kind) -> Option<&dyn RowSink> {
+        match kind {
+            Kind::Deliveries => Some(&self.sorter),
+            Kind::Cache => Some(&self.cache),
+            _ => None,
+        }
+    }
 }
 
 /// Loads a dataset folder, every accepted row in memory. The folder is only ever read.
@@ -197,39 +333,34 @@ pub fn load(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> {
 /// Loads a dataset folder, leaving deliveries beyond `opts.run_rows` spilled to disk as sorted
 /// runs ([`LoadedDataset::spilled`]), to be merged a block at a time.
 pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> {
-    if !root.is_dir() {
-        return Err(Error::Dataset {
-            path: root.to_path_buf(),
-            reason: "no such folder".into(),
-        });
-    }
-    let (settings, settings_file) = Settings::load(root)?;
-    let mapping = Mapping::resolve(root, opts.mapping.as_deref())?;
-    let (found, skipped) = discover(root, &mapping, &settings)?;
+    let config = Config::read(root, opts)?;
+    let plan = discover(&config)?;
 
     let observer = opts.observer.as_deref();
     if let Some(o) = observer {
-        o.files_found(found.len());
+        o.files_found(plan.found.len());
     }
-    let sorter = runs::RunSorter::new(opts.run_rows, opts.observer.clone());
     // Parquet files say how many rows they hold, so the cache log's events need not grow.
-    let cache_rows = found
+    let cache_rows = plan
+        .found
         .iter()
         .filter(|f| f.kind == Kind::Cache && f.format == Format::Parquet)
         .filter_map(|f| parquet::ParquetSource::open(&f.path).ok())
         .map(|p| p.rows)
         .sum();
-    let cache = cache_log::CacheLogBuilder::with_capacity(cache_rows);
-    let results: Vec<(InputFile, Option<validate::ValidatedFile>)> = found
+    let sinks = Sinks::new(opts, cache_rows);
+    let results: Vec<FileResult> = plan
+        .found
         .par_iter()
         .enumerate()
         .map(|(i, f)| {
-            let sink: Option<&dyn RowSink> = match f.kind {
-                Kind::Deliveries => Some(&sorter),
-                Kind::Cache => Some(&cache),
-                _ => None,
-            };
-            let r = load_file(f, i as u32, &mapping, &settings, sink);
+            let r = load_file(
+                f,
+                i as u32,
+                &config.mapping,
+                &config.settings,
+                sinks.of(f.kind),
+            );
             if let Some(o) = observer {
                 o.file_loaded();
             }
@@ -239,7 +370,32 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
     if let Some(o) = observer {
         o.files_loaded();
     }
+    assemble(config, plan, results, sinks, opts.strict)
+}
 
+/// Loads the file numbered `index` of `plan`, read from `path`: its rows pushed into `rows`
+/// where its kind has a sink in the single-node run, the rest in the result.
+pub(crate) fn load_one(config: &Config, f: &Found, index: u32, rows: &dyn RowSink) -> FileResult {
+    let sink = matches!(f.kind, Kind::Deliveries | Kind::Cache).then_some(rows);
+    load_file(f, index, &config.mapping, &config.settings, sink)
+}
+
+/// Gathers what loading every file of `plan` gave (`results`, in plan order; the rows the sinks
+/// received) into the dataset: duplicates folded, every row accounted for.
+pub(crate) fn assemble(
+    config: Config,
+    plan: Plan,
+    results: Vec<FileResult>,
+    sinks: Sinks,
+    strict: bool,
+) -> Result<LoadedDataset> {
+    let Config {
+        root,
+        settings,
+        settings_file,
+        mapping,
+    } = config;
+    let Plan { skipped, .. } = plan;
     let mut files = Vec::with_capacity(results.len());
     let mut tables: BTreeMap<Kind, Table> = Kind::ALL.iter().map(|&k| (k, Table::new(k))).collect();
     for (kind, table) in tables.iter_mut() {
@@ -258,7 +414,7 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
     let mut normalise = std::time::Duration::ZERO;
     for (file, validated) in results {
         if let Some(e) = &file.error {
-            if opts.strict {
+            if strict {
                 return Err(Error::UnreadableFile {
                     path: root.join(&file.path),
                     reason: e.clone(),
@@ -283,14 +439,14 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
     }
 
     let n_files = files.len();
-    let (cache, cache_hours, cache_copies) = cache.finish(n_files)?;
+    let (cache, cache_hours, cache_copies) = sinks.cache.finish(n_files)?;
     for (f, d) in files.iter_mut().zip(&cache_copies) {
         if f.kind == Kind::Cache {
             f.rows.duplicates = *d;
             f.rows.accepted = f.rows.read - f.rows.rejected - d;
         }
     }
-    let spilled = match sorter.finish()? {
+    let spilled = match sinks.sorter.finish()? {
         runs::Sorted::Resident(t) => {
             if let Some(d) = tables.get_mut(&Kind::Deliveries) {
                 d.append(t);
@@ -336,7 +492,7 @@ pub fn load_streaming(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> 
         }
     }
     let loaded = LoadedDataset {
-        root: root.to_path_buf(),
+        root,
         settings,
         settings_file,
         mapping,
@@ -398,17 +554,7 @@ fn load_file(
     settings: &Settings,
     sink: Option<&dyn RowSink>,
 ) -> (InputFile, Option<validate::ValidatedFile>) {
-    let mut file = InputFile {
-        kind: f.kind,
-        path: f.rel.clone(),
-        format: f.format,
-        compression: f.compression,
-        size: 0,
-        sha256: String::new(),
-        rows: RowCounts::default(),
-        time_forms: BTreeMap::new(),
-        error: None,
-    };
+    let mut file = InputFile::of(f);
     if f.format == Format::Parquet {
         if !record_hash(&mut file, hash_file(&f.path)) {
             return (file, None);
@@ -570,16 +716,31 @@ fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
 /// Lists every file under each kind folder, sorted by path; files the contract does not cover are
 /// returned apart. A kind the mapping declares a log format for reads every file of its folder
 /// in that format, except hidden ones. The cache log may be absent where its content is inferred.
-fn discover(
+/// Plans from the dataset's folder itself.
+fn discover(config: &Config) -> Result<Plan> {
+    plan(&config.root, &config.mapping, &config.settings, |kind| {
+        let dir = config.root.join(kind.name());
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        let mut paths = Vec::new();
+        walk(&dir, &mut paths)?;
+        Ok(Some(paths))
+    })
+}
+
+/// The files of each kind folder that `files_of` gives (`None`: no such folder), sorted by path
+/// and numbered; names no format covers are skipped.
+fn plan(
     root: &Path,
     mapping: &Mapping,
     settings: &Settings,
-) -> Result<(Vec<Found>, Vec<String>)> {
+    mut files_of: impl FnMut(Kind) -> Result<Option<Vec<PathBuf>>>,
+) -> Result<Plan> {
     let mut found = Vec::new();
     let mut skipped = Vec::new();
     for kind in Kind::ALL {
-        let dir = root.join(kind.name());
-        if !dir.is_dir() {
+        let Some(mut paths) = files_of(kind)? else {
             let inferred = kind == Kind::Cache && settings.infer_cache;
             if kind.required() && !inferred {
                 return Err(Error::Dataset {
@@ -591,34 +752,44 @@ fn discover(
                 });
             }
             continue;
-        }
-        let mut paths = Vec::new();
-        walk(&dir, &mut paths)?;
+        };
         paths.sort();
-        let declared = mapping.format_of(kind).map(|spec| spec.format);
         for path in paths {
-            let rel = relative(root, &path);
-            let hidden = path
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            let detected = match declared {
-                Some(_) if hidden => None,
-                Some(log) => Some((Format::Log(log), read::log_compression(&path))),
-                None => read::detect(&path),
-            };
-            match detected {
-                Some((format, compression)) => found.push(Found {
-                    kind,
-                    path,
-                    rel,
-                    format,
-                    compression,
-                }),
-                None => skipped.push(rel),
+            match classify(root, mapping, kind, path) {
+                Ok(f) => found.push(f),
+                Err(rel) => skipped.push(rel),
             }
         }
     }
-    Ok((found, skipped))
+    Ok(Plan { found, skipped })
+}
+
+/// What the file at `path` in `kind`'s folder is read as; its relative path if nothing.
+fn classify(
+    root: &Path,
+    mapping: &Mapping,
+    kind: Kind,
+    path: PathBuf,
+) -> std::result::Result<Found, String> {
+    let rel = relative(root, &path);
+    let hidden = path
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+    let detected = match mapping.format_of(kind).map(|spec| spec.format) {
+        Some(_) if hidden => None,
+        Some(log) => Some((Format::Log(log), read::log_compression(&path))),
+        None => read::detect(&path),
+    };
+    match detected {
+        Some((format, compression)) => Ok(Found {
+            kind,
+            path,
+            rel,
+            format,
+            compression,
+        }),
+        None => Err(rel),
+    }
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {

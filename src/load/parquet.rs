@@ -2,11 +2,13 @@
 //! validator (`columnar.rs`) and rendered as the text cells every other format gives where a row
 //! needs them.
 
+use std::io::Seek;
 use std::ops::Range;
 use std::path::Path;
 
 use polars::prelude::*;
 
+use super::parquet_pages::Chunk;
 use super::raw::{Cells, RawRow};
 use crate::time::TimeForm;
 
@@ -38,6 +40,27 @@ pub struct ParquetSource {
     pub slices: Vec<(usize, usize)>,
 }
 
+/// Every column chunk of every row group, as the footer describes it, for the page-header check.
+pub(super) fn chunks_of(metadata: &polars::io::parquet::read::FileMetadata) -> Vec<Chunk> {
+    let mut chunks = Vec::new();
+    for (i, rg) in metadata.row_groups.iter().enumerate() {
+        for col in rg.parquet_columns() {
+            let descriptor = col.descriptor();
+            let range = col.byte_range();
+            chunks.push(Chunk {
+                column: descriptor.path_in_schema.join("."),
+                row_group: i,
+                rows: rg.num_rows(),
+                flat: descriptor.descriptor.max_rep_level == 0,
+                values: col.num_values(),
+                start: range.start,
+                end: range.end,
+            });
+        }
+    }
+    chunks
+}
+
 /// Runs a decoder call so that a corrupt file costs only itself, even if the decoder panics on it.
 fn guarded<T>(f: impl FnOnce() -> PolarsResult<T>) -> Result<T, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
@@ -53,7 +76,10 @@ impl ParquetSource {
     /// Opens with slices of about `slice_rows` rows (tests use tiny ones).
     pub fn open_with(path: &Path, slice_rows: usize) -> Result<ParquetSource, String> {
         let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-        guarded(|| {
+        let len = f.metadata().map_err(|e| e.to_string())?.len();
+        let mut pages = f.try_clone().map_err(|e| e.to_string())?;
+        super::parquet_pages::check_footer(&mut pages, len)?;
+        let src = guarded(|| {
             let mut reader = ParquetReader::new(f);
             // polars is built without time-zone support, which drops the zone from the frame's
             // types; the file's own schema still says which timestamps are instants.
@@ -119,8 +145,12 @@ impl ParquetSource {
                 src.slices.push((slice_start, at - slice_start));
             }
             src.rows = at;
-            Ok(src)
-        })
+            Ok((src, chunks_of(&metadata)))
+        })?;
+        let (src, chunks) = src;
+        pages.rewind().map_err(|e| e.to_string())?;
+        super::parquet_pages::check(&mut pages, len, &chunks)?;
+        Ok(src)
     }
 
     /// The time form `header`'s type fixes, if it does: then the file-wide vote needs only to

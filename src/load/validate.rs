@@ -21,7 +21,7 @@ use crate::time::{self, TimeError, TimeForm};
 const ROWS_PER_CHUNK: usize = 32_768;
 
 /// A row that broke the contract, with where and why.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Rejection {
     /// File path relative to the dataset.
     pub file: String,

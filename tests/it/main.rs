@@ -16,6 +16,7 @@ mod fuzz_readers;
 mod generate;
 mod hostile;
 mod inferred;
+mod kernels;
 mod load;
 mod registry;
 mod reports;

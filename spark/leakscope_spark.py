@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+"""leakscope on Apache Spark: the analysis of `leakscope analyze`, with the same output bytes.
+
+Spark schedules the work and moves the data; every check and every verdict is the leakscope
+binary's own, run as its `kernel` subcommands: `plan` on the driver, `parse` on the executors
+(one input file per call, through mapInArrow), `finalize` on the driver. docs/SPARK.md says how
+to run it here and on a cluster.
+
+    python spark/leakscope_spark.py analyze <dataset> --out <dir> [--master URL] [--partitions N]
+        [--mapping FILE] [--strict] [--force] [--pseudonymize KEYFILE] [--binary PATH]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import urllib.parse
+
+# What each parse task returns to the driver: where it put one file's parts (an Arrow IPC stream
+# written by `kernel parse`), their size, and which executor process ran it.
+STAGED_SCHEMA = "file int, path string, bytes long, worker string"
+
+# Names of the configuration files a kernel reads from its copy of the dataset's folder.
+CONFIG_FILES = ("dataset.toml", "mapping.toml")
+
+# A test's request to kill the executor that parses a given file, once (docs/SPARK.md).
+FAULT_ENV = "LEAKSCOPE_SPARK_FAULT"
+
+
+class KernelError(Exception):
+    """A kernel refused or failed; carries its exit code and its one-line message."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="leakscope_spark.py", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("analyze", help="analyse a dataset on Spark, as `leakscope analyze` does")
+    a.add_argument("dataset", help="the dataset folder: a local path or a URI pyarrow reads (s3://, hdfs://)")
+    a.add_argument("--out", required=True, help="where to write the outputs (on the driver)")
+    a.add_argument("--master", default="local[2]", help="Spark master URL (default: local[2])")
+    a.add_argument("--partitions", type=int, default=8, help="partitions of the file list and shuffle partitions")
+    a.add_argument("--mapping", help="a mapping file on the driver, as for `leakscope analyze --mapping`")
+    a.add_argument("--strict", action="store_true")
+    a.add_argument("--force", action="store_true")
+    a.add_argument("--pseudonymize", metavar="KEYFILE")
+    a.add_argument("--binary", help="the leakscope binary (default: $LEAKSCOPE_BIN, else leakscope on PATH)")
+    a.add_argument("--driver-memory", default="2g", help="the driver JVM's heap (default 2g)")
+    a.add_argument("--stage", help="where the executors put each file's parts, a folder every executor and the "
+                                   "driver reach (default: a temporary folder on the driver, for one machine)")
+    a.add_argument("--quiet", action="store_true", help="no warnings or headline on stderr")
+    a.add_argument("--trace", metavar="FILE",
+                   help="write where the kernels ran (executor processes) as JSON; never into --out")
+    args = p.parse_args(argv)
+    if args.partitions < 1:
+        p.error("--partitions must be at least 1")
+    return args
+
+
+def find_binary(given):
+    path = given or os.environ.get("LEAKSCOPE_BIN") or shutil.which("leakscope")
+    if not path or not os.access(path, os.X_OK):
+        raise KernelError(2, "no leakscope binary: pass --binary, set LEAKSCOPE_BIN or put leakscope on PATH")
+    return os.path.abspath(path)
+
+
+def filesystem(dataset):
+    """The filesystem that holds `dataset` and the dataset's path in it."""
+    import pyarrow.fs as pafs
+
+    if urllib.parse.urlparse(dataset).scheme in ("", "file"):
+        path = dataset[len("file://"):] if dataset.startswith("file://") else dataset
+        return pafs.LocalFileSystem(), os.path.abspath(path)
+    fs, path = pafs.FileSystem.from_uri(dataset)
+    return fs, path.rstrip("/")
+
+
+def listing(fs, root):
+    """Every folder and file under the dataset, as `kernel plan` reads them. Spark's own listing
+    is not used: it leaves out names starting with `_` or `.`, which the contract reads."""
+    import pyarrow.fs as pafs
+
+    info = fs.get_file_info(root)
+    if info.type != pafs.FileType.Directory:
+        raise KernelError(2, f"dataset {root}: no such folder")
+    lines = []
+    for entry in fs.get_file_info(pafs.FileSelector(root, recursive=True)):
+        rel = entry.path[len(root):].lstrip("/")
+        if entry.type == pafs.FileType.Directory:
+            lines.append(f"d {rel}")
+        elif entry.type == pafs.FileType.File:
+            lines.append(f"f {rel}")
+    lines.sort()
+    return "".join(line + "\n" for line in lines)
+
+
+def config_files(fs, root, mapping):
+    """The bytes of the dataset's configuration files, and of a mapping given on the command line."""
+    import pyarrow.fs as pafs
+
+    files = {}
+    for name in CONFIG_FILES:
+        path = f"{root}/{name}"
+        if fs.get_file_info(path).type == pafs.FileType.File:
+            with fs.open_input_stream(path, compression=None) as f:
+                files[name] = f.read()
+    cli = None
+    if mapping:
+        with open(mapping, "rb") as f:
+            cli = f.read()
+    return files, cli
+
+
+def write_config(into, name, files, cli_mapping):
+    """A folder named as the dataset with its configuration files, and the command line's mapping."""
+    config = os.path.join(into, "config", name)
+    os.makedirs(config, exist_ok=True)
+    for file, data in files.items():
+        with open(os.path.join(config, file), "wb") as f:
+            f.write(data)
+    args = ["--config", config]
+    if cli_mapping is not None:
+        path = os.path.join(into, "mapping-given.toml")
+        with open(path, "wb") as f:
+            f.write(cli_mapping)
+        args += ["--mapping", path]
+    return args
+
+
+def run_kernel(binary, args, stdin=None):
+    proc = subprocess.run([binary, "--quiet", "kernel", *args], input=stdin,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if proc.returncode != 0:
+        message = proc.stderr.decode("utf-8", "replace").strip() or f"exit code {proc.returncode}"
+        raise KernelError(proc.returncode, message)
+    return proc.stdout
+
+
+def executor_process():
+    """host:pid of the executor JVM this Python worker serves (its nearest JVM ancestor)."""
+    pid = os.getpid()
+    for _ in range(8):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{ppid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except (OSError, ValueError, IndexError):
+            break
+        if b"java" in cmd:
+            return f"{socket.gethostname()}:{ppid}"
+        pid = ppid
+    return f"{socket.gethostname()}:{os.getppid()}"
+
+
+def parse_partitions(dataset, stage, name, files, cli_mapping, binary_name, fault):
+    """The mapInArrow function: every (index, rel) row of the partition parsed by the kernel, its
+    parts written to the stage folder, not carried through Spark."""
+
+    def parse(batches):
+        import pyarrow as pa
+        from pyspark import SparkFiles
+
+        binary = SparkFiles.get(binary_name)
+        mode = os.stat(binary).st_mode
+        if not mode & stat.S_IXUSR:
+            os.chmod(binary, mode | stat.S_IXUSR)
+        fs, root = filesystem(dataset)
+        stage_fs, stage_root = filesystem(stage)
+        worker = executor_process()
+        env = dict(os.environ, RAYON_NUM_THREADS="1", POLARS_MAX_THREADS="1")
+        with tempfile.TemporaryDirectory(prefix="leakscope-kernel-") as tmp:
+            config = write_config(tmp, name, files, cli_mapping)
+            staged = {"file": [], "path": [], "bytes": [], "worker": []}
+            for batch in batches:
+                for index, rel in zip(batch.column("index").to_pylist(), batch.column("rel").to_pylist()):
+                    local = os.path.join(tmp, f"bytes-{index}")
+                    with fs.open_input_stream(f"{root}/{rel}", compression=None) as src, open(local, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                    if fault and fault[0] == index and first_time(fault[1]):
+                        os.kill(int(worker.rsplit(":", 1)[1]), signal.SIGKILL)
+                    dest = f"{stage_root}/{index}.arrows"
+                    size = parse_into(binary, config, index, rel, local, env, stage_fs, dest, tmp)
+                    os.remove(local)
+                    for k, v in (("file", index), ("path", dest), ("bytes", size), ("worker", worker)):
+                        staged[k].append(v)
+            yield pa.RecordBatch.from_pydict(staged, schema=pa.schema([
+                ("file", pa.int32()), ("path", pa.string()), ("bytes", pa.int64()), ("worker", pa.string())]))
+
+    return parse
+
+
+def parse_into(binary, config, index, rel, local, env, stage_fs, dest, tmp):
+    """Runs `kernel parse` on one file, its output streamed into `dest`; returns its size."""
+    err_path = os.path.join(tmp, f"stderr-{index}")
+    cmd = [binary, "--quiet", "kernel", "parse", *config, "--index", str(index), "--rel", rel, "--bytes", local]
+    with open(err_path, "wb") as err, stage_fs.open_output_stream(dest, compression=None) as out:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env)
+        size = 0
+        while True:
+            chunk = proc.stdout.read(1 << 20)
+            if not chunk:
+                break
+            out.write(chunk)
+            size += len(chunk)
+        code = proc.wait()
+    if code != 0:
+        with open(err_path, "rb") as err:
+            message = err.read().decode("utf-8", "replace").strip() or f"exit code {code}"
+        raise KernelError(code, f"kernel parse {rel}: {message}")
+    return size
+
+
+def fault_injection(spec):
+    """`kill-executor:<file number>:<marker path>`: the executor that parses that file is killed,
+    the first time only (the marker, on a filesystem every executor sees, says it happened)."""
+    if not spec:
+        return None
+    kind, index, marker = spec.split(":", 2)
+    if kind != "kill-executor":
+        raise KernelError(2, f"{FAULT_ENV}={spec!r}: only kill-executor:<file>:<marker> is known")
+    return int(index), marker
+
+
+def first_time(marker):
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except FileExistsError:
+        return False
+
+
+def spark_session(args):
+    from pyspark.sql import SparkSession
+
+    master = args.master
+    host = urllib.parse.urlparse(master).hostname if master.startswith("spark://") else None
+    loopback = master.startswith("local") or host in ("127.0.0.1", "localhost")
+    if loopback:
+        # Without these Spark binds to the machine's network interface.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # The executors' Python needs pyarrow, which this interpreter has (spark/requirements.txt).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    b = (SparkSession.builder.master(master).appName("leakscope")
+         # Partitioning is what this script says: no adaptive re-planning, no speculative copies.
+         .config("spark.sql.adaptive.enabled", "false")
+         .config("spark.speculation", "false")
+         .config("spark.sql.shuffle.partitions", str(args.partitions))
+         .config("spark.default.parallelism", str(args.partitions))
+         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "16")
+         .config("spark.driver.memory", args.driver_memory)
+         .config("spark.task.maxFailures", "4")
+         .config("spark.ui.enabled", "false")
+         # Kernels single-threaded: Spark runs one task per core.
+         .config("spark.executorEnv.RAYON_NUM_THREADS", "1")
+         .config("spark.executorEnv.POLARS_MAX_THREADS", "1"))
+    if loopback:
+        b = b.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+    return b.getOrCreate()
+
+
+def analyze(args, spark=None):
+    """Runs the analysis; on `spark`, a session already started (tests), else on one of its own."""
+    binary = find_binary(args.binary)
+    fs, root = filesystem(args.dataset)
+    name = os.path.basename(root.rstrip("/"))
+    listed = listing(fs, root)
+    files, cli_mapping = config_files(fs, root, args.mapping)
+    fault = fault_injection(os.environ.get(FAULT_ENV, ""))
+
+    with tempfile.TemporaryDirectory(prefix="leakscope-spark-") as tmp:
+        config = write_config(tmp, name, files, cli_mapping)
+        plan = run_kernel(binary, ["plan", *config], stdin=listed.encode()).decode()
+        rows = []
+        for line in plan.splitlines():
+            index, rel = line.split("\t", 1)
+            rows.append((int(index), rel))
+        listing_file = os.path.join(tmp, "listing.txt")
+        with open(listing_file, "w") as f:
+            f.write(listed)
+
+        own = spark is None
+        spark = spark_session(args) if own else spark
+        stage = args.stage or os.path.join(tmp, "parts")
+        stage_fs, stage_root = filesystem(stage)
+        stage_fs.create_dir(stage_root, recursive=True)
+        try:
+            spark.conf.set("spark.sql.shuffle.partitions", str(args.partitions))
+            spark.sparkContext.addFile(binary)
+            # Where this module is imported (tests), the executors import it too.
+            spark.sparkContext.addPyFile(os.path.abspath(__file__))
+            df = spark.createDataFrame(rows, "index int, rel string").repartition(args.partitions, "index")
+            parsed = df.mapInArrow(
+                parse_partitions(args.dataset, stage, name, files, cli_mapping, os.path.basename(binary), fault),
+                STAGED_SCHEMA)
+            staged = parsed.toArrow().to_pylist()
+        finally:
+            if own:
+                spark.stop()
+
+        by_file = {row["file"]: row for row in staged}
+        missing = [i for i, _ in rows if i not in by_file]
+        if missing or len(staged) != len(rows):
+            raise KernelError(3, f"bug in leakscope-spark: {len(staged)} files staged for {len(rows)} planned "
+                                 f"(missing: {missing[:5]})")
+        parts_list = os.path.join(tmp, "parts.txt")
+        with open(parts_list, "w") as f:
+            for i, _ in rows:
+                f.write(f"{i}\t{local_copy(stage_fs, by_file[i]['path'], stage, tmp)}\n")
+        if args.trace:
+            with open(args.trace, "w") as f:
+                json.dump({"executor_processes": sorted({r["worker"] for r in staged}), "files": len(rows),
+                           "partitions": args.partitions,
+                           "payload_bytes": sum(r["bytes"] for r in staged)}, f, indent=2)
+
+        finalize = ["finalize", *config, "--listing", listing_file, "--parts-list", parts_list, "--out", args.out]
+        finalize += ["--strict"] if args.strict else []
+        finalize += ["--force"] if args.force else []
+        finalize += ["--pseudonymize", os.path.abspath(args.pseudonymize)] if args.pseudonymize else []
+        cmd = [binary] + (["--quiet"] if args.quiet else []) + ["kernel", *finalize]
+        return subprocess.run(cmd).returncode
+
+
+def local_copy(stage_fs, path, stage, tmp):
+    """A local path of a staged file: itself on a local stage, else a copy fetched into `tmp`."""
+    import pyarrow.fs as pafs
+
+    if isinstance(stage_fs, pafs.LocalFileSystem):
+        return path
+    local = os.path.join(tmp, "fetched", os.path.basename(path))
+    os.makedirs(os.path.dirname(local), exist_ok=True)
+    with stage_fs.open_input_stream(path, compression=None) as src, open(local, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    return local
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return analyze(args)
+    except KernelError as e:
+        print(f"leakscope-spark: {e}", file=sys.stderr)
+        return e.code
+    except Exception as e:  # noqa: BLE001 - Spark's own failures: the job, the cluster, the storage
+        lines = [line for line in str(e).splitlines() if line.strip()]
+        print(f"leakscope-spark: the Spark job failed: {lines[0] if lines else type(e).__name__}",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

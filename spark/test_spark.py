@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""The Spark path's tests: every output file but timings.json byte-identical to `leakscope analyze`
+on the same dataset, on three executor JVMs, at several partition counts, on a standalone cluster,
+and after an executor is killed mid-stage. Run by spark/run_tests.sh (from .ci/run).
+
+    LEAKSCOPE_BIN=<leakscope binary> python spark/test_spark.py [test-name ...]
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import leakscope_spark  # noqa: E402
+
+BIN = os.environ.get("LEAKSCOPE_BIN") or shutil.which("leakscope")
+LOCAL_CLUSTER = "local-cluster[3,1,1024]"
+
+
+def leakscope(*args):
+    proc = subprocess.run([BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.returncode == 0, f"leakscope {args}: {proc.stderr.decode()}"
+    return proc
+
+
+def generate(root, name, scenario, seed, deliveries, *extra):
+    data = os.path.join(root, name)
+    leakscope("generate", "--scenario", scenario, "--seed", str(seed), "--deliveries", str(deliveries),
+              "--out", data, "--quiet", *extra)
+    return data
+
+
+def single_node(data, out):
+    # The command line the Spark path records in the manifest: no other flags.
+    leakscope("analyze", data, "--out", out)
+    return out
+
+
+def outputs(out):
+    """Every output file but timings.json, by path."""
+    files = {}
+    for dirpath, _, names in os.walk(out):
+        for n in names:
+            path = os.path.join(dirpath, n)
+            rel = os.path.relpath(path, out)
+            if rel != "timings.json":
+                with open(path, "rb") as f:
+                    files[rel] = f.read()
+    return files
+
+
+def differences(a, b):
+    fa, fb = outputs(a), outputs(b)
+    if sorted(fa) != sorted(fb):
+        return [f"files differ: {sorted(set(fa) ^ set(fb))}"]
+    return [name for name in sorted(fa) if fa[name] != fb[name]]
+
+
+def on_spark(data, out, partitions, spark=None, master=LOCAL_CLUSTER, trace=None):
+    argv = ["analyze", data, "--out", out, "--master", master, "--partitions", str(partitions),
+            "--binary", BIN, "--quiet"]
+    if trace:
+        argv += ["--trace", trace]
+    code = leakscope_spark.analyze(leakscope_spark.parse_args(argv), spark)
+    assert code == 0, f"the Spark path exited with {code}"
+    return out
+
+
+def read_trace(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+@contextlib.contextmanager
+def session(master):
+    args = leakscope_spark.parse_args(["analyze", "x", "--out", "y", "--master", master])
+    spark = leakscope_spark.spark_session(args)
+    try:
+        yield spark
+    finally:
+        spark.stop()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_local_cluster_any_partition_count_gives_the_single_node_bytes(tmp):
+    data = generate(tmp, "incident", "cache-key-collision", 5, 4000, "--format", "mixed", "--dirty",
+                    "--shape", "cache-heavy")
+    single = single_node(data, os.path.join(tmp, "single"))
+    summary = json.load(open(os.path.join(single, "summary.json")))
+    rows = summary["rows"]["deliveries"]
+    assert rows["duplicates"] > 0 and rows["rejected"] > 0, rows
+    with session(LOCAL_CLUSTER) as spark:
+        for n in (1, 3, 7, 32):
+            trace = os.path.join(tmp, f"trace-{n}.json")
+            out = on_spark(data, os.path.join(tmp, f"spark-{n}"), n, spark, trace=trace)
+            diff = differences(single, out)
+            assert not diff, f"{n} partitions: {diff}"
+            t = read_trace(trace)
+            assert t["partitions"] == n and t["files"] > 20, t
+            if n >= 3:
+                # Kernel tasks ran in three executor JVMs, not in one.
+                assert len(t["executor_processes"]) >= 3, t
+
+
+def test_real_log_formats_give_the_single_node_bytes(tmp):
+    data = generate(tmp, "real", "session-mixup", 2, 3000, "--real-logs")
+    single = single_node(data, os.path.join(tmp, "single"))
+    out = on_spark(data, os.path.join(tmp, "spark"), 3)
+    diff = differences(single, out)
+    assert not diff, diff
+
+
+def test_a_standalone_cluster_gives_the_single_node_bytes(tmp):
+    data = generate(tmp, "incident", "auth-page-cache", 4, 3000, "--format", "mixed", "--dirty")
+    single = single_node(data, os.path.join(tmp, "single"))
+    spark_home = os.path.dirname(os.path.abspath(leakscope_spark_pyspark_file()))
+    spark_class = os.path.join(spark_home, "bin", "spark-class")
+    env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", SPARK_HOME=spark_home,
+               PYSPARK_PYTHON=sys.executable, SPARK_WORKER_DIR=os.path.join(tmp, "work"))
+    port = free_port()
+    master_url = f"spark://127.0.0.1:{port}"
+    logs = open(os.path.join(tmp, "cluster.log"), "wb")
+    procs = [subprocess.Popen([spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                               "--port", str(port), "--webui-port", str(free_port())],
+                              env=env, stdout=logs, stderr=logs)]
+    try:
+        wait_for_port(port)
+        for _ in range(3):
+            procs.append(subprocess.Popen(
+                [spark_class, "org.apache.spark.deploy.worker.Worker", master_url, "--host", "127.0.0.1",
+                 "--cores", "1", "--memory", "1g", "--webui-port", str(free_port())],
+                env=env, stdout=logs, stderr=logs))
+        trace = os.path.join(tmp, "trace.json")
+        with session(master_url) as spark:
+            wait_for_executors(spark, 3)
+            out = on_spark(data, os.path.join(tmp, "spark"), 5, spark, trace=trace)
+        diff = differences(single, out)
+        assert not diff, diff
+        assert len(read_trace(trace)["executor_processes"]) >= 3, read_trace(trace)
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=60)
+
+
+def test_an_executor_killed_mid_stage_changes_no_byte(tmp):
+    data = generate(tmp, "incident", "cache-key-collision", 8, 3000, "--format", "mixed", "--dirty")
+    single = single_node(data, os.path.join(tmp, "single"))
+    plan = subprocess.run([BIN, "--quiet", "kernel", "plan", "--config", config_only(tmp, data)],
+                          input=leakscope_spark.listing(*leakscope_spark.filesystem(data)).encode(),
+                          stdout=subprocess.PIPE, check=True).stdout.decode().splitlines()
+    victim = len(plan) // 2
+    marker = os.path.join(tmp, "killed-once")
+    os.environ[leakscope_spark.FAULT_ENV] = f"kill-executor:{victim}:{marker}"
+    try:
+        trace = os.path.join(tmp, "trace.json")
+        out = on_spark(data, os.path.join(tmp, "spark"), 7, trace=trace)
+    finally:
+        del os.environ[leakscope_spark.FAULT_ENV]
+    assert os.path.exists(marker), "no executor was killed"
+    diff = differences(single, out)
+    assert not diff, diff
+
+
+def test_the_comparison_sees_one_changed_delivery(tmp):
+    """The negative control: the comparison the tests above rely on is not blind. One delivery's
+    session changed in a copy of the dataset makes the Spark outputs differ from the original's."""
+    data = generate(tmp, "incident", "session-mixup", 6, 2000, "--format", "csv")
+    single = single_node(data, os.path.join(tmp, "single"))
+    changed = os.path.join(tmp, "changed", "incident")
+    shutil.copytree(data, changed)
+    target = None
+    for dirpath, _, names in os.walk(os.path.join(changed, "deliveries")):
+        for n in sorted(names):
+            if n.endswith(".csv"):
+                target = os.path.join(dirpath, n)
+                break
+        if target:
+            break
+    with open(target) as f:
+        lines = f.read().splitlines(keepends=True)
+    header = lines[0].rstrip("\n").split(",")
+    at = header.index("session_id")
+    cells = lines[1].rstrip("\n").split(",")
+    cells[at] = cells[at] + "-elsewhere"
+    lines[1] = ",".join(cells) + "\n"
+    with open(target, "w") as f:
+        f.writelines(lines)
+    out = on_spark(changed, os.path.join(tmp, "spark"), 3)
+    diff = differences(single, out)
+    assert "verdicts.parquet" in diff and "manifest.json" in diff, diff
+
+
+def config_only(tmp, data):
+    config = os.path.join(tmp, "config-only", os.path.basename(data))
+    os.makedirs(config, exist_ok=True)
+    for name in leakscope_spark.CONFIG_FILES:
+        if os.path.exists(os.path.join(data, name)):
+            shutil.copy(os.path.join(data, name), config)
+    return config
+
+
+def leakscope_spark_pyspark_file():
+    import pyspark
+
+    return pyspark.__file__
+
+
+def wait_for_port(port, seconds=60):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"the standalone master did not listen on {port} within {seconds} s")
+
+
+def wait_for_executors(spark, n, seconds=120):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        # The driver's own block manager is one of the entries.
+        if spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() >= n + 1:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"fewer than {n} executors registered within {seconds} s")
+
+
+def main(names):
+    assert BIN and os.access(BIN, os.X_OK), "set LEAKSCOPE_BIN to the leakscope binary"
+    tests = {k: v for k, v in globals().items() if k.startswith("test_")}
+    chosen = [n for n in tests if not names or any(x in n for x in names)]
+    failed = 0
+    for name in chosen:
+        start = time.time()
+        with tempfile.TemporaryDirectory(prefix="leakscope-spark-test-") as tmp:
+            try:
+                tests[name](tmp)
+                print(f"ok      {name} ({time.time() - start:.0f} s)", flush=True)
+            except Exception as e:  # noqa: BLE001 - every failure is reported, then counted
+                failed += 1
+                print(f"FAILED  {name} ({time.time() - start:.0f} s): {type(e).__name__}: {e}", flush=True)
+    print(f"spark tests: {len(chosen) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,114 @@
+//! Kernel `finalize`, on the driver: the parts of every file gathered into the dataset the
+//! single-node loader would have loaded, which the single-node pipeline then analyses and writes.
+
+use super::wire::{decode, FileRecord, Part, PartKind, TableRecord};
+use crate::error::{Error, Result};
+use crate::load::{
+    assemble, Config, FileResult, InputFile, LoadOptions, LoadedDataset, Plan, Sinks,
+};
+use crate::table::Table;
+
+fn bad(what: String) -> Error {
+    Error::internal("gathering the kernels' parts", what)
+}
+
+/// Every part of `files` files, in any order, split by file.
+pub fn by_file(mut parts: Vec<Part>, files: usize) -> Result<Vec<Vec<Part>>> {
+    parts.sort_by_key(|p| (p.file, p.seq));
+    let mut split: Vec<Vec<Part>> = (0..files).map(|_| Vec::new()).collect();
+    for p in parts {
+        let file = p.file;
+        split
+            .get_mut(file as usize)
+            .ok_or_else(|| {
+                bad(format!(
+                    "a part of file {file}, which the plan does not hold"
+                ))
+            })?
+            .push(p);
+    }
+    Ok(split)
+}
+
+/// The dataset that the parts of every file of `plan` make; `parts_of(i)` gives file i's, in
+/// any order, and is asked once per file, in plan order, so that one file's parts are held at a
+/// time.
+pub fn gather(
+    config: Config,
+    plan: Plan,
+    mut parts_of: impl FnMut(u32) -> Result<Vec<Part>>,
+    opts: &LoadOptions,
+) -> Result<LoadedDataset> {
+    let sinks = Sinks::new(opts, 0);
+    let mut results: Vec<FileResult> = Vec::with_capacity(plan.found().len());
+    for (i, found) in plan.found().iter().enumerate() {
+        let index = u32::try_from(i).map_err(|_| bad("too many files".into()))?;
+        let mut parts = parts_of(index)?;
+        parts.sort_by_key(|p| p.seq);
+        if let Some(p) = parts.iter().find(|p| p.file != index) {
+            return Err(bad(format!(
+                "a part of file {} given as file {index}",
+                p.file
+            )));
+        }
+        let mut parts = parts.into_iter().peekable();
+        let mut table = Table::new(found.kind);
+        let mut seq = 0;
+        // A file's rows come first, numbered from 0, and its record last.
+        let record: FileRecord = loop {
+            let p = parts
+                .next_if(|p| p.file == index)
+                .ok_or_else(|| bad(format!("no record of file {index} ({})", found.rel)))?;
+            if p.seq != seq {
+                return Err(bad(format!("file {index}: part {} out of place", p.seq)));
+            }
+            seq += 1;
+            if p.kind == PartKind::File {
+                break decode(&p.bytes).map_err(bad)?;
+            }
+            let rows = decode::<TableRecord>(&p.bytes)
+                .and_then(|r| r.into_table(found.kind))
+                .map_err(|e| bad(format!("file {index}, part {}: {e}", p.seq)))?;
+            match (p.kind, sinks.of(found.kind)) {
+                (PartKind::Rows, Some(sink)) => sink.push(rows),
+                (PartKind::Table, _) => table.append(rows),
+                _ => return Err(bad(format!("file {index}: rows of a kind without a sink"))),
+            }
+        };
+        let mut file = InputFile::of(found);
+        file.size = record.size;
+        file.sha256 = record.sha256;
+        file.rows = record.rows;
+        file.time_forms = record.time_forms;
+        file.error = record.error;
+        if let Some(p) = parts.next() {
+            return Err(bad(format!(
+                "file {index}: part {} after its record",
+                p.seq
+            )));
+        }
+        let validated = record.validated.map(|v| v.into_validated(table));
+        results.push((file, validated));
+    }
+    assemble(config, plan, results, sinks, opts.strict)
+}
+
+/// The path of each file's parts, from `<number>\t<path>` lines naming each of `files` once.
+pub fn parts_paths(list: &str, files: usize) -> Result<Vec<std::path::PathBuf>> {
+    let mut paths: Vec<Option<std::path::PathBuf>> = vec![None; files];
+    for (i, line) in list.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
+        let (n, path) = line
+            .split_once('\t')
+            .and_then(|(n, p)| Some((n.parse::<usize>().ok()?, p)))
+            .ok_or_else(|| bad(format!("line {} of the parts list: {line:?}", i + 1)))?;
+        let slot = paths
+            .get_mut(n)
+            .ok_or_else(|| bad(format!("parts of file {n}, which the plan does not hold")))?;
+        *slot = Some(path.into());
+    }
+    paths
+        .into_iter()
+        .enumerate()
+        .map(|(n, p)| p.ok_or_else(|| bad(format!("no parts of file {n}"))))
+        .collect()
+}
