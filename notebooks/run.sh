@@ -22,31 +22,14 @@ if ! command -v "$python" >/dev/null 2>&1; then
   exit 1
 fi
 
-# One setup at a time per venv (parallel CI jobs on one machine).
-mkdir -p "$(dirname "$venv")"
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$venv.lock"
-  flock 9
-fi
-
-# The venv is reused while requirements.txt and the interpreter are the same ones it was built from.
-want="$( { cat "$here/requirements.txt"; "$python" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)"
-stamp="$venv/.leakscope-requirements.sha256"
-if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-  if [ -e "$venv" ] && [ ! -f "$venv/pyvenv.cfg" ]; then
-    echo "notebook: $venv exists and is not a virtualenv; refusing to replace it" >&2
-    exit 1
-  fi
-  echo "notebook: creating $venv" >&2
-  rm -rf "$venv"
-  "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
-    --only-binary=:all: -r "$here/requirements.txt"
-  # A kernel that runs this venv's Python, registered inside the venv (nothing outside it is touched).
+# A kernel that runs this venv's Python, registered inside the venv (nothing outside it is touched).
+register_kernel() {
   "$venv/bin/python" -m ipykernel install --prefix "$venv" --name "$kernel" \
     --display-name "leakscope notebook" >/dev/null
-  echo "$want" >"$stamp"
-fi
+}
+# shellcheck source=../.ci/venv.sh
+. "$root/.ci/venv.sh"
+ensure_venv notebook "$venv" "$python" "$here/requirements.txt" --only-binary=:all: register_kernel
 
 # Headless: no display, and a matplotlib cache inside the venv.
 export MPLBACKEND=module://matplotlib_inline.backend_inline

@@ -25,25 +25,10 @@ if [ ! -x "$binary" ]; then
   exit 1
 fi
 
-mkdir -p "$(dirname "$venv")"
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$venv.lock"
-  flock 9
-fi
-want="$( { cat "$here/requirements.txt"; "$python" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)"
-stamp="$venv/.leakscope-requirements.sha256"
-if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-  if [ -e "$venv" ] && [ ! -f "$venv/pyvenv.cfg" ]; then
-    echo "spark: $venv exists and is not a virtualenv; refusing to replace it" >&2
-    exit 1
-  fi
-  echo "spark: creating $venv" >&2
-  rm -rf "$venv"
-  "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
-    --only-binary=:all: -r "$here/requirements.txt"
-  echo "$want" >"$stamp"
-fi
+# pyspark is a source distribution on PyPI: wheels where there are any.
+# shellcheck source=../.ci/venv.sh
+. "$root/.ci/venv.sh"
+ensure_venv spark "$venv" "$python" "$here/requirements.txt" --prefer-binary
 
 # Everything on loopback; Spark's own log lines go to the test's stderr, not to the result lines.
 export SPARK_LOCAL_IP=127.0.0.1

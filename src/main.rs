@@ -46,26 +46,8 @@ enum Command {
         /// A mapping file for foreign column names and values (default: <dataset>/mapping.toml).
         #[arg(long)]
         mapping: Option<PathBuf>,
-        /// Fail when any input file cannot be read, instead of reporting it and going on.
-        #[arg(long)]
-        strict: bool,
-        /// Replace the outputs of another dataset in --out (a folder holding anything but
-        /// leakscope outputs is never replaced).
-        #[arg(long)]
-        force: bool,
-        /// Replace account and session ids in the reports and notification lists by keyed hashes
-        /// (HMAC-SHA-256; the key is the file's bytes, trimmed, at least 16). See docs/REPORTS.md.
-        #[arg(long, value_name = "KEYFILE")]
-        pseudonymize: Option<PathBuf>,
-        /// Deliveries joined and classified at a time: smaller blocks use less memory. Results do not depend on it.
-        #[arg(long, value_name = "N", default_value_t = leakscope::analyze::DEFAULT_BLOCK_ROWS,
-              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-        block_rows: usize,
-        /// Deliveries held in memory while loading; beyond that they are spilled to disk (under
-        /// TMPDIR) in sorted runs of this many rows, and merged back [default: 1048576].
-        /// Results do not depend on it.
-        #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-        run_rows: Option<usize>,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Load and check a dataset; print the row accounting per kind and file, and the first errors.
     Validate {
@@ -151,52 +133,81 @@ enum KernelStage {
         parts_list: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
-        #[arg(long)]
-        strict: bool,
-        #[arg(long)]
-        force: bool,
-        #[arg(long, value_name = "KEYFILE")]
-        pseudonymize: Option<PathBuf>,
-        #[arg(long, value_name = "N", default_value_t = leakscope::analyze::DEFAULT_BLOCK_ROWS,
-              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-        block_rows: usize,
-        #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-        run_rows: Option<usize>,
+        #[command(flatten)]
+        run: RunArgs,
     },
 }
 
-/// The command line of the single-node run that gives the same outputs as a cluster's, options
-/// in the order `analyze --help` lists them: recorded in the manifest, which names no engine.
-fn single_node_command(
-    mapping: bool,
+/// How an analysis runs, the same for `analyze` and for a cluster's `kernel finalize`.
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Fail when any input file cannot be read, instead of reporting it and going on.
+    #[arg(long)]
     strict: bool,
+    /// Replace the outputs of another dataset in --out (a folder holding anything but
+    /// leakscope outputs is never replaced).
+    #[arg(long)]
     force: bool,
-    pseudonymize: bool,
+    /// Replace account and session ids in the reports and notification lists by keyed hashes
+    /// (HMAC-SHA-256; the key is the file's bytes, trimmed, at least 16). See docs/REPORTS.md.
+    #[arg(long, value_name = "KEYFILE")]
+    pseudonymize: Option<PathBuf>,
+    /// Deliveries joined and classified at a time: smaller blocks use less memory. Results do not depend on it.
+    #[arg(long, value_name = "N", default_value_t = leakscope::analyze::DEFAULT_BLOCK_ROWS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     block_rows: usize,
+    /// Deliveries held in memory while loading; beyond that they are spilled to disk (under
+    /// TMPDIR) in sorted runs of this many rows, and merged back [default: 1048576].
+    /// Results do not depend on it.
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     run_rows: Option<usize>,
-) -> Vec<String> {
-    let mut c: Vec<String> = ["leakscope", "analyze", "<dataset>", "--out", "<out>"]
-        .map(String::from)
-        .to_vec();
-    if mapping {
-        c.extend(["--mapping".into(), "<mapping>".into()]);
+}
+
+impl RunArgs {
+    /// The options of a run loading with `load` and recording `command_line`.
+    fn options(
+        self,
+        load: LoadOptions,
+        command_line: Vec<String>,
+        verbose: bool,
+    ) -> AnalyzeOptions {
+        AnalyzeOptions {
+            load,
+            command_line,
+            pseudonymize: self.pseudonymize,
+            timings_in_manifest: verbose,
+            block_rows: self.block_rows,
+            force: self.force,
+        }
     }
-    if strict {
-        c.push("--strict".into());
+
+    /// The command line of the single-node run that gives the same outputs as a cluster's,
+    /// options in the order `analyze --help` lists them: recorded in the manifest, which names
+    /// no engine.
+    fn single_node_command(&self, mapping: bool) -> Vec<String> {
+        let mut c: Vec<String> = ["leakscope", "analyze", "<dataset>", "--out", "<out>"]
+            .map(String::from)
+            .to_vec();
+        if mapping {
+            c.extend(["--mapping".into(), "<mapping>".into()]);
+        }
+        if self.strict {
+            c.push("--strict".into());
+        }
+        if self.force {
+            c.push("--force".into());
+        }
+        if self.pseudonymize.is_some() {
+            c.extend(["--pseudonymize".into(), "<keyfile>".into()]);
+        }
+        if self.block_rows != leakscope::analyze::DEFAULT_BLOCK_ROWS {
+            c.extend(["--block-rows".into(), self.block_rows.to_string()]);
+        }
+        if let Some(n) = self.run_rows {
+            c.extend(["--run-rows".into(), n.to_string()]);
+        }
+        c
     }
-    if force {
-        c.push("--force".into());
-    }
-    if pseudonymize {
-        c.extend(["--pseudonymize".into(), "<keyfile>".into()]);
-    }
-    if block_rows != leakscope::analyze::DEFAULT_BLOCK_ROWS {
-        c.extend(["--block-rows".into(), block_rows.to_string()]);
-    }
-    if let Some(n) = run_rows {
-        c.extend(["--run-rows".into(), n.to_string()]);
-    }
-    c
 }
 
 /// mimalloc's `mi_option_purge_delay` (libmimalloc-sys does not name it).
@@ -346,31 +357,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dataset,
             out,
             mapping,
-            strict,
-            force,
-            pseudonymize,
-            block_rows,
-            run_rows,
+            run,
         } => {
             let command_line = command_line(&[
                 ("dataset", Some(&dataset)),
                 ("out", Some(&out)),
                 ("mapping", mapping.as_deref()),
-                ("keyfile", pseudonymize.as_deref()),
+                ("keyfile", run.pseudonymize.as_deref()),
             ]);
-            let opts = AnalyzeOptions {
-                load: LoadOptions {
-                    mapping,
-                    strict,
-                    observer: Some(Progress::observer(!quiet)),
-                    run_rows: run_rows.unwrap_or(0),
-                },
-                command_line,
-                pseudonymize,
-                timings_in_manifest: verbose,
-                block_rows,
-                force,
+            let load = LoadOptions {
+                mapping,
+                strict: run.strict,
+                observer: Some(Progress::observer(!quiet)),
+                run_rows: run.run_rows.unwrap_or(0),
             };
+            let opts = run.options(load, command_line, verbose);
             let done = analyze::analyze_into(&dataset, &out, &opts).with_context(|| {
                 format!("analysing {} into {}", dataset.display(), out.display())
             })?;
@@ -448,34 +449,16 @@ fn run_kernel(stage: KernelStage, quiet: bool, verbose: bool) -> anyhow::Result<
             listing,
             parts_list,
             out,
-            strict,
-            force,
-            pseudonymize,
-            block_rows,
-            run_rows,
+            run,
         } => {
-            let command_line = single_node_command(
-                config.mapping.is_some(),
-                strict,
-                force,
-                pseudonymize.is_some(),
-                block_rows,
-                run_rows,
-            );
-            let (cfg, load) = config.read(strict, run_rows)?;
+            let command_line = run.single_node_command(config.mapping.is_some());
+            let (cfg, load) = config.read(run.strict, run.run_rows)?;
             let root = cfg.root.clone();
             let listing = std::fs::read(&listing)
                 .with_context(|| format!("reading {}", listing.display()))?;
             let listing = kernel::plan::read_listing(listing.as_slice())?;
             let plan = leakscope::load::Plan::of_listing(&cfg, &listing)?;
-            let opts = AnalyzeOptions {
-                load: load.clone(),
-                command_line,
-                pseudonymize,
-                timings_in_manifest: verbose,
-                block_rows,
-                force,
-            };
+            let opts = run.options(load.clone(), command_line, verbose);
             let parts_bug = |e: String| leakscope::error::Error::internal("reading the parts", e);
             let gather = || match parts_list {
                 Some(list) => {

@@ -50,20 +50,47 @@ impl Staging {
 
     /// Puts the finished outputs at `out` in one step: a rename when `out` is absent, an atomic
     /// exchange when it exists (Linux), and only then is the previous outputs' folder removed.
+    ///
+    /// Every output is on disk before the swap (each file and folder synced), and the swap itself
+    /// once it returns (the parent folder synced): a power cut leaves the previous outputs or the
+    /// new ones, never a mix, and never a manifest whose files were still in the page cache.
     pub fn commit(mut self) -> Result<()> {
         let marker = self.dir.join(STAGING_MARKER);
         std::fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
+        sync_tree(&self.dir)?;
         if self.out.exists() {
             exchange(&self.dir, &self.out)?;
             // `dir` now holds the previous outputs; they have been replaced, whatever happens next.
             self.committed = true;
+            sync(&parent_of(&self.out))?;
             std::fs::remove_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         } else {
             std::fs::rename(&self.dir, &self.out).map_err(|e| Error::io(&self.out, e))?;
             self.committed = true;
+            sync(&parent_of(&self.out))?;
         }
         Ok(())
     }
+}
+
+/// Flushes a file or a folder (its entries) to the disk.
+fn sync(path: &Path) -> Result<()> {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(path, e))
+}
+
+/// Flushes every file and folder under `dir`, and `dir` itself.
+fn sync_tree(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        if path.is_dir() {
+            sync_tree(&path)?;
+        } else {
+            sync(&path)?;
+        }
+    }
+    sync(dir)
 }
 
 impl Drop for Staging {
@@ -243,6 +270,19 @@ mod tests {
         let ds = root.join("ds");
         std::fs::create_dir_all(ds.join("deliveries")).unwrap();
         ds
+    }
+
+    #[test]
+    fn syncing_reaches_every_file_and_names_what_it_could_not_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("out");
+        std::fs::create_dir_all(tree.join("quarantine")).unwrap();
+        std::fs::write(tree.join("summary.json"), "{}").unwrap();
+        std::fs::write(tree.join("quarantine/deliveries.csv"), "").unwrap();
+        sync_tree(&tree).expect("synced");
+        let gone = tree.join("missing");
+        let err = sync_tree(&gone).unwrap_err().to_string();
+        assert!(err.contains(&gone.display().to_string()), "{err}");
     }
 
     #[test]

@@ -339,3 +339,12 @@ pub fn read_jsonl(path: &Path) -> (Vec<String>, Vec<Vec<Option<String>>>) {
         .collect();
     (headers, rows)
 }
+
+/// A generated dataset with every kind of dirt (duplicates, retried request ids, malformed rows)
+/// in mixed formats.
+pub fn dirty_mixed(root: &Path, scenario: &str, seed: u64, deliveries: u64) {
+    let mut args = leakscope_simulator::GenerateArgs::new(scenario, seed, deliveries, root);
+    args.format = "mixed".to_string();
+    args.dirty = true;
+    leakscope_simulator::generate(&args).unwrap();
+}

@@ -365,15 +365,6 @@ fn overlapped_and_sequential_writing_give_the_same_bytes() {
     }
 }
 
-/// A generated dataset with every kind of dirt (duplicates, retried request ids, malformed rows)
-/// in mixed formats.
-fn dirty_mixed(root: &Path, scenario: &str, seed: u64, deliveries: u64) {
-    let mut args = leakscope_simulator::GenerateArgs::new(scenario, seed, deliveries, root);
-    args.format = "mixed".to_string();
-    args.dirty = true;
-    leakscope_simulator::generate(&args).unwrap();
-}
-
 /// Deliveries spilled to disk in sorted runs and merged back give the outputs of deliveries held
 /// in memory, byte for byte: duplicates (exact and by request id, across files and formats) fold
 /// the same way and are charged to the same files.

@@ -7,7 +7,7 @@ use std::process::Stdio;
 
 use leakscope::kernel::wire::{read_parts, write_parts, Part};
 
-use crate::common::{bin, walk};
+use crate::common::{bin, dirty_mixed, walk};
 
 /// The dataset's listing as Spark's side gives it: every folder and file, relative.
 fn listing(root: &Path, dir: &Path, out: &mut String) {
@@ -111,13 +111,6 @@ fn files(out: &Path) -> Vec<(String, Vec<u8>)> {
             (name, std::fs::read(&p).unwrap())
         })
         .collect()
-}
-
-fn dirty_mixed(root: &Path, scenario: &str, seed: u64, deliveries: u64) {
-    let mut args = leakscope_simulator::GenerateArgs::new(scenario, seed, deliveries, root);
-    args.format = "mixed".to_string();
-    args.dirty = true;
-    leakscope_simulator::generate(&args).unwrap();
 }
 
 #[test]
