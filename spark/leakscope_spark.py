@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.parse
+import uuid
 
 # What each parse task returns to the driver: where it put one file's parts (an Arrow IPC stream
 # written by `kernel parse`), their size, and which executor process ran it.
@@ -56,7 +57,8 @@ def parse_args(argv):
     a.add_argument("--binary", help="the leakscope binary (default: $LEAKSCOPE_BIN, else leakscope on PATH)")
     a.add_argument("--driver-memory", default="2g", help="the driver JVM's heap (default 2g)")
     a.add_argument("--stage", help="where the executors put each file's parts, a folder every executor and the "
-                                   "driver reach (default: a temporary folder on the driver, for one machine)")
+                                   "driver reach, as a path or URI; the run's parts are removed when it ends "
+                                   "(default: a temporary folder on the driver, for one machine)")
     a.add_argument("--quiet", action="store_true", help="no warnings or headline on stderr")
     a.add_argument("--trace", metavar="FILE",
                    help="write where the kernels ran (executor processes) as JSON; never into --out")
@@ -239,18 +241,22 @@ def first_time(marker):
         return False
 
 
+def on_loopback(master):
+    """Whether the whole cluster is this machine: a local master, or a standalone one on loopback."""
+    host = urllib.parse.urlparse(master).hostname if master.startswith("spark://") else None
+    return master.startswith("local") or host in ("127.0.0.1", "localhost")
+
+
 def spark_session(args):
     from pyspark.sql import SparkSession
 
-    master = args.master
-    host = urllib.parse.urlparse(master).hostname if master.startswith("spark://") else None
-    loopback = master.startswith("local") or host in ("127.0.0.1", "localhost")
+    loopback = on_loopback(args.master)
     if loopback:
         # Without these Spark binds to the machine's network interface.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     # The executors' Python needs pyarrow, which this interpreter has (spark/requirements.txt).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    b = (SparkSession.builder.master(master).appName("leakscope")
+    b = (SparkSession.builder.master(args.master).appName("leakscope")
          # Partitioning is what this script says: no adaptive re-planning, no speculative copies.
          .config("spark.sql.adaptive.enabled", "false")
          .config("spark.speculation", "false")
@@ -270,6 +276,9 @@ def spark_session(args):
 
 def analyze(args, spark=None):
     """Runs the analysis; on `spark`, a session already started (tests), else on one of its own."""
+    if args.stage is None and not on_loopback(args.master):
+        raise KernelError(2, f"--stage is needed with --master {args.master}: a folder every executor writes "
+                             "and the driver reads (hdfs://..., s3://...)")
     binary = find_binary(args.binary)
     fs, root = filesystem(args.dataset)
     name = os.path.basename(root.rstrip("/"))
@@ -290,44 +299,48 @@ def analyze(args, spark=None):
 
         own = spark is None
         spark = spark_session(args) if own else spark
-        stage = args.stage or os.path.join(tmp, "parts")
+        # A folder of this run's own under --stage: runs sharing a stage never meet.
+        stage = f"{(args.stage or tmp).rstrip('/')}/leakscope-parts-{uuid.uuid4().hex}"
         stage_fs, stage_root = filesystem(stage)
         stage_fs.create_dir(stage_root, recursive=True)
         try:
-            spark.conf.set("spark.sql.shuffle.partitions", str(args.partitions))
-            spark.sparkContext.addFile(binary)
-            # Where this module is imported (tests), the executors import it too.
-            spark.sparkContext.addPyFile(os.path.abspath(__file__))
-            df = spark.createDataFrame(rows, "index int, rel string").repartition(args.partitions, "index")
-            parsed = df.mapInArrow(
-                parse_partitions(args.dataset, stage, name, files, cli_mapping, os.path.basename(binary), fault),
-                STAGED_SCHEMA)
-            staged = parsed.toArrow().to_pylist()
+            try:
+                spark.conf.set("spark.sql.shuffle.partitions", str(args.partitions))
+                spark.sparkContext.addFile(binary)
+                # Where this module is imported (tests), the executors import it too.
+                spark.sparkContext.addPyFile(os.path.abspath(__file__))
+                df = spark.createDataFrame(rows, "index int, rel string").repartition(args.partitions, "index")
+                parsed = df.mapInArrow(
+                    parse_partitions(args.dataset, stage, name, files, cli_mapping, os.path.basename(binary), fault),
+                    STAGED_SCHEMA)
+                staged = parsed.toArrow().to_pylist()
+            finally:
+                if own:
+                    spark.stop()
+
+            by_file = {row["file"]: row for row in staged}
+            missing = [i for i, _ in rows if i not in by_file]
+            if missing or len(staged) != len(rows):
+                raise KernelError(3, f"bug in leakscope-spark: {len(staged)} files staged for {len(rows)} planned "
+                                     f"(missing: {missing[:5]})")
+            parts_list = os.path.join(tmp, "parts.txt")
+            with open(parts_list, "w") as f:
+                for i, _ in rows:
+                    f.write(f"{i}\t{local_copy(stage_fs, by_file[i]['path'], stage, tmp)}\n")
+            if args.trace:
+                with open(args.trace, "w") as f:
+                    json.dump({"executor_processes": sorted({r["worker"] for r in staged}), "files": len(rows),
+                               "partitions": args.partitions,
+                               "payload_bytes": sum(r["bytes"] for r in staged)}, f, indent=2)
+
+            finalize = ["finalize", *config, "--listing", listing_file, "--parts-list", parts_list, "--out", args.out]
+            finalize += ["--strict"] if args.strict else []
+            finalize += ["--force"] if args.force else []
+            finalize += ["--pseudonymize", os.path.abspath(args.pseudonymize)] if args.pseudonymize else []
+            cmd = [binary] + (["--quiet"] if args.quiet else []) + ["kernel", *finalize]
+            return subprocess.run(cmd).returncode
         finally:
-            if own:
-                spark.stop()
-
-        by_file = {row["file"]: row for row in staged}
-        missing = [i for i, _ in rows if i not in by_file]
-        if missing or len(staged) != len(rows):
-            raise KernelError(3, f"bug in leakscope-spark: {len(staged)} files staged for {len(rows)} planned "
-                                 f"(missing: {missing[:5]})")
-        parts_list = os.path.join(tmp, "parts.txt")
-        with open(parts_list, "w") as f:
-            for i, _ in rows:
-                f.write(f"{i}\t{local_copy(stage_fs, by_file[i]['path'], stage, tmp)}\n")
-        if args.trace:
-            with open(args.trace, "w") as f:
-                json.dump({"executor_processes": sorted({r["worker"] for r in staged}), "files": len(rows),
-                           "partitions": args.partitions,
-                           "payload_bytes": sum(r["bytes"] for r in staged)}, f, indent=2)
-
-        finalize = ["finalize", *config, "--listing", listing_file, "--parts-list", parts_list, "--out", args.out]
-        finalize += ["--strict"] if args.strict else []
-        finalize += ["--force"] if args.force else []
-        finalize += ["--pseudonymize", os.path.abspath(args.pseudonymize)] if args.pseudonymize else []
-        cmd = [binary] + (["--quiet"] if args.quiet else []) + ["kernel", *finalize]
-        return subprocess.run(cmd).returncode
+            stage_fs.delete_dir(stage_root)
 
 
 def local_copy(stage_fs, path, stage, tmp):

@@ -55,21 +55,23 @@ impl Staging {
     /// once it returns (the parent folder synced): a power cut leaves the previous outputs or the
     /// new ones, never a mix, and never a manifest whose files were still in the page cache.
     pub fn commit(mut self) -> Result<()> {
+        // Synced while the marker still says the folder is a staging one: a run killed during
+        // the (slow) sync leaves a folder the next run recognises and removes.
+        sync_tree(&self.dir)?;
         let marker = self.dir.join(STAGING_MARKER);
         std::fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
-        sync_tree(&self.dir)?;
         if self.out.exists() {
             exchange(&self.dir, &self.out)?;
             // `dir` now holds the previous outputs; they have been replaced, whatever happens next.
             self.committed = true;
-            sync(&parent_of(&self.out))?;
             std::fs::remove_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         } else {
             std::fs::rename(&self.dir, &self.out).map_err(|e| Error::io(&self.out, e))?;
             self.committed = true;
-            sync(&parent_of(&self.out))?;
         }
-        Ok(())
+        // The marker's removal, then the swap, on disk.
+        sync(&self.out)?;
+        sync(&parent_of(&self.out))
     }
 }
 
