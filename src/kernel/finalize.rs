@@ -112,3 +112,38 @@ pub fn parts_paths(list: &str, files: usize) -> Result<Vec<std::path::PathBuf>> 
         .map(|(n, p)| p.ok_or_else(|| bad(format!("no parts of file {n}"))))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(file: u32, seq: u32) -> Part {
+        Part {
+            file,
+            seq,
+            kind: PartKind::Rows,
+            bytes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn parts_split_by_file_in_sequence_and_a_stray_one_is_a_bug() {
+        let split = by_file(vec![part(1, 1), part(0, 0), part(1, 0)], 2).expect("split");
+        let seqs: Vec<Vec<(u32, u32)>> = split
+            .iter()
+            .map(|f| f.iter().map(|p| (p.file, p.seq)).collect())
+            .collect();
+        assert_eq!(seqs, vec![vec![(0, 0)], vec![(1, 0), (1, 1)]]);
+        let err = by_file(vec![part(2, 0)], 2).unwrap_err().to_string();
+        assert!(err.starts_with("bug in leakscope: gathering the kernels' parts"), "{err}");
+    }
+
+    #[test]
+    fn every_file_needs_its_parts_once() {
+        let paths = parts_paths("1\tb.arrows\n0\ta.arrows\n", 2).expect("paths");
+        assert_eq!(paths, vec![std::path::PathBuf::from("a.arrows"), "b.arrows".into()]);
+        assert!(parts_paths("0\ta.arrows\n", 2).is_err());
+        assert!(parts_paths("0 a.arrows\n1\tb\n", 2).is_err());
+        assert!(parts_paths("0\ta\n1\tb\n2\tc\n", 2).is_err());
+    }
+}
