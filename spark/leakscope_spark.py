@@ -118,7 +118,8 @@ def config_files(fs, root, mapping):
     cli = None
     if mapping:
         with open(mapping, "rb") as f:
-            cli = f.read()
+            # Its name too: the manifest records the mapping file's name.
+            cli = (os.path.basename(mapping), f.read())
     return files, cli
 
 
@@ -131,9 +132,11 @@ def write_config(into, name, files, cli_mapping):
             f.write(data)
     args = ["--config", config]
     if cli_mapping is not None:
-        path = os.path.join(into, "mapping-given.toml")
+        name, data = cli_mapping
+        os.makedirs(os.path.join(into, "given"), exist_ok=True)
+        path = os.path.join(into, "given", name)
         with open(path, "wb") as f:
-            f.write(cli_mapping)
+            f.write(data)
         args += ["--mapping", path]
     return args
 

@@ -62,9 +62,9 @@ def differences(a, b):
     return [name for name in sorted(fa) if fa[name] != fb[name]]
 
 
-def on_spark(data, out, partitions, spark=None, master=LOCAL_CLUSTER, trace=None):
+def on_spark(data, out, partitions, spark=None, master=LOCAL_CLUSTER, trace=None, extra=()):
     argv = ["analyze", data, "--out", out, "--master", master, "--partitions", str(partitions),
-            "--binary", BIN, "--quiet"]
+            "--binary", BIN, "--quiet", *extra]
     if trace:
         argv += ["--trace", trace]
     code = leakscope_spark.analyze(leakscope_spark.parse_args(argv), spark)
@@ -114,16 +114,28 @@ def test_local_cluster_any_partition_count_gives_the_single_node_bytes(tmp):
 
 
 def test_real_log_formats_give_the_single_node_bytes(tmp):
+    """nginx and Keycloak logs, the cache inferred, and the mapping given on the command line
+    (kept outside the dataset, as an investigator's own file)."""
     data = generate(tmp, "real", "session-mixup", 2, 3000, "--real-logs")
-    single = single_node(data, os.path.join(tmp, "single"))
-    out = on_spark(data, os.path.join(tmp, "spark"), 3)
+    mapping = os.path.join(tmp, "their-mapping.toml")
+    shutil.move(os.path.join(data, "mapping.toml"), mapping)
+    single = os.path.join(tmp, "single")
+    leakscope("analyze", data, "--out", single, "--mapping", mapping)
+    out = on_spark(data, os.path.join(tmp, "spark"), 3, extra=["--mapping", mapping])
     diff = differences(single, out)
     assert not diff, diff
+    manifest = json.load(open(os.path.join(out, "manifest.json")))
+    assert "their-mapping.toml" in json.dumps(manifest), manifest
 
 
 def test_a_standalone_cluster_gives_the_single_node_bytes(tmp):
+    """On a cluster of its own making, and with the shareable outputs pseudonymised."""
     data = generate(tmp, "incident", "auth-page-cache", 4, 3000, "--format", "mixed", "--dirty")
-    single = single_node(data, os.path.join(tmp, "single"))
+    key = os.path.join(tmp, "case.key")
+    with open(key, "w") as f:
+        f.write("a key of the case, kept by its investigator\n")
+    single = os.path.join(tmp, "single")
+    leakscope("analyze", data, "--out", single, "--pseudonymize", key)
     spark_home = os.path.dirname(os.path.abspath(leakscope_spark_pyspark_file()))
     spark_class = os.path.join(spark_home, "bin", "spark-class")
     env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", SPARK_HOME=spark_home,
@@ -144,7 +156,8 @@ def test_a_standalone_cluster_gives_the_single_node_bytes(tmp):
         trace = os.path.join(tmp, "trace.json")
         with session(master_url) as spark:
             wait_for_executors(spark, 3)
-            out = on_spark(data, os.path.join(tmp, "spark"), 5, spark, trace=trace)
+            out = on_spark(data, os.path.join(tmp, "spark"), 5, spark, trace=trace,
+                           extra=["--pseudonymize", key])
         diff = differences(single, out)
         assert not diff, diff
         assert len(read_trace(trace)["executor_processes"]) >= 3, read_trace(trace)
