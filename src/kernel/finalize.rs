@@ -135,13 +135,19 @@ mod tests {
             .collect();
         assert_eq!(seqs, vec![vec![(0, 0)], vec![(1, 0), (1, 1)]]);
         let err = by_file(vec![part(2, 0)], 2).unwrap_err().to_string();
-        assert!(err.starts_with("bug in leakscope: gathering the kernels' parts"), "{err}");
+        assert!(
+            err.starts_with("bug in leakscope: gathering the kernels' parts"),
+            "{err}"
+        );
     }
 
     #[test]
     fn every_file_needs_its_parts_once() {
         let paths = parts_paths("1\tb.arrows\n0\ta.arrows\n", 2).expect("paths");
-        assert_eq!(paths, vec![std::path::PathBuf::from("a.arrows"), "b.arrows".into()]);
+        assert_eq!(
+            paths,
+            vec![std::path::PathBuf::from("a.arrows"), "b.arrows".into()]
+        );
         assert!(parts_paths("0\ta.arrows\n", 2).is_err());
         assert!(parts_paths("0 a.arrows\n1\tb\n", 2).is_err());
         assert!(parts_paths("0\ta\n1\tb\n2\tc\n", 2).is_err());
