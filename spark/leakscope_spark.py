@@ -291,7 +291,14 @@ def analyze(args, spark=None):
 
     with tempfile.TemporaryDirectory(prefix="leakscope-spark-") as tmp:
         config = write_config(tmp, name, files, cli_mapping)
-        plan = run_kernel(binary, ["plan", *config], stdin=listed.encode()).decode()
+        # Messages name the dataset as given, not the driver's copy of its configuration.
+        def shown(text):
+            return text.replace(config[1], args.dataset.rstrip("/"))
+
+        try:
+            plan = run_kernel(binary, ["plan", *config], stdin=listed.encode()).decode()
+        except KernelError as e:
+            raise KernelError(e.code, shown(str(e))) from None
         rows = []
         for line in plan.splitlines():
             index, rel = line.split("\t", 1)
@@ -341,7 +348,9 @@ def analyze(args, spark=None):
             finalize += ["--force"] if args.force else []
             finalize += ["--pseudonymize", os.path.abspath(args.pseudonymize)] if args.pseudonymize else []
             cmd = [binary] + (["--quiet"] if args.quiet else []) + ["kernel", *finalize]
-            return subprocess.run(cmd).returncode
+            done = subprocess.run(cmd, stderr=subprocess.PIPE)
+            sys.stderr.write(shown(done.stderr.decode("utf-8", "replace")))
+            return done.returncode
         finally:
             stage_fs.delete_dir(stage_root)
 
@@ -364,7 +373,8 @@ def main(argv=None):
     try:
         return analyze(args)
     except KernelError as e:
-        print(f"leakscope-spark: {e}", file=sys.stderr)
+        # The binary's own refusals already say who speaks.
+        print(str(e) if str(e).startswith("leakscope:") else f"leakscope-spark: {e}", file=sys.stderr)
         return e.code
     except Exception as e:  # noqa: BLE001 - Spark's own failures: the job, the cluster, the storage
         lines = [line for line in str(e).splitlines() if line.strip()]

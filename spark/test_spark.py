@@ -216,6 +216,34 @@ def test_the_comparison_sees_one_changed_delivery(tmp):
     assert "verdicts.parquet" in diff and "manifest.json" in diff, diff
 
 
+def test_a_refusal_names_the_dataset_in_one_line(tmp):
+    """A dataset the plan refuses: exit 2, one line naming the dataset as given (not the driver's
+    copy of its configuration), before any Spark work."""
+    data = generate(tmp, "incident", "session-mixup", 1, 1000)
+    shutil.rmtree(os.path.join(data, "sessions"))
+    proc = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "leakscope_spark.py"),
+                           "analyze", data, "--out", os.path.join(tmp, "out"), "--binary", BIN],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = proc.stderr.decode().strip()
+    assert proc.returncode == 2, (proc.returncode, err)
+    assert len(err.splitlines()) == 1 and data in err and "sessions/ is missing" in err, err
+    assert "/config/" not in err, err
+    assert not os.path.exists(os.path.join(tmp, "out"))
+
+    # With --strict, a file that cannot be read stops the run on the driver, named in the dataset.
+    dirty = generate(tmp, "dirty", "cache-key-collision", 3, 1000)
+    with open(os.path.join(dirty, "deliveries", "broken.csv.gz"), "wb") as f:
+        f.write(b"not a gzip stream")
+    proc = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "leakscope_spark.py"),
+                           "analyze", dirty, "--out", os.path.join(tmp, "out"), "--binary", BIN,
+                           "--master", "local[2]", "--strict", "--quiet"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = [line for line in proc.stderr.decode().splitlines() if line.startswith("leakscope")]
+    assert proc.returncode == 2 and len(err) == 1, (proc.returncode, proc.stderr.decode()[-2000:])
+    assert f"{dirty}/deliveries/broken.csv.gz" in err[0] and "/config/" not in err[0], err
+    assert not os.path.exists(os.path.join(tmp, "out"))
+
+
 def config_only(tmp, data):
     config = os.path.join(tmp, "config-only", os.path.basename(data))
     os.makedirs(config, exist_ok=True)
