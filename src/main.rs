@@ -454,41 +454,12 @@ fn run_kernel(stage: KernelStage, quiet: bool, verbose: bool) -> anyhow::Result<
             let command_line = run.single_node_command(config.mapping.is_some());
             let (cfg, load) = config.read(run.strict, run.run_rows)?;
             let root = cfg.root.clone();
-            let listing = std::fs::read(&listing)
-                .with_context(|| format!("reading {}", listing.display()))?;
-            let listing = kernel::plan::read_listing(listing.as_slice())?;
-            let plan = leakscope::load::Plan::of_listing(&cfg, &listing)?;
             let opts = run.options(load.clone(), command_line, verbose);
-            let parts_bug = |e: String| leakscope::error::Error::internal("reading the parts", e);
-            let gather = || match parts_list {
-                Some(list) => {
-                    let list = std::fs::read_to_string(&list)
-                        .map_err(|e| leakscope::error::Error::io(&list, e))?;
-                    let paths = kernel::finalize::parts_paths(&list, plan.found_len())?;
-                    kernel::finalize::gather(
-                        cfg,
-                        plan,
-                        |i| {
-                            let path = &paths[i as usize];
-                            let f = std::fs::File::open(path)
-                                .map_err(|e| leakscope::error::Error::io(path, e))?;
-                            kernel::wire::read_parts(f).map_err(parts_bug)
-                        },
-                        &load,
-                    )
-                }
-                None => {
-                    let parts =
-                        kernel::wire::read_parts(std::io::stdin().lock()).map_err(parts_bug)?;
-                    let mut split = kernel::finalize::by_file(parts, plan.found_len())?.into_iter();
-                    kernel::finalize::gather(
-                        cfg,
-                        plan,
-                        |_| Ok(split.next().unwrap_or_default()),
-                        &load,
-                    )
-                }
+            let parts = match &parts_list {
+                Some(list) => kernel::finalize::Parts::Listed(list),
+                None => kernel::finalize::Parts::Stdin,
             };
+            let gather = || kernel::finalize::load(cfg, &listing, parts, &load);
             let done = analyze::analyze_loaded_into(&root, gather, &out, &opts)
                 .with_context(|| format!("analysing into {}", out.display()))?;
             return Ok(finish_analysis(done, quiet, verbose));

@@ -1,7 +1,9 @@
 //! Kernel `finalize`, on the driver: the parts of every file gathered into the dataset the
 //! single-node loader would have loaded, which the single-node pipeline then analyses and writes.
 
-use super::wire::{decode, FileRecord, Part, PartKind, TableRecord};
+use std::path::Path;
+
+use super::wire::{decode, read_parts, FileRecord, Part, PartKind, TableRecord};
 use crate::error::{Error, Result};
 use crate::load::{
     assemble, Config, FileResult, InputFile, LoadOptions, LoadedDataset, Plan, Sinks,
@@ -91,6 +93,45 @@ pub fn gather(
         results.push((file, validated));
     }
     assemble(config, plan, results, sinks, opts.strict)
+}
+
+/// Where `finalize` finds the parts.
+#[derive(Debug, Clone, Copy)]
+pub enum Parts<'a> {
+    /// A `<number>\t<path>` line per file: where that file's parts are, one Arrow IPC stream each.
+    Listed(&'a Path),
+    /// Every part on stdin, as one stream.
+    Stdin,
+}
+
+/// The dataset of `listing` (the file the plan was made from) that the kernels' parts make.
+pub fn load(
+    config: Config,
+    listing: &Path,
+    parts: Parts<'_>,
+    opts: &LoadOptions,
+) -> Result<LoadedDataset> {
+    let text = std::fs::read(listing).map_err(|e| Error::io(listing, e))?;
+    let listing = super::plan::read_listing(text.as_slice())?;
+    let plan = Plan::of_listing(&config, &listing)?;
+    let unreadable = |e: String| Error::internal("reading the parts", e);
+    match parts {
+        Parts::Listed(list) => {
+            let text = std::fs::read_to_string(list).map_err(|e| Error::io(list, e))?;
+            let paths = parts_paths(&text, plan.found_len())?;
+            let read = |i: u32| {
+                let path = &paths[i as usize];
+                let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+                read_parts(f).map_err(unreadable)
+            };
+            gather(config, plan, read, opts)
+        }
+        Parts::Stdin => {
+            let parts = read_parts(std::io::stdin().lock()).map_err(unreadable)?;
+            let mut split = by_file(parts, plan.found_len())?.into_iter();
+            gather(config, plan, |_| Ok(split.next().unwrap_or_default()), opts)
+        }
+    }
 }
 
 /// The path of each file's parts, from `<number>\t<path>` lines naming each of `files` once.
