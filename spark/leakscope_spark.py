@@ -24,8 +24,11 @@ import urllib.parse
 import uuid
 
 # What each parse task returns to the driver: where it put one file's parts (an Arrow IPC stream
-# written by `kernel parse`), their size, and which executor process ran it.
-STAGED_SCHEMA = "file int, path string, bytes long, worker string"
+# written by `kernel parse`), their size, and which executor process ran it. Spark's type names
+# beside Arrow's, which the rows are built with.
+STAGED_COLUMNS = (("file", "int", "int32"), ("path", "string", "string"), ("bytes", "long", "int64"),
+                  ("worker", "string", "string"))
+STAGED_SCHEMA = ", ".join(f"{name} {spark}" for name, spark, _ in STAGED_COLUMNS)
 
 # Names of the configuration files a kernel reads from its copy of the dataset's folder.
 CONFIG_FILES = ("dataset.toml", "mapping.toml")
@@ -185,7 +188,7 @@ def parse_partitions(dataset, stage, name, files, cli_mapping, binary_name, faul
         env = dict(os.environ, RAYON_NUM_THREADS="1", POLARS_MAX_THREADS="1")
         with tempfile.TemporaryDirectory(prefix="leakscope-kernel-") as tmp:
             config = write_config(tmp, name, files, cli_mapping)
-            staged = {"file": [], "path": [], "bytes": [], "worker": []}
+            staged = {name: [] for name, _, _ in STAGED_COLUMNS}
             for batch in batches:
                 for index, rel in zip(batch.column("index").to_pylist(), batch.column("rel").to_pylist()):
                     local = os.path.join(tmp, f"bytes-{index}")
@@ -198,8 +201,8 @@ def parse_partitions(dataset, stage, name, files, cli_mapping, binary_name, faul
                     os.remove(local)
                     for k, v in (("file", index), ("path", dest), ("bytes", size), ("worker", worker)):
                         staged[k].append(v)
-            yield pa.RecordBatch.from_pydict(staged, schema=pa.schema([
-                ("file", pa.int32()), ("path", pa.string()), ("bytes", pa.int64()), ("worker", pa.string())]))
+            yield pa.RecordBatch.from_pydict(staged, schema=pa.schema(
+                [(name, pa.type_for_alias(arrow)) for name, _, arrow in STAGED_COLUMNS]))
 
     return parse
 
@@ -336,7 +339,7 @@ def analyze(args, spark=None):
             parts_list = os.path.join(tmp, "parts.txt")
             with open(parts_list, "w") as f:
                 for i, _ in rows:
-                    f.write(f"{i}\t{local_copy(stage_fs, by_file[i]['path'], stage, tmp)}\n")
+                    f.write(f"{i}\t{local_copy(stage_fs, by_file[i]['path'], tmp)}\n")
             if args.trace:
                 with open(args.trace, "w") as f:
                     json.dump({"executor_processes": sorted({r["worker"] for r in staged}), "files": len(rows),
@@ -355,7 +358,7 @@ def analyze(args, spark=None):
             stage_fs.delete_dir(stage_root)
 
 
-def local_copy(stage_fs, path, stage, tmp):
+def local_copy(stage_fs, path, tmp):
     """A local path of a staged file: itself on a local stage, else a copy fetched into `tmp`."""
     import pyarrow.fs as pafs
 

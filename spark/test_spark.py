@@ -136,7 +136,7 @@ def test_a_standalone_cluster_gives_the_single_node_bytes(tmp):
         f.write("a key of the case, kept by its investigator\n")
     single = os.path.join(tmp, "single")
     leakscope("analyze", data, "--out", single, "--pseudonymize", key)
-    spark_home = os.path.dirname(os.path.abspath(leakscope_spark_pyspark_file()))
+    spark_home = pyspark_home()
     spark_class = os.path.join(spark_home, "bin", "spark-class")
     env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", SPARK_HOME=spark_home,
                PYSPARK_PYTHON=sys.executable, SPARK_WORKER_DIR=os.path.join(tmp, "work"))
@@ -253,10 +253,11 @@ def config_only(tmp, data):
     return config
 
 
-def leakscope_spark_pyspark_file():
+def pyspark_home():
+    """The Spark installation the pip package carries (its bin/spark-class)."""
     import pyspark
 
-    return pyspark.__file__
+    return os.path.dirname(os.path.abspath(pyspark.__file__))
 
 
 def wait_for_port(port, seconds=60):

@@ -118,7 +118,7 @@ pub fn load(
     match parts {
         Parts::Listed(list) => {
             let text = std::fs::read_to_string(list).map_err(|e| Error::io(list, e))?;
-            let paths = parts_paths(&text, plan.found_len())?;
+            let paths = parts_paths(&text, plan.found().len())?;
             let read = |i: u32| {
                 let path = &paths[i as usize];
                 let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
@@ -128,7 +128,7 @@ pub fn load(
         }
         Parts::Stdin => {
             let parts = read_parts(std::io::stdin().lock()).map_err(unreadable)?;
-            let mut split = by_file(parts, plan.found_len())?.into_iter();
+            let mut split = by_file(parts, plan.found().len())?.into_iter();
             gather(config, plan, |_| Ok(split.next().unwrap_or_default()), opts)
         }
     }
