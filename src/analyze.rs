@@ -54,6 +54,15 @@ pub struct Analysis {
     pub timings: Vec<StageTiming>,
 }
 
+/// Verdicts worked out elsewhere (a cluster's kernels), handed over block by block in the order
+/// of the deliveries, in place of the join and classify stages.
+pub trait GivenVerdicts {
+    /// The verdicts of rows `rows` of `d`, in row order.
+    fn take(&mut self, d: &Table, rows: Range<usize>) -> Result<Vec<Verdict>>;
+    /// Every block is in: a verdict left over is a bug.
+    fn finish(&mut self) -> Result<()>;
+}
+
 /// Deliveries per join-and-classify block unless told otherwise. A block costs nothing beyond its
 /// own deliveries (the timelines are built once for all), so the size only bounds what a block
 /// holds at once: its look-ups, verdicts and context, and its rows on the way to the writer. It is
@@ -61,7 +70,7 @@ pub struct Analysis {
 pub const DEFAULT_BLOCK_ROWS: usize = 1 << 19;
 
 pub fn analyze(dataset: &Path, opts: &AnalyzeOptions) -> Result<Analysis> {
-    run(|| load_streaming(dataset, &opts.load), opts, None)
+    run(|| load_streaming(dataset, &opts.load), None, opts, None)
 }
 
 /// [`analyze`], then every output written into `out`, as [`write_outputs`] would; returns the run
@@ -75,19 +84,27 @@ pub fn analyze_into(
     out: &Path,
     opts: &AnalyzeOptions,
 ) -> Result<(Analysis, Vec<StageTiming>)> {
-    analyze_loaded_into(dataset, || load_streaming(dataset, &opts.load), out, opts)
+    analyze_loaded_into(
+        dataset,
+        || load_streaming(dataset, &opts.load),
+        None,
+        out,
+        opts,
+    )
 }
 
-/// [`analyze_into`] of a dataset that `load` loads, however it does (a cluster's kernels, say);
-/// `dataset` is the folder the outputs are checked against, as in [`Staging::begin`].
+/// [`analyze_into`] of a dataset that `load` loads, however it does (a cluster's kernels, say),
+/// with the verdicts `given` where they were worked out elsewhere; `dataset` is the folder the
+/// outputs are checked against, as in [`Staging::begin`].
 pub fn analyze_loaded_into(
     dataset: &Path,
     load: impl FnOnce() -> Result<LoadedDataset>,
+    given: Option<&mut dyn GivenVerdicts>,
     out: &Path,
     opts: &AnalyzeOptions,
 ) -> Result<(Analysis, Vec<StageTiming>)> {
     let staging = Staging::begin(dataset, out, opts.force)?;
-    let a = run(load, opts, Some(staging.path()))?;
+    let a = run(load, given, opts, Some(staging.path()))?;
     let timings = report::write_all(&a.outcome(), None, staging.path(), &opts.report())?;
     staging.commit()?;
     Ok((a, timings))
@@ -98,6 +115,7 @@ pub fn analyze_loaded_into(
 /// its verdicts then dropped; without, every verdict and context is kept in the [`Analysis`].
 fn run(
     load: impl FnOnce() -> Result<LoadedDataset>,
+    mut given: Option<&mut dyn GivenVerdicts>,
     opts: &AnalyzeOptions,
     row_tables_into: Option<&Path>,
 ) -> Result<Analysis> {
@@ -119,6 +137,11 @@ fn run(
             opts.block_rows,
         )?),
         false => None,
+    };
+    // Given verdicts need no cache timeline here: only the sessions' and owners' counts.
+    let cache = match given {
+        Some(_) => CacheLog::default(),
+        None => cache,
     };
     let timelines =
         intervals::build(&loaded, cache).map_err(|e| Error::timeline("building timelines", e))?;
@@ -164,9 +187,14 @@ fn run(
             let rows = block.rows();
             let d = block.table();
             let t = Instant::now();
-            let verdicts = match rows.is_empty() {
-                true => Vec::new(),
-                false => {
+            let verdicts = match (rows.is_empty(), given.as_deref_mut()) {
+                (true, _) => Vec::new(),
+                (false, Some(g)) => {
+                    let v = g.take(d, rows.clone())?;
+                    seconds[0] += t.elapsed().as_secs_f64();
+                    v
+                }
+                (false, None) => {
                     let resolved =
                         join::resolve(d, rows.clone(), &timelines, loaded.settings.tolerance_ms);
                     seconds[0] += t.elapsed().as_secs_f64();
@@ -211,6 +239,9 @@ fn run(
         merged
     })?;
     drop(timelines);
+    if let Some(g) = given {
+        g.finish()?;
+    }
     if let Some((duplicates, rows)) = merged {
         loaded.settle(&duplicates, rows)?;
         if row_tables_into.is_none() {

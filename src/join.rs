@@ -115,29 +115,69 @@ struct Delivery {
     named: Option<(u32, i64)>,
 }
 
-/// The content found at one instant: its origin stream, capture time and where it came from.
-#[derive(Clone, Copy)]
-struct Found {
-    origin: Option<u32>,
-    capture_ts: i64,
-    content: Content,
+/// The content found at one instant: its origin stream (a code of the timelines' streams), its
+/// capture time and where it came from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Found {
+    pub origin: Option<u32>,
+    pub capture_ts: i64,
+    pub content: Content,
+}
+
+/// The instants a delivery at `t` is looked up at: t − tolerance, t, t + tolerance.
+fn instants(t: i64, tolerance_ms: i64) -> [i64; 3] {
+    [-tolerance_ms, 0, tolerance_ms].map(|d| t.saturating_add(d))
+}
+
+/// Step 2 alone for deliveries `rows`, one per row in row order: the content found at each of
+/// the three instants. With [`resolve_found`] it gives what [`resolve`] gives; a cluster runs the
+/// two where the cache and the sessions of a delivery are, apart.
+pub fn contents(
+    d: &Table,
+    rows: Range<usize>,
+    tl: &Timelines,
+    tolerance_ms: i64,
+) -> Vec<[Option<Found>; 3]> {
+    let text = |name: &str| d.text(name).slice(rows.clone());
+    let c = &tl.codes;
+    let ((node, key), origin) = rayon::join(
+        || {
+            rayon::join(
+                || c.nodes.lookup_all(text("cache_node")),
+                || c.keys.lookup_all(text("cache_key")),
+            )
+        },
+        || c.streams.lookup_all(text("origin_stream_id")),
+    );
+    let named = text("origin_stream_id");
+    let ts = &d.time("ts")[rows.clone()];
+    let captured = &d.time("captured_at")[rows.clone()];
+    (0..rows.len())
+        .into_par_iter()
+        .map(|i| {
+            let Some(t) = ts[i] else {
+                return [None; 3];
+            };
+            let delivery = Delivery {
+                t,
+                session: UNKNOWN,
+                node: node[i],
+                key: key[i],
+                named: named.get(i).map(|_| (origin[i], captured[i].unwrap_or(t))),
+            };
+            delivery.content(tl, &instants(t, tolerance_ms))
+        })
+        .collect()
 }
 
 impl Delivery {
     fn resolve(&self, tl: &Timelines, tolerance_ms: i64) -> Resolved {
-        let t = self.t;
-        let shifts = [-tolerance_ms, 0, tolerance_ms];
-        let at = shifts.map(|d| t.saturating_add(d));
+        let found = self.content(tl, &instants(self.t, tolerance_ms));
+        resolve_found(tl, self.t, self.session, found, tolerance_ms)
+    }
 
-        // Step 1, recipient: the session's window with the latest start <= t+d, open while
-        // t+d < its end ("State over time", Sessions).
-        let sessions = tl.sessions.events(self.session);
-        let windows = around(&sessions, &at);
-        let recipient: [Option<u32>; 3] = std::array::from_fn(|k| {
-            let w = sessions.state(windows[k]?);
-            (at[k] < w.end).then_some(w.account)
-        });
-
+    /// Step 2, content, at each of the instants `at`.
+    fn content(&self, tl: &Timelines, at: &[i64; 3]) -> [Option<Found>; 3] {
         // Step 2, content from the cache: the latest fill, evict or purge of (cache_node,
         // cache_key) at or before t+d, unless a purge of `*` on the node came after it...
         let cache = match tl.slots.get(self.node, self.key) {
@@ -145,7 +185,7 @@ impl Delivery {
             None => tl.cache.events(UNKNOWN),
         };
         let purges = tl.purges.events(self.node);
-        let (entries, purged) = (around(&cache, &at), around(&purges, &at));
+        let (entries, purged) = (around(&cache, at), around(&purges, at));
         let held = |k: usize| -> Option<(usize, u32)> {
             let j = entries[k]?;
             let fill_ts = cache.ts(j);
@@ -154,7 +194,7 @@ impl Delivery {
             (!after_fill).then_some((j, fill))
         };
         // ...step 2, which content: the delivery's own origin where it names one, else the cache's.
-        let found: [Option<Found>; 3] = std::array::from_fn(|k| match self.named {
+        std::array::from_fn(|k| match self.named {
             Some((origin, capture_ts)) => Some(Found {
                 origin: Some(origin),
                 capture_ts,
@@ -172,89 +212,111 @@ impl Delivery {
                     },
                 }
             }),
-        });
+        })
+    }
+}
 
-        // Step 3, subject: the owner of the origin stream at capture time + d ("State over time",
-        // Ownership). The capture-time look-ups shift with the delivery-time ones.
-        let origin_now = found[SHIFT_NONE].and_then(|f| f.origin);
-        let owner_now = found[SHIFT_NONE].and_then(|f| {
-            let owners = tl.owners.events(f.origin?);
-            Some((owners.latest(f.capture_ts), owners))
-        });
-        let subject: [Option<u32>; 3] = std::array::from_fn(|k| {
-            let f = found[k]?;
-            let origin = f.origin?;
-            let when = f.capture_ts.saturating_add(shifts[k]);
-            let (owners, i) = match owner_now {
-                Some((now, owners)) if Some(origin) == origin_now => {
-                    (owners, owners.latest_from(now, when))
-                }
-                _ => {
-                    let owners = tl.owners.events(origin);
-                    (owners, owners.latest(when))
-                }
-            };
-            *owners.state(i?)
-        });
-        // ...and, from registry snapshots, the other owner where the change between two of them
-        // may lie on either side of the capture-time look-up.
-        let other_subject: [Option<Option<u32>>; 3] = std::array::from_fn(|k| {
-            if tl.owner_doubt.is_empty() {
-                return None;
-            }
-            let f = found[k]?;
-            doubted(
-                &tl.owner_doubt.events(f.origin?),
-                f.capture_ts.saturating_add(shifts[k]),
-            )
-        });
+/// Steps 1, 3 and 4 of a delivery at `t` in session code `session`, given what step 2 found at
+/// each instant ([`contents`]); `found`'s origins are codes of `tl`'s streams.
+pub fn resolve_found(
+    tl: &Timelines,
+    t: i64,
+    session: u32,
+    found: [Option<Found>; 3],
+    tolerance_ms: i64,
+) -> Resolved {
+    let shifts = [-tolerance_ms, 0, tolerance_ms];
+    let at = instants(t, tolerance_ms);
 
-        // Step 4, grant: whether the recipient held a grant on the origin stream at t+d ("State
-        // over time", Grants). Whether that authorizes the delivery is `decide`'s to say.
-        let pair = |k: usize| -> Option<u32> {
-            if tl.grants.is_empty() {
-                return None;
+    // Step 1, recipient: the session's window with the latest start <= t+d, open while
+    // t+d < its end ("State over time", Sessions).
+    let sessions = tl.sessions.events(session);
+    let windows = around(&sessions, &at);
+    let recipient: [Option<u32>; 3] = std::array::from_fn(|k| {
+        let w = sessions.state(windows[k]?);
+        (at[k] < w.end).then_some(w.account)
+    });
+
+    // Step 3, subject: the owner of the origin stream at capture time + d ("State over time",
+    // Ownership). The capture-time look-ups shift with the delivery-time ones.
+    let origin_now = found[SHIFT_NONE].and_then(|f| f.origin);
+    let owner_now = found[SHIFT_NONE].and_then(|f| {
+        let owners = tl.owners.events(f.origin?);
+        Some((owners.latest(f.capture_ts), owners))
+    });
+    let subject: [Option<u32>; 3] = std::array::from_fn(|k| {
+        let f = found[k]?;
+        let origin = f.origin?;
+        let when = f.capture_ts.saturating_add(shifts[k]);
+        let (owners, i) = match owner_now {
+            Some((now, owners)) if Some(origin) == origin_now => {
+                (owners, owners.latest_from(now, when))
             }
-            let (r, o) = (recipient[k]?, found[k]?.origin?);
-            tl.grant_pairs.get(o, r)
+            _ => {
+                let owners = tl.owners.events(origin);
+                (owners, owners.latest(when))
+            }
         };
-        let pairs: [Option<u32>; 3] = std::array::from_fn(pair);
-        let granted = |k: usize| -> bool {
-            let Some(pair) = pairs[k] else {
-                return false;
-            };
-            let grants = tl.grants.events(pair);
-            grants.latest(at[k]).is_some_and(|g| *grants.state(g))
-        };
-        // ...and, from registry snapshots, the other grant where the change between two of them
-        // may lie on either side of t+d.
-        let other_grant: [Option<bool>; 3] = std::array::from_fn(|k| {
-            if tl.grant_doubt.is_empty() {
-                return None;
-            }
-            doubted(&tl.grant_doubt.events(pairs[k]?), at[k])
-        });
-
-        let at: [Lookup<u32>; 3] = std::array::from_fn(|k| Lookup {
-            recipient: recipient[k],
-            content: found[k].is_some_and(|f| f.origin.is_some()),
-            subject: subject[k],
-            granted: granted(k),
-        });
-        let in_doubt =
-            other_subject.iter().any(Option::is_some) || other_grant.iter().any(Option::is_some);
-        let other = in_doubt.then(|| {
-            Box::new(std::array::from_fn(|k| Lookup {
-                subject: other_subject[k].unwrap_or(at[k].subject),
-                granted: other_grant[k].unwrap_or(at[k].granted),
-                ..at[k]
-            }))
-        });
-        Resolved {
-            at,
-            content: found[SHIFT_NONE].map(|f| f.content),
-            other,
+        *owners.state(i?)
+    });
+    // ...and, from registry snapshots, the other owner where the change between two of them
+    // may lie on either side of the capture-time look-up.
+    let other_subject: [Option<Option<u32>>; 3] = std::array::from_fn(|k| {
+        if tl.owner_doubt.is_empty() {
+            return None;
         }
+        let f = found[k]?;
+        doubted(
+            &tl.owner_doubt.events(f.origin?),
+            f.capture_ts.saturating_add(shifts[k]),
+        )
+    });
+
+    // Step 4, grant: whether the recipient held a grant on the origin stream at t+d ("State
+    // over time", Grants). Whether that authorizes the delivery is `decide`'s to say.
+    let pair = |k: usize| -> Option<u32> {
+        if tl.grants.is_empty() {
+            return None;
+        }
+        let (r, o) = (recipient[k]?, found[k]?.origin?);
+        tl.grant_pairs.get(o, r)
+    };
+    let pairs: [Option<u32>; 3] = std::array::from_fn(pair);
+    let granted = |k: usize| -> bool {
+        let Some(pair) = pairs[k] else {
+            return false;
+        };
+        let grants = tl.grants.events(pair);
+        grants.latest(at[k]).is_some_and(|g| *grants.state(g))
+    };
+    // ...and, from registry snapshots, the other grant where the change between two of them
+    // may lie on either side of t+d.
+    let other_grant: [Option<bool>; 3] = std::array::from_fn(|k| {
+        if tl.grant_doubt.is_empty() {
+            return None;
+        }
+        doubted(&tl.grant_doubt.events(pairs[k]?), at[k])
+    });
+
+    let at: [Lookup<u32>; 3] = std::array::from_fn(|k| Lookup {
+        recipient: recipient[k],
+        content: found[k].is_some_and(|f| f.origin.is_some()),
+        subject: subject[k],
+        granted: granted(k),
+    });
+    let in_doubt =
+        other_subject.iter().any(Option::is_some) || other_grant.iter().any(Option::is_some);
+    let other = in_doubt.then(|| {
+        Box::new(std::array::from_fn(|k| Lookup {
+            subject: other_subject[k].unwrap_or(at[k].subject),
+            granted: other_grant[k].unwrap_or(at[k].granted),
+            ..at[k]
+        }))
+    });
+    Resolved {
+        at,
+        content: found[SHIFT_NONE].map(|f| f.content),
+        other,
     }
 }
 

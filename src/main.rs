@@ -131,10 +131,40 @@ enum KernelStage {
         /// file). Without it, every part comes on stdin, as one stream.
         #[arg(long)]
         parts_list: Option<PathBuf>,
+        /// A `<path>` line per verdict kernel's output: the verdicts the cluster worked out,
+        /// used in place of the driver's own look-ups.
+        #[arg(long)]
+        verdicts: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
         #[command(flatten)]
         run: RunArgs,
+    },
+    /// Reads one file's parts (Arrow IPC on stdin); writes its rows routed to the buckets of the
+    /// look-ups (Arrow IPC on stdout).
+    Route {
+        /// The number of buckets of every shuffle.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        buckets: u32,
+    },
+    /// Reads one bucket of routed deliveries; writes them de-duplicated, routed by cache key.
+    Dedup {
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        buckets: u32,
+    },
+    /// Reads one bucket of deliveries and cache rows; writes the content found for each
+    /// delivery, routed by session.
+    Content {
+        #[command(flatten)]
+        config: KernelConfig,
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        buckets: u32,
+    },
+    /// Reads one bucket of deliveries with their content, sessions and ownership; writes their
+    /// verdicts, sorted as the single-node run orders deliveries.
+    Verdict {
+        #[command(flatten)]
+        config: KernelConfig,
     },
 }
 
@@ -426,6 +456,11 @@ fn finish_analysis(
     ExitCode::SUCCESS
 }
 
+/// A kernel's stdout, buffered: its output is one long Arrow IPC stream.
+fn stdout() -> std::io::BufWriter<std::io::Stdout> {
+    std::io::BufWriter::with_capacity(1 << 20, std::io::stdout())
+}
+
 fn run_kernel(stage: KernelStage, quiet: bool, verbose: bool) -> anyhow::Result<ExitCode> {
     use leakscope::kernel;
     match stage {
@@ -441,13 +476,27 @@ fn run_kernel(stage: KernelStage, quiet: bool, verbose: bool) -> anyhow::Result<
             bytes,
         } => {
             let (config, _) = config.read(false, None)?;
-            let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout());
-            kernel::parse::parse(&config, index, &rel, &bytes, out)?;
+            kernel::parse::parse(&config, index, &rel, &bytes, stdout())?;
+        }
+        KernelStage::Route { buckets } => {
+            kernel::route::route(std::io::stdin().lock(), buckets, stdout())?;
+        }
+        KernelStage::Dedup { buckets } => {
+            kernel::dedup::dedup(std::io::stdin().lock(), buckets, stdout())?;
+        }
+        KernelStage::Content { config, buckets } => {
+            let (config, _) = config.read(false, None)?;
+            kernel::content::content(&config, std::io::stdin().lock(), buckets, stdout())?;
+        }
+        KernelStage::Verdict { config } => {
+            let (config, _) = config.read(false, None)?;
+            kernel::verdict::verdicts(&config, std::io::stdin().lock(), stdout())?;
         }
         KernelStage::Finalize {
             config,
             listing,
             parts_list,
+            verdicts,
             out,
             run,
         } => {
@@ -460,7 +509,14 @@ fn run_kernel(stage: KernelStage, quiet: bool, verbose: bool) -> anyhow::Result<
                 None => kernel::finalize::Parts::Stdin,
             };
             let gather = || kernel::finalize::load(cfg, &listing, parts, &load);
-            let done = analyze::analyze_loaded_into(&root, gather, &out, &opts)
+            let mut merged = match &verdicts {
+                Some(list) => Some(kernel::merge::Merged::open(list)?),
+                None => None,
+            };
+            let given = merged
+                .as_mut()
+                .map(|m| m as &mut dyn analyze::GivenVerdicts);
+            let done = analyze::analyze_loaded_into(&root, gather, given, &out, &opts)
                 .with_context(|| format!("analysing into {}", out.display()))?;
             return Ok(finish_analysis(done, quiet, verbose));
         }

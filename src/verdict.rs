@@ -1,12 +1,12 @@
 //! The verdict of one delivery: the rule that decides its class ([`decide`], contract §4), and the
 //! record of its class, why, and the evidence behind it. Every report reads that record.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::table::Text;
 
 /// The one class each delivery gets (contract §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Class {
     Ok,
@@ -27,7 +27,7 @@ impl Class {
 }
 
 /// What could not be determined for an `unresolved` delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Missing {
     /// The session was not open at t, or has no events at all.
@@ -49,7 +49,7 @@ impl Missing {
 }
 
 /// Which evaluation gave another verdict to an `ambiguous` delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Flip {
     /// The look-ups taken `tolerance` earlier.
@@ -188,7 +188,7 @@ pub fn decide_between(placed: Decision, other: Option<Decision>) -> Decision {
 }
 
 /// Where a delivery's content was determined from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ContentSource {
     /// The delivery row named its own origin stream.
@@ -211,7 +211,7 @@ impl ContentSource {
 }
 
 /// The verdict and evidence for one accepted delivery (evaluated at t, no shift).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     pub class: Class,
     /// For `unresolved`: the first thing that could not be found.

@@ -2,7 +2,13 @@
 //! Spark (spark/leakscope_spark.py) moves and schedules data while every check and every verdict
 //! stays in this crate. See docs/SPARK.md.
 
+pub mod content;
+pub mod dedup;
 pub mod finalize;
+pub mod merge;
 pub mod parse;
 pub mod plan;
+pub mod received;
+pub mod route;
+pub mod verdict;
 pub mod wire;

@@ -19,11 +19,13 @@ use polars_arrow::io::ipc::write::{StreamWriter, WriteOptions};
 use polars_arrow::record_batch::RecordBatchT;
 use serde::{Deserialize, Serialize};
 
+use crate::classify::Evidence;
 use crate::load::validate::{Rejection, ValidatedFile};
 use crate::load::RowCounts;
 use crate::schema::Kind;
-use crate::table::{ColumnData, Table, TextColumn};
+use crate::table::{ColumnData, Table, Text, TextColumn};
 use crate::time::TimeForm;
+use crate::verdict::Verdict;
 
 /// Rows per part of a file's rows: well below what one Spark binary value may hold.
 pub const PART_ROWS: usize = 1 << 16;
@@ -37,7 +39,41 @@ pub enum PartKind {
     Table,
     /// Accepted rows the single-node loader pushes into its sorter or cache log ([`TableRecord`]).
     Rows,
+    /// Delivery rows on their way to de-duplication ([`TableRecord`]).
+    Deliveries,
+    /// De-duplicated delivery rows on their way to the content look-up ([`TableRecord`]).
+    Kept,
+    /// Cache rows of one (cache node, cache key) bucket ([`TableRecord`]).
+    Cache,
+    /// Cache rows of key `*`, the purges of every key of a node: sent to every bucket ([`TableRecord`]).
+    Purges,
+    /// The cache nodes the cache log names, sent to every bucket (a list of names).
+    Nodes,
+    /// Session rows ([`TableRecord`]).
+    Sessions,
+    /// Ownership rows, sent to every bucket ([`TableRecord`]).
+    Ownership,
+    /// Deliveries with the content found for them ([`FoundRecord`]s).
+    Found,
+    /// Deliveries' verdicts, in the order of the single-node run ([`VerdictRecord`]s).
+    Verdicts,
 }
+
+/// Every kind of part, for reading a name back.
+const PART_KINDS: [PartKind; 12] = [
+    PartKind::File,
+    PartKind::Table,
+    PartKind::Rows,
+    PartKind::Deliveries,
+    PartKind::Kept,
+    PartKind::Cache,
+    PartKind::Purges,
+    PartKind::Nodes,
+    PartKind::Sessions,
+    PartKind::Ownership,
+    PartKind::Found,
+    PartKind::Verdicts,
+];
 
 impl PartKind {
     pub fn name(self) -> &'static str {
@@ -45,13 +81,20 @@ impl PartKind {
             PartKind::File => "file",
             PartKind::Table => "table",
             PartKind::Rows => "rows",
+            PartKind::Deliveries => "deliveries",
+            PartKind::Kept => "kept",
+            PartKind::Cache => "cache",
+            PartKind::Purges => "purges",
+            PartKind::Nodes => "nodes",
+            PartKind::Sessions => "sessions",
+            PartKind::Ownership => "ownership",
+            PartKind::Found => "found",
+            PartKind::Verdicts => "verdicts",
         }
     }
 
     pub fn parse(s: &str) -> Option<PartKind> {
-        [PartKind::File, PartKind::Table, PartKind::Rows]
-            .into_iter()
-            .find(|p| p.name() == s)
+        PART_KINDS.into_iter().find(|p| p.name() == s)
     }
 }
 
@@ -62,6 +105,49 @@ pub struct Part {
     pub seq: u32,
     pub kind: PartKind,
     pub bytes: Vec<u8>,
+}
+
+/// Rows on their way to bucket `bucket` of a shuffle, or to every bucket ([`EVERY_BUCKET`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routed {
+    pub bucket: i32,
+    pub kind: PartKind,
+    pub bytes: Vec<u8>,
+}
+
+/// The bucket of rows that every bucket needs a copy of: the driver sends one to each.
+pub const EVERY_BUCKET: i32 = -1;
+
+/// A de-duplicated delivery with what the content look-up (step 2) found for it: what the
+/// recipient, subject and grant look-ups and the verdict need of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FoundRecord {
+    pub ts: i64,
+    /// The row's 128-bit digest as (high, low) halves.
+    pub digest: (u64, u64),
+    pub session: Option<Text>,
+    /// At t − tolerance, t and t + tolerance: the content's origin stream, if it has one, and
+    /// its capture time; `None` where no content was found.
+    pub found: [Option<(Option<Text>, i64)>; 3],
+    /// The content at t, as the verdict reports it.
+    pub evidence: Evidence,
+}
+
+/// A delivery's verdict, placed by its time and digest, the order of the single-node run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerdictRecord {
+    pub ts: i64,
+    pub digest: (u64, u64),
+    pub verdict: Verdict,
+}
+
+/// A digest as (high, low) halves, and back.
+pub fn halves(d: u128) -> (u64, u64) {
+    ((d >> 64) as u64, d as u64)
+}
+
+pub fn whole((hi, lo): (u64, u64)) -> u128 {
+    (u128::from(hi) << 64) | u128::from(lo)
 }
 
 /// A file's record, all but what the plan already says (kind, path, format, compression).
@@ -161,12 +247,13 @@ impl<'a> TableRecord<'a> {
             kind: t.kind,
             columns,
             extra,
-            digest: t.digest[rows.clone()]
-                .iter()
-                .map(|d| ((d >> 64) as u64, *d as u64))
-                .collect(),
+            digest: t.digest[rows.clone()].iter().map(|&d| halves(d)).collect(),
             source: t.source[rows].to_vec(),
         }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
     }
 
     /// The table these rows make, or why they do not make one of `kind`.
@@ -214,11 +301,7 @@ impl<'a> TableRecord<'a> {
                 .collect();
             t.extra.insert(name, cells);
         }
-        t.digest = self
-            .digest
-            .into_iter()
-            .map(|(hi, lo)| (u128::from(hi) << 64) | u128::from(lo))
-            .collect();
+        t.digest = self.digest.into_iter().map(whole).collect();
         t.source = self.source;
         Ok(t)
     }
@@ -233,49 +316,105 @@ pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
     rmp_serde::from_slice(bytes).map_err(|e| format!("unreadable part: {e}"))
 }
 
-/// Writes parts as one Arrow IPC stream, a record batch per part as it comes, with columns
-/// `file` (int32), `seq` (int32), `part` (string) and `payload` (binary).
-pub struct PartWriter<W: Write> {
+/// The columns of a stream of parts.
+const PART_COLUMNS: [&str; 4] = ["file", "seq", "part", "payload"];
+/// The columns of a stream of routed rows.
+const ROUTED_COLUMNS: [&str; 3] = ["bucket", "part", "payload"];
+
+/// Writes records as one Arrow IPC stream, a record batch per record as it comes.
+struct Batches<W: Write> {
     stream: StreamWriter<W>,
     schema: Arc<ArrowSchema>,
 }
 
-impl<W: Write> PartWriter<W> {
-    pub fn new(out: W) -> PolarsResult<PartWriter<W>> {
-        let schema: ArrowSchema = [
-            Field::new("file".into(), ArrowDataType::Int32, false),
-            Field::new("seq".into(), ArrowDataType::Int32, false),
-            Field::new("part".into(), ArrowDataType::Utf8, false),
-            Field::new("payload".into(), ArrowDataType::Binary, false),
-        ]
-        .into_iter()
-        .map(|f| (f.name.clone(), f))
-        .collect();
+impl<W: Write> Batches<W> {
+    fn new(out: W, columns: &[(&str, ArrowDataType)]) -> PolarsResult<Batches<W>> {
+        let schema: ArrowSchema = columns
+            .iter()
+            .map(|(name, ty)| Field::new((*name).into(), ty.clone(), false))
+            .map(|f| (f.name.clone(), f))
+            .collect();
         let mut stream = StreamWriter::new(out, WriteOptions { compression: None });
         stream.start(&schema, None)?;
-        Ok(PartWriter {
+        Ok(Batches {
             stream,
             schema: Arc::new(schema),
         })
     }
 
-    pub fn write(&mut self, p: &Part) -> PolarsResult<()> {
-        let number = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
-        let columns: Vec<Box<dyn Array>> = vec![
-            Box::new(Int32Array::from_slice([number(p.file)])),
-            Box::new(Int32Array::from_slice([number(p.seq)])),
-            Box::new(Utf8Array::<i32>::from_slice([p.kind.name()])),
-            Box::new(BinaryArray::<i32>::from_slice([p.bytes.as_slice()])),
-        ];
+    fn write(&mut self, columns: Vec<Box<dyn Array>>) -> PolarsResult<()> {
         let batch = RecordBatchT::try_new(1, self.schema.clone(), columns)?;
         self.stream.write(&batch, None)
     }
 
-    /// Ends the stream and flushes it.
-    pub fn finish(mut self) -> PolarsResult<()> {
+    fn finish(mut self) -> PolarsResult<()> {
         self.stream.finish()?;
         self.stream.into_inner().flush()?;
         Ok(())
+    }
+}
+
+fn number(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// Writes parts as one Arrow IPC stream, a record batch per part as it comes, with columns
+/// `file` (int32), `seq` (int32), `part` (string) and `payload` (binary).
+pub struct PartWriter<W: Write>(Batches<W>);
+
+impl<W: Write> PartWriter<W> {
+    pub fn new(out: W) -> PolarsResult<PartWriter<W>> {
+        let types = [
+            ArrowDataType::Int32,
+            ArrowDataType::Int32,
+            ArrowDataType::Utf8,
+            ArrowDataType::Binary,
+        ];
+        let columns: Vec<(&str, ArrowDataType)> = PART_COLUMNS.into_iter().zip(types).collect();
+        Ok(PartWriter(Batches::new(out, &columns)?))
+    }
+
+    pub fn write(&mut self, p: &Part) -> PolarsResult<()> {
+        self.0.write(vec![
+            Box::new(Int32Array::from_slice([number(p.file)])),
+            Box::new(Int32Array::from_slice([number(p.seq)])),
+            Box::new(Utf8Array::<i32>::from_slice([p.kind.name()])),
+            Box::new(BinaryArray::<i32>::from_slice([p.bytes.as_slice()])),
+        ])
+    }
+
+    /// Ends the stream and flushes it.
+    pub fn finish(self) -> PolarsResult<()> {
+        self.0.finish()
+    }
+}
+
+/// Writes routed rows as one Arrow IPC stream, a record batch per [`Routed`], with columns
+/// `bucket` (int32), `part` (string) and `payload` (binary).
+pub struct RoutedWriter<W: Write>(Batches<W>);
+
+impl<W: Write> RoutedWriter<W> {
+    pub fn new(out: W) -> PolarsResult<RoutedWriter<W>> {
+        let types = [
+            ArrowDataType::Int32,
+            ArrowDataType::Utf8,
+            ArrowDataType::Binary,
+        ];
+        let columns: Vec<(&str, ArrowDataType)> = ROUTED_COLUMNS.into_iter().zip(types).collect();
+        Ok(RoutedWriter(Batches::new(out, &columns)?))
+    }
+
+    pub fn write(&mut self, r: &Routed) -> PolarsResult<()> {
+        self.0.write(vec![
+            Box::new(Int32Array::from_slice([r.bucket])),
+            Box::new(Utf8Array::<i32>::from_slice([r.kind.name()])),
+            Box::new(BinaryArray::<i32>::from_slice([r.bytes.as_slice()])),
+        ])
+    }
+
+    /// Ends the stream and flushes it.
+    pub fn finish(self) -> PolarsResult<()> {
+        self.0.finish()
     }
 }
 
@@ -288,65 +427,172 @@ pub fn write_parts(parts: &[Part], out: impl Write) -> PolarsResult<()> {
     w.finish()
 }
 
+/// Writes `routed` as one Arrow IPC stream.
+pub fn write_routed(routed: &[Routed], out: impl Write) -> PolarsResult<()> {
+    let mut w = RoutedWriter::new(out)?;
+    for r in routed {
+        w.write(r)?;
+    }
+    w.finish()
+}
+
 /// Reads the parts an Arrow IPC stream holds, in the stream's order, a batch at a time.
 pub fn read_parts(input: impl Read) -> Result<Vec<Part>, String> {
-    let mut input = Forward {
-        inner: std::io::BufReader::new(input),
-        at: 0,
-    };
-    let unreadable = |e: PolarsError| format!("unreadable Arrow stream: {e}");
-    let metadata = read_stream_metadata(&mut input).map_err(unreadable)?;
-    let names: Vec<&str> = metadata.schema.iter_names().map(|n| n.as_str()).collect();
-    if names != ["file", "seq", "part", "payload"] {
-        return Err(format!(
-            "an Arrow stream of columns {names:?}, not of parts"
-        ));
-    }
     let mut parts = Vec::new();
-    for (n, state) in StreamReader::new(input, metadata, None).enumerate() {
-        let StreamState::Some(batch) = state.map_err(unreadable)? else {
-            continue;
-        };
+    let mut stream = PartReader::new(input)?;
+    while let Some(p) = stream.next_part()? {
+        parts.push(p);
+    }
+    Ok(parts)
+}
+
+/// Reads the routed rows an Arrow IPC stream holds, in the stream's order.
+pub fn read_routed(input: impl Read) -> Result<Vec<Routed>, String> {
+    let mut stream = Records::new(input, &ROUTED_COLUMNS, "routed rows")?;
+    let mut routed = Vec::new();
+    while let Some((n, batch)) = stream.next_batch()? {
         let bad = |what: &str| format!("batch {n} of the Arrow stream: {what}");
         let columns = batch.arrays();
-        let ints = |i: usize| {
-            columns[i]
-                .as_any()
-                .downcast_ref::<Int32Array>()
-                .ok_or_else(|| bad("a number column of another type"))
-        };
-        let (files, seqs) = (ints(0)?.values(), ints(1)?.values());
-        let kinds = columns[2]
-            .as_any()
-            .downcast_ref::<Utf8Array<i32>>()
-            .ok_or_else(|| bad("a part column of another type"))?;
-        let payloads = columns[3]
-            .as_any()
-            .downcast_ref::<BinaryArray<i32>>()
-            .ok_or_else(|| bad("a payload column of another type"))?;
+        let buckets = ints(&*columns[0]).ok_or_else(|| bad("a bucket column of another type"))?;
+        let (kinds, payloads) = kinds_and_payloads(&columns[1..]).map_err(&bad)?;
         for i in 0..batch.len() {
-            let file = files
-                .get(i)
-                .copied()
-                .and_then(|f| u32::try_from(f).ok())
-                .ok_or_else(|| bad("no file number"))?;
-            let seq = seqs
-                .get(i)
-                .copied()
-                .and_then(|s| u32::try_from(s).ok())
-                .ok_or_else(|| bad("no part number"))?;
-            let kind = kinds
-                .get(i)
-                .and_then(PartKind::parse)
-                .ok_or_else(|| bad("an unknown part"))?;
-            let bytes = payloads.get(i).ok_or_else(|| bad("no payload"))?.to_vec();
-            parts.push(Part {
-                file,
-                seq,
-                kind,
-                bytes,
+            routed.push(Routed {
+                bucket: buckets.get(i).copied().ok_or_else(|| bad("no bucket"))?,
+                kind: kinds
+                    .get(i)
+                    .and_then(PartKind::parse)
+                    .ok_or_else(|| bad("an unknown part"))?,
+                bytes: payloads.get(i).ok_or_else(|| bad("no payload"))?.to_vec(),
             });
         }
+    }
+    Ok(routed)
+}
+
+fn ints(column: &dyn Array) -> Option<&[i32]> {
+    column
+        .as_any()
+        .downcast_ref::<Int32Array>()
+        .map(|a| a.values().as_slice())
+}
+
+type KindsAndPayloads<'a> = (&'a Utf8Array<i32>, &'a BinaryArray<i32>);
+
+fn kinds_and_payloads(columns: &[Box<dyn Array>]) -> Result<KindsAndPayloads<'_>, &'static str> {
+    let kinds = columns[0]
+        .as_any()
+        .downcast_ref::<Utf8Array<i32>>()
+        .ok_or("a part column of another type")?;
+    let payloads = columns[1]
+        .as_any()
+        .downcast_ref::<BinaryArray<i32>>()
+        .ok_or("a payload column of another type")?;
+    Ok((kinds, payloads))
+}
+
+type Batch = RecordBatchT<Box<dyn Array>>;
+
+/// An Arrow IPC stream of records read a batch at a time.
+struct Records<R: Read> {
+    reader: StreamReader<Forward<std::io::BufReader<R>>>,
+    batch: usize,
+}
+
+impl<R: Read> Records<R> {
+    fn new(input: R, columns: &[&str], what: &str) -> Result<Records<R>, String> {
+        let mut input = Forward {
+            inner: std::io::BufReader::new(input),
+            at: 0,
+        };
+        let metadata = read_stream_metadata(&mut input).map_err(unreadable)?;
+        let names: Vec<&str> = metadata.schema.iter_names().map(|n| n.as_str()).collect();
+        if names != columns {
+            return Err(format!(
+                "an Arrow stream of columns {names:?}, not of {what}"
+            ));
+        }
+        Ok(Records {
+            reader: StreamReader::new(input, metadata, None),
+            batch: 0,
+        })
+    }
+
+    /// The next batch and its number in the stream.
+    fn next_batch(&mut self) -> Result<Option<(usize, Batch)>, String> {
+        loop {
+            let Some(state) = self.reader.next() else {
+                return Ok(None);
+            };
+            let n = self.batch;
+            self.batch += 1;
+            if let StreamState::Some(batch) = state.map_err(unreadable)? {
+                return Ok(Some((n, batch)));
+            }
+        }
+    }
+}
+
+fn unreadable(e: PolarsError) -> String {
+    format!("unreadable Arrow stream: {e}")
+}
+
+/// Parts read from an Arrow IPC stream one at a time, so that a long stream is never held whole.
+pub struct PartReader<R: Read> {
+    records: Records<R>,
+    pending: std::vec::IntoIter<Part>,
+}
+
+impl<R: Read> PartReader<R> {
+    pub fn new(input: R) -> Result<PartReader<R>, String> {
+        Ok(PartReader {
+            records: Records::new(input, &PART_COLUMNS, "parts")?,
+            pending: Vec::new().into_iter(),
+        })
+    }
+
+    pub fn next_part(&mut self) -> Result<Option<Part>, String> {
+        loop {
+            if let Some(p) = self.pending.next() {
+                return Ok(Some(p));
+            }
+            let Some((n, batch)) = self.records.next_batch()? else {
+                return Ok(None);
+            };
+            self.pending = parts_of(n, &batch)?.into_iter();
+        }
+    }
+}
+
+/// The parts of batch `n` of a stream of parts.
+fn parts_of(n: usize, batch: &Batch) -> Result<Vec<Part>, String> {
+    let bad = |what: &str| format!("batch {n} of the Arrow stream: {what}");
+    let columns = batch.arrays();
+    let files = ints(&*columns[0]).ok_or_else(|| bad("a number column of another type"))?;
+    let seqs = ints(&*columns[1]).ok_or_else(|| bad("a number column of another type"))?;
+    let (kinds, payloads) = kinds_and_payloads(&columns[2..]).map_err(&bad)?;
+    let mut parts = Vec::with_capacity(batch.len());
+    for i in 0..batch.len() {
+        let file = files
+            .get(i)
+            .copied()
+            .and_then(|f| u32::try_from(f).ok())
+            .ok_or_else(|| bad("no file number"))?;
+        let seq = seqs
+            .get(i)
+            .copied()
+            .and_then(|s| u32::try_from(s).ok())
+            .ok_or_else(|| bad("no part number"))?;
+        let kind = kinds
+            .get(i)
+            .and_then(PartKind::parse)
+            .ok_or_else(|| bad("an unknown part"))?;
+        let bytes = payloads.get(i).ok_or_else(|| bad("no payload"))?.to_vec();
+        parts.push(Part {
+            file,
+            seq,
+            kind,
+            bytes,
+        });
     }
     Ok(parts)
 }

@@ -446,6 +446,23 @@ fn all_cases() -> Vec<Case> {
         .collect()
 }
 
+/// Every variant of every case written as a dataset under `into`, with its name.
+pub fn case_datasets(into: &Path) -> Vec<(String, PathBuf)> {
+    let mut written = Vec::new();
+    for case in all_cases() {
+        for (i, variant) in case.variants.iter().enumerate() {
+            let mut ds = case.dataset.clone();
+            ds.tolerance_ms = variant.tolerance_ms;
+            ds.session_ttl_ms = variant.session_ttl_ms;
+            ds.snapshots = variant.snapshots;
+            let dir = into.join(format!("{}-{i}", case.name.trim_end_matches(".case")));
+            write_dataset(&dir, &ds, &Layout::plain());
+            written.push((format!("{} [{}]", case.name, variant.label), dir));
+        }
+    }
+    written
+}
+
 /// The class of every delivery as the binary's outputs give it: `verdicts.parquet` for every
 /// row, checked against `leaks.csv`, `unresolved.csv` (with its reason) and `summary.json`.
 fn binary_classes(dataset: &Path) -> Result<BTreeMap<String, String>, String> {
