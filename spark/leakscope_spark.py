@@ -2,9 +2,10 @@
 """leakscope on Apache Spark: the analysis of `leakscope analyze`, with the same output bytes.
 
 Spark schedules the work and moves the data; every check and every verdict is the leakscope
-binary's own, run as its `kernel` subcommands: `plan` on the driver, `parse` on the executors
-(one input file per call, through mapInArrow), `finalize` on the driver. docs/SPARK.md says how
-to run it here and on a cluster.
+binary's own, run as its `kernel` subcommands: `plan` on the driver; on the executors, through
+mapInArrow, `parse` and `route` (one input file per call), then `dedup`, `content` and `verdict`
+(one bucket per call, after a shuffle each); `finalize` on the driver. docs/SPARK.md says how to
+run it here and on a cluster.
 
     python spark/leakscope_spark.py analyze <dataset> --out <dir> [--master URL] [--partitions N]
         [--mapping FILE] [--strict] [--force] [--pseudonymize KEYFILE] [--binary PATH]
@@ -30,10 +31,22 @@ STAGED_COLUMNS = (("file", "int", "int32"), ("path", "string", "string"), ("byte
                   ("worker", "string", "string"))
 STAGED_SCHEMA = ", ".join(f"{name} {spark}" for name, spark, _ in STAGED_COLUMNS)
 
+# What the routing kernels send each other through Spark's shuffles: rows for one bucket
+# (EVERY_BUCKET: for each), what they hold, and their bytes (src/kernel/wire.rs).
+ROUTED_COLUMNS = (("bucket", "int", "int32"), ("part", "string", "string"), ("payload", "binary", "binary"))
+ROUTED_SCHEMA = ", ".join(f"{name} {spark}" for name, spark, _ in ROUTED_COLUMNS)
+EVERY_BUCKET = -1
+
+# What each verdict task returns to the driver: where it put one bucket's verdicts.
+VERDICT_COLUMNS = (("bucket", "int", "int32"), ("path", "string", "string"), ("bytes", "long", "int64"),
+                   ("worker", "string", "string"))
+VERDICT_SCHEMA = ", ".join(f"{name} {spark}" for name, spark, _ in VERDICT_COLUMNS)
+
 # Names of the configuration files a kernel reads from its copy of the dataset's folder.
 CONFIG_FILES = ("dataset.toml", "mapping.toml")
 
-# A test's request to kill the executor that parses a given file, once (docs/SPARK.md).
+# A test's request to kill the executor that parses a given file, once, or to break the
+# partitioning on purpose (docs/SPARK.md).
 FAULT_ENV = "LEAKSCOPE_SPARK_FAULT"
 
 
@@ -228,15 +241,212 @@ def parse_into(binary, config, index, rel, local, env, stage_fs, dest, tmp):
     return size
 
 
+def executor_binary(binary_name):
+    """The binary shipped with addFile, executable."""
+    from pyspark import SparkFiles
+
+    binary = SparkFiles.get(binary_name)
+    mode = os.stat(binary).st_mode
+    if not mode & stat.S_IXUSR:
+        os.chmod(binary, mode | stat.S_IXUSR)
+    return binary
+
+
+def routed_schema():
+    import pyarrow as pa
+
+    return pa.schema([(name, pa.type_for_alias(arrow)) for name, _, arrow in ROUTED_COLUMNS])
+
+
+def counted(batches, received):
+    """`batches` as they pass, their payload bytes added to the accumulator `received`: what
+    the shuffle brought this task."""
+    import pyarrow.compute as pc
+
+    for b in batches:
+        received.add(pc.sum(pc.binary_length(b.column("payload"))).as_py() or 0)
+        yield b
+
+
+def kernel_stream(binary, args, batches, env, tmp, what):
+    """Runs a kernel with `batches` as its stdin (one Arrow IPC stream of routed rows) and yields
+    the record batches of its stdout as they come."""
+    import pyarrow as pa
+
+    schema = routed_schema()
+    err_path = os.path.join(tmp, "stderr")
+    with open(err_path, "wb") as err:
+        proc = subprocess.Popen([binary, "--quiet", "kernel", *args], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=err, env=env)
+        # The kernel reads all of its input before it writes: stdin first, then stdout.
+        try:
+            with pa.ipc.new_stream(proc.stdin, schema) as w:
+                for b in batches:
+                    w.write_batch(b.select([name for name, _, _ in ROUTED_COLUMNS]).cast(schema))
+        except BrokenPipeError:
+            pass
+        proc.stdin.close()
+        yield from pa.ipc.open_stream(proc.stdout)
+        code = proc.wait()
+    if code != 0:
+        with open(err_path, "rb") as err:
+            message = err.read().decode("utf-8", "replace").strip() or f"exit code {code}"
+        raise KernelError(code, f"kernel {what}: {message}")
+
+
+def route_partitions(stage, buckets, binary_name):
+    """The mapInArrow function: every staged file of the partition routed by `kernel route`."""
+
+    def route(batches):
+        import pyarrow as pa
+
+        binary = executor_binary(binary_name)
+        stage_fs, _ = filesystem(stage)
+        env = dict(os.environ, RAYON_NUM_THREADS="1", POLARS_MAX_THREADS="1")
+        with tempfile.TemporaryDirectory(prefix="leakscope-kernel-") as tmp:
+            for batch in batches:
+                for path in batch.column("path").to_pylist():
+                    local = local_copy(stage_fs, path, tmp)
+                    err_path = os.path.join(tmp, "stderr")
+                    with open(local, "rb") as src, open(err_path, "wb") as err:
+                        proc = subprocess.Popen([binary, "--quiet", "kernel", "route", "--buckets", str(buckets)],
+                                                stdin=src, stdout=subprocess.PIPE, stderr=err, env=env)
+                        yield from pa.ipc.open_stream(proc.stdout)
+                        code = proc.wait()
+                    if local != path:
+                        os.remove(local)
+                    if code != 0:
+                        with open(err_path, "rb") as err:
+                            message = err.read().decode("utf-8", "replace").strip() or f"exit code {code}"
+                        raise KernelError(code, f"kernel route {path}: {message}")
+
+    return route
+
+
+def bucket_partitions(stage_name, args_of, binary_name, name, files, cli_mapping, received):
+    """The mapInArrow function of a bucket's kernel (`dedup`, `content`): the partition's rows,
+    one bucket, given to the kernel, its routed output passed on."""
+
+    def run(batches):
+        import itertools
+
+        batches = iter(batches)
+        first = next(batches, None)
+        if first is None:
+            return
+        binary = executor_binary(binary_name)
+        env = dict(os.environ, RAYON_NUM_THREADS="1", POLARS_MAX_THREADS="1")
+        with tempfile.TemporaryDirectory(prefix="leakscope-kernel-") as tmp:
+            config = write_config(tmp, name, files, cli_mapping)
+            yield from kernel_stream(binary, args_of(config), counted(itertools.chain([first], batches), received),
+                                     env, tmp, stage_name)
+
+    return run
+
+
+def verdict_partitions(stage, binary_name, name, files, cli_mapping, received):
+    """The mapInArrow function of `kernel verdict`: the bucket's verdicts written to the stage
+    folder, where the driver reads them; only where they are comes back through Spark."""
+
+    def run(batches):
+        import itertools
+
+        import pyarrow as pa
+        from pyspark import TaskContext
+
+        batches = iter(batches)
+        first = next(batches, None)
+        if first is None:
+            return
+        bucket = TaskContext.get().partitionId()
+        binary = executor_binary(binary_name)
+        stage_fs, stage_root = filesystem(stage)
+        env = dict(os.environ, RAYON_NUM_THREADS="1", POLARS_MAX_THREADS="1")
+        dest = f"{stage_root}/verdicts-{bucket}.arrows"
+        with tempfile.TemporaryDirectory(prefix="leakscope-kernel-") as tmp:
+            config = write_config(tmp, name, files, cli_mapping)
+            err_path = os.path.join(tmp, "stderr")
+            schema = routed_schema()
+            with open(err_path, "wb") as err, stage_fs.open_output_stream(dest, compression=None) as out:
+                proc = subprocess.Popen([binary, "--quiet", "kernel", "verdict", *config], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=err, env=env)
+                try:
+                    with pa.ipc.new_stream(proc.stdin, schema) as w:
+                        for b in counted(itertools.chain([first], batches), received):
+                            w.write_batch(b.select([n for n, _, _ in ROUTED_COLUMNS]).cast(schema))
+                except BrokenPipeError:
+                    pass
+                proc.stdin.close()
+                size = 0
+                while True:
+                    chunk = proc.stdout.read(1 << 20)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    size += len(chunk)
+                code = proc.wait()
+            if code != 0:
+                with open(err_path, "rb") as err:
+                    message = err.read().decode("utf-8", "replace").strip() or f"exit code {code}"
+                raise KernelError(code, f"kernel verdict: {message}")
+        yield pa.RecordBatch.from_pydict(
+            {"bucket": [bucket], "path": [dest], "bytes": [size], "worker": [executor_process()]},
+            schema=pa.schema([(n, pa.type_for_alias(arrow)) for n, _, arrow in VERDICT_COLUMNS]))
+
+    return run
+
+
+def bucket_keys(spark, buckets):
+    """For each bucket b, a key Spark's hash partitioning into `buckets` partitions puts in
+    partition b: so that bucket b is partition b, exactly, and a row sent to every bucket reaches
+    each partition once. Spark's own hash decides, asked here rather than copied."""
+    from pyspark.sql import functions as F
+
+    found = {}
+    n = 0
+    while len(found) < buckets:
+        rows = (spark.range(n, n + 64 * buckets)
+                .select("id", F.expr(f"pmod(hash(id), {buckets})").alias("p")).collect())
+        for row in rows:
+            found.setdefault(row["p"], row["id"])
+        n += 64 * buckets
+    return [found[b] for b in range(buckets)]
+
+
+def shuffled(df, keys, replicate_purges):
+    """Routed rows, each in the partition of its bucket; rows for every bucket copied to each
+    (a node's purges of every key only when `replicate_purges`: the negative control's switch)."""
+    from pyspark.sql import functions as F
+
+    every = F.array(*[F.lit(b) for b in range(len(keys))])
+    to_all = F.col("bucket") == EVERY_BUCKET
+    if not replicate_purges:
+        to_all = to_all & (F.col("part") != "purges")
+    to = (F.when(to_all, every)
+          .when(F.col("bucket") == EVERY_BUCKET, F.array(F.lit(0)))
+          .otherwise(F.array(F.col("bucket"))))
+    key = F.element_at(F.array(*[F.lit(k) for k in keys]), F.col("b") + 1)
+    return (df.select(F.explode(to).alias("b"), "part", "payload")
+            .withColumn("key", key)
+            .repartition(len(keys), "key")
+            .select(F.col("b").alias("bucket"), "part", "payload"))
+
+
 def fault_injection(spec):
     """`kill-executor:<file number>:<marker path>`: the executor that parses that file is killed,
-    the first time only (the marker, on a filesystem every executor sees, says it happened)."""
+    the first time only (the marker, on a filesystem every executor sees, says it happened).
+    `no-purge-replication`: the negative control, a node's purges of every key sent to one bucket
+    instead of all. Returns (kill, replicate purges)."""
     if not spec:
-        return None
-    kind, index, marker = spec.split(":", 2)
-    if kind != "kill-executor":
-        raise KernelError(2, f"{FAULT_ENV}={spec!r}: only kill-executor:<file>:<marker> is known")
-    return int(index), marker
+        return None, True
+    if spec == "no-purge-replication":
+        return None, False
+    kind, _, rest = spec.partition(":")
+    index, _, marker = rest.partition(":")
+    if kind != "kill-executor" or not index.isdigit() or not marker:
+        raise KernelError(2, f"{FAULT_ENV}={spec!r}: only kill-executor:<file>:<marker> and "
+                             "no-purge-replication are known")
+    return (int(index), marker), True
 
 
 def first_time(marker):
@@ -290,7 +500,7 @@ def analyze(args, spark=None):
     name = os.path.basename(root.rstrip("/"))
     listed = listing(fs, root)
     files, cli_mapping = config_files(fs, root, args.mapping)
-    fault = fault_injection(os.environ.get(FAULT_ENV, ""))
+    fault, replicate_purges = fault_injection(os.environ.get(FAULT_ENV, ""))
 
     with tempfile.TemporaryDirectory(prefix="leakscope-spark-") as tmp:
         config = write_config(tmp, name, files, cli_mapping)
@@ -327,26 +537,38 @@ def analyze(args, spark=None):
                     parse_partitions(args.dataset, stage, name, files, cli_mapping, os.path.basename(binary), fault),
                     STAGED_SCHEMA)
                 staged = parsed.toArrow().to_pylist()
+                by_file = {row["file"]: row for row in staged}
+                missing = [i for i, _ in rows if i not in by_file]
+                if missing or len(staged) != len(rows):
+                    raise KernelError(3, f"bug in leakscope-spark: {len(staged)} files staged for {len(rows)} "
+                                         f"planned (missing: {missing[:5]})")
+                verdicts, shuffled_bytes = look_ups(spark, args, staged, stage, name, files, cli_mapping,
+                                    os.path.basename(binary), replicate_purges)
             finally:
                 if own:
                     spark.stop()
-
-            by_file = {row["file"]: row for row in staged}
-            missing = [i for i, _ in rows if i not in by_file]
-            if missing or len(staged) != len(rows):
-                raise KernelError(3, f"bug in leakscope-spark: {len(staged)} files staged for {len(rows)} planned "
-                                     f"(missing: {missing[:5]})")
+            buckets = [r["bucket"] for r in verdicts]
+            if len(set(buckets)) != len(buckets):
+                raise KernelError(3, f"bug in leakscope-spark: a bucket's verdicts twice ({sorted(buckets)})")
+            verdicts_list = os.path.join(tmp, "verdicts.txt")
+            with open(verdicts_list, "w") as f:
+                for r in sorted(verdicts, key=lambda r: r["bucket"]):
+                    f.write(f"{local_copy(stage_fs, r['path'], tmp)}\n")
             parts_list = os.path.join(tmp, "parts.txt")
             with open(parts_list, "w") as f:
                 for i, _ in rows:
                     f.write(f"{i}\t{local_copy(stage_fs, by_file[i]['path'], tmp)}\n")
             if args.trace:
                 with open(args.trace, "w") as f:
-                    json.dump({"executor_processes": sorted({r["worker"] for r in staged}), "files": len(rows),
-                               "partitions": args.partitions,
-                               "payload_bytes": sum(r["bytes"] for r in staged)}, f, indent=2)
+                    json.dump({"executor_processes": sorted({r["worker"] for r in staged}),
+                               "verdict_processes": sorted({r["worker"] for r in verdicts}),
+                               "files": len(rows), "partitions": args.partitions,
+                               "payload_bytes": sum(r["bytes"] for r in staged),
+                               "verdict_bytes": sum(r["bytes"] for r in verdicts),
+                               "shuffled_bytes": shuffled_bytes}, f, indent=2)
 
-            finalize = ["finalize", *config, "--listing", listing_file, "--parts-list", parts_list, "--out", args.out]
+            finalize = ["finalize", *config, "--listing", listing_file, "--parts-list", parts_list,
+                        "--verdicts", verdicts_list, "--out", args.out]
             finalize += ["--strict"] if args.strict else []
             finalize += ["--force"] if args.force else []
             finalize += ["--pseudonymize", os.path.abspath(args.pseudonymize)] if args.pseudonymize else []
@@ -356,6 +578,39 @@ def analyze(args, spark=None):
             return done.returncode
         finally:
             stage_fs.delete_dir(stage_root)
+
+
+def look_ups(spark, args, staged, stage, name, files, cli_mapping, binary_name, replicate_purges):
+    """De-duplication, the content look-ups and the verdicts on the executors, each bucket of a
+    shuffle one task: by request id, by (cache node, cache key), by session. Returns where the
+    verdict tasks put each bucket's verdicts."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    n = args.partitions
+    keys = bucket_keys(spark, n)
+    # Counted where the shuffles deliver, in every bucket's task (a retried task counts again).
+    received = spark.sparkContext.accumulator(0)
+    files_df = spark.createDataFrame([(r["file"], r["path"]) for r in staged], "file int, path string")
+    routed = (files_df.repartition(n, "file")
+              .mapInArrow(route_partitions(stage, n, binary_name), ROUTED_SCHEMA)
+              .persist(StorageLevel.DISK_ONLY))
+    of = lambda *parts: routed.filter(F.col("part").isin(*parts))  # noqa: E731
+    bucketed = lambda df: shuffled(df, keys, replicate_purges)  # noqa: E731
+    deduped = bucketed(of("deliveries")).mapInArrow(
+        bucket_partitions("dedup", lambda _: ["dedup", "--buckets", str(n)], binary_name, name, files, cli_mapping,
+                          received),
+        ROUTED_SCHEMA)
+    found = bucketed(deduped.unionByName(of("cache", "purges", "nodes"))).mapInArrow(
+        bucket_partitions("content", lambda config: ["content", *config, "--buckets", str(n)], binary_name, name,
+                          files, cli_mapping, received),
+        ROUTED_SCHEMA)
+    verdicts = bucketed(found.unionByName(of("sessions", "ownership"))).mapInArrow(
+        verdict_partitions(stage, binary_name, name, files, cli_mapping, received), VERDICT_SCHEMA)
+    try:
+        return verdicts.toArrow().to_pylist(), received.value
+    finally:
+        routed.unpersist()
 
 
 def local_copy(stage_fs, path, tmp):

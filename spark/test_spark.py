@@ -216,6 +216,47 @@ def test_the_comparison_sees_one_changed_delivery(tmp):
     assert "verdicts.parquet" in diff and "manifest.json" in diff, diff
 
 
+# A node's purges of every key (`*`) that take content away from deliveries on other keys of the
+# node: the hand-worked purge case of tests/cases/purge.case, in epoch milliseconds.
+PURGE_CASE = {
+    "dataset.toml": 'tolerance = "2s"\n',
+    "ownership/ownership.csv": "ts,stream_id,account_id,event\n0,cA,alice,bind\n0,cB,bob,bind\n",
+    "sessions/sessions.csv": "ts,session_id,event,account_id\n0,s1,start,alice\n",
+    "cache/cache.csv": "ts,cache_node,cache_key,op,object_id,origin_stream_id\n"
+                       + "".join(f"10000,{node},k{k},fill,o{k},cB\n" for node in "nmpq" for k in range(1, 9))
+                       + "".join(f"100000,{node},*,purge,,\n" for node in "nmpq"),
+    "deliveries/deliveries.csv": "ts,request_id,session_id,requested_stream_id,cache_node,cache_key,cache_status\n"
+                                 + "".join(f"{t},r{node}{k}-{t},s1,cB,{node},k{k},hit\n"
+                                           for node in "nmpq" for k in range(1, 9) for t in (50000, 150000)),
+}
+
+
+def test_purges_kept_in_one_bucket_make_the_comparison_fail(tmp):
+    """The negative control of the partitioning: with a node's purges of every key sent to one
+    bucket instead of every one (LEAKSCOPE_SPARK_FAULT=no-purge-replication), deliveries whose
+    content a purge took away are judged on what their key held before it, and the verdicts
+    differ from the single-node run's; with them sent to every bucket, every byte is the same."""
+    data = os.path.join(tmp, "purges")
+    for rel, text in PURGE_CASE.items():
+        os.makedirs(os.path.dirname(os.path.join(data, rel)), exist_ok=True)
+        with open(os.path.join(data, rel), "w") as f:
+            f.write(text)
+    single = single_node(data, os.path.join(tmp, "single"))
+    summary = json.load(open(os.path.join(single, "summary.json")))
+    # Before the purges every delivery leaks bob's footage to alice; after them none finds content.
+    assert (summary["leak_deliveries"], summary["unresolved_deliveries"]) == (32, 32), summary
+    with session(LOCAL_CLUSTER) as spark:
+        out = on_spark(data, os.path.join(tmp, "spark"), 7, spark)
+        assert not differences(single, out), differences(single, out)
+        os.environ[leakscope_spark.FAULT_ENV] = "no-purge-replication"
+        try:
+            broken = on_spark(data, os.path.join(tmp, "broken"), 7, spark)
+        finally:
+            del os.environ[leakscope_spark.FAULT_ENV]
+    diff = differences(single, broken)
+    assert "verdicts.parquet" in diff and "summary.json" in diff, diff
+
+
 def test_a_refusal_names_the_dataset_in_one_line(tmp):
     """A dataset the plan refuses: exit 2, one line naming the dataset as given (not the driver's
     copy of its configuration), before any Spark work."""
