@@ -36,7 +36,7 @@ timed() {  # timed <log> <command...>: prints "<seconds> <peak MB>"
               /Maximum resident set size/ {m=$2/1024} END {printf "%.1f %.0f\n", s, m}' "$log"
 }
 
-printf "%-11s %-10s %-4s %10s %10s %10s %10s %7s %14s\n" shape deliveries run single_s single_MB spark_s spark_MB ratio payload_B/dlv
+printf "%-11s %-10s %-4s %10s %10s %10s %10s %7s %14s %14s\n" shape deliveries run single_s single_MB spark_s spark_MB ratio staged_B/dlv shuffled_B/dlv
 for size in "${sizes[@]}"; do
   n="$(number "$size")"
   for shape in "${shapes[@]}"; do
@@ -57,8 +57,9 @@ for size in "${sizes[@]}"; do
         cmp -s "$out/single/$f" "$out/spark/$f" || { echo "bench: $f differs ($shape, $n)" >&2; exit 1; }
       done
       payload="$(python3 -c "import json; print(json.load(open('$out/trace.json'))['payload_bytes'] // $n)")"
+      shuffled="$(python3 -c "import json; print(json.load(open('$out/trace.json'))['shuffled_bytes'] // $n)")"
       ratio="$(python3 -c "print(f'{$p_s / $s_s:.2f}')")"
-      printf "%-11s %-10s %-4s %10s %10s %10s %10s %7s %14s\n" "$shape" "$n" "$run" "$s_s" "$s_mb" "$p_s" "$p_mb" "$ratio" "$payload"
+      printf "%-11s %-10s %-4s %10s %10s %10s %10s %7s %14s %14s\n" "$shape" "$n" "$run" "$s_s" "$s_mb" "$p_s" "$p_mb" "$ratio" "$payload" "$shuffled"
     done
   done
 done

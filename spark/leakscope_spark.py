@@ -21,6 +21,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.parse
 import uuid
 
@@ -183,7 +184,7 @@ def executor_process():
     return f"{socket.gethostname()}:{os.getppid()}"
 
 
-def parse_partitions(dataset, stage, name, files, cli_mapping, binary_name, fault):
+def parse_partitions(dataset, stage, name, files, cli_mapping, binary_name, fault, seconds):
     """The mapInArrow function: every (index, rel) row of the partition parsed by the kernel, its
     parts written to the stage folder, not carried through Spark."""
 
@@ -210,7 +211,9 @@ def parse_partitions(dataset, stage, name, files, cli_mapping, binary_name, faul
                     if fault and fault[0] == index and first_time(fault[1]):
                         os.kill(int(worker.rsplit(":", 1)[1]), signal.SIGKILL)
                     dest = f"{stage_root}/{index}.arrows"
+                    start = time.monotonic()
                     size = parse_into(binary, config, index, rel, local, env, stage_fs, dest, tmp)
+                    seconds.add(time.monotonic() - start)
                     os.remove(local)
                     for k, v in (("file", index), ("path", dest), ("bytes", size), ("worker", worker)):
                         staged[k].append(v)
@@ -268,11 +271,12 @@ def counted(batches, received):
         yield b
 
 
-def kernel_stream(binary, args, batches, env, tmp, what):
+def kernel_stream(binary, args, batches, env, tmp, what, seconds):
     """Runs a kernel with `batches` as its stdin (one Arrow IPC stream of routed rows) and yields
-    the record batches of its stdout as they come."""
+    the record batches of its stdout as they come; adds the time it ran to `seconds`."""
     import pyarrow as pa
 
+    start = time.monotonic()
     schema = routed_schema()
     err_path = os.path.join(tmp, "stderr")
     with open(err_path, "wb") as err:
@@ -288,13 +292,14 @@ def kernel_stream(binary, args, batches, env, tmp, what):
         proc.stdin.close()
         yield from pa.ipc.open_stream(proc.stdout)
         code = proc.wait()
+    seconds.add(time.monotonic() - start)
     if code != 0:
         with open(err_path, "rb") as err:
             message = err.read().decode("utf-8", "replace").strip() or f"exit code {code}"
         raise KernelError(code, f"kernel {what}: {message}")
 
 
-def route_partitions(stage, buckets, binary_name):
+def route_partitions(stage, buckets, binary_name, seconds):
     """The mapInArrow function: every staged file of the partition routed by `kernel route`."""
 
     def route(batches):
@@ -307,12 +312,14 @@ def route_partitions(stage, buckets, binary_name):
             for batch in batches:
                 for path in batch.column("path").to_pylist():
                     local = local_copy(stage_fs, path, tmp)
+                    start = time.monotonic()
                     err_path = os.path.join(tmp, "stderr")
                     with open(local, "rb") as src, open(err_path, "wb") as err:
                         proc = subprocess.Popen([binary, "--quiet", "kernel", "route", "--buckets", str(buckets)],
                                                 stdin=src, stdout=subprocess.PIPE, stderr=err, env=env)
                         yield from pa.ipc.open_stream(proc.stdout)
                         code = proc.wait()
+                    seconds.add(time.monotonic() - start)
                     if local != path:
                         os.remove(local)
                     if code != 0:
@@ -323,7 +330,7 @@ def route_partitions(stage, buckets, binary_name):
     return route
 
 
-def bucket_partitions(stage_name, args_of, binary_name, name, files, cli_mapping, received):
+def bucket_partitions(stage_name, args_of, binary_name, name, files, cli_mapping, received, seconds):
     """The mapInArrow function of a bucket's kernel (`dedup`, `content`): the partition's rows,
     one bucket, given to the kernel, its routed output passed on."""
 
@@ -339,12 +346,12 @@ def bucket_partitions(stage_name, args_of, binary_name, name, files, cli_mapping
         with tempfile.TemporaryDirectory(prefix="leakscope-kernel-") as tmp:
             config = write_config(tmp, name, files, cli_mapping)
             yield from kernel_stream(binary, args_of(config), counted(itertools.chain([first], batches), received),
-                                     env, tmp, stage_name)
+                                     env, tmp, stage_name, seconds)
 
     return run
 
 
-def verdict_partitions(stage, binary_name, name, files, cli_mapping, received):
+def verdict_partitions(stage, binary_name, name, files, cli_mapping, received, seconds):
     """The mapInArrow function of `kernel verdict`: the bucket's verdicts written to the stage
     folder, where the driver reads them; only where they are comes back through Spark."""
 
@@ -367,6 +374,7 @@ def verdict_partitions(stage, binary_name, name, files, cli_mapping, received):
             config = write_config(tmp, name, files, cli_mapping)
             err_path = os.path.join(tmp, "stderr")
             schema = routed_schema()
+            start = time.monotonic()
             with open(err_path, "wb") as err, stage_fs.open_output_stream(dest, compression=None) as out:
                 proc = subprocess.Popen([binary, "--quiet", "kernel", "verdict", *config], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=err, env=env)
@@ -385,6 +393,7 @@ def verdict_partitions(stage, binary_name, name, files, cli_mapping, received):
                     out.write(chunk)
                     size += len(chunk)
                 code = proc.wait()
+            seconds.add(time.monotonic() - start)
             if code != 0:
                 with open(err_path, "rb") as err:
                     message = err.read().decode("utf-8", "replace").strip() or f"exit code {code}"
@@ -532,9 +541,13 @@ def analyze(args, spark=None):
                 spark.sparkContext.addFile(binary)
                 # Where this module is imported (tests), the executors import it too.
                 spark.sparkContext.addPyFile(os.path.abspath(__file__))
+                # The time each stage's kernels ran, summed over tasks (a retried task counts again).
+                seconds = {k: spark.sparkContext.accumulator(0.0)
+                           for k in ("parse", "route", "dedup", "content", "verdict")}
                 df = spark.createDataFrame(rows, "index int, rel string").repartition(args.partitions, "index")
                 parsed = df.mapInArrow(
-                    parse_partitions(args.dataset, stage, name, files, cli_mapping, os.path.basename(binary), fault),
+                    parse_partitions(args.dataset, stage, name, files, cli_mapping, os.path.basename(binary), fault,
+                                     seconds["parse"]),
                     STAGED_SCHEMA)
                 staged = parsed.toArrow().to_pylist()
                 by_file = {row["file"]: row for row in staged}
@@ -543,7 +556,8 @@ def analyze(args, spark=None):
                     raise KernelError(3, f"bug in leakscope-spark: {len(staged)} files staged for {len(rows)} "
                                          f"planned (missing: {missing[:5]})")
                 verdicts, shuffled_bytes = look_ups(spark, args, staged, stage, name, files, cli_mapping,
-                                    os.path.basename(binary), replicate_purges)
+                                                    os.path.basename(binary), replicate_purges, seconds)
+                kernel_seconds = {k: round(v.value, 1) for k, v in seconds.items()}
             finally:
                 if own:
                     spark.stop()
@@ -565,7 +579,7 @@ def analyze(args, spark=None):
                                "files": len(rows), "partitions": args.partitions,
                                "payload_bytes": sum(r["bytes"] for r in staged),
                                "verdict_bytes": sum(r["bytes"] for r in verdicts),
-                               "shuffled_bytes": shuffled_bytes}, f, indent=2)
+                               "shuffled_bytes": shuffled_bytes, "kernel_seconds": kernel_seconds}, f, indent=2)
 
             finalize = ["finalize", *config, "--listing", listing_file, "--parts-list", parts_list,
                         "--verdicts", verdicts_list, "--out", args.out]
@@ -580,7 +594,7 @@ def analyze(args, spark=None):
             stage_fs.delete_dir(stage_root)
 
 
-def look_ups(spark, args, staged, stage, name, files, cli_mapping, binary_name, replicate_purges):
+def look_ups(spark, args, staged, stage, name, files, cli_mapping, binary_name, replicate_purges, seconds):
     """De-duplication, the content look-ups and the verdicts on the executors, each bucket of a
     shuffle one task: by request id, by (cache node, cache key), by session. Returns where the
     verdict tasks put each bucket's verdicts."""
@@ -593,20 +607,21 @@ def look_ups(spark, args, staged, stage, name, files, cli_mapping, binary_name, 
     received = spark.sparkContext.accumulator(0)
     files_df = spark.createDataFrame([(r["file"], r["path"]) for r in staged], "file int, path string")
     routed = (files_df.repartition(n, "file")
-              .mapInArrow(route_partitions(stage, n, binary_name), ROUTED_SCHEMA)
+              .mapInArrow(route_partitions(stage, n, binary_name, seconds["route"]), ROUTED_SCHEMA)
               .persist(StorageLevel.DISK_ONLY))
     of = lambda *parts: routed.filter(F.col("part").isin(*parts))  # noqa: E731
     bucketed = lambda df: shuffled(df, keys, replicate_purges)  # noqa: E731
     deduped = bucketed(of("deliveries")).mapInArrow(
         bucket_partitions("dedup", lambda _: ["dedup", "--buckets", str(n)], binary_name, name, files, cli_mapping,
-                          received),
+                          received, seconds["dedup"]),
         ROUTED_SCHEMA)
     found = bucketed(deduped.unionByName(of("cache", "purges", "nodes"))).mapInArrow(
         bucket_partitions("content", lambda config: ["content", *config, "--buckets", str(n)], binary_name, name,
-                          files, cli_mapping, received),
+                          files, cli_mapping, received, seconds["content"]),
         ROUTED_SCHEMA)
     verdicts = bucketed(found.unionByName(of("sessions", "ownership"))).mapInArrow(
-        verdict_partitions(stage, binary_name, name, files, cli_mapping, received), VERDICT_SCHEMA)
+        verdict_partitions(stage, binary_name, name, files, cli_mapping, received, seconds["verdict"]),
+        VERDICT_SCHEMA)
     try:
         return verdicts.toArrow().to_pylist(), received.value
     finally:

@@ -139,3 +139,75 @@ impl GivenVerdicts for Merged {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::wire::{encode, write_parts, Part};
+    use crate::load::table_from_csv;
+    use crate::schema::Kind;
+    use crate::verdict::Class;
+
+    fn verdict_file(dir: &Path, name: &str, records: &[VerdictRecord]) -> PathBuf {
+        let path = dir.join(name);
+        let part = Part {
+            file: 0,
+            seq: 0,
+            kind: PartKind::Verdicts,
+            bytes: encode(&records),
+        };
+        write_parts(&[part], File::create(&path).unwrap()).unwrap();
+        path
+    }
+
+    fn record(d: &Table, i: usize, class: Class) -> VerdictRecord {
+        VerdictRecord {
+            ts: d.time("ts")[i].unwrap(),
+            digest: halves(d.digest[i]),
+            verdict: Verdict::without_evidence(class),
+        }
+    }
+
+    /// Two kernels' verdicts merge into the deliveries' order; one missing, or one for no
+    /// delivery, is a bug that names the delivery.
+    #[test]
+    fn verdicts_merge_in_order_and_a_missing_one_is_a_bug() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = table_from_csv(
+            Kind::Deliveries,
+            "ts,request_id,session_id,requested_stream_id,cache_node,cache_key,cache_status\n\
+             1,r1,s,cam,n,k,hit\n2,r2,s,cam,n,k,hit\n3,r3,s,cam,n,k,hit\n",
+            0,
+        );
+        let a = verdict_file(
+            dir.path(),
+            "a",
+            &[record(&d, 0, Class::Ok), record(&d, 2, Class::Leak)],
+        );
+        let b = verdict_file(dir.path(), "b", &[record(&d, 1, Class::Ambiguous)]);
+        let list = dir.path().join("list");
+        std::fs::write(&list, format!("{}\n{}\n", a.display(), b.display())).unwrap();
+        let mut m = Merged::open(&list).unwrap();
+        let mut classes: Vec<Class> = m.take(&d, 0..2).unwrap().iter().map(|v| v.class).collect();
+        classes.extend(m.take(&d, 2..3).unwrap().iter().map(|v| v.class));
+        assert_eq!(classes, [Class::Ok, Class::Ambiguous, Class::Leak]);
+        m.finish().unwrap();
+
+        std::fs::write(&list, format!("{}\n", a.display())).unwrap();
+        let mut m = Merged::open(&list).unwrap();
+        let e = m.take(&d, 0..3).unwrap_err();
+        assert!(e.to_string().starts_with("bug in leakscope"), "{e}");
+        assert!(format!("{e:?}").contains("has no verdict"), "{e:?}");
+
+        let extra = verdict_file(
+            dir.path(),
+            "c",
+            &[record(&d, 0, Class::Ok), record(&d, 1, Class::Ok)],
+        );
+        std::fs::write(&list, format!("{}\n", extra.display())).unwrap();
+        let mut m = Merged::open(&list).unwrap();
+        m.take(&d, 0..1).unwrap();
+        let e = m.finish().unwrap_err();
+        assert!(format!("{e:?}").contains("for no delivery"), "{e:?}");
+    }
+}

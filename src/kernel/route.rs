@@ -18,13 +18,54 @@ use super::wire::{
 };
 use crate::error::{Error, Result};
 use crate::schema::Kind;
-use crate::table::Table;
+use crate::table::{ColumnData, Table, TextColumn};
 
 /// The bucket, of `buckets`, of a key's bytes: the same on every machine and in every run.
 pub fn bucket_of(key: &[u8], buckets: u32) -> i32 {
     let b = xxhash_rust::xxh3::xxh3_64(key) % u64::from(buckets.max(1));
     // Below `buckets`, a u32: always an i32 for a bucket count Spark accepts.
     i32::try_from(b).unwrap_or(i32::MAX)
+}
+
+/// The delivery columns the look-ups read: de-duplication, the content look-up, the fills misses
+/// imply, and the session the recipient look-up is partitioned by. The others reach the driver
+/// in the staged parts, not through the shuffles.
+const LOOKED_UP: &[&str] = &[
+    "ts",
+    "request_id",
+    "session_id",
+    "requested_stream_id",
+    "cache_node",
+    "cache_key",
+    "cache_status",
+    "origin_stream_id",
+    "object_id",
+    "captured_at",
+];
+
+/// Deliveries `t` with only the columns the look-ups read; the others empty, the extra ones gone.
+/// Each row keeps its digest and place, which name it to the driver.
+pub fn for_look_ups(mut t: Table) -> Table {
+    let n = t.len();
+    for (c, data) in t.kind.columns().iter().zip(t.columns.iter_mut()) {
+        if LOOKED_UP.contains(&c.name) {
+            continue;
+        }
+        *data = match data {
+            ColumnData::Text(_) => {
+                let mut empty = TextColumn::new();
+                empty.reserve(n);
+                (0..n).for_each(|_| empty.push(None));
+                ColumnData::Text(empty)
+            }
+            ColumnData::Enum(_) => ColumnData::Enum(vec![None; n]),
+            ColumnData::Time(_) => ColumnData::Time(vec![None; n]),
+            ColumnData::Num(_) => ColumnData::Num(vec![None; n]),
+            ColumnData::Bool(_) => ColumnData::Bool(vec![None; n]),
+        };
+    }
+    t.extra.clear();
+    t
 }
 
 /// The bucket of each delivery for de-duplication: of its `request_id`, else of its digest.
@@ -106,6 +147,7 @@ pub fn route(input: impl Read, buckets: u32, out: impl Write) -> Result<()> {
         let t = record.into_table(kind).map_err(unreadable)?;
         match kind {
             Kind::Deliveries => {
+                let t = for_look_ups(t);
                 let b = by_request(&t, buckets);
                 send(t, &b, |_| PartKind::Deliveries, &mut write)?;
             }
@@ -153,5 +195,107 @@ fn cache_part(b: i32) -> PartKind {
     match b {
         EVERY_BUCKET => PartKind::Purges,
         _ => PartKind::Cache,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::wire::{read_routed, write_parts, Part};
+    use crate::load::table_from_csv;
+
+    fn routed(t: &Table, buckets: u32) -> Vec<Routed> {
+        let part = Part {
+            file: 0,
+            seq: 0,
+            kind: PartKind::Rows,
+            bytes: encode(&TableRecord::of(t, 0..t.len())),
+        };
+        let mut parts = Vec::new();
+        write_parts(&[part], &mut parts).unwrap();
+        let mut out = Vec::new();
+        route(parts.as_slice(), buckets, &mut out).unwrap();
+        read_routed(out.as_slice()).unwrap()
+    }
+
+    fn rows(r: &Routed) -> Table {
+        let rec = decode::<TableRecord>(&r.bytes).unwrap();
+        let kind = rec.kind();
+        rec.into_table(kind).unwrap()
+    }
+
+    /// A key's bucket is a function of its bytes alone: the values every machine computes.
+    #[test]
+    fn buckets_are_the_same_everywhere() {
+        assert_eq!(bucket_of(b"r-1", 7), bucket_of(b"r-1", 7));
+        assert_eq!(bucket_of(b"anything", 1), 0);
+        let spread: BTreeSet<i32> = (0..200)
+            .map(|i| bucket_of(format!("r-{i}").as_bytes(), 7))
+            .collect();
+        assert_eq!(spread, (0..7).collect());
+    }
+
+    /// Cache rows go to the bucket of their key, a node's purges of every key and the list of
+    /// logged nodes to every bucket.
+    #[test]
+    fn purges_of_every_key_and_the_nodes_go_to_every_bucket() {
+        let t = table_from_csv(
+            Kind::Cache,
+            "ts,cache_node,cache_key,op,object_id,origin_stream_id\n\
+             10,n,k1,fill,o1,cam\n10,n,k2,fill,o2,cam\n10,m,k1,fill,o3,cam\n\
+             20,n,*,purge,,\n30,m,k1,evict,,\n",
+            0,
+        );
+        let want = by_cache_key(&t, 5);
+        let out = routed(&t, 5);
+        let purges: Vec<&Routed> = out.iter().filter(|r| r.kind == PartKind::Purges).collect();
+        assert_eq!(purges.len(), 1);
+        assert_eq!(purges[0].bucket, EVERY_BUCKET);
+        assert_eq!(rows(purges[0]).source, vec![t.source[3]]);
+        let mut keyed = 0;
+        for r in out.iter().filter(|r| r.kind == PartKind::Cache) {
+            let got = rows(r);
+            for s in &got.source {
+                let i = t.source.iter().position(|x| x == s).unwrap();
+                assert_eq!(want[i], r.bucket);
+                keyed += 1;
+            }
+        }
+        assert_eq!(keyed, 4);
+        let nodes: Vec<&Routed> = out.iter().filter(|r| r.kind == PartKind::Nodes).collect();
+        assert_eq!(nodes.len(), 1);
+        assert_eq!(nodes[0].bucket, EVERY_BUCKET);
+        assert_eq!(decode::<Vec<String>>(&nodes[0].bytes).unwrap(), ["m", "n"]);
+    }
+
+    /// Deliveries go by request id (copies and retries together), by digest without one;
+    /// ownership to every bucket; changes nowhere.
+    #[test]
+    fn deliveries_by_request_id_and_ownership_everywhere() {
+        let d = table_from_csv(
+            Kind::Deliveries,
+            "ts,request_id,session_id,requested_stream_id,cache_node,cache_key,cache_status\n\
+             1,r1,s,cam,n,k,hit\n2,r1,s,cam,n2,k,hit\n3,,s,cam,n,k,hit\n",
+            0,
+        );
+        let out = routed(&d, 16);
+        let b = by_request(&d, 16);
+        assert_eq!(b[0], b[1]);
+        assert_eq!(b[2], bucket_of(&d.digest[2].to_le_bytes(), 16));
+        assert!(out.iter().all(|r| r.kind == PartKind::Deliveries));
+        assert_eq!(out.iter().map(|r| rows(r).len()).sum::<usize>(), 3);
+        let o = table_from_csv(
+            Kind::Ownership,
+            "ts,stream_id,account_id,event\n0,cam,alice,bind\n",
+            1,
+        );
+        let out = routed(&o, 16);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].bucket, out[0].kind),
+            (EVERY_BUCKET, PartKind::Ownership)
+        );
+        let c = table_from_csv(Kind::Changes, "ts,component,kind\n0,cache,deploy\n", 2);
+        assert!(routed(&c, 16).is_empty());
     }
 }
