@@ -229,18 +229,10 @@ def parse_into(binary, config, index, rel, local, env, stage_fs, dest, tmp):
     cmd = [binary, "--quiet", "kernel", "parse", *config, "--index", str(index), "--rel", rel, "--bytes", local]
     with open(err_path, "wb") as err, stage_fs.open_output_stream(dest, compression=None) as out:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env)
-        size = 0
-        while True:
-            chunk = proc.stdout.read(1 << 20)
-            if not chunk:
-                break
-            out.write(chunk)
-            size += len(chunk)
+        size = drain(proc.stdout, out)
         code = proc.wait()
     if code != 0:
-        with open(err_path, "rb") as err:
-            message = err.read().decode("utf-8", "replace").strip() or f"exit code {code}"
-        raise KernelError(code, f"kernel parse {rel}: {message}")
+        raise KernelError(code, f"kernel parse {rel}: {failure(err_path, code)}")
     return size
 
 
@@ -277,26 +269,17 @@ def kernel_stream(binary, args, batches, env, tmp, what, seconds):
     import pyarrow as pa
 
     start = time.monotonic()
-    schema = routed_schema()
     err_path = os.path.join(tmp, "stderr")
     with open(err_path, "wb") as err:
         proc = subprocess.Popen([binary, "--quiet", "kernel", *args], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=err, env=env)
         # The kernel reads all of its input before it writes: stdin first, then stdout.
-        try:
-            with pa.ipc.new_stream(proc.stdin, schema) as w:
-                for b in batches:
-                    w.write_batch(b.select([name for name, _, _ in ROUTED_COLUMNS]).cast(schema))
-        except BrokenPipeError:
-            pass
-        proc.stdin.close()
+        feed(proc.stdin, batches)
         yield from pa.ipc.open_stream(proc.stdout)
         code = proc.wait()
     seconds.add(time.monotonic() - start)
     if code != 0:
-        with open(err_path, "rb") as err:
-            message = err.read().decode("utf-8", "replace").strip() or f"exit code {code}"
-        raise KernelError(code, f"kernel {what}: {message}")
+        raise KernelError(code, f"kernel {what}: {failure(err_path, code)}")
 
 
 def route_partitions(stage, buckets, binary_name, seconds):
@@ -323,9 +306,7 @@ def route_partitions(stage, buckets, binary_name, seconds):
                     if local != path:
                         os.remove(local)
                     if code != 0:
-                        with open(err_path, "rb") as err:
-                            message = err.read().decode("utf-8", "replace").strip() or f"exit code {code}"
-                        raise KernelError(code, f"kernel route {path}: {message}")
+                        raise KernelError(code, f"kernel route {path}: {failure(err_path, code)}")
 
     return route
 
@@ -373,31 +354,16 @@ def verdict_partitions(stage, binary_name, name, files, cli_mapping, received, s
         with tempfile.TemporaryDirectory(prefix="leakscope-kernel-") as tmp:
             config = write_config(tmp, name, files, cli_mapping)
             err_path = os.path.join(tmp, "stderr")
-            schema = routed_schema()
             start = time.monotonic()
             with open(err_path, "wb") as err, stage_fs.open_output_stream(dest, compression=None) as out:
                 proc = subprocess.Popen([binary, "--quiet", "kernel", "verdict", *config], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=err, env=env)
-                try:
-                    with pa.ipc.new_stream(proc.stdin, schema) as w:
-                        for b in counted(itertools.chain([first], batches), received):
-                            w.write_batch(b.select([n for n, _, _ in ROUTED_COLUMNS]).cast(schema))
-                except BrokenPipeError:
-                    pass
-                proc.stdin.close()
-                size = 0
-                while True:
-                    chunk = proc.stdout.read(1 << 20)
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    size += len(chunk)
+                feed(proc.stdin, counted(itertools.chain([first], batches), received))
+                size = drain(proc.stdout, out)
                 code = proc.wait()
             seconds.add(time.monotonic() - start)
             if code != 0:
-                with open(err_path, "rb") as err:
-                    message = err.read().decode("utf-8", "replace").strip() or f"exit code {code}"
-                raise KernelError(code, f"kernel verdict: {message}")
+                raise KernelError(code, f"kernel verdict: {failure(err_path, code)}")
         yield pa.RecordBatch.from_pydict(
             {"bucket": [bucket], "path": [dest], "bytes": [size], "worker": [executor_process()]},
             schema=pa.schema([(n, pa.type_for_alias(arrow)) for n, _, arrow in VERDICT_COLUMNS]))
@@ -439,6 +405,38 @@ def shuffled(df, keys, replicate_purges):
             .withColumn("key", key)
             .repartition(len(keys), "key")
             .select(F.col("b").alias("bucket"), "part", "payload"))
+
+
+def drain(stdout, out):
+    """Copies a kernel's stdout into `out`; returns how many bytes."""
+    size = 0
+    while True:
+        chunk = stdout.read(1 << 20)
+        if not chunk:
+            return size
+        out.write(chunk)
+        size += len(chunk)
+
+
+def failure(err_path, code):
+    """A failed kernel's message: its stderr, else its exit code."""
+    with open(err_path, "rb") as err:
+        return err.read().decode("utf-8", "replace").strip() or f"exit code {code}"
+
+
+def feed(stdin, batches):
+    """Writes routed `batches` to a kernel's stdin as one Arrow IPC stream, and closes it."""
+    import pyarrow as pa
+
+    schema = routed_schema()
+    # A kernel that stopped early says why on its stderr, which the caller reports.
+    try:
+        with pa.ipc.new_stream(stdin, schema) as w:
+            for b in batches:
+                w.write_batch(b.select([name for name, _, _ in ROUTED_COLUMNS]).cast(schema))
+    except BrokenPipeError:
+        pass
+    stdin.close()
 
 
 def fault_injection(spec):

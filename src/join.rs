@@ -50,6 +50,19 @@ pub enum Content {
 
 /// Resolves deliveries `rows` of the deliveries table, one [`Resolved`] per row, in row order.
 pub fn resolve(d: &Table, rows: Range<usize>, tl: &Timelines, tolerance_ms: i64) -> Vec<Resolved> {
+    coded(d, rows, tl)
+        .into_par_iter()
+        .map(|delivery| match delivery {
+            Some(delivery) => delivery.resolve(tl, tolerance_ms),
+            // Never so after validation (ts is required); finds nothing, as no instant would.
+            None => Resolved::nothing(),
+        })
+        .collect()
+}
+
+/// Deliveries `rows` as the look-ups need them, their identifiers coded by `tl`; `None` for a
+/// delivery without ts.
+fn coded(d: &Table, rows: Range<usize>, tl: &Timelines) -> Vec<Option<Delivery>> {
     let text = |name: &str| d.text(name).slice(rows.clone());
     // Each distinct identifier of the block is looked up once, not once per delivery.
     let c = &tl.codes;
@@ -73,18 +86,14 @@ pub fn resolve(d: &Table, rows: Range<usize>, tl: &Timelines, tolerance_ms: i64)
     (0..rows.len())
         .into_par_iter()
         .map(|i| {
-            let Some(t) = ts[i] else {
-                // Never so after validation (ts is required); finds nothing, as no instant would.
-                return Resolved::nothing();
-            };
-            let delivery = Delivery {
+            let t = ts[i]?;
+            Some(Delivery {
                 t,
                 session: session[i],
                 node: node[i],
                 key: key[i],
                 named: named.get(i).map(|_| (origin[i], captured[i].unwrap_or(t))),
-            };
-            delivery.resolve(tl, tolerance_ms)
+            })
         })
         .collect()
 }
@@ -138,34 +147,11 @@ pub fn contents(
     tl: &Timelines,
     tolerance_ms: i64,
 ) -> Vec<[Option<Found>; 3]> {
-    let text = |name: &str| d.text(name).slice(rows.clone());
-    let c = &tl.codes;
-    let ((node, key), origin) = rayon::join(
-        || {
-            rayon::join(
-                || c.nodes.lookup_all(text("cache_node")),
-                || c.keys.lookup_all(text("cache_key")),
-            )
-        },
-        || c.streams.lookup_all(text("origin_stream_id")),
-    );
-    let named = text("origin_stream_id");
-    let ts = &d.time("ts")[rows.clone()];
-    let captured = &d.time("captured_at")[rows.clone()];
-    (0..rows.len())
+    coded(d, rows, tl)
         .into_par_iter()
-        .map(|i| {
-            let Some(t) = ts[i] else {
-                return [None; 3];
-            };
-            let delivery = Delivery {
-                t,
-                session: UNKNOWN,
-                node: node[i],
-                key: key[i],
-                named: named.get(i).map(|_| (origin[i], captured[i].unwrap_or(t))),
-            };
-            delivery.content(tl, &instants(t, tolerance_ms))
+        .map(|delivery| match delivery {
+            Some(delivery) => delivery.content(tl, &instants(delivery.t, tolerance_ms)),
+            None => [None; 3],
         })
         .collect()
 }

@@ -127,14 +127,7 @@ fn kernels_give_every_byte_of_the_single_node_run() {
     let data = dir.path().join("incident");
     dirty_mixed(&data, "cache-key-collision", 5, 3_000);
     let single = dir.path().join("single");
-    let o = bin()
-        .arg("analyze")
-        .arg(&data)
-        .arg("--out")
-        .arg(&single)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    single_node(&data, &single);
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
     let kernels = dir.path().join("kernels");
