@@ -76,15 +76,21 @@ fn kernel_with(args: &[&str], config: Option<&Path>, stdin: &[u8]) -> Vec<u8> {
     o.stdout
 }
 
-/// Runs plan, parse (each file's bytes copied elsewhere first) and finalize into `out`, the
-/// parts handed over in the order `order` puts them.
-fn run_kernels(data: &Path, out: &Path, work: &Path, order: impl Fn(&mut Vec<Part>)) {
+/// The kernels' copy of the dataset's configuration, its listing's file, and the plan made from it.
+fn planned(data: &Path, work: &Path) -> (std::path::PathBuf, std::path::PathBuf, String) {
     let config = config_copy(data, &work.join("config"));
     let mut list = String::new();
     listing(data, data, &mut list);
     let listing_file = work.join("listing.txt");
     std::fs::write(&listing_file, &list).unwrap();
     let plan = String::from_utf8(kernel(&["plan"], &config, list.as_bytes())).unwrap();
+    (config, listing_file, plan)
+}
+
+/// Runs plan, parse (each file's bytes copied elsewhere first) and finalize into `out`, the
+/// parts handed over in the order `order` puts them.
+fn run_kernels(data: &Path, out: &Path, work: &Path, order: impl Fn(&mut Vec<Part>)) {
+    let (config, listing_file, plan) = planned(data, work);
     let mut parts = Vec::new();
     for line in plan.lines() {
         let (index, rel) = line.split_once('\t').unwrap();
@@ -225,12 +231,7 @@ fn run_distributed(
     buckets: u32,
     replicate: &dyn Fn(PartKind) -> bool,
 ) {
-    let config = config_copy(data, &work.join("config"));
-    let mut list = String::new();
-    listing(data, data, &mut list);
-    let listing_file = work.join("listing.txt");
-    std::fs::write(&listing_file, &list).unwrap();
-    let plan = String::from_utf8(kernel(&["plan"], &config, list.as_bytes())).unwrap();
+    let (config, listing_file, plan) = planned(data, work);
     let b = buckets.to_string();
     let (mut parts_list, mut routed) = (String::new(), Vec::new());
     for line in plan.lines() {
