@@ -157,6 +157,7 @@ const OUTPUTS: &[&str] = &[
     "truth_differences.csv",
     "truth_leaks.csv",
     "truth_details.csv",
+    "truth_citations.csv",
 ];
 
 fn prepare_out(out: &Path, force: bool) -> anyhow::Result<()> {

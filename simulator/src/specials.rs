@@ -105,6 +105,55 @@ impl SpecialKind {
     }
 }
 
+/// What a boundary case was built on, for one look-up of its verdict: the log row the verdict must
+/// cite in `role` (`session_start`, `session_end`, `content`, `owner`, `grant`, or `flip` for a
+/// row within the tolerance that flips it), or `None` where the case is built on there being
+/// no such row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planted {
+    pub role: &'static str,
+    pub row: Option<PlantedRow>,
+}
+
+/// A log row as the world holds it, at its true time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlantedRow {
+    Session {
+        session: u32,
+        ts: i64,
+        start: bool,
+    },
+    /// `ts`: `None` where the case does not fix which of the camera's binds it is.
+    Owner {
+        cam: u32,
+        account: u32,
+        ts: Option<i64>,
+        bind: bool,
+    },
+    Grant {
+        cam: u32,
+        account: u32,
+        ts: i64,
+        grant: bool,
+    },
+    Fill {
+        node: u16,
+        key: String,
+        ts: i64,
+    },
+}
+
+fn planted(role: &'static str, row: PlantedRow) -> Planted {
+    Planted {
+        role,
+        row: Some(row),
+    }
+}
+
+fn absent(role: &'static str) -> Planted {
+    Planted { role, row: None }
+}
+
 /// One planned boundary-case delivery. Its content is named by the row unless `origin` is `None`;
 /// then it is what `fills` (planned cache fills of `key` on `node`, in time order) left there.
 #[derive(Debug, Clone)]
@@ -118,6 +167,8 @@ pub struct Special {
     pub captured: Option<i64>,
     pub key: String,
     pub fills: Vec<Fill>,
+    /// The rows its verdict turns on (none for the `ok` cases, which are not cited).
+    pub why: Vec<Planted>,
 }
 
 impl Planner {
@@ -205,7 +256,15 @@ impl Planner {
             captured,
             key,
             fills: Vec::new(),
+            why: Vec::new(),
         });
+    }
+
+    /// Records why the special planned last comes out as it does.
+    fn why(&mut self, why: Vec<Planted>) {
+        if let Some(sp) = self.w.specials.last_mut() {
+            sp.why = why;
+        }
     }
 
     /// A fill planned for a boundary case, on a key ordinary traffic never uses.
@@ -267,6 +326,7 @@ impl Planner {
             captured: None,
             key,
             fills,
+            why: Vec::new(),
         });
     }
 
@@ -288,15 +348,25 @@ impl Planner {
                         let rts = ctrl(&mut self.rng, r);
                         // Ordinary traffic: account a before the re-auth, b after.
                         self.reauthenticate(s, b, r, rts);
+                        let reauth = PlantedRow::Session {
+                            session: s,
+                            ts: rts,
+                            start: true,
+                        };
                         if kind == SpecialKind::AmbiguousReauth {
                             let cam = self.w.accounts[b as usize].primary;
                             let cap = hit_time(&mut self.rng, r - 3);
                             self.special(kind, rts + 1000, s, cam, Some(cam), Some(cap));
+                            self.why(vec![
+                                planted("session_start", reauth.clone()),
+                                planted("flip", reauth),
+                            ]);
                         } else {
                             let cam = self.w.accounts[a as usize].primary;
                             let ts = hit_time(&mut self.rng, r + 5);
                             let cap = ts - self.rng.gen_range(500..2500);
                             self.special(kind, ts, s, cam, Some(cam), Some(cap));
+                            self.why(vec![planted("session_start", reauth)]);
                         }
                     }
                     SpecialKind::LeakAfterRevoke => {
@@ -304,10 +374,9 @@ impl Planner {
                         let grantee = self.other_account(owner);
                         let cam = self.w.accounts[owner as usize].primary;
                         let g = self.mid_tick();
-                        let events = vec![
-                            (ctrl(&mut self.rng, g - 300), true),
-                            (ctrl(&mut self.rng, g), false),
-                        ];
+                        let granted = ctrl(&mut self.rng, g - 300);
+                        let revoked = ctrl(&mut self.rng, g);
+                        let events = vec![(granted, true), (revoked, false)];
                         if !self.add_grant(cam, grantee, events, Some(g + 40)) {
                             continue;
                         }
@@ -315,6 +384,15 @@ impl Planner {
                         let ts = hit_time(&mut self.rng, g + 10);
                         let cap = ts - self.rng.gen_range(500..2500);
                         self.special(kind, ts, s, cam, Some(cam), Some(cap));
+                        self.why(vec![planted(
+                            "grant",
+                            PlantedRow::Grant {
+                                cam,
+                                account: grantee,
+                                ts: revoked,
+                                grant: false,
+                            },
+                        )]);
                     }
                     SpecialKind::LeakResaleClip => {
                         let Some((from, cam)) = self.sellable_cam() else {
@@ -328,6 +406,16 @@ impl Planner {
                         let before = tick - self.rng.gen_range(30..280);
                         let cap = hit_time(&mut self.rng, before);
                         self.special(kind, ts, s, cam, Some(cam), Some(cap));
+                        // Captured before the sale: the seller's bind, whenever it was.
+                        self.why(vec![planted(
+                            "owner",
+                            PlantedRow::Owner {
+                                cam,
+                                account: from,
+                                ts: None,
+                                bind: true,
+                            },
+                        )]);
                     }
                     SpecialKind::AmbiguousGrant | SpecialKind::AmbiguousRevoke => {
                         let owner = self.random_account();
@@ -351,6 +439,18 @@ impl Planner {
                             t - 1000
                         };
                         self.special(kind, ts, s, cam, Some(cam), Some(cap));
+                        let change = PlantedRow::Grant {
+                            cam,
+                            account: grantee,
+                            ts: t,
+                            grant: kind == SpecialKind::AmbiguousGrant,
+                        };
+                        // A grant just before t is the one in force; a revoke just after is not.
+                        let why = match kind == SpecialKind::AmbiguousGrant {
+                            true => vec![planted("grant", change.clone()), planted("flip", change)],
+                            false => vec![planted("flip", change)],
+                        };
+                        self.why(why);
                     }
                     SpecialKind::AmbiguousCapture | SpecialKind::OkAfterGap => {
                         let Some((from, cam)) = self.sellable_cam() else {
@@ -367,6 +467,15 @@ impl Planner {
                         let (s, _) = self.dedicated(to, bind_tick + 5, bind_tick + 30, false);
                         let ts = hit_time(&mut self.rng, bind_tick + 10);
                         self.special(kind, ts, s, cam, Some(cam), Some(bind_ts + 1000));
+                        if kind == SpecialKind::AmbiguousCapture {
+                            let bind = PlantedRow::Owner {
+                                cam,
+                                account: to,
+                                ts: Some(bind_ts),
+                                bind: true,
+                            };
+                            self.why(vec![planted("owner", bind.clone()), planted("flip", bind)]);
+                        }
                     }
                     SpecialKind::OkAfterStart => {
                         let a = self.random_account();
@@ -389,6 +498,20 @@ impl Planner {
                             start + ttl + 1000
                         };
                         self.special(kind, ts, s, cam, Some(cam), Some(cap));
+                        if kind == SpecialKind::NoSessionAfterTtl {
+                            // Never ended: the TTL closed the window, which no row states.
+                            self.why(vec![
+                                planted(
+                                    "session_start",
+                                    PlantedRow::Session {
+                                        session: s,
+                                        ts: start,
+                                        start: true,
+                                    },
+                                ),
+                                absent("session_end"),
+                            ]);
+                        }
                     }
                     SpecialKind::NoSessionOrphan => {
                         let a = self.random_account();
@@ -398,6 +521,7 @@ impl Planner {
                         let cap = ts - self.rng.gen_range(500..2500);
                         // Never logged: ids past every planned session (the planner stops adding sessions after this).
                         self.special(kind, ts, u32::MAX - orphan, cam, Some(cam), Some(cap));
+                        self.why(vec![absent("session_start")]);
                         orphan += 1;
                         let node = self.node_for(a);
                         if let Some(sp) = self.w.specials.last_mut() {
@@ -412,20 +536,38 @@ impl Planner {
                         if kind == SpecialKind::NoContent {
                             let cam = self.w.accounts[a as usize].primary;
                             self.special(kind, ts, s, cam, None, None);
+                            self.why(vec![absent("content")]);
                         } else {
                             let cam = PHANTOM_CAM_BASE + self.rng.gen_range(0..99_999);
                             let cap = ts - self.rng.gen_range(500..2500);
                             self.special(kind, ts, s, cam, Some(cam), Some(cap));
+                            self.why(vec![absent("owner")]);
                         }
                     }
                     SpecialKind::NoSessionAfterEnd => {
                         let a = self.random_account();
                         let t0 = self.mid_tick();
-                        let (s, _) = self.dedicated(a, t0, t0 + 20, false);
+                        let (s, start) = self.dedicated(a, t0, t0 + 20, false);
                         let cam = self.w.accounts[a as usize].primary;
                         let ts = hit_time(&mut self.rng, t0 + 25);
                         let cap = ts - self.rng.gen_range(500..2500);
                         self.special(kind, ts, s, cam, Some(cam), Some(cap));
+                        let session = |ts, start| PlantedRow::Session {
+                            session: s,
+                            ts,
+                            start,
+                        };
+                        let ended = self.w.sessions[s as usize]
+                            .events
+                            .iter()
+                            .find(|e| e.start.is_none())
+                            .map(|e| e.ts);
+                        if let Some(end) = ended {
+                            self.why(vec![
+                                planted("session_start", session(start, true)),
+                                planted("session_end", session(end, false)),
+                            ]);
+                        }
                     }
                     SpecialKind::OkGrantSurvivesResale => {
                         let Some((from, cam)) = self.sellable_cam() else {
@@ -479,6 +621,20 @@ impl Planner {
                             1000
                         };
                         self.cache_special(kind, t2 + after, s, node, own, fills);
+                        let key = self
+                            .w
+                            .specials
+                            .last()
+                            .map(|sp| sp.key.clone())
+                            .unwrap_or_default();
+                        let refill = PlantedRow::Fill { node, key, ts: t2 };
+                        let why = match kind == SpecialKind::AmbiguousRefill {
+                            true => {
+                                vec![planted("content", refill.clone()), planted("flip", refill)]
+                            }
+                            false => vec![planted("content", refill)],
+                        };
+                        self.why(why);
                     }
                     SpecialKind::OkServerClockSkew => {
                         let slow = self.node_named(SLOW_SERVER.0, true);

@@ -13,8 +13,9 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::rows::LogKind;
+use super::specials::{Planted, PlantedRow};
 use super::timefmt::utc;
-use super::world::{account_name, Special, SpecialKind, World};
+use super::world::{account_name, cam_name, session_name, Special, SpecialKind, World};
 
 /// An object the platform stored or sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -278,6 +279,8 @@ pub struct TruthAcc {
     last: Option<i64>,
     leaks_csv: BufWriter<File>,
     details_csv: BufWriter<File>,
+    /// Per planned boundary case, the rows its verdict turns on ([`crate::specials::Planted`]).
+    why_csv: BufWriter<File>,
     /// `--real-logs`: the deliveries whose verdict differs from the contract form's, and why.
     differences_csv: Option<BufWriter<File>>,
     /// How many rows `differences_csv` has.
@@ -298,6 +301,8 @@ impl TruthAcc {
             details_csv,
             "request_id,class,cause,recipient_account,subject_account"
         )?;
+        let mut why_csv = BufWriter::new(File::create(root.join("truth_citations.csv"))?);
+        writeln!(why_csv, "request_id,cause,role,log,key,ts,event")?;
         let differences_csv = if differences {
             let mut w = BufWriter::new(File::create(root.join("truth_differences.csv"))?);
             writeln!(
@@ -323,6 +328,7 @@ impl TruthAcc {
             last: None,
             leaks_csv,
             details_csv,
+            why_csv,
             differences_csv,
             differences: 0,
             by_cause: BTreeMap::new(),
@@ -389,6 +395,62 @@ impl TruthAcc {
         Ok(())
     }
 
+    /// Records the rows planned boundary case `request_id` (of kind `cause`) turns on, one line
+    /// per role: the row as log, key (`session`; `cam/account` for ownership; `node/key` for the
+    /// cache), true time and event, all empty where the case is built on there being none.
+    pub fn record_why(
+        &mut self,
+        request_id: &str,
+        cause: &str,
+        why: &[Planted],
+        w: &World,
+    ) -> anyhow::Result<()> {
+        for p in why {
+            let (log, key, ts, event) = match &p.row {
+                None => ("", String::new(), None, ""),
+                Some(PlantedRow::Session { session, ts, start }) => (
+                    "sessions",
+                    session_name(*session),
+                    Some(*ts),
+                    if *start { "start" } else { "end" },
+                ),
+                Some(PlantedRow::Owner {
+                    cam,
+                    account,
+                    ts,
+                    bind,
+                }) => (
+                    "ownership",
+                    format!("{}/{}", cam_name(*cam), account_name(*account)),
+                    *ts,
+                    if *bind { "bind" } else { "unbind" },
+                ),
+                Some(PlantedRow::Grant {
+                    cam,
+                    account,
+                    ts,
+                    grant,
+                }) => (
+                    "ownership",
+                    format!("{}/{}", cam_name(*cam), account_name(*account)),
+                    Some(*ts),
+                    if *grant { "grant" } else { "revoke" },
+                ),
+                Some(PlantedRow::Fill { node, key, ts }) => {
+                    let node = w.nodes.get(*node as usize).map_or("", |n| n.name.as_str());
+                    ("cache", format!("{node}/{key}"), Some(*ts), "fill")
+                }
+            };
+            let ts = ts.map(|t| t.to_string()).unwrap_or_default();
+            writeln!(
+                self.why_csv,
+                "{request_id},{cause},{},{log},{key},{ts},{event}",
+                p.role
+            )?;
+        }
+        Ok(())
+    }
+
     /// The expected `summary.json`.
     pub fn summary(&self, rows: &BTreeMap<LogKind, RowCounts>) -> Value {
         let mut r = serde_json::Map::new();
@@ -451,6 +513,7 @@ impl TruthAcc {
         }
         self.leaks_csv.flush()?;
         self.details_csv.flush()?;
+        self.why_csv.flush()?;
         Ok(())
     }
 }

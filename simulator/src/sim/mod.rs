@@ -90,6 +90,8 @@ struct Del {
     cause: &'static str,
     /// The account the simulation sent it to (`None` for planned boundary cases).
     meant_for: Option<u32>,
+    /// The planned boundary case it is, by index into the world's specials.
+    special: Option<usize>,
 }
 
 impl Del {
@@ -463,6 +465,7 @@ impl Sim<'_> {
             loss10,
             cause: "normal",
             meant_for: Some(act.account),
+            special: None,
         };
         if x < mix.still + mix.page {
             let (cam, key, max_age) = if x < mix.still {
@@ -597,6 +600,7 @@ impl Sim<'_> {
             loss10,
             cause: sp.kind.name(),
             meant_for: None,
+            special: Some(i),
         }
     }
 
@@ -641,6 +645,10 @@ impl Sim<'_> {
         let planned = planned || (differs && self.snapshots.is_some());
         self.truth
             .record(&rid, d.ts, d.viewed, &shown, d.cause, planned)?;
+        if let (Some(i), false) = (d.special, differs) {
+            self.truth
+                .record_why(&rid, d.cause, &w.specials[i].why, w)?;
+        }
         let node = &w.nodes[d.node as usize];
         let row = vec![
             Val::Ts(d.ts - self.clocks.server[d.node as usize]),
