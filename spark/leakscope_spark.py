@@ -8,9 +8,10 @@ mapInArrow, `parse` and `route` (one input file per call), then `dedup`, `conten
 run it here and on a cluster.
 
     python spark/leakscope_spark.py analyze <dataset> --out <dir> [--master URL] [--partitions N]
-        [--mapping FILE] [--strict] [--force] [--pseudonymize KEYFILE] [--binary PATH]
+        [--mapping FILE] [--strict] [--force] [--pseudonymize KEYFILE] [--export LIST] [--binary PATH]
 """
 
+import atexit
 import argparse
 import json
 import os
@@ -71,6 +72,7 @@ def parse_args(argv):
     a.add_argument("--strict", action="store_true")
     a.add_argument("--force", action="store_true")
     a.add_argument("--pseudonymize", metavar="KEYFILE")
+    a.add_argument("--export", metavar="LIST", help="exports besides the outputs, as for `leakscope analyze --export`")
     a.add_argument("--binary", help="the leakscope binary (default: $LEAKSCOPE_BIN, else leakscope on PATH)")
     a.add_argument("--driver-memory", default="2g", help="the driver JVM's heap (default 2g)")
     a.add_argument("--stage", help="where the executors put each file's parts, a folder every executor and the "
@@ -494,7 +496,20 @@ def spark_session(args):
          .config("spark.executorEnv.POLARS_MAX_THREADS", "1"))
     if loopback:
         b = b.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-    return b.getOrCreate()
+    session = b.getOrCreate()
+    if args.master.startswith("local-cluster"):
+        # Its in-process workers keep each executor's folder (the shipped binary, 450 MB for a
+        # debug build, and its logs) under SPARK_HOME/work, inside the venv, and never remove
+        # them: 7 GB a test run. They go when the session does.
+        atexit.register(remove_app_folder, session.sparkContext.applicationId)
+    return session
+
+
+def remove_app_folder(app_id):
+    """Removes a local-cluster application's executor folders, once its session is stopped."""
+    from pyspark.find_spark_home import _find_spark_home
+
+    shutil.rmtree(os.path.join(_find_spark_home(), "work", app_id), ignore_errors=True)
 
 
 def analyze(args, spark=None):
@@ -558,7 +573,10 @@ def analyze(args, spark=None):
                 kernel_seconds = {k: round(v.value, 1) for k, v in seconds.items()}
             finally:
                 if own:
+                    app_id = spark.sparkContext.applicationId
                     spark.stop()
+                    if args.master.startswith("local-cluster"):
+                        remove_app_folder(app_id)
             buckets = [r["bucket"] for r in verdicts]
             if len(set(buckets)) != len(buckets):
                 raise KernelError(3, f"bug in leakscope-spark: a bucket's verdicts twice ({sorted(buckets)})")
@@ -584,6 +602,7 @@ def analyze(args, spark=None):
             finalize += ["--strict"] if args.strict else []
             finalize += ["--force"] if args.force else []
             finalize += ["--pseudonymize", os.path.abspath(args.pseudonymize)] if args.pseudonymize else []
+            finalize += ["--export", args.export] if args.export else []
             cmd = [binary] + (["--quiet"] if args.quiet else []) + ["kernel", *finalize]
             done = subprocess.run(cmd, stderr=subprocess.PIPE)
             sys.stderr.write(shown(done.stderr.decode("utf-8", "replace")))

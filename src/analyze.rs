@@ -13,7 +13,7 @@ use crate::load::cache_log::CacheLog;
 use crate::load::runs::{Merge, SpilledDeliveries};
 use crate::load::{load_streaming, LoadOptions, LoadedDataset};
 use crate::outputs::Staging;
-use crate::report::{Outcome, ReportOptions, RowTables};
+use crate::report::{Exports, Outcome, ReportOptions, RowTables};
 use crate::schema::Kind;
 use crate::sink::{BlockSink, ClassifiedBlock};
 use crate::stages::StageClock;
@@ -36,6 +36,8 @@ pub struct AnalyzeOptions {
     pub block_rows: usize,
     /// Replace an output folder that holds another dataset's outputs.
     pub force: bool,
+    /// The exports for other tools to write besides the outputs.
+    pub exports: Exports,
 }
 
 /// Everything a run produced, before it is written out.
@@ -166,8 +168,9 @@ fn run(
             Some(out) => {
                 std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
                 let (tx, rx) = std::sync::mpsc::sync_channel::<OwnedBlock>(1);
+                let files = loaded.file_paths();
                 let writer = scope.spawn(move || {
-                    let mut tables = RowTables::new(out);
+                    let mut tables = RowTables::new(out, files);
                     for b in rx {
                         tables.add(&b.view())?;
                     }
@@ -296,6 +299,7 @@ impl AnalyzeOptions {
             command_line: &self.command_line,
             pseudonymize: self.pseudonymize.as_ref(),
             timings_in_manifest: self.timings_in_manifest,
+            exports: self.exports,
         }
     }
 }

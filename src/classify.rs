@@ -8,14 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::codes::{Codes, Dictionary};
 use crate::intervals::Timelines;
-use crate::join::{Content, Resolved, SHIFT_EARLIER, SHIFT_LATER, SHIFT_NONE};
+use crate::join::{Content, Resolved, SHIFT_NONE};
 use crate::table::{Table, Text};
 use crate::timeline::TimelineError;
-use crate::verdict::{decide, decide_between, ContentSource, Verdict};
+use crate::verdict::{ContentSource, Verdict};
 
 /// Turns the look-ups of deliveries `rows` (one [`Resolved`] per row, in row order) into one
-/// verdict per delivery, its class decided by [`decide`] (and [`decide_between`] where owners
-/// come from registry snapshots). Identifiers come back from the
+/// verdict per delivery, its class decided by [`crate::verdict::decide`] (and
+/// [`crate::verdict::decide_between`] where owners come from registry snapshots). Identifiers come back from the
 /// timelines' codes; content the delivery named itself keeps the delivery's own origin and object.
 pub fn classify(
     resolved: &[Resolved],
@@ -81,17 +81,11 @@ pub fn evidence(
     })
 }
 
-/// The verdict of one delivery from its look-ups, decided by [`decide`] (and
-/// [`decide_between`] where owners come from registry snapshots), with the evidence of its
-/// content; accounts come back from `codes`.
+/// The verdict of one delivery from its look-ups, decided by [`Resolved::decision`], with the
+/// evidence of its content and the rows it cites; accounts come back from `codes`.
 pub fn verdict(r: &Resolved, content: Evidence, codes: &Codes) -> Result<Verdict, TimelineError> {
     let now = &r.at[SHIFT_NONE];
-    let decision = decide_between(
-        decide(now, &r.at[SHIFT_EARLIER], &r.at[SHIFT_LATER]),
-        r.other
-            .as_ref()
-            .map(|o| decide(&o[SHIFT_NONE], &o[SHIFT_EARLIER], &o[SHIFT_LATER])),
-    );
+    let decision = r.decision();
     Ok(Verdict {
         class: decision.class(),
         missing: decision.missing(),
@@ -105,6 +99,7 @@ pub fn verdict(r: &Resolved, content: Evidence, codes: &Codes) -> Result<Verdict
         fill_ts: content.fill_ts,
         config_version: content.config,
         granted: now.granted,
+        cites: r.cites.clone(),
     })
 }
 

@@ -102,12 +102,13 @@ fn fold_request_ids(
 }
 
 /// Folds each run of copies in `sorted`, where copies sit side by side, into one: the copy of
-/// the first file (`file`) stays, and every other copy is charged to its file in `dup_per_file`.
+/// the first file and line (`file`) stays, so that which copy a citation names never depends on
+/// input order, and every other copy is charged to its file in `dup_per_file`.
 /// `copies` says whether an item is a copy of the first of the run so far.
 pub fn fold_copies<T: Copy>(
     sorted: &mut Vec<T>,
     copies: impl Fn(&T, &T) -> bool,
-    file: impl Fn(&T) -> u32,
+    file: impl Fn(&T) -> (u32, u64),
     dup_per_file: &mut [u64],
 ) {
     let n = sorted.len();
@@ -124,7 +125,7 @@ pub fn fold_copies<T: Copy>(
             }
         }
         for i in (read..end).filter(|&i| i != kept) {
-            dup_per_file[file(&sorted[i]) as usize] += 1;
+            dup_per_file[file(&sorted[i]).0 as usize] += 1;
         }
         sorted[write] = sorted[kept];
         write += 1;
@@ -186,7 +187,7 @@ mod tests {
         // (value, file): copies share the value.
         let mut v = vec![(1, 2), (1, 0), (1, 1), (2, 3), (3, 1), (3, 1)];
         let mut dups = vec![0; 4];
-        fold_copies(&mut v, |a, b| a.0 == b.0, |x| x.1, &mut dups);
+        fold_copies(&mut v, |a, b| a.0 == b.0, |x| (x.1, 0), &mut dups);
         assert_eq!(v, vec![(1, 0), (2, 3), (3, 1)]);
         assert_eq!(dups, vec![0, 2, 1, 0]);
     }

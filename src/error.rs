@@ -28,6 +28,10 @@ pub enum Error {
     },
     #[error("{}: {reason}", path.display())]
     Output { path: PathBuf, reason: String },
+    /// An explanation that cannot be given from a run's outputs: the delivery is not there, or
+    /// an input file no longer matches the manifest.
+    #[error("{}: {reason}", path.display())]
+    Explain { path: PathBuf, reason: String },
     /// A broken invariant of ours. It says so in one line, naming what we were doing; the
     /// dependency's own text (a query plan, say) is kept in `detail` for `--verbose`, never shown.
     #[error("bug in leakscope: {what}; please report it with the command that showed it")]

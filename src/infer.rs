@@ -71,6 +71,7 @@ impl Inference {
                 fetched,
                 object.str(i),
                 captured,
+                d.source[i],
             )?;
             self.fills += 1;
             if !self.nodes.contains(&**n) {

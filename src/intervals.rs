@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
+use crate::cite::Cite;
 use crate::codes::{Codes, Dictionary, Pairs, UNKNOWN};
 use crate::load::cache_log::CacheEvent;
 pub use crate::load::cache_log::{CacheEntry, CacheLog, Fills};
@@ -60,6 +61,8 @@ pub struct SessionWindow {
     /// The window is open before this instant.
     pub end: i64,
     pub account: u32,
+    /// The `end` event that closed it; [`Cite::NONE`] when the TTL did.
+    pub end_cite: Cite,
 }
 
 /// What a cache key holds from one event on: fill i of [`Timelines::fills`], or nothing (an
@@ -176,38 +179,61 @@ fn row32(i: usize) -> Result<u32, TimelineError> {
     u32::try_from(i).map_err(|_| TimelineError::TooManyEvents)
 }
 
-/// Calls `emit(start, end, account)` for each window of one session, from its events in time
-/// order: one window per `start`, running to the first `end` at or after it or the TTL, whichever
-/// comes first; of starts in one millisecond the greatest account wins.
+/// One window of a session, with the rows that opened and closed it.
+#[derive(Debug, Clone, Copy)]
+struct Window<A> {
+    start: i64,
+    end: i64,
+    account: A,
+    start_cite: Cite,
+    /// [`Cite::NONE`] when the TTL closed it.
+    end_cite: Cite,
+}
+
+/// Calls `emit` for each window of one session, from its events in time order: one window per
+/// `start`, running to the first `end` at or after it or the TTL, whichever comes first; of
+/// starts in one millisecond the greatest account wins, stated by the first row that names it.
 fn windows_of<A: Ord + Copy>(
-    events: impl Iterator<Item = (i64, SessionEvent, Option<A>)> + Clone,
+    events: impl Iterator<Item = (i64, SessionEvent, Option<A>, Cite)> + Clone,
     ttl_ms: i64,
-    mut emit: impl FnMut(i64, i64, A),
+    mut emit: impl FnMut(Window<A>),
 ) {
-    let ends: Vec<i64> = events
+    let ends: Vec<(i64, Cite)> = events
         .clone()
         .filter(|e| e.1 == SessionEvent::End)
-        .map(|e| e.0)
+        .map(|e| (e.0, e.3))
         .collect();
-    let mut window = |(start, account): (i64, A)| {
-        let mut end = start.saturating_add(ttl_ms);
-        if let Some(&e) = ends.get(ends.partition_point(|&e| e < start)) {
-            end = end.min(e);
-        }
-        emit(start, end, account);
+    let mut window = |(start, account, start_cite): (i64, A, Cite)| {
+        let ttl_end = start.saturating_add(ttl_ms);
+        let (end, end_cite) = match ends.get(ends.partition_point(|e| e.0 < start)) {
+            Some(&(e, cite)) if e <= ttl_end => (e, cite),
+            _ => (ttl_end, Cite::NONE),
+        };
+        emit(Window {
+            start,
+            end,
+            account,
+            start_cite,
+            end_cite,
+        });
     };
-    let mut pending: Option<(i64, A)> = None;
-    for (ts, e, account) in events {
+    let mut pending: Option<(i64, A, Cite)> = None;
+    for (ts, e, account, cite) in events {
         let (SessionEvent::Start, Some(a)) = (e, account) else {
             continue;
         };
         match pending {
-            Some((t, b)) if t == ts => pending = Some((ts, a.max(b))),
+            Some((t, b, c)) if t == ts => {
+                pending = Some(match a > b {
+                    true => (ts, a, cite),
+                    false => (ts, b, c),
+                })
+            }
             Some(p) => {
                 window(p);
-                pending = Some((ts, a));
+                pending = Some((ts, a, cite));
             }
-            None => pending = Some((ts, a)),
+            None => pending = Some((ts, a, cite)),
         }
     }
     if let Some(p) = pending {
@@ -223,23 +249,27 @@ pub fn session_intervals(t: &Table, ttl_ms: i64) -> Vec<SessionInterval> {
         t.enums::<SessionEvent>("event"),
         t.text("account_id"),
     );
-    type Event<'a> = (i64, SessionEvent, Option<&'a str>);
+    type Event<'a> = (i64, SessionEvent, Option<&'a str>, Cite);
     let mut by_session: BTreeMap<&str, Vec<Event>> = BTreeMap::new();
     for i in 0..t.len() {
         let (Some(ts), Some(s), Some(e)) = (ts[i], sid.str(i), ev[i]) else {
             continue;
         };
-        by_session.entry(s).or_default().push((ts, e, acct.str(i)));
+        // The windows listed here carry no cites, so ties within a millisecond may come in any order.
+        by_session
+            .entry(s)
+            .or_default()
+            .push((ts, e, acct.str(i), Cite::NONE));
     }
     let mut out = Vec::new();
     for (s, mut events) in by_session {
         events.sort_unstable_by_key(|e| e.0);
-        windows_of(events.into_iter(), ttl_ms, |start, end, account| {
+        windows_of(events.into_iter(), ttl_ms, |w| {
             out.push(SessionInterval {
                 session_id: s.to_string(),
-                start,
-                end,
-                account: account.to_string(),
+                start: w.start,
+                end: w.end,
+                account: w.account.to_string(),
             })
         });
     }
@@ -269,22 +299,30 @@ fn session_timeline(
     }
     drop(session_code);
     events.par_sort_unstable();
-    let mut windows: Vec<(u32, i64, i64, &Text)> = Vec::new();
+    let cites = t
+        .source
+        .iter()
+        .map(|&s| Cite::of(s))
+        .collect::<Result<Vec<Cite>, _>>()?;
+    let mut windows: Vec<(u32, Window<&Text>)> = Vec::new();
     for group in events.chunk_by(|a, b| a.0 == b.0) {
         let session = group[0].0;
         let of_session = group.iter().filter_map(|&(_, ts, i)| {
             let i = i as usize;
-            Some((ts, ev[i]?, acct.get(i)))
+            Some((ts, ev[i]?, acct.get(i), cites[i]))
         });
-        windows_of(of_session, ttl_ms, |start, end, account| {
-            windows.push((session, start, end, account))
-        });
+        windows_of(of_session, ttl_ms, |w| windows.push((session, w)));
     }
     drop(events);
     let mut coded = Vec::with_capacity(windows.len());
-    for (s, start, end, account) in windows {
-        let account = codes.accounts.code(account)?;
-        coded.push((s, start, SessionWindow { end, account }));
+    for (s, w) in windows {
+        let account = codes.accounts.code(w.account)?;
+        let window = SessionWindow {
+            end: w.end,
+            account,
+            end_cite: w.end_cite,
+        };
+        coded.push((s, w.start, window, w.start_cite));
     }
     Timeline::from_sorted(codes.sessions.len(), coded)
 }
@@ -314,9 +352,18 @@ fn owner_timeline(t: &Table, codes: &mut Codes) -> Result<Timeline<Option<u32>>,
     };
     let mut changes = Vec::new();
     for group in events.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
-        let winner = group.iter().map(|e| owner_of(e.2)).max().flatten();
-        let owner = winner.map(|a| codes.accounts.code(a)).transpose()?;
-        changes.push((group[0].0, group[0].1, owner));
+        // The first row, in row order, of those naming the winner states the change.
+        let mut winner = &group[0];
+        for e in &group[1..] {
+            if owner_of(e.2) > owner_of(winner.2) {
+                winner = e;
+            }
+        }
+        let owner = owner_of(winner.2)
+            .map(|a| codes.accounts.code(a))
+            .transpose()?;
+        let cite = Cite::of(t.source[winner.2 as usize])?;
+        changes.push((group[0].0, group[0].1, owner, cite));
     }
     Timeline::from_sorted(codes.streams.len(), changes)
 }
@@ -330,7 +377,9 @@ fn grant_timeline(t: &Table, codes: &mut Codes) -> Result<(Timeline<bool>, Pairs
         t.enums::<OwnershipEvent>("event"),
     );
     let mut pairs = Pairs::default();
-    let mut events: Vec<(u32, i64, bool)> = Vec::new();
+    // A revoke sorts before a grant of the same millisecond: the first event of each is the one
+    // in force, and the row that states it.
+    let mut events: Vec<(u32, i64, bool, u32)> = Vec::new();
     for i in 0..t.len() {
         let (Some(ts), Some(s), Some(a), Some(e)) = (ts[i], stream.get(i), acct.get(i), ev[i])
         else {
@@ -342,12 +391,14 @@ fn grant_timeline(t: &Table, codes: &mut Codes) -> Result<(Timeline<bool>, Pairs
             OwnershipEvent::Bind | OwnershipEvent::Unbind => continue,
         };
         let pair = pairs.id(codes.streams.code(s)?, codes.accounts.code(a)?)?;
-        events.push((pair, ts, granted));
+        events.push((pair, ts, granted, row32(i)?));
     }
     events.par_sort_unstable();
-    let changes = events
-        .chunk_by(|a, b| (a.0, a.1) == (b.0, b.1))
-        .map(|g| (g[0].0, g[0].1, g.iter().all(|e| e.2)));
+    let mut changes = Vec::new();
+    for g in events.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+        let cite = Cite::of(t.source[g[0].3 as usize])?;
+        changes.push((g[0].0, g[0].1, g[0].2, cite));
+    }
     Ok((Timeline::from_sorted(pairs.len(), changes)?, pairs))
 }
 
@@ -391,16 +442,24 @@ fn cache_timeline(log: &CacheLog) -> Result<Timeline<Held>, TimelineError> {
                 w = e;
             }
         }
-        timeline.push(w.slot, w.ts, w.fill().map_or(Held::NOTHING, Held))?;
+        timeline.push(
+            w.slot,
+            w.ts,
+            w.fill().map_or(Held::NOTHING, Held),
+            log.cite(w)?,
+        )?;
     }
     timeline.finish()
 }
 
 /// Purges of every key (`*`), keyed by cache node.
 fn purge_timeline(log: &CacheLog) -> Result<Timeline<()>, TimelineError> {
-    let mut purges: Vec<(u32, i64)> = log.purges.iter().map(|p| (p.node, p.ts)).collect();
-    purges.dedup();
-    Timeline::from_sorted(log.nodes.len(), purges.into_iter().map(|(n, t)| (n, t, ())))
+    // Purges are sorted by node, time and digest; the first of a millisecond states it.
+    let mut purges = Vec::with_capacity(log.purges.len());
+    for p in log.purges.chunk_by(|a, b| (a.node, a.ts) == (b.node, b.ts)) {
+        purges.push((p[0].node, p[0].ts, (), p[0].cite()?));
+    }
+    Timeline::from_sorted(log.nodes.len(), purges)
 }
 
 #[cfg(test)]

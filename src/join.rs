@@ -13,12 +13,13 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use crate::cite::Cited;
 use crate::codes::UNKNOWN;
-use crate::intervals::Timelines;
+use crate::intervals::{SessionWindow, Timelines};
 use crate::snapshots::Doubt;
 use crate::table::Table;
 use crate::timeline::Events;
-use crate::verdict::Lookup;
+use crate::verdict::{decide, decide_between, Citations, Decision, Flip, Lookup};
 
 /// The look-ups of one delivery at t − tolerance, t and t + tolerance, in that order.
 pub const SHIFT_EARLIER: usize = 0;
@@ -37,6 +38,23 @@ pub struct Resolved {
     /// taken from the later snapshot (`ownership_snapshots`); `None` when none falls between.
     /// Boxed: rare, and a block holds hundreds of thousands of these.
     pub other: Option<Box<[Lookup<u32>; 3]>>,
+    /// The rows behind the look-ups, for a delivery whose class is not `ok`; boxed, as rare.
+    pub cites: Option<Box<Citations>>,
+}
+
+impl Resolved {
+    /// The class of the delivery with its reason, by [`decide`] (and [`decide_between`] where
+    /// owners come from registry snapshots).
+    pub fn decision(&self) -> Decision {
+        decision(&self.at, self.other.as_deref())
+    }
+}
+
+fn decision(at: &[Lookup<u32>; 3], other: Option<&[Lookup<u32>; 3]>) -> Decision {
+    decide_between(
+        decide(&at[SHIFT_NONE], &at[SHIFT_EARLIER], &at[SHIFT_LATER]),
+        other.map(|o| decide(&o[SHIFT_NONE], &o[SHIFT_EARLIER], &o[SHIFT_LATER])),
+    )
 }
 
 /// Where a delivery's content at t came from.
@@ -110,6 +128,7 @@ impl Resolved {
             at: [none; 3],
             content: None,
             other: None,
+            cites: None,
         }
     }
 }
@@ -133,6 +152,15 @@ pub struct Found {
     pub content: Content,
 }
 
+/// Step 2's answers at t − tolerance, t and t + tolerance, with the cache log row in force at
+/// each: the fill held, or the evict or purge that emptied the key; `None` where the delivery
+/// named its own origin or the key has no row before the instant.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Contents {
+    pub found: [Option<Found>; 3],
+    pub cites: [Option<Cited>; 3],
+}
+
 /// The instants a delivery at `t` is looked up at: t − tolerance, t, t + tolerance.
 fn instants(t: i64, tolerance_ms: i64) -> [i64; 3] {
     [-tolerance_ms, 0, tolerance_ms].map(|d| t.saturating_add(d))
@@ -141,17 +169,15 @@ fn instants(t: i64, tolerance_ms: i64) -> [i64; 3] {
 /// Step 2 alone for deliveries `rows`, one per row in row order: the content found at each of
 /// the three instants. With [`resolve_found`] it gives what [`resolve`] gives; a cluster runs the
 /// two where the cache and the sessions of a delivery are, apart.
-pub fn contents(
-    d: &Table,
-    rows: Range<usize>,
-    tl: &Timelines,
-    tolerance_ms: i64,
-) -> Vec<[Option<Found>; 3]> {
+pub fn contents(d: &Table, rows: Range<usize>, tl: &Timelines, tolerance_ms: i64) -> Vec<Contents> {
     coded(d, rows, tl)
         .into_par_iter()
         .map(|delivery| match delivery {
             Some(delivery) => delivery.content(tl, &instants(delivery.t, tolerance_ms)),
-            None => [None; 3],
+            None => Contents {
+                found: [None; 3],
+                cites: [None; 3],
+            },
         })
         .collect()
 }
@@ -159,11 +185,11 @@ pub fn contents(
 impl Delivery {
     fn resolve(&self, tl: &Timelines, tolerance_ms: i64) -> Resolved {
         let found = self.content(tl, &instants(self.t, tolerance_ms));
-        resolve_found(tl, self.t, self.session, found, tolerance_ms)
+        resolve_found(tl, self.t, self.session, &found, tolerance_ms)
     }
 
     /// Step 2, content, at each of the instants `at`.
-    fn content(&self, tl: &Timelines, at: &[i64; 3]) -> [Option<Found>; 3] {
+    fn content(&self, tl: &Timelines, at: &[i64; 3]) -> Contents {
         // Step 2, content from the cache: the latest fill, evict or purge of (cache_node,
         // cache_key) at or before t+d, unless a purge of `*` on the node came after it...
         let cache = match tl.slots.get(self.node, self.key) {
@@ -180,7 +206,7 @@ impl Delivery {
             (!after_fill).then_some((j, fill))
         };
         // ...step 2, which content: the delivery's own origin where it names one, else the cache's.
-        std::array::from_fn(|k| match self.named {
+        let found = std::array::from_fn(|k| match self.named {
             Some((origin, capture_ts)) => Some(Found {
                 origin: Some(origin),
                 capture_ts,
@@ -198,7 +224,20 @@ impl Delivery {
                     },
                 }
             }),
-        })
+        });
+        // The row in force: the key's latest event, or the node's purge that came after it. A
+        // purge of a key that never held anything emptied nothing, and is not cited.
+        let cites = std::array::from_fn(|k| {
+            if self.named.is_some() {
+                return None;
+            }
+            match (entries[k], purged[k]) {
+                (Some(j), Some(p)) if purges.ts(p) > cache.ts(j) => cited(&purges, Some(p)),
+                (Some(j), _) => cited(&cache, Some(j)),
+                (None, _) => None,
+            }
+        });
+        Contents { found, cites }
     }
 }
 
@@ -208,9 +247,10 @@ pub fn resolve_found(
     tl: &Timelines,
     t: i64,
     session: u32,
-    found: [Option<Found>; 3],
+    contents: &Contents,
     tolerance_ms: i64,
 ) -> Resolved {
+    let found = &contents.found;
     let shifts = [-tolerance_ms, 0, tolerance_ms];
     let at = instants(t, tolerance_ms);
 
@@ -230,24 +270,25 @@ pub fn resolve_found(
         let owners = tl.owners.events(f.origin?);
         Some((owners.latest(f.capture_ts), owners))
     });
-    let subject: [Option<u32>; 3] = std::array::from_fn(|k| {
+    let owner_event: [Option<(Events<'_, Option<u32>>, usize)>; 3] = std::array::from_fn(|k| {
         let f = found[k]?;
         let origin = f.origin?;
         let when = f.capture_ts.saturating_add(shifts[k]);
-        let (owners, i) = match owner_now {
+        match owner_now {
             Some((now, owners)) if Some(origin) == origin_now => {
-                (owners, owners.latest_from(now, when))
+                Some((owners, owners.latest_from(now, when)?))
             }
             _ => {
                 let owners = tl.owners.events(origin);
-                (owners, owners.latest(when))
+                Some((owners, owners.latest(when)?))
             }
-        };
-        *owners.state(i?)
+        }
     });
+    let subject: [Option<u32>; 3] =
+        std::array::from_fn(|k| owner_event[k].and_then(|(owners, i)| *owners.state(i)));
     // ...and, from registry snapshots, the other owner where the change between two of them
     // may lie on either side of the capture-time look-up.
-    let other_subject: [Option<Option<u32>>; 3] = std::array::from_fn(|k| {
+    let other_subject: [Option<(Option<u32>, Option<Cited>)>; 3] = std::array::from_fn(|k| {
         if tl.owner_doubt.is_empty() {
             return None;
         }
@@ -268,51 +309,125 @@ pub fn resolve_found(
         tl.grant_pairs.get(o, r)
     };
     let pairs: [Option<u32>; 3] = std::array::from_fn(pair);
-    let granted = |k: usize| -> bool {
-        let Some(pair) = pairs[k] else {
-            return false;
-        };
-        let grants = tl.grants.events(pair);
-        grants.latest(at[k]).is_some_and(|g| *grants.state(g))
-    };
+    let grant_event: [Option<(Events<'_, bool>, usize)>; 3] = std::array::from_fn(|k| {
+        let grants = tl.grants.events(pairs[k]?);
+        Some((grants, grants.latest(at[k])?))
+    });
     // ...and, from registry snapshots, the other grant where the change between two of them
     // may lie on either side of t+d.
-    let other_grant: [Option<bool>; 3] = std::array::from_fn(|k| {
+    let other_grant: [Option<(bool, Option<Cited>)>; 3] = std::array::from_fn(|k| {
         if tl.grant_doubt.is_empty() {
             return None;
         }
         doubted(&tl.grant_doubt.events(pairs[k]?), at[k])
     });
 
-    let at: [Lookup<u32>; 3] = std::array::from_fn(|k| Lookup {
+    let looked: [Lookup<u32>; 3] = std::array::from_fn(|k| Lookup {
         recipient: recipient[k],
         content: found[k].is_some_and(|f| f.origin.is_some()),
         subject: subject[k],
-        granted: granted(k),
+        granted: grant_event[k].is_some_and(|(grants, g)| *grants.state(g)),
     });
     let in_doubt =
         other_subject.iter().any(Option::is_some) || other_grant.iter().any(Option::is_some);
     let other = in_doubt.then(|| {
         Box::new(std::array::from_fn(|k| Lookup {
-            subject: other_subject[k].unwrap_or(at[k].subject),
-            granted: other_grant[k].unwrap_or(at[k].granted),
-            ..at[k]
+            subject: other_subject[k].map_or(looked[k].subject, |o| o.0),
+            granted: other_grant[k].map_or(looked[k].granted, |o| o.0),
+            ..looked[k]
         }))
     });
+
+    let decision = decision(&looked, other.as_deref());
+    let cites = (decision != Decision::Ok).then(|| {
+        let window = windows[SHIFT_NONE];
+        // For a flip, the rows whose answers differ between t and the shifted instant on the same
+        // key: of the two answers, the later one's row, which lies within the tolerance of t.
+        let mut flips = Vec::new();
+        let shifted: &[usize] = match decision.flip() {
+            Some(Flip::Earlier) => &[SHIFT_EARLIER],
+            Some(Flip::Later) => &[SHIFT_LATER],
+            Some(Flip::Both) => &[SHIFT_EARLIER, SHIFT_LATER],
+            Some(Flip::BetweenSnapshots) | None => &[],
+        };
+        for &k in shifted {
+            let later = if k == SHIFT_EARLIER { SHIFT_NONE } else { k };
+            if windows[k] != window {
+                flips.extend(cited(&sessions, windows[later]));
+            } else if recipient[k] != recipient[SHIFT_NONE] {
+                flips.extend(windows[k].and_then(|i| window_end(&sessions, i)));
+            }
+            if contents.cites[k] != contents.cites[SHIFT_NONE] {
+                flips.extend(contents.cites[later]);
+            }
+            // An owner or grant of another stream or pair is no change within the tolerance:
+            // the content that brought it is.
+            let origin = |k: usize| found[k].and_then(|f| f.origin);
+            let owner_at = |k: usize| owner_event[k].map(|(e, i)| e.global(i));
+            if origin(k) == origin(SHIFT_NONE) && owner_at(k) != owner_at(SHIFT_NONE) {
+                flips.extend(event_cited(owner_event[later]));
+            }
+            let grant_at = |k: usize| grant_event[k].map(|(e, i)| e.global(i));
+            if pairs[k] == pairs[SHIFT_NONE] && grant_at(k) != grant_at(SHIFT_NONE) {
+                flips.extend(event_cited(grant_event[later]));
+            }
+        }
+        // Between two snapshots: the later snapshot's listing, which the change may precede.
+        if decision.flip() == Some(Flip::BetweenSnapshots) {
+            flips.extend(other_subject.iter().flatten().filter_map(|o| o.1));
+            flips.extend(other_grant.iter().flatten().filter_map(|o| o.1));
+        }
+        flips.sort_unstable();
+        flips.dedup();
+        Box::new(Citations {
+            session_start: cited(&sessions, window),
+            session_end: window.and_then(|i| window_end(&sessions, i)),
+            content: contents.cites[SHIFT_NONE],
+            owner: event_cited(owner_event[SHIFT_NONE]),
+            grant: event_cited(grant_event[SHIFT_NONE]),
+            flips,
+        })
+    });
     Resolved {
-        at,
+        at: looked,
         content: found[SHIFT_NONE].map(|f| f.content),
         other,
+        cites,
     }
 }
 
+/// The row of event `i` of `e` with its time, if there is such an event and a row states it.
+fn cited<T>(e: &Events<'_, T>, i: Option<usize>) -> Option<Cited> {
+    let i = i?;
+    Cited::at(e.ts(i), e.cite(i))
+}
+
+/// The row of a look-up's event with its time, if it found one.
+fn event_cited<T>(event: Option<(Events<'_, T>, usize)>) -> Option<Cited> {
+    event.and_then(|(e, i)| cited(&e, Some(i)))
+}
+
+/// The `end` row that closed session window `i`, at its time; none when the TTL did.
+fn window_end(e: &Events<'_, SessionWindow>, i: usize) -> Option<Cited> {
+    let w = e.state(i);
+    Cited::at(w.end, w.end_cite)
+}
+
 /// The other state a doubt timeline names at instant `at`, if the instant lies between two
-/// registry snapshots that show different states.
-fn doubted<T: Copy>(doubt: &Events<'_, Doubt<T>>, at: i64) -> Option<T> {
-    match *doubt.state(doubt.latest(at)?) {
-        Doubt::Between(other) => Some(other),
+/// registry snapshots that show different states, with the row of the later snapshot.
+fn doubted<T: Copy>(doubt: &Events<'_, Doubt<T>>, at: i64) -> Option<(T, Option<Cited>)> {
+    let i = doubt.latest(at)?;
+    match *doubt.state(i) {
+        Doubt::Between(other) => Some((other, later_snapshot(doubt, i))),
         Doubt::Settled => None,
     }
+}
+
+/// The listing of the later snapshot that closes the span of doubt starting at event `i`, at
+/// that snapshot's time.
+fn later_snapshot<T>(doubt: &Events<'_, Doubt<T>>, i: usize) -> Option<Cited> {
+    let end = (i + 1 < doubt.len()).then(|| doubt.ts(i + 1))?;
+    Cited::at(end, doubt.cite(i))
 }
 
 /// The positions of the latest events at or before each of the three instants `at` (earlier, t,
@@ -329,9 +444,11 @@ fn around<T>(e: &Events<'_, T>, at: &[i64; 3]) -> [Option<usize>; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cite::Cite;
     use crate::intervals::{build_from, CacheLog};
     use crate::load::table_from_csv;
     use crate::schema::Kind;
+    use crate::verdict::Citations;
 
     /// The timelines of three logs given as CSV text.
     fn timelines_of(sessions: &str, ownership: &str, cache: &str, ttl_ms: i64) -> Timelines {
@@ -368,6 +485,12 @@ mod tests {
         )
     }
 
+    /// Deliveries on either side of the fills, the end of s2 and the purge of [`timelines`].
+    const FOUR_DELIVERIES: &str = "2000,s1,cam-a,n1,k,hit\n\
+                                   2800,s1,cam-a,n1,k,hit\n\
+                                   4800,s2,cam-b,n1,k,hit\n\
+                                   6200,s1,cam-a,n1,k,hit\n";
+
     fn account(tl: &Timelines, code: Option<u32>) -> Option<&str> {
         code.map(|c| &**tl.codes.accounts.value(c).unwrap())
     }
@@ -376,12 +499,7 @@ mod tests {
     #[test]
     fn look_ups_at_t_and_shifted_by_the_tolerance() {
         let tl = timelines();
-        let d = deliveries(
-            "2000,s1,cam-a,n1,k,hit\n\
-             2800,s1,cam-a,n1,k,hit\n\
-             4800,s2,cam-b,n1,k,hit\n\
-             6200,s1,cam-a,n1,k,hit\n",
-        );
+        let d = deliveries(FOUR_DELIVERIES);
         let r = resolve(&d, 0..d.len(), &tl, 500);
         let subjects: Vec<[Option<&str>; 3]> = r
             .iter()
@@ -528,5 +646,43 @@ mod tests {
             ]
         );
         assert_eq!(r[0].content, Some(Content::Named { capture_ts: 2000 }));
+    }
+
+    /// A hand-worked case of citations: each verdict that is not ok names the row in force for
+    /// each look-up (the header is line 1 of each log), and an ambiguous one the row that flips it.
+    #[test]
+    fn look_ups_cite_the_rows_in_force_and_the_row_that_flips() {
+        let tl = timelines();
+        let d = deliveries(&format!("{FOUR_DELIVERIES}3500,s1,cam-a,n1,k,hit\n"));
+        let r = resolve(&d, 0..d.len(), &tl, 500);
+        let row = |ts: i64, line: u64| Cited::at(ts, Cite::new(0, line).unwrap());
+        let cites: Vec<Option<Citations>> = r.iter().map(|r| r.cites.as_deref().cloned()).collect();
+        let leak_at_2000 = Citations {
+            session_start: row(0, 2),
+            // s1 never ends: the TTL would close it, which no row states.
+            session_end: None,
+            // bob's still from the fill of line 2, bob's bind on line 3.
+            content: row(1000, 2),
+            owner: row(0, 3),
+            grant: None,
+            flips: vec![],
+        };
+        assert_eq!(cites[0].as_ref(), Some(&leak_at_2000));
+        // 500 ms later the fill of line 3 (alice's own picture) stands: it flips the verdict.
+        assert_eq!(
+            cites[1].as_ref().map(|c| &c.flips),
+            Some(&vec![row(3000, 3).unwrap()])
+        );
+        assert_eq!(r[1].decision().flip(), Some(crate::verdict::Flip::Later));
+        // s2 is open at 4800 and closed by the end of line 4.
+        let c = cites[2].as_ref().unwrap();
+        assert_eq!((c.session_start, c.session_end), (row(0, 3), row(5000, 4)));
+        assert_eq!((c.content, c.owner), (row(3000, 3), row(0, 2)));
+        // The purge of every key (line 4 of the cache log) emptied the key after its fill.
+        let c = cites[3].as_ref().unwrap();
+        assert_eq!(r[3].decision().class(), crate::verdict::Class::Unresolved);
+        assert_eq!((c.content, c.owner), (row(6000, 4), None));
+        // alice gets her own picture: ok, and nothing is cited.
+        assert_eq!(cites[4], None);
     }
 }

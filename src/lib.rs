@@ -8,16 +8,19 @@
 //! [`analyze`] runs them a block of deliveries at a time and pushes each classified block into
 //! the [`sink::BlockSink`]s that consume it. Every stage may use the leaves [`table`],
 //! [`schema`], [`settings`], [`mapping`] (with [`formats`], the real log formats it declares),
-//! [`error`] and [`stages`].
+//! [`cite`] (where each row came from), [`error`] and [`stages`]. [`explain`] reads a run's
+//! outputs back, never the pipeline.
 
 pub mod aggregate;
 pub mod analyze;
+pub mod cite;
 pub mod classify;
 pub mod codes;
 pub mod context;
 pub mod dedup;
 pub mod error;
 pub mod evidence;
+pub mod explain;
 pub mod findings;
 pub mod formats;
 pub mod fuzzing;

@@ -63,6 +63,21 @@ enum Command {
         #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         run_rows: Option<usize>,
     },
+    /// Explain one delivery's verdict step by step, with the log lines that decided it read back
+    /// from the dataset and checked against the run's manifest.
+    Explain {
+        /// The output folder of an `analyze` run.
+        out: PathBuf,
+        /// The delivery: its request_id, or <file>:<line> as citations.jsonl names it.
+        delivery: String,
+        /// The dataset the run read [default: the one the manifest names, beside the output
+        /// folder, in the working folder or under data/].
+        #[arg(long)]
+        dataset: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Simulate an incident and write a dataset with its ground truth.
     Generate(leakscope_simulator::GenerateArgs),
     /// The stages a cluster runs (spark/leakscope_spark.py drives them; docs/SPARK.md).
@@ -191,9 +206,27 @@ struct RunArgs {
     /// Results do not depend on it.
     #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     run_rows: Option<usize>,
+    /// Also write exports for other tools: `timesketch` (timeline.jsonl, timeline.csv) and
+    /// `ocsf` (findings.ocsf.jsonl). See docs/REPORTS.md.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    export: Vec<Export>,
+}
+
+/// An export `--export` can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Export {
+    Timesketch,
+    Ocsf,
 }
 
 impl RunArgs {
+    fn exports(&self) -> leakscope::report::Exports {
+        leakscope::report::Exports {
+            timesketch: self.export.contains(&Export::Timesketch),
+            ocsf: self.export.contains(&Export::Ocsf),
+        }
+    }
+
     /// The options of a run loading with `load` and recording `command_line`.
     fn options(
         self,
@@ -201,6 +234,7 @@ impl RunArgs {
         command_line: Vec<String>,
         verbose: bool,
     ) -> AnalyzeOptions {
+        let exports = self.exports();
         AnalyzeOptions {
             load,
             command_line,
@@ -208,6 +242,7 @@ impl RunArgs {
             timings_in_manifest: verbose,
             block_rows: self.block_rows,
             force: self.force,
+            exports,
         }
     }
 
@@ -235,6 +270,14 @@ impl RunArgs {
         }
         if let Some(n) = self.run_rows {
             c.extend(["--run-rows".into(), n.to_string()]);
+        }
+        let exports = self.exports();
+        let named: Vec<&str> = [(exports.timesketch, "timesketch"), (exports.ocsf, "ocsf")]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
+        if !named.is_empty() {
+            c.extend(["--export".into(), named.join(",")]);
         }
         c
     }
@@ -406,6 +449,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 format!("analysing {} into {}", dataset.display(), out.display())
             })?;
             Ok(finish_analysis(done, quiet, verbose))
+        }
+        Command::Explain {
+            out,
+            delivery,
+            dataset,
+            json,
+        } => {
+            let e = leakscope::explain::explain(&out, dataset.as_deref(), &delivery)
+                .with_context(|| format!("explaining {delivery} from {}", out.display()))?;
+            match json {
+                true => println!("{:#}", e.json()),
+                false => print!("{}", e.text()),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Validate {
             dataset,

@@ -12,6 +12,7 @@
 
 use rayon::prelude::*;
 
+use crate::cite::Cite;
 use crate::codes::{Codes, Pairs};
 use crate::schema::OwnershipEvent;
 use crate::table::Table;
@@ -60,9 +61,10 @@ pub fn read_snapshots(t: &Table, codes: &mut Codes) -> Result<Snapshots, Timelin
         };
         times.push(ts);
         let (s, a) = (codes.streams.code(s)?, codes.accounts.code(a)?);
+        let cite = Cite::of(t.source[i])?;
         match ev[i] {
-            Some(OwnershipEvent::Grant) => shared.push((grant_pairs.id(s, a)?, ts, 0)),
-            _ => owned.push((s, ts, a)),
+            Some(OwnershipEvent::Grant) => shared.push((grant_pairs.id(s, a)?, ts, 0, cite)),
+            _ => owned.push((s, ts, a, cite)),
         }
     }
     times.par_sort_unstable();
@@ -83,17 +85,20 @@ pub fn read_snapshots(t: &Table, codes: &mut Codes) -> Result<Snapshots, Timelin
 type Changes<T> = (Timeline<T>, Timeline<Doubt<T>>, usize);
 
 /// The timeline of what the snapshots show of each key, and its doubt timeline, from rows
-/// (key, ts, value: an account listed, or 0 for a listing without one) and every snapshot time;
+/// (key, ts, value: an account listed, or 0 for a listing without one; the row's cite) and every
+/// snapshot time. A change a listing shows cites the listing, and the span of doubt before it
+/// too; a change to "not listed" cites no row;
 /// `state` says what a key's known value (`None`: not listed) means. Before a key's first known
 /// state, its state is the timeline's default, `state(None)`.
 fn changes<T: Copy + PartialEq>(
-    mut rows: Vec<(u32, i64, u32)>,
+    mut rows: Vec<(u32, i64, u32, Cite)>,
     times: &[i64],
     keys: usize,
     state: impl Fn(Option<u32>) -> T,
 ) -> Result<Changes<T>, TimelineError> {
     rows.par_sort_unstable();
-    rows.dedup();
+    // Copies of one listing are one listing, stated by its first row.
+    rows.dedup_by(|a, b| (a.0, a.1, a.2) == (b.0, b.1, b.2));
     let mut events = Vec::new();
     let mut doubt = Vec::new();
     let mut conflicts = 0;
@@ -102,16 +107,16 @@ fn changes<T: Copy + PartialEq>(
         conflicts += c;
         let key = listed[0].0;
         let mut before: Option<(i64, T)> = None;
-        for (q, value) in known {
+        for (q, value, cite) in known {
             let now = state(value);
             match before {
-                None if now != state(None) => events.push((key, q, now)),
+                None if now != state(None) => events.push((key, q, now, cite)),
                 Some((p, was)) if was != now => {
-                    events.push((key, q, now));
+                    events.push((key, q, now, cite));
                     let from = p.saturating_add(1);
                     if from < q {
-                        doubt.push((key, from, Doubt::Between(now)));
-                        doubt.push((key, q, Doubt::Settled));
+                        doubt.push((key, from, Doubt::Between(now), cite));
+                        doubt.push((key, q, Doubt::Settled, cite));
                     }
                 }
                 _ => {}
@@ -127,10 +132,13 @@ fn changes<T: Copy + PartialEq>(
 }
 
 /// One key's known value at each snapshot where it changes or could have (`None`: the snapshot
-/// did not list it), in time order, from its rows (key, ts, value; sorted, no two alike) and
-/// every snapshot time of the log; with the number of its snapshots that listed more than one
-/// value, which are left out.
-fn known_states(listed: &[(u32, i64, u32)], times: &[i64]) -> (Vec<(i64, Option<u32>)>, usize) {
+/// did not list it) with the listing's cite, in time order, from its rows (key, ts, value, cite;
+/// sorted, no two values alike at one time) and every snapshot time of the log; with the number
+/// of its snapshots that listed more than one value, which are left out.
+fn known_states(
+    listed: &[(u32, i64, u32, Cite)],
+    times: &[i64],
+) -> (Vec<(i64, Option<u32>, Cite)>, usize) {
     let after = |t: i64| times.get(times.partition_point(|&x| x <= t)).copied();
     let before = |t: i64| times[..times.partition_point(|&x| x < t)].last().copied();
     let mut known = Vec::new();
@@ -142,19 +150,19 @@ fn known_states(listed: &[(u32, i64, u32)], times: &[i64]) -> (Vec<(i64, Option<
         // owner from the first of them to the last.
         if let Some(p) = before(t).filter(|&p| last.is_none_or(|l| l < p)) {
             if let Some(n) = last.and_then(after).filter(|&n| n < p) {
-                known.push((n, None));
+                known.push((n, None, Cite::NONE));
             }
-            known.push((p, None));
+            known.push((p, None, Cite::NONE));
         }
         if at.len() == 1 {
-            known.push((t, Some(at[0].2)));
+            known.push((t, Some(at[0].2), at[0].3));
         } else {
             conflicts += 1;
         }
         last = Some(t);
     }
     if let Some(n) = last.and_then(after) {
-        known.push((n, None));
+        known.push((n, None, Cite::NONE));
     }
     (known, conflicts)
 }

@@ -402,6 +402,9 @@ fn epoch_nanos(value: &str, shift: u32) -> Option<i128> {
 /// Formats epoch milliseconds as RFC 3339 UTC with milliseconds, the one form leakscope writes.
 pub fn format_ms(ms: i64) -> String {
     match DateTime::from_timestamp_millis(ms) {
+        // The writer without a format string to parse: three times faster, and the same text
+        // for the four-digit years a log may carry (a citation writes seven times per delivery).
+        Some(t) if in_range(ms) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         None => ms.to_string(),
     }
@@ -410,6 +413,29 @@ pub fn format_ms(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_formatter_writes_what_the_format_string_writes() {
+        let slow = |ms: i64| {
+            DateTime::from_timestamp_millis(ms)
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string()
+        };
+        let mut ms = EARLIEST_MS;
+        for k in 0..20_000u64 {
+            for v in [
+                ms,
+                EARLIEST_MS + k as i64,
+                LATEST_MS - k as i64,
+                k as i64 * 999 - 5_000_000,
+            ] {
+                assert_eq!(format_ms(v), slow(v), "{v}");
+            }
+            ms = ms.saturating_add(12_670_011_999_937).min(LATEST_MS);
+        }
+        assert_eq!(format_ms(T + 1), "2019-12-26T00:00:00.001Z");
+    }
 
     const T: i64 = 1_577_318_400_000; // 2019-12-26T00:00:00Z
 

@@ -1,9 +1,12 @@
 //! `Timeline`: the events of many keys as sorted columnar arrays, one run of events per key, and
-//! the as-of look-up "latest event at or before an instant" over them.
+//! the as-of look-up "latest event at or before an instant" over them. Each event keeps the
+//! [`Cite`] of the log row that decided it.
 //!
 //! A key's events sit together in time order, so a look-up is one binary search within the key's
 //! run, and a look-up at a nearby instant (the shifted ones of contract §4) starts from the
 //! position already found and steps over the few events in between instead of searching again.
+
+use crate::cite::Cite;
 
 /// Events of keys `0..keys()`, each key's in strictly increasing time.
 #[derive(Debug, Clone)]
@@ -12,6 +15,7 @@ pub struct Timeline<T> {
     start: Vec<u32>,
     ts: Vec<i64>,
     state: Vec<T>,
+    cite: Vec<Cite>,
 }
 
 /// Why a timeline could not be built; always a bug of ours or a dataset beyond the engine's limits.
@@ -33,6 +37,8 @@ pub enum TimelineError {
     IncompleteCacheRow(usize),
     #[error("a look-up returned code {0}, which no timeline gave out")]
     UnknownCode(u32),
+    #[error(transparent)]
+    BeyondCite(#[from] crate::cite::BeyondCite),
 }
 
 impl TimelineError {
@@ -40,7 +46,9 @@ impl TimelineError {
     pub fn is_bug(&self) -> bool {
         !matches!(
             self,
-            TimelineError::TooManyEvents | TimelineError::TooManyIdentifiers { .. }
+            TimelineError::TooManyEvents
+                | TimelineError::TooManyIdentifiers { .. }
+                | TimelineError::BeyondCite(_)
         )
     }
 }
@@ -51,6 +59,7 @@ impl<T> Default for Timeline<T> {
             start: vec![0],
             ts: Vec::new(),
             state: Vec::new(),
+            cite: Vec::new(),
         }
     }
 }
@@ -60,12 +69,12 @@ impl<T> Timeline<T> {
     /// one key at one instant (the builders resolve ties first).
     pub fn from_sorted(
         keys: usize,
-        events: impl IntoIterator<Item = (u32, i64, T)>,
+        events: impl IntoIterator<Item = (u32, i64, T, Cite)>,
     ) -> Result<Timeline<T>, TimelineError> {
         let events = events.into_iter();
         let mut b = TimelineBuilder::new(keys, events.size_hint().0);
-        for (key, t, s) in events {
-            b.push(key, t, s)?;
+        for (key, t, s, c) in events {
+            b.push(key, t, s, c)?;
         }
         b.finish()
     }
@@ -95,6 +104,7 @@ impl<T> Timeline<T> {
             base: lo,
             ts: &self.ts[lo..hi],
             state: &self.state[lo..hi],
+            cite: &self.cite[lo..hi],
         }
     }
 
@@ -106,6 +116,11 @@ impl<T> Timeline<T> {
     /// The time and state of event `at`, a position over all keys (see [`Events::global`]).
     pub fn event(&self, at: usize) -> Option<(i64, &T)> {
         Some((*self.ts.get(at)?, self.state.get(at)?))
+    }
+
+    /// The cite of event `at`, a position over all keys; [`Cite::NONE`] beyond the last.
+    pub fn cite(&self, at: usize) -> Cite {
+        self.cite.get(at).copied().unwrap_or(Cite::NONE)
     }
 }
 
@@ -129,13 +144,15 @@ impl<T> TimelineBuilder<T> {
                 start,
                 ts: Vec::with_capacity(events),
                 state: Vec::with_capacity(events),
+                cite: Vec::with_capacity(events),
             },
             last: None,
         }
     }
 
-    /// Appends the event of `key` at `t`; it must come after every event pushed before.
-    pub fn push(&mut self, key: u32, t: i64, state: T) -> Result<(), TimelineError> {
+    /// Appends the event of `key` at `t`, stated by the row `cite`; it must come after every
+    /// event pushed before.
+    pub fn push(&mut self, key: u32, t: i64, state: T, cite: Cite) -> Result<(), TimelineError> {
         let i = self.tl.ts.len();
         if key as usize >= self.keys {
             return Err(TimelineError::KeyOutOfRange(i, key, self.keys));
@@ -149,6 +166,7 @@ impl<T> TimelineBuilder<T> {
         }
         self.tl.ts.push(t);
         self.tl.state.push(state);
+        self.tl.cite.push(cite);
         self.last = Some((key, t));
         Ok(())
     }
@@ -166,6 +184,7 @@ pub struct Events<'a, T> {
     base: usize,
     ts: &'a [i64],
     state: &'a [T],
+    cite: &'a [Cite],
 }
 
 /// Steps taken from a known position before falling back to a binary search: a shifted look-up
@@ -206,6 +225,11 @@ impl<'a, T> Events<'a, T> {
         &self.state[i]
     }
 
+    /// The row that stated the event at `i`.
+    pub fn cite(&self, i: usize) -> Cite {
+        self.cite[i]
+    }
+
     /// The position of event `i` over all keys of its timeline, for [`Timeline::event`].
     pub fn global(&self, i: usize) -> usize {
         self.base + i
@@ -228,11 +252,11 @@ mod tests {
         Timeline::from_sorted(
             4,
             [
-                (0, 10, 'a'),
-                (0, 20, 'b'),
-                (0, 30, 'c'),
-                (2, 5, 'x'),
-                (2, 5_000, 'y'),
+                (0, 10, 'a', Cite::new(0, 2).unwrap()),
+                (0, 20, 'b', Cite::new(0, 3).unwrap()),
+                (0, 30, 'c', Cite::new(1, 0).unwrap()),
+                (2, 5, 'x', Cite::NONE),
+                (2, 5_000, 'y', Cite::new(1, 9).unwrap()),
             ],
         )
         .unwrap()
@@ -253,6 +277,9 @@ mod tests {
         let k2 = tl.events(2);
         assert_eq!(k2.latest(4_999).map(|i| k2.global(i)), Some(3));
         assert_eq!(tl.event(4), Some((5_000, &'y')));
+        assert_eq!(tl.cite(4).get(), Some((1, 9)));
+        assert_eq!(k0.cite(1).get(), Some((0, 3)));
+        assert_eq!((tl.cite(3), tl.cite(5)), (Cite::NONE, Cite::NONE));
         assert_eq!((tl.keys(), tl.len()), (4, 5));
     }
 
@@ -260,7 +287,7 @@ mod tests {
     #[test]
     fn stepping_from_a_known_position_agrees_with_searching() {
         let ts: Vec<i64> = (0..40).map(|i| i * 3).collect();
-        let tl = Timeline::from_sorted(1, ts.iter().map(|&t| (0, t, ()))).unwrap();
+        let tl = Timeline::from_sorted(1, ts.iter().map(|&t| (0, t, (), Cite::NONE))).unwrap();
         let e = tl.events(0);
         for from in -5..130 {
             for at in -5..130 {
@@ -273,7 +300,8 @@ mod tests {
     #[test]
     fn unsorted_or_out_of_range_events_are_refused() {
         let two = |a: (u32, i64), b: (u32, i64)| {
-            Timeline::from_sorted(2, [(a.0, a.1, ()), (b.0, b.1, ())]).map(|_| ())
+            Timeline::from_sorted(2, [(a.0, a.1, (), Cite::NONE), (b.0, b.1, (), Cite::NONE)])
+                .map(|_| ())
         };
         assert_eq!(two((0, 5), (0, 5)), Err(TimelineError::Unsorted(1)));
         assert_eq!(two((1, 5), (0, 6)), Err(TimelineError::Unsorted(1)));

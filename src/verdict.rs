@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cite::Cited;
 use crate::table::Text;
 
 /// The one class each delivery gets (contract §4).
@@ -230,6 +231,30 @@ pub struct Verdict {
     pub config_version: Option<Text>,
     /// The recipient held a grant on the origin stream at t.
     pub granted: bool,
+    /// The rows behind the look-ups of a delivery that is not `ok`.
+    pub cites: Option<Box<Citations>>,
+}
+
+/// The log rows that decided a verdict, each with its event's time: for each look-up at t, the
+/// event in force (`None` where there was none), and for `ambiguous`, the rows that flip it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Citations {
+    /// Step 1: the session `start` in force at t, and the `end` that closes its window (none
+    /// when the TTL does).
+    pub session_start: Option<Cited>,
+    pub session_end: Option<Cited>,
+    /// Step 2: the cache row in force at t (the fill held, or the evict or purge that emptied the
+    /// key); none when the delivery named its own origin.
+    pub content: Option<Cited>,
+    /// Step 3: the ownership row in force at capture time (a bind or unbind, or the snapshot
+    /// listing the owner).
+    pub owner: Option<Cited>,
+    /// Step 4: the grant or revoke of the recipient on the origin stream in force at t.
+    pub grant: Option<Cited>,
+    /// For `ambiguous`: the rows whose events, within the tolerance of t (or of the capture
+    /// time), give the shifted look-ups another answer; for a flip between registry snapshots,
+    /// the later snapshot's listing. Sorted, no repeats.
+    pub flips: Vec<Cited>,
 }
 
 impl Verdict {
@@ -249,6 +274,7 @@ impl Verdict {
             fill_ts: None,
             config_version: None,
             granted: false,
+            cites: None,
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct AccountExposure {
     pub objects: u64,
     /// Distinct sessions that received the leaks (meaningful for recipients).
     pub sessions: u64,
+    /// The first leak delivery's request_id, for `leakscope explain`.
+    pub first_request_id: Option<String>,
 }
 
 /// One (subject, recipient) pair.
@@ -46,6 +48,8 @@ pub struct PairExposure {
     pub deliveries: u64,
     pub viewed: u64,
     pub objects: u64,
+    /// The first leak delivery's request_id, for `leakscope explain`.
+    pub first_request_id: Option<String>,
 }
 
 /// Subjects and recipients per country (each account counted in its own country).
@@ -92,9 +96,12 @@ struct Acc<'a> {
     counterparts: HashSet<&'a str>,
     objects: HashSet<&'a str>,
     sessions: HashSet<&'a str>,
+    /// The request_id of the earliest delivery, the first one added among equals.
+    first_request: Option<&'a str>,
 }
 
 impl<'a> Acc<'a> {
+    #[allow(clippy::too_many_arguments)]
     fn add(
         &mut self,
         t: i64,
@@ -102,7 +109,11 @@ impl<'a> Acc<'a> {
         other: &'a str,
         object: Option<&'a str>,
         session: Option<&'a str>,
+        request: Option<&'a str>,
     ) {
+        if self.deliveries == 0 || t < self.first {
+            self.first_request = request;
+        }
         if self.deliveries == 0 {
             (self.first, self.last) = (t, t);
         }
@@ -127,6 +138,7 @@ pub struct LeakInputs<'a> {
     pub viewed: &'a [Option<bool>],
     pub session: &'a [Option<Text>],
     pub kind: &'a [Option<Text>],
+    pub request_id: &'a [Option<Text>],
 }
 
 pub fn exposures(x: &LeakInputs, dir: &AccountDirectory) -> Exposures {
@@ -149,9 +161,15 @@ pub fn exposures(x: &LeakInputs, dir: &AccountDirectory) -> Exposures {
         let seen = x.viewed.get(i).copied().flatten() == Some(true);
         let obj = v.object_id.as_deref();
         let session = x.session.get(i).and_then(|s| s.as_deref());
-        subj.entry(s).or_default().add(t, seen, r, obj, None);
-        recp.entry(r).or_default().add(t, seen, s, obj, session);
-        pairs.entry((s, r)).or_default().add(t, seen, r, obj, None);
+        let rid = x.request_id.get(i).and_then(|s| s.as_deref());
+        subj.entry(s).or_default().add(t, seen, r, obj, None, rid);
+        recp.entry(r)
+            .or_default()
+            .add(t, seen, s, obj, session, rid);
+        pairs
+            .entry((s, r))
+            .or_default()
+            .add(t, seen, r, obj, None, rid);
         let kind = x.kind.get(i).and_then(|k| k.as_deref()).unwrap_or(ABSENT);
         let c = cats.entry(kind).or_default();
         c.0 += 1;
@@ -171,6 +189,7 @@ pub fn exposures(x: &LeakInputs, dir: &AccountDirectory) -> Exposures {
         counterparts: a.counterparts.len() as u64,
         objects: a.objects.len() as u64,
         sessions: a.sessions.len() as u64,
+        first_request_id: a.first_request.map(str::to_string),
     };
     let subjects: Vec<AccountExposure> = sorted(subj).into_iter().map(account).collect();
     let recipients: Vec<AccountExposure> = sorted(recp).into_iter().map(account).collect();
@@ -209,6 +228,7 @@ pub fn exposures(x: &LeakInputs, dir: &AccountDirectory) -> Exposures {
                 deliveries: a.deliveries,
                 viewed: a.viewed,
                 objects: a.objects.len() as u64,
+                first_request_id: a.first_request.map(str::to_string),
             })
             .collect(),
         by_country,

@@ -118,6 +118,7 @@ pub struct Notable {
     pub kind: Vec<Option<Text>>,
     pub cache_node: Vec<Option<Text>>,
     pub cache_key: Vec<Option<Text>>,
+    pub request_id: Vec<Option<Text>>,
 }
 
 impl Notable {
@@ -137,11 +138,12 @@ impl Notable {
             _ => &[],
         };
         let text = |name| d.text(name).slice(rows.clone());
-        let (session, kind, node, key) = (
+        let (session, kind, node, key, request) = (
             text("session_id"),
             text("kind"),
             text("cache_node"),
             text("cache_key"),
+            text("request_id"),
         );
         let cell = |c: TextSlice, i: usize| c.get(i).cloned();
         for (i, v) in verdicts.iter().enumerate() {
@@ -156,6 +158,7 @@ impl Notable {
             self.kind.push(cell(kind, i));
             self.cache_node.push(cell(node, i));
             self.cache_key.push(cell(key, i));
+            self.request_id.push(cell(request, i));
         }
     }
 
@@ -175,6 +178,7 @@ impl Notable {
             out.kind.push(self.kind[k].clone());
             out.cache_node.push(self.cache_node[k].clone());
             out.cache_key.push(self.cache_key[k].clone());
+            out.request_id.push(self.request_id[k].clone());
         }
         out
     }
@@ -254,6 +258,7 @@ impl FindingsBuilder {
                                 viewed: &notable.viewed,
                                 session: &notable.session,
                                 kind: &notable.kind,
+                                request_id: &notable.request_id,
                             },
                             &basis.dir,
                         )

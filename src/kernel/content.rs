@@ -78,16 +78,17 @@ pub fn content(config: &Config, input: impl Read, buckets: u32, out: impl Write)
         };
         let mut texts: [Option<(Option<Text>, i64)>; 3] = [None, None, None];
         for (k, slot) in texts.iter_mut().enumerate() {
-            if let Some(x) = f[k] {
+            if let Some(x) = f.found[k] {
                 *slot = Some((origin_text(x.content, x.origin)?, x.capture_ts));
             }
         }
-        let content = f[SHIFT_NONE].map(|x| x.content);
+        let content = f.found[SHIFT_NONE].map(|x| x.content);
         records.push(FoundRecord {
             ts: t,
             digest: halves(kept.digest[i]),
             session: session.get(i).cloned(),
             found: texts,
+            cites: f.cites,
             evidence: evidence(content, own_origin.get(i), own_object.get(i), &tl)
                 .map_err(timeline)?,
         });

@@ -12,7 +12,7 @@ use crate::classify::verdict;
 use crate::codes::UNKNOWN;
 use crate::error::{Error, Result};
 use crate::intervals::{build_from, CacheLog};
-use crate::join::{resolve_found, Content, Found};
+use crate::join::{resolve_found, Content, Contents, Found};
 use crate::load::Config;
 use crate::schema::Kind;
 
@@ -43,7 +43,7 @@ pub fn verdicts(config: &Config, input: impl Read, out: impl Write) -> Result<()
             .session
             .as_deref()
             .map_or(UNKNOWN, |s| codes.sessions.lookup(s));
-        let at = r.found.clone().map(|f| {
+        let found = r.found.clone().map(|f| {
             f.map(|(origin, capture_ts)| Found {
                 origin: origin.map(|o| codes.streams.lookup(&o)),
                 capture_ts,
@@ -51,7 +51,11 @@ pub fn verdicts(config: &Config, input: impl Read, out: impl Write) -> Result<()
                 content: Content::Named { capture_ts },
             })
         });
-        let resolved = resolve_found(&tl, r.ts, session, at, settings.tolerance_ms);
+        let at = Contents {
+            found,
+            cites: r.cites,
+        };
+        let resolved = resolve_found(&tl, r.ts, session, &at, settings.tolerance_ms);
         records.push(VerdictRecord {
             ts: r.ts,
             digest: r.digest,

@@ -19,6 +19,7 @@ use polars_arrow::io::ipc::write::{StreamWriter, WriteOptions};
 use polars_arrow::record_batch::RecordBatchT;
 use serde::{Deserialize, Serialize};
 
+use crate::cite::Cited;
 use crate::classify::Evidence;
 use crate::load::validate::{Rejection, ValidatedFile};
 use crate::load::RowCounts;
@@ -129,6 +130,8 @@ pub struct FoundRecord {
     /// At t − tolerance, t and t + tolerance: the content's origin stream, if it has one, and
     /// its capture time; `None` where no content was found.
     pub found: [Option<(Option<Text>, i64)>; 3],
+    /// The cache log row in force at each of the three instants ([`crate::join::Contents`]).
+    pub cites: [Option<Cited>; 3],
     /// The content at t, as the verdict reports it.
     pub evidence: Evidence,
 }

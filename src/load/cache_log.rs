@@ -4,7 +4,7 @@
 //! deliveries a cache-heavy log has 1.6 × 10^8 rows, more than a 24 GiB machine holds. What the
 //! later stages need of a row is much less: its slot (cache node and key), its time, and for a
 //! fill what it stored. So the rows of each slice are coded as they arrive, into a
-//! [`CacheEvent`] of 24 bytes and, for a fill, a [`Fills`] entry of about 40, and the slice's
+//! [`CacheEvent`] of 32 bytes and, for a fill, a [`Fills`] entry of about 40, and the slice's
 //! table is dropped. Copies of one row are folded once every file is in: they name one slot at
 //! one instant, so sorting the events by (slot, time, digest) puts them side by side.
 
@@ -15,6 +15,7 @@ use foldhash::fast::RandomState;
 use rayon::prelude::*;
 
 use super::RowSink;
+use crate::cite::Cite;
 use crate::codes::{Dictionary, Pairs, UNKNOWN};
 use crate::dedup::fold_copies;
 use crate::error::{Error, Result};
@@ -46,7 +47,13 @@ pub struct CacheEvent {
     /// The (node, key) pair's id in [`CacheLog::slots`].
     pub slot: u32,
     aux: u32,
+    /// The row's line in its file (the file is the fill's, or in `aux`); [`NO_LINE`] for an
+    /// event no row states.
+    line: u64,
 }
+
+/// The line of an event no row states: an inferred fill's expiry.
+const NO_LINE: u64 = u64::MAX;
 
 impl CacheEvent {
     /// The index in [`Fills`] of what the event stored, if it was a fill.
@@ -62,6 +69,14 @@ pub struct NodePurge {
     pub ts: i64,
     digest: u64,
     file: u32,
+    line: u64,
+}
+
+impl NodePurge {
+    /// The row that states the purge.
+    pub fn cite(&self) -> std::result::Result<Cite, TimelineError> {
+        Ok(Cite::new(self.file, self.line)?)
+    }
 }
 
 /// What each fill stored, by fill index. Streams and configs are codes of the [`CacheLog`]'s
@@ -219,9 +234,25 @@ impl CacheLog {
         c != UNKNOWN && (c as usize) < logged
     }
 
+    /// The row that states event `e`; [`Cite::NONE`] for an inferred fill's expiry.
+    pub fn cite(&self, e: &CacheEvent) -> std::result::Result<Cite, TimelineError> {
+        if e.line == NO_LINE {
+            return Ok(Cite::NONE);
+        }
+        let file = match e.fill() {
+            Some(f) => *self
+                .fills
+                .file
+                .get(f as usize)
+                .ok_or(TimelineError::NoSuchEvent(f as usize))?,
+            None => e.aux & !NOT_FILL,
+        };
+        Ok(Cite::new(file, e.line)?)
+    }
+
     /// Adds the fill a miss implies at `ts`, for a node the cache log does not name: what it
-    /// fetched (`origin`, `object`, `captured`) under its key. [`CacheLog::settle_inferred`]
-    /// puts these events in order once all are in.
+    /// fetched (`origin`, `object`, `captured`) under its key, stated by the miss's row `source`.
+    /// [`CacheLog::settle_inferred`] puts these events in order once all are in.
     #[allow(clippy::too_many_arguments)]
     pub fn push_inferred(
         &mut self,
@@ -232,17 +263,23 @@ impl CacheLog {
         origin: &Text,
         object: Option<&str>,
         captured: Option<i64>,
+        source: (u32, u64),
     ) -> std::result::Result<(), TimelineError> {
         let (n, k) = (self.nodes.code(node)?, self.keys.code(key)?);
         let origin = self.streams.code(origin)?;
+        let (file, line) = source;
+        if file >= NOT_FILL || line == NO_LINE {
+            return Err(TimelineError::TooManyEvents);
+        }
         let fill = self
             .fills
-            .push(object, origin, UNKNOWN, captured, 0, true)?;
+            .push(object, origin, UNKNOWN, captured, file, true)?;
         self.events.push(CacheEvent {
             ts,
             digest,
             slot: self.slots.id(n, k)?,
             aux: fill,
+            line,
         });
         Ok(())
     }
@@ -268,6 +305,7 @@ impl CacheLog {
                         digest: 0,
                         slot: slot[0].slot,
                         aux: NOT_FILL,
+                        line: NO_LINE,
                     });
                 }
             }
@@ -324,8 +362,8 @@ impl Building {
             if n == UNKNOWN || k == UNKNOWN {
                 return Err(TimelineError::IncompleteCacheRow(i));
             }
-            let file = t.source[i].0;
-            if file >= NOT_FILL {
+            let (file, line) = t.source[i];
+            if file >= NOT_FILL || line == NO_LINE {
                 return Err(TimelineError::TooManyEvents);
             }
             let hour = ts.div_euclid(HOUR_MS) * HOUR_MS;
@@ -342,6 +380,7 @@ impl Building {
                     ts,
                     digest,
                     file,
+                    line,
                 });
                 continue;
             }
@@ -357,6 +396,7 @@ impl Building {
                 digest,
                 slot: log.slots.id(n, k)?,
                 aux,
+                line,
             });
         }
         Ok(())
@@ -392,8 +432,8 @@ impl CacheLogBuilder {
             .par_sort_unstable_by_key(|e| (e.slot, e.ts, e.digest));
         let fills = &log.fills;
         let file = |e: &CacheEvent| match e.fill() {
-            Some(f) => fills.file[f as usize],
-            None => e.aux & !NOT_FILL,
+            Some(f) => (fills.file[f as usize], e.line),
+            None => (e.aux & !NOT_FILL, e.line),
         };
         // A copy of a fill stored the same thing: the 64-bit digest is confirmed by the values.
         let copies = |a: &CacheEvent, b: &CacheEvent| {
@@ -410,7 +450,7 @@ impl CacheLogBuilder {
         fold_copies(
             &mut log.purges,
             |a, b| (a.node, a.ts, a.digest) == (b.node, b.ts, b.digest),
-            |p| p.file,
+            |p| (p.file, p.line),
             &mut dups,
         );
         log.events.shrink_to_fit();

@@ -4,6 +4,7 @@ pub mod bounded;
 pub mod cache_log;
 mod columnar;
 pub mod jsonl;
+pub mod lines;
 pub mod logs;
 pub mod parquet;
 mod parquet_pages;
@@ -160,6 +161,11 @@ pub struct LoadedDataset {
 }
 
 impl LoadedDataset {
+    /// Every input file's path as the manifest names it, by the index rows' sources give.
+    pub fn file_paths(&self) -> Vec<String> {
+        self.files.iter().map(|f| f.path.clone()).collect()
+    }
+
     /// Records what merging the spilled deliveries found: the duplicates charged to each file and
     /// the rows kept; checks that every delivery row is accounted for.
     pub fn settle(&mut self, duplicates: &[u64], kept: u64) -> Result<()> {

@@ -290,7 +290,7 @@ pub fn compliance(f: &Findings, ids: &Pseudonyms) -> Vec<Block> {
         vec![text(format!("exposures.csv: {} (subject, recipient) pairs.", x.pairs.len()))],
     ]));
     b.push(plain(if ids.is_active() {
-        "Account and session ids in this report and in the lists are pseudonyms: acct_/sess_ and the first 16 hex digits of HMAC-SHA-256 under the key given with --pseudonymize. leaks.csv, leaks.parquet, verdicts.parquet, unresolved.csv and quarantine/ keep the real ids and are not for sharing."
+        "Account and session ids in this report and in the lists are pseudonyms: acct_/sess_ and the first 16 hex digits of HMAC-SHA-256 under the key given with --pseudonymize. leaks.csv, leaks.parquet, verdicts.parquet, unresolved.csv, citations.jsonl, timeline.jsonl, timeline.csv, findings.ocsf.jsonl and quarantine/ keep the real ids and are not for sharing."
     } else {
         "Account and session ids are shown as logged. Run with --pseudonymize KEYFILE for outputs to share."
     }));

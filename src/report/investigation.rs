@@ -415,11 +415,17 @@ fn first_leaks(f: &Findings, ids: &Pseudonyms) -> Vec<Block> {
                 opt(l.cache_node[k].as_deref()),
                 opt(l.cache_key[k].as_deref()),
                 opt(v.config_version.as_deref()),
+                opt(l.request_id[k].as_deref()),
             ]
         })
         .collect();
     vec![
         heading(3, "First leak deliveries", "first-leaks"),
+        para(vec![
+            text("The log lines behind each row, step by step: "),
+            code("leakscope explain <out> <request_id>"),
+            text(" (docs/REPORTS.md, \"Citations\"). The subject, recipient and exposure lists give each row's first leak request_id for the same command."),
+        ]),
         table(
             &[
                 "time (UTC)",
@@ -430,6 +436,7 @@ fn first_leaks(f: &Findings, ids: &Pseudonyms) -> Vec<Block> {
                 "cache node",
                 "cache key",
                 "config",
+                "request_id",
             ],
             rows,
         ),

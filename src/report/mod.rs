@@ -2,10 +2,12 @@
 //! and compliance reports (report.md, report.html, charts, notification lists) and the validation text.
 
 mod charts;
+pub mod citations;
 mod compliance;
 mod contributing;
 mod document;
 pub mod escape;
+pub mod exports;
 mod findings_csv;
 mod format;
 mod group;
@@ -52,6 +54,17 @@ pub struct ReportOptions<'a> {
     pub pseudonymize: Option<&'a PathBuf>,
     /// Also record the stage timings in manifest.json, which then differs from run to run.
     pub timings_in_manifest: bool,
+    pub exports: Exports,
+}
+
+/// The exports for other tools a run writes besides its outputs ([`exports`]): each is as large
+/// as the leak tables, so a run writes them only when asked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Exports {
+    /// timeline.jsonl and timeline.csv, for Timesketch.
+    pub timesketch: bool,
+    /// findings.ocsf.jsonl.
+    pub ocsf: bool,
 }
 
 /// Writes every output file of a run into `out`; returns the stage timings with the writing as
@@ -69,8 +82,9 @@ pub fn write_all(
     write(&out.join("summary.json"), format!("{summary}\n").as_bytes())?;
     tables::write_quarantine(run.loaded, &out.join("quarantine"))?;
     if let Some(rows) = rows {
-        write_row_tables(rows, out)?;
+        write_row_tables(rows, out, run.loaded.file_paths())?;
     }
+    exports::write_exports(run.loaded, run.findings, opts.exports, out)?;
     write_reports(run, out, opts)?;
     clock.lap("report");
     let timings = clock.into_laps();

@@ -35,6 +35,7 @@ fn account_row(a: &AccountExposure, ids: &Pseudonyms, counterpart_and_more: &[u6
         a.viewed.to_string(),
     ];
     r.extend(counterpart_and_more.iter().map(u64::to_string));
+    r.push(a.first_request_id.clone().unwrap_or_default());
     r
 }
 
@@ -54,7 +55,7 @@ pub fn write_lists(x: &Exposures, ids: &Pseudonyms, out: &Path) -> Result<()> {
     };
     write_rows(
         &out.join("subjects.csv"),
-        &head(&["recipients", "objects"]),
+        &head(&["recipients", "objects", "first_request_id"]),
         x.subjects
             .iter()
             .map(|a| account_row(a, ids, &[a.counterparts, a.objects]))
@@ -62,7 +63,7 @@ pub fn write_lists(x: &Exposures, ids: &Pseudonyms, out: &Path) -> Result<()> {
     )?;
     write_rows(
         &out.join("recipients.csv"),
-        &head(&["subjects", "objects", "sessions"]),
+        &head(&["subjects", "objects", "sessions", "first_request_id"]),
         x.recipients
             .iter()
             .map(|a| account_row(a, ids, &[a.counterparts, a.objects, a.sessions]))
@@ -86,6 +87,7 @@ pub fn write_lists(x: &Exposures, ids: &Pseudonyms, out: &Path) -> Result<()> {
             "deliveries",
             "viewed",
             "objects",
+            "first_request_id",
         ],
         x.pairs
             .iter()
@@ -100,6 +102,7 @@ pub fn write_lists(x: &Exposures, ids: &Pseudonyms, out: &Path) -> Result<()> {
                     p.deliveries.to_string(),
                     p.viewed.to_string(),
                     p.objects.to_string(),
+                    p.first_request_id.clone().unwrap_or_default(),
                 ]
             })
             .collect(),

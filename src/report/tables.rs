@@ -1,4 +1,4 @@
-//! Row-level outputs: the leak table (CSV and Parquet), all verdicts, unresolved deliveries and the quarantine.
+//! Row-level outputs: the leak table (CSV and Parquet), all verdicts, unresolved deliveries, the citations and the quarantine.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use crate::sink::{BlockSink, ClassifiedBlock};
 use crate::time::format_ms;
 use crate::verdict::Class;
 
+use super::citations::CitationsFile;
 use super::escape::spreadsheet;
 use super::group::Group;
 
@@ -51,12 +52,16 @@ pub struct RowTables {
     verdicts: Option<ParquetSink>,
     leaks: Option<(CsvSink, ParquetSink)>,
     unresolved: Option<CsvSink>,
+    citations: Option<CitationsFile>,
+    /// The run's input files by index, for citations.jsonl.
+    files: Vec<String>,
 }
 
 type ParquetSink = (PathBuf, polars::io::parquet::write::BatchedWriter<File>);
 
 impl RowTables {
-    pub fn new(out: &Path) -> RowTables {
+    /// The tables of a run over `files`, the input files as the manifest lists them.
+    pub fn new(out: &Path, files: Vec<String>) -> RowTables {
         RowTables {
             out: out.to_path_buf(),
             row_group: ROW_GROUP,
@@ -64,11 +69,21 @@ impl RowTables {
             verdicts: None,
             leaks: None,
             unresolved: None,
+            citations: None,
+            files,
         }
     }
 
     /// Takes the next block of deliveries.
     fn add_block(&mut self, a: &ClassifiedBlock) -> Result<()> {
+        let citations = match &mut self.citations {
+            Some(c) => c,
+            None => self.citations.insert(CitationsFile::create(
+                &self.out,
+                std::mem::take(&mut self.files),
+            )?),
+        };
+        citations.add(a)?;
         let n = a.verdicts.len();
         let mut done = 0;
         loop {
@@ -153,7 +168,10 @@ impl RowTables {
         if let Some(csv) = self.unresolved {
             csv.finish()?;
         }
-        Ok(())
+        match self.citations {
+            Some(c) => c.finish(),
+            None => CitationsFile::create(&self.out, self.files)?.finish(),
+        }
     }
 }
 
@@ -186,10 +204,10 @@ impl BlockSink for RowTables {
     }
 }
 
-/// Writes the row tables of `a` into `out`.
-pub fn write_row_tables(a: &ClassifiedBlock, out: &Path) -> Result<()> {
+/// Writes the row tables of `a`, deliveries of a run over `files`, into `out`.
+pub fn write_row_tables(a: &ClassifiedBlock, out: &Path, files: Vec<String>) -> Result<()> {
     // The tables gather their own row groups: one block of every delivery is never one frame.
-    let mut tables = RowTables::new(out);
+    let mut tables = RowTables::new(out, files);
     tables.add_block(a)?;
     tables.finish()
 }
@@ -390,8 +408,9 @@ pub fn write_quarantine(loaded: &LoadedDataset, dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cite::{Cite, Cited};
     use crate::context::DeliveryContext;
-    use crate::verdict::{Missing, Verdict};
+    use crate::verdict::{Citations, Missing, Verdict};
     use std::sync::Arc;
 
     /// However the deliveries come in blocks, the row groups and every byte of the row tables
@@ -426,6 +445,16 @@ mod tests {
                     // Mostly distinct: written plain.
                     object_id: Some(Arc::from(format!("obj-{}", i / 2))),
                     capture_ts: Some(i as i64),
+                    cites: (class != Class::Ok).then(|| {
+                        Box::new(Citations {
+                            session_start: Cited::at(7, Cite::new(0, i as u64).unwrap()),
+                            session_end: None,
+                            content: Cited::at(9, Cite::new(0, 2 * i as u64).unwrap()),
+                            owner: None,
+                            grant: None,
+                            flips: vec![],
+                        })
+                    }),
                     ..Verdict::without_evidence(class)
                 }
             })
@@ -442,7 +471,7 @@ mod tests {
             let name: Vec<String> = cuts.iter().map(|c| c.to_string()).collect();
             let out = dir.path().join(format!("out-{}", name.join("-")));
             std::fs::create_dir_all(&out).unwrap();
-            let mut tables = RowTables::new(&out);
+            let mut tables = RowTables::new(&out, vec!["deliveries/d.csv".into()]);
             tables.row_group = 1500;
             let mut start = 0;
             for &end in cuts.iter().chain([&n]) {
@@ -462,6 +491,7 @@ mod tests {
                 "leaks.parquet",
                 "leaks.csv",
                 "unresolved.csv",
+                "citations.jsonl",
             ]
             .iter()
             .map(|f| std::fs::read(out.join(f)).unwrap())
@@ -475,6 +505,24 @@ mod tests {
         ] {
             assert!(write(cuts) == whole, "blocks cut at {cuts:?}");
         }
+        // Every delivery that is not ok, in row order, with its rows named by their file.
+        let cited: Vec<super::super::citations::CitationRecord> =
+            String::from_utf8(whole[4].clone())
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+        assert_eq!(cited.len(), 3 * n / 4);
+        let second = &cited[1];
+        assert_eq!(
+            (second.request_id.as_deref(), second.class, second.reason),
+            (Some("r2"), Class::Unresolved, Some(Missing::NoContent))
+        );
+        assert_eq!(second.delivery.line, 4, "the header is line 1");
+        let content = second.rows.content.as_ref().unwrap();
+        assert_eq!((&*content.file, content.line), ("deliveries/d.csv", 4));
+        assert_eq!(content.ts.as_deref(), Some("1970-01-01T00:00:00.009Z"));
+        assert_eq!(second.rows.owner, None);
         let back = ParquetReader::new(std::io::Cursor::new(whole[0].clone()))
             .finish()
             .unwrap();

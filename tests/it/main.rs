@@ -8,8 +8,10 @@ mod reference;
 
 mod accuracy;
 mod cases;
+mod citations;
 mod determinism;
 mod differential;
+mod exports;
 mod faults;
 mod formats;
 mod fuzz_readers;
