@@ -99,8 +99,8 @@ fn plain_dataset(dir: &Path, scenario: &str, seed: u64) {
 
 /// For every designed boundary case of the simulator (re-authentication, grant, revoke, resale,
 /// a capture just after a transfer, TTL, refill, first fill, every unresolved reason), in every
-/// scenario, the row cited in each role is exactly the row the simulator planted there, and a
-/// role the case is built on being empty cites nothing.
+/// scenario, the row cited in each role is exactly the row the simulator planted there, a role
+/// the case is built on being empty cites nothing, and `explain` quotes exactly those lines.
 #[test]
 fn every_designed_case_cites_the_rows_the_simulator_planted() {
     let mut causes = BTreeMap::<String, usize>::new();
@@ -115,6 +115,7 @@ fn every_designed_case_cites_the_rows_the_simulator_planted() {
         analyze_ok(&ds, &out);
         let cited = citations(&out);
         let planted = planted(&ds);
+        let mut explained = std::collections::BTreeSet::new();
         assert!(
             planted.len() > 30,
             "{scenario}: {} designed cases",
@@ -146,6 +147,33 @@ fn every_designed_case_cites_the_rows_the_simulator_planted() {
                 );
             }
             *causes.entry(cause.clone()).or_default() += 1;
+            // `explain` quotes each of those rows exactly as its file has it: one case of each
+            // kind per scenario, as each call checks every cited file's SHA-256.
+            if !explained.insert(cause.clone()) {
+                continue;
+            }
+            let leakscope::explain::Explained::Cited(e) =
+                leakscope::explain::explain(&out, Some(&ds), rid).unwrap()
+            else {
+                panic!("{rid} ({cause}) explained as ok");
+            };
+            let mut quoted = 0;
+            for step in e.steps() {
+                for l in &step.rows {
+                    let line = std::fs::read_to_string(ds.join(&l.file)).unwrap();
+                    let want = line.lines().nth(l.line as usize - 1).unwrap();
+                    assert_eq!(l.text, want, "{rid} ({cause}) step {}", step.step);
+                    quoted += 1;
+                }
+            }
+            let cited_rows = [
+                &record.rows.session_start,
+                &record.rows.session_end,
+                &record.rows.content,
+                &record.rows.owner,
+                &record.rows.grant,
+            ];
+            assert_eq!(quoted, cited_rows.iter().filter(|r| r.is_some()).count());
         }
         // Every delivery that is not ok is cited, and only those.
         let (_, details) = read_csv(&ds.join("truth_details.csv"));
