@@ -53,10 +53,12 @@ pub enum SpecialKind {
     LeakResaleClip,
     /// After someone else signs in on a shared tablet, it still shows the first account's camera.
     LeakStaleAfterReauth,
+    /// A hit 1 s after the key was purged: the purge emptied it.
+    NoContentAfterPurge,
 }
 
 impl SpecialKind {
-    pub const ALL: [SpecialKind; 20] = [
+    pub const ALL: [SpecialKind; 21] = [
         SpecialKind::AmbiguousReauth,
         SpecialKind::AmbiguousGrant,
         SpecialKind::AmbiguousRevoke,
@@ -77,6 +79,7 @@ impl SpecialKind {
         SpecialKind::LeakAfterRevoke,
         SpecialKind::LeakResaleClip,
         SpecialKind::LeakStaleAfterReauth,
+        SpecialKind::NoContentAfterPurge,
     ];
 
     pub fn name(self) -> &'static str {
@@ -101,6 +104,7 @@ impl SpecialKind {
             SpecialKind::LeakAfterRevoke => "leak_after_revoke",
             SpecialKind::LeakResaleClip => "leak_resale_clip",
             SpecialKind::LeakStaleAfterReauth => "leak_stale_after_reauth",
+            SpecialKind::NoContentAfterPurge => "no_content_after_purge",
         }
     }
 }
@@ -141,6 +145,12 @@ pub enum PlantedRow {
         key: String,
         ts: i64,
     },
+    /// A purge of one key.
+    Purge {
+        node: u16,
+        key: String,
+        ts: i64,
+    },
 }
 
 fn planted(role: &'static str, row: PlantedRow) -> Planted {
@@ -167,6 +177,8 @@ pub struct Special {
     pub captured: Option<i64>,
     pub key: String,
     pub fills: Vec<Fill>,
+    /// A purge of `key` on `node` at this time, after the fills.
+    pub purge: Option<i64>,
     /// The rows its verdict turns on (none for the `ok` cases, which are not cited).
     pub why: Vec<Planted>,
 }
@@ -256,6 +268,7 @@ impl Planner {
             captured,
             key,
             fills: Vec::new(),
+            purge: None,
             why: Vec::new(),
         });
     }
@@ -326,6 +339,7 @@ impl Planner {
             captured: None,
             key,
             fills,
+            purge: None,
             why: Vec::new(),
         });
     }
@@ -635,6 +649,29 @@ impl Planner {
                             false => vec![planted("content", refill)],
                         };
                         self.why(why);
+                    }
+                    SpecialKind::NoContentAfterPurge => {
+                        let a = self.random_account();
+                        let k = self.cache_tick();
+                        let (s, _) = self.dedicated(a, k - 10, k + 10, false);
+                        let node = self.w.sessions[s as usize].node;
+                        let own = self.w.accounts[a as usize].primary;
+                        let t1 = tick_ms(k - 3) + self.rng.gen_range(FILL.0..FILL.1);
+                        let fills = vec![self.special_fill(t1, own)];
+                        let purged = tick_ms(k) + self.rng.gen_range(FILL.0..FILL.1);
+                        self.cache_special(kind, purged + 1000, s, node, own, fills);
+                        let key = match self.w.specials.last_mut() {
+                            Some(sp) => {
+                                sp.purge = Some(purged);
+                                sp.key.clone()
+                            }
+                            None => continue,
+                        };
+                        let ts = purged;
+                        self.why(vec![planted(
+                            "content",
+                            PlantedRow::Purge { node, key, ts },
+                        )]);
                     }
                     SpecialKind::OkServerClockSkew => {
                         let slow = self.node_named(SLOW_SERVER.0, true);

@@ -56,10 +56,12 @@ pub enum Content {
         captured: Option<i64>,
         obj: Option<ObjId>,
     },
-    /// From the cache: the fill in force when sent, and what the key held before that fill.
+    /// From the cache: the fill in force when sent, and what the key held before that fill;
+    /// `purged`: the key was purged at that instant, after `now`.
     Cache {
         now: Option<Fill>,
         before: Option<Fill>,
+        purged: Option<i64>,
     },
 }
 
@@ -146,12 +148,19 @@ fn look(
     let recipient = w.session_account(session, t).ok_or(Missing::NoSession)?;
     let (cam, capture, object) = match *content {
         Content::Row { cam, captured, obj } => (cam, captured.unwrap_or(ts) + d, obj),
-        Content::Cache { now, before } => {
+        Content::Cache {
+            now,
+            before,
+            purged,
+        } => {
             let fill = match now {
                 Some(f) if f.ts <= t => Some(f),
                 _ => before.filter(|b| b.ts <= t),
             };
             let f = fill.ok_or(Missing::NoContent)?;
+            if purged.is_some_and(|p| p <= t && p > f.ts) {
+                return Err(Missing::NoContent);
+            }
             (f.cam, f.captured.unwrap_or(f.ts) + d, Some(f.obj))
         }
     };
@@ -218,6 +227,7 @@ pub fn special_content(sp: &Special) -> Content {
             Content::Cache {
                 now: sp.fills.last().copied(),
                 before: n.checked_sub(2).map(|i| sp.fills[i]),
+                purged: sp.purge,
             }
         }
     }
@@ -235,7 +245,9 @@ pub fn special_as_planned(w: &World, sp: &Special) -> bool {
         SpecialKind::NoSessionAfterTtl | SpecialKind::NoSessionOrphan => {
             Class::Unresolved(Missing::NoSession)
         }
-        SpecialKind::NoContent => Class::Unresolved(Missing::NoContent),
+        SpecialKind::NoContent | SpecialKind::NoContentAfterPurge => {
+            Class::Unresolved(Missing::NoContent)
+        }
         SpecialKind::NoOwner => Class::Unresolved(Missing::NoOwner),
         SpecialKind::NoSessionAfterEnd => Class::Unresolved(Missing::NoSession),
         SpecialKind::OkGrantSurvivesResale | SpecialKind::OkServerClockSkew => Class::Ok,
@@ -439,6 +451,10 @@ impl TruthAcc {
                 Some(PlantedRow::Fill { node, key, ts }) => {
                     let node = w.nodes.get(*node as usize).map_or("", |n| n.name.as_str());
                     ("cache", format!("{node}/{key}"), Some(*ts), "fill")
+                }
+                Some(PlantedRow::Purge { node, key, ts }) => {
+                    let node = w.nodes.get(*node as usize).map_or("", |n| n.name.as_str());
+                    ("cache", format!("{node}/{key}"), Some(*ts), "purge")
                 }
             };
             let ts = ts.map(|t| t.to_string()).unwrap_or_default();

@@ -98,7 +98,7 @@ fn plain_dataset(dir: &Path, scenario: &str, seed: u64) {
 }
 
 /// For every designed boundary case of the simulator (re-authentication, grant, revoke, resale,
-/// a capture just after a transfer, TTL, refill, first fill, every unresolved reason), in every
+/// a capture just after a transfer, TTL, refill, first fill, purge, every unresolved reason), in every
 /// scenario, the row cited in each role is exactly the row the simulator planted there, a role
 /// the case is built on being empty cites nothing, and `explain` quotes exactly those lines.
 #[test]
@@ -198,6 +198,7 @@ fn every_designed_case_cites_the_rows_the_simulator_planted() {
         "leak_resale_clip",
         "leak_stale_after_reauth",
         "leak_after_first_fill",
+        "no_content_after_purge",
     ] {
         assert!(
             causes.get(cause).copied().unwrap_or(0) >= 3,

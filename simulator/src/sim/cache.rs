@@ -201,6 +201,7 @@ impl Sim<'_> {
             d.cached = Some(Content::Cache {
                 now: Some(fill),
                 before: e.before,
+                purged: None,
             });
             d.ts = tick_ms(k) + self.rng.gen_range(HIT.0..HIT.1);
             d.status = "hit";

@@ -105,6 +105,7 @@ impl Del {
             None => self.cached.unwrap_or(Content::Cache {
                 now: None,
                 before: None,
+                purged: None,
             }),
         }
     }
@@ -314,6 +315,13 @@ impl Sim<'_> {
             .collect();
         special_fills.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.cmp(&b.2)));
         let mut next_fill = 0usize;
+        let mut special_purges: Vec<(i64, u16, String)> = w
+            .specials
+            .iter()
+            .filter_map(|s| Some((s.purge?, s.node, s.key.clone())))
+            .collect();
+        special_purges.sort();
+        let mut next_purge = 0usize;
         let mut carry = 0u64;
         let mut next_special = 0usize;
         for k in 0..TICKS {
@@ -352,6 +360,13 @@ impl Sim<'_> {
                 self.cache_row(ts, node, &key, "fill", Some(&fill), k);
                 self.stats.fills += 1;
                 next_fill += 1;
+            }
+            while next_purge < special_purges.len() && special_purges[next_purge].0 < tick_ms(k + 1)
+            {
+                let (ts, node, key) = special_purges[next_purge].clone();
+                self.cache_row(ts, node, &key, "purge", None, k);
+                self.stats.purges += 1;
+                next_purge += 1;
             }
 
             let mut dels: Vec<Del> = Vec::new();
@@ -697,6 +712,7 @@ impl Sim<'_> {
                 Content::Cache {
                     now: e.now,
                     before: e.before,
+                    purged: None,
                 }
             }
         };
