@@ -6,6 +6,7 @@
 //! [`writer`], [`dirty`]) and judges each delivery from the simulation's own knowledge
 //! ([`truth`]). Same arguments, same bytes.
 
+mod clocks;
 pub mod dirty;
 pub mod output;
 mod plan;
@@ -32,9 +33,8 @@ use output::{FileInfo, Format, Output};
 use rows::LogKind;
 use scenario::Scenario;
 use shape::Shape;
-use sim::{Clocks, SimStats};
+use sim::SimStats;
 use truth::TruthAcc;
-use world::{FAST_NODE, SLOW_SERVER};
 
 /// Arguments of `leakscope generate`.
 #[derive(Debug, Clone, clap::Args)]
@@ -70,6 +70,16 @@ pub struct GenerateArgs {
     /// owned each camera and who it was shared with, not bind and unbind events.
     #[arg(long, value_name = "EVERY")]
     pub ownership_snapshots: Option<String>,
+    /// Skew N more cache nodes and N more stream servers by offsets drawn from the seed
+    /// (0.3 to 3 s either way); every clock's true offset goes to truth_clocks.json.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub skewed_clocks: usize,
+    /// Every skewed clock's offset changes once, at an instant drawn from the seed.
+    #[arg(long)]
+    pub clock_drift: bool,
+    /// Leave the clock offsets out of dataset.toml, as when nobody knows them.
+    #[arg(long)]
+    pub unstated_offsets: bool,
 }
 
 impl GenerateArgs {
@@ -90,6 +100,9 @@ impl GenerateArgs {
             shape: Shape::Standard,
             real_logs: false,
             ownership_snapshots: None,
+            skewed_clocks: 0,
+            clock_drift: false,
+            unstated_offsets: false,
         }
     }
 }
@@ -158,6 +171,7 @@ const OUTPUTS: &[&str] = &[
     "truth_leaks.csv",
     "truth_details.csv",
     "truth_citations.csv",
+    "truth_clocks.json",
 ];
 
 fn prepare_out(out: &Path, force: bool) -> anyhow::Result<()> {
@@ -187,10 +201,20 @@ fn prepare_out(out: &Path, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn dataset_toml(args: &GenerateArgs) -> String {
+/// dataset.toml, ending with `offsets`, the `[clock_offset_ms]` block ([`clocks::stated_block`]).
+fn dataset_toml(args: &GenerateArgs, offsets: &str) -> String {
     let mut flags = String::new();
     if args.dirty {
         flags.push_str(" --dirty");
+    }
+    if args.skewed_clocks > 0 {
+        flags.push_str(&format!(" --skewed-clocks {}", args.skewed_clocks));
+    }
+    if args.clock_drift {
+        flags.push_str(" --clock-drift");
+    }
+    if args.unstated_offsets {
+        flags.push_str(" --unstated-offsets");
     }
     if args.shape != Shape::Standard {
         flags.push_str(&format!(" --shape {}", args.shape.name()));
@@ -222,20 +246,11 @@ fn dataset_toml(args: &GenerateArgs) -> String {
     if args.dirty {
         s.push_str(&format!(
             "# Files with naive timestamps are in this zone.\n\
-             timezone = \"{}\"\n\n\
-             [clock_offset_ms]\n\
-             # {} ran 1.5 s fast; {} ran 0.75 s slow.\n\
-             \"{}\" = {}\n\
-             \"{}\" = {}\n",
+             timezone = \"{}\"\n",
             timefmt::NAIVE_ZONE,
-            FAST_NODE.0,
-            SLOW_SERVER.0,
-            FAST_NODE.0,
-            FAST_NODE.1,
-            SLOW_SERVER.0,
-            SLOW_SERVER.1
         ));
     }
+    s.push_str(offsets);
     s
 }
 
@@ -265,24 +280,18 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<Report> {
         args.shape,
     );
 
-    let mut clocks = Clocks {
-        node: vec![0; world.nodes.len()],
-        server: vec![0; world.nodes.len()],
-    };
-    if args.dirty {
-        for (i, node) in world.nodes.iter().enumerate() {
-            if node.name == FAST_NODE.0 {
-                clocks.node[i] = FAST_NODE.1;
-            }
-            if node.server == SLOW_SERVER.0 {
-                clocks.server[i] = SLOW_SERVER.1;
-            }
-        }
-    }
+    let clocks = clocks::draw(&world, args, stream(args.seed, scenario, "clocks"));
     let snapshots = every
         .map(|every| registry::Snapshots::every(&world, every))
         .transpose()?;
-    std::fs::write(args.out.join("dataset.toml"), dataset_toml(args))?;
+    std::fs::write(
+        args.out.join("dataset.toml"),
+        dataset_toml(args, &clocks::stated_block(&world, &clocks, args)),
+    )?;
+    std::fs::write(
+        args.out.join("truth_clocks.json"),
+        clocks::truth_json(&world, &clocks, args)?,
+    )?;
 
     let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let groups = vec![

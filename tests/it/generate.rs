@@ -946,3 +946,86 @@ fn bad_arguments_are_refused() {
     a.force = true;
     generate(&a).unwrap();
 }
+
+/// `--skewed-clocks` shifts the logs of N more cache nodes and N more stream servers by the
+/// offsets truth_clocks.json records. With `--unstated-offsets` dataset.toml says nothing of
+/// them and the run misses the truth; the same offsets written into dataset.toml give the truth
+/// again, so truth_clocks.json is what an estimate of the clocks must find.
+#[test]
+fn skewed_clocks_are_recorded_and_their_recorded_offsets_correct_the_logs() {
+    let dir = tmp();
+    let ds = dir.path().join("ds");
+    let mut a = GenerateArgs::new("cache-key-collision", 9, 20_000, &ds);
+    a.skewed_clocks = 3;
+    a.unstated_offsets = true;
+    generate(&a).unwrap();
+    let clocks: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ds.join("truth_clocks.json")).unwrap()).unwrap();
+    let skewed: Vec<&serde_json::Value> = clocks["clocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["offset_ms"] != 0)
+        .collect();
+    for kind in ["cache_node", "stream_server"] {
+        assert_eq!(
+            skewed.iter().filter(|c| c["kind"] == kind).count(),
+            3,
+            "{kind}"
+        );
+    }
+    let mut block = String::from("\n[clock_offset_ms]\n");
+    for c in &skewed {
+        let offset = c["offset_ms"].as_i64().unwrap();
+        assert!((300..3000).contains(&offset.abs()), "{c}");
+        assert_eq!(c["stated_in_dataset_toml"], false);
+        assert!(c["changes"].as_array().unwrap().is_empty());
+        block.push_str(&format!(
+            "\"{}\" = {offset}\n",
+            c["clock"].as_str().unwrap()
+        ));
+    }
+    let toml = std::fs::read_to_string(ds.join("dataset.toml")).unwrap();
+    assert!(!toml.contains("clock_offset_ms"), "{toml}");
+    let want = verdict_part(&truth(&ds));
+    // The summary's keys that the truth has.
+    let run = |out: &str| {
+        let got = crate::common::analyze_ok(&ds, &dir.path().join(out));
+        let keys = want.as_object().unwrap().keys();
+        let shared: serde_json::Map<String, serde_json::Value> =
+            keys.map(|k| (k.clone(), got[k].clone())).collect();
+        serde_json::Value::Object(shared)
+    };
+    assert_ne!(
+        run("unstated"),
+        want,
+        "skews of 0.3 to 3 s move some verdicts"
+    );
+    std::fs::write(ds.join("dataset.toml"), format!("{toml}{block}")).unwrap();
+    assert_eq!(run("stated"), want);
+
+    // With drift, each skewed clock's offset changes once, inside the window.
+    let drifting = dir.path().join("drift");
+    let mut a = GenerateArgs::new("cache-key-collision", 9, 20_000, &drifting);
+    a.skewed_clocks = 2;
+    a.clock_drift = true;
+    generate(&a).unwrap();
+    let clocks: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(drifting.join("truth_clocks.json")).unwrap())
+            .unwrap();
+    let mut drifted = 0;
+    for c in clocks["clocks"].as_array().unwrap() {
+        let changes = c["changes"].as_array().unwrap();
+        assert_eq!(changes.len(), usize::from(c["offset_ms"] != 0), "{c}");
+        for ch in changes {
+            assert_ne!(ch["offset_ms"], c["offset_ms"]);
+            let from = ms(ch["from"].as_str().unwrap());
+            assert!(
+                (1_577_664_000_000..1_577_923_200_000).contains(&from),
+                "{ch}"
+            );
+            drifted += 1;
+        }
+    }
+    assert_eq!(drifted, 4);
+}

@@ -14,7 +14,7 @@ impl Sim<'_> {
         k: i64,
     ) {
         let n = &self.w.nodes[node as usize];
-        let logged = ts - self.clocks.node[node as usize];
+        let logged = ts - self.clocks.node[node as usize].at(ts);
         let (obj, origin, cap, cfg) = match fill {
             Some(f) => {
                 let cfg = (self.rng.gen::<f64>() < 0.97).then(|| config_version(self.w, node, k));

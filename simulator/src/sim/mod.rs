@@ -24,9 +24,35 @@ use super::world::{account_name, cam_name, session_name, SpecialKind, World};
 #[derive(Debug, Clone, Default)]
 pub struct Clocks {
     /// Per cache node (index into `World::nodes`).
-    pub node: Vec<i64>,
+    pub node: Vec<Clock>,
     /// Per stream server (same index as its node).
-    pub server: Vec<i64>,
+    pub server: Vec<Clock>,
+}
+
+/// One writer's clock: the correction (`[clock_offset_ms]`: corrected = logged + offset) that
+/// makes its times true, and where it drifts, the correction from a true instant on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Clock {
+    pub offset: i64,
+    /// (true time from which, offset from then on).
+    pub drift: Option<(i64, i64)>,
+}
+
+impl Clock {
+    pub fn fixed(offset: i64) -> Clock {
+        Clock {
+            offset,
+            drift: None,
+        }
+    }
+
+    /// The correction in force at true time `ts`.
+    pub fn at(&self, ts: i64) -> i64 {
+        match self.drift {
+            Some((from, later)) if ts >= from => later,
+            _ => self.offset,
+        }
+    }
 }
 
 /// How the logs record the world, beside what happens in it: the servers' clocks, and the
@@ -666,7 +692,7 @@ impl Sim<'_> {
         }
         let node = &w.nodes[d.node as usize];
         let row = vec![
-            Val::Ts(d.ts - self.clocks.server[d.node as usize]),
+            Val::Ts(d.ts - self.clocks.server[d.node as usize].at(d.ts)),
             Val::text(session_name(d.session)),
             Val::text(cam_name(d.requested)),
             Val::text(node.name.clone()),
