@@ -36,6 +36,8 @@ pub struct Explanation {
     pub record: CitationRecord,
     /// The raw text of each cited row, by (file, line).
     pub lines: BTreeMap<(String, u64), String>,
+    /// The cited files the manifest lists as Parquet, whose rows are counted from 0.
+    pub parquet: BTreeSet<String>,
     pub tolerance_ms: i64,
     pub session_ttl_ms: i64,
 }
@@ -59,6 +61,7 @@ pub fn explain(out: &Path, dataset: Option<&Path>, query: &str) -> Result<Explai
         wanted.entry(&*row.file).or_default().insert(row.line);
     }
     let mut lines = BTreeMap::new();
+    let mut parquet = BTreeSet::new();
     for (file, rows) in wanted {
         let Some(listed) = files.get(file) else {
             return Err(Error::Explain {
@@ -77,6 +80,9 @@ pub fn explain(out: &Path, dataset: Option<&Path>, query: &str) -> Result<Explai
                 ),
             });
         }
+        if listed.parquet {
+            parquet.insert(file.to_string());
+        }
         let read =
             read_rows(&path, listed.parquet, &rows).map_err(|reason| Error::UnreadableFile {
                 path: path.clone(),
@@ -86,7 +92,10 @@ pub fn explain(out: &Path, dataset: Option<&Path>, query: &str) -> Result<Explai
             let Some(text) = read.get(&line) else {
                 return Err(Error::Explain {
                     path,
-                    reason: format!("has no {} {line}, which the run cites", listed.unit()),
+                    reason: format!(
+                        "has no {} {line}, which the run cites",
+                        unit(listed.parquet)
+                    ),
                 });
             };
             lines.insert((file.to_string(), line), text.clone());
@@ -96,6 +105,7 @@ pub fn explain(out: &Path, dataset: Option<&Path>, query: &str) -> Result<Explai
     Ok(Explained::Cited(Box::new(Explanation {
         record,
         lines,
+        parquet,
         tolerance_ms: setting("tolerance_ms"),
         session_ttl_ms: setting("session_ttl_ms"),
     })))
@@ -105,15 +115,6 @@ pub fn explain(out: &Path, dataset: Option<&Path>, query: &str) -> Result<Explai
 struct Listed {
     sha256: String,
     parquet: bool,
-}
-
-impl Listed {
-    fn unit(&self) -> &'static str {
-        match self.parquet {
-            true => "row",
-            false => "line",
-        }
-    }
 }
 
 fn manifest_files(manifest: &Value, path: &Path) -> Result<BTreeMap<String, Listed>> {
@@ -450,7 +451,7 @@ impl Explanation {
         s.push_str(&format!(
             "Delivery {} {} {}, at t = {} (clock-corrected)\n",
             d.file,
-            unit(&d.file),
+            unit(self.parquet.contains(&d.file)),
             d.line,
             r.ts
         ));
@@ -473,7 +474,7 @@ impl Explanation {
                     "  {}: {} {} {}, at {}\n",
                     l.role.replace('_', " "),
                     l.file,
-                    unit(&l.file),
+                    unit(self.parquet.contains(&l.file)),
                     l.line,
                     l.ts.as_deref().unwrap_or("?")
                 ));
@@ -488,7 +489,7 @@ impl Explanation {
                 s.push_str(&format!(
                     "  {} {} {}, at {}\n",
                     l.file,
-                    unit(&l.file),
+                    unit(self.parquet.contains(&l.file)),
                     l.line,
                     l.ts.as_deref().unwrap_or("?")
                 ));
@@ -560,8 +561,8 @@ fn or_none(v: &Option<impl AsRef<str>>) -> String {
 }
 
 /// How a file's rows are counted: rows for Parquet, lines otherwise.
-fn unit(file: &str) -> &'static str {
-    match file.ends_with(".parquet") {
+fn unit(parquet: bool) -> &'static str {
+    match parquet {
         true => "row",
         false => "line",
     }
