@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::scenario::Scenario;
 use super::shape::Shape;
-use super::timefmt::{tick_ms, CONTROL, HIT, TICKS};
+use super::timefmt::{tick_ms, CONTROL, HIT, LOGIN, TICKS};
 use super::world::*;
 
 pub(super) fn ctrl(rng: &mut ChaCha8Rng, tick: i64) -> i64 {
@@ -354,6 +354,7 @@ impl Planner {
                     poor,
                     node,
                     dedicated: false,
+                    logs_in: false,
                 };
                 self.push_session(s, &[(0, TICKS, a)]);
             }
@@ -394,7 +395,7 @@ impl Planner {
             (start + dur).min(start + 1438)
         };
         let mut events = vec![SessEvent {
-            ts: ctrl(&mut self.rng, start),
+            ts: tick_ms(start) + self.rng.gen_range(LOGIN.0..LOGIN.1),
             start: Some(a),
         }];
         let mut acts = Vec::new();
@@ -444,6 +445,7 @@ impl Planner {
             poor,
             node,
             dedicated: false,
+            logs_in: true,
         };
         self.push_session(s, &acts);
     }
@@ -502,6 +504,7 @@ impl Planner {
                 poor: old.poor,
                 node: old.node,
                 dedicated: false,
+                logs_in: false,
             };
             let new_id = self.w.sessions.len() as u32;
             self.w.sessions.push(new);

@@ -236,6 +236,7 @@ impl Planner {
             poor: false,
             node,
             dedicated: true,
+            logs_in: false,
         };
         let id = self.push_session(s, &[(from, to, account)]);
         (id, start)

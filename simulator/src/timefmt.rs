@@ -2,10 +2,11 @@
 //!
 //! The simulation runs on one-minute ticks. Inside a tick, state changes
 //! (sessions, ownership, grants, evictions, purges) happen in the control
-//! phase, cache misses and their fills in the fill phase, and cache hits in
-//! the hit phase. The phases are at least 10 s apart, so with the default
-//! 2 s tolerance no ordinary delivery can be flipped by a neighbouring event;
-//! only the deliberately placed boundary cases are.
+//! phase, an app's login and its first request in the login phase, cache
+//! misses and their fills in the fill phase, and cache hits in the hit phase.
+//! The phases are more than the default 2 s tolerance apart, so no ordinary
+//! delivery can be flipped by a neighbouring event; only the deliberately
+//! placed boundary cases are.
 
 /// One tick of simulated time.
 pub const TICK_MS: i64 = 60_000;
@@ -20,6 +21,12 @@ pub const NAIVE_OFFSET_MS: i64 = 8 * 3_600_000;
 
 /// Control phase: [1 s, 3 s) into the tick.
 pub const CONTROL: (i64, i64) = (1_000, 3_000);
+/// Login phase, where an app session's first start lies: [6 s, 8 s), more than the tolerance
+/// past the control phase, so the first request that follows it flips nothing.
+pub const LOGIN: (i64, i64) = (6_000, 8_000);
+/// How long after its login an app sends its first request: a causal pair of the session log's
+/// clock and the stream server's, as real apps show one.
+pub const FIRST_REQUEST: (i64, i64) = (150, 1_000);
 /// Fill phase (cache misses and their fills): [15 s, 20 s).
 pub const FILL: (i64, i64) = (15_000, 20_000);
 /// Hit phase (hits, live segments, clips): [30 s, 50 s).

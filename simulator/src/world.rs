@@ -97,6 +97,9 @@ pub struct Session {
     pub node: u16,
     /// Made for one boundary case; never split by the outage.
     pub dedicated: bool,
+    /// An app's session: its first start is a login in the login phase, and the app's first
+    /// request follows it.
+    pub logs_in: bool,
 }
 
 /// A stretch of ticks in which ordinary traffic may use a session, and the account it is then.

@@ -151,11 +151,13 @@ impl Sim<'_> {
     }
 
     /// A still or page through the cache: the first request of a tick for a stale or empty key
-    /// misses and fills it (fill phase); the others hit (hit phase).
+    /// misses and fills it (fill phase); the others hit (hit phase). A request sent `at` a given
+    /// instant (an app's first, after its login) fills or hits then.
     pub(super) fn through_cache(
         &mut self,
         d: &mut Del,
         k: i64,
+        at: Option<i64>,
         cam: u32,
         key: String,
         max_age: i64,
@@ -166,7 +168,10 @@ impl Sim<'_> {
         self.entries[id as usize].seen_tick = k;
         let e = &self.entries[id as usize];
         if first && (e.fill.is_none() || e.fill_tick < k - max_age) {
-            let ts = tick_ms(k) + self.rng.gen_range(FILL.0..FILL.1);
+            let ts = match at {
+                Some(t) => t,
+                None => tick_ms(k) + self.rng.gen_range(FILL.0..FILL.1),
+            };
             let fill_ts = ts - self.rng.gen_range(0..30);
             let captured =
                 (self.rng.gen::<f64>() < 0.9).then(|| fill_ts - self.rng.gen_range(200..2000));
@@ -203,7 +208,10 @@ impl Sim<'_> {
                 before: e.before,
                 purged: None,
             });
-            d.ts = tick_ms(k) + self.rng.gen_range(HIT.0..HIT.1);
+            d.ts = match at {
+                Some(t) => t,
+                None => tick_ms(k) + self.rng.gen_range(HIT.0..HIT.1),
+            };
             d.status = "hit";
             if self.rng.gen::<f64>() < 0.25 {
                 d.object = Some(fill.obj);

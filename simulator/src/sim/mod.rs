@@ -16,9 +16,9 @@ use super::registry::Snapshots;
 use super::rows::{LogKind, Row, Val};
 use super::scenario::Scenario;
 use super::shape::Shape;
-use super::timefmt::{tick_ms, CONTROL, FILL, HIT, TICKS};
+use super::timefmt::{tick_ms, tick_of, CONTROL, FILL, FIRST_REQUEST, HIT, TICKS};
 use super::truth::{evaluate, special_content, Content, Fill, ObjId, TruthAcc};
-use super::world::{account_name, cam_name, session_name, SpecialKind, World};
+use super::world::{account_name, cam_name, session_name, Activation, SpecialKind, World};
 
 /// Per-writer clock errors: a logged time is the true time minus the declared correction.
 #[derive(Debug, Clone, Default)]
@@ -354,8 +354,15 @@ impl Sim<'_> {
             for &a in &ends[k as usize] {
                 self.pool_remove(a);
             }
+            // Apps that log in this tick, whose first request follows their login.
+            let mut logins: Vec<u32> = Vec::new();
             for &a in &starts[k as usize] {
                 self.pool_add(a);
+                let act = &w.activations[a as usize];
+                let s = &w.sessions[act.session as usize];
+                if s.logs_in && s.events.first().is_some_and(|e| tick_of(e.ts) == act.from) {
+                    logins.push(a);
+                }
             }
             // Control phase: evictions on resale, purges at mitigation, ordinary LRU evictions.
             if let Some(cams) = resale_at.get(&k) {
@@ -401,7 +408,15 @@ impl Sim<'_> {
                 carry = q;
             } else {
                 carry = 0;
-                for _ in 0..q {
+                logins.truncate(q as usize);
+                for &a in &logins {
+                    let act = w.activations[a as usize];
+                    let login = w.sessions[act.session as usize].events[0].ts;
+                    let at = login + self.rng.gen_range(FIRST_REQUEST.0..FIRST_REQUEST.1);
+                    let d = self.request_of(act, k, dels.len() as u32, Some(at));
+                    dels.push(d);
+                }
+                for _ in logins.len() as u64..q {
                     let d = self.request(k, dels.len() as u32);
                     dels.push(d);
                 }
@@ -478,8 +493,13 @@ impl Sim<'_> {
 
     /// One ordinary request from a random open session.
     fn request(&mut self, k: i64, seq: u32) -> Del {
+        let act = self.w.activations[self.pool[self.rng.gen_range(0..self.pool.len())] as usize];
+        self.request_of(act, k, seq, None)
+    }
+
+    /// One ordinary request of `act` in tick `k`, sent `at` that instant if given, else in its phase.
+    fn request_of(&mut self, act: Activation, k: i64, seq: u32, at: Option<i64>) -> Del {
         let w = self.w;
-        let act = w.activations[self.pool[self.rng.gen_range(0..self.pool.len())] as usize];
         let s = &w.sessions[act.session as usize];
         let (rtt, loss10) = self.network(s.poor);
         let viewed = self.viewed();
@@ -550,12 +570,15 @@ impl Sim<'_> {
                 (cam, key, max_age)
             };
             d.requested = cam;
-            self.through_cache(&mut d, k, cam, key, max_age);
+            self.through_cache(&mut d, k, at, cam, key, max_age);
             return d;
         }
         let cam = self.visible_cam(act.account, k);
         d.requested = cam;
-        d.ts = tick_ms(k) + self.rng.gen_range(HIT.0..HIT.1);
+        d.ts = match at {
+            Some(t) => t,
+            None => tick_ms(k) + self.rng.gen_range(HIT.0..HIT.1),
+        };
         if x >= mix.still + mix.page + mix.segment {
             // A recorded clip from the last two days.
             for _ in 0..6 {
