@@ -20,7 +20,7 @@ use crate::stages::StageClock;
 pub use crate::stages::StageTiming;
 use crate::table::Table;
 use crate::verdict::Verdict;
-use crate::{classify, intervals, join, report};
+use crate::{classify, clocks, intervals, join, report};
 
 /// Options of one analysis run.
 #[derive(Debug, Clone, Default)]
@@ -160,7 +160,9 @@ fn run(
     });
     let deliveries = loaded.table(Kind::Deliveries);
     let mut kept = Kept::default();
-    let mut seconds = [0.0; 3];
+    let mut seconds = [0.0; 4];
+    // The clocks' causal pairs, gathered as the blocks go by (docs/CLOCKS.md).
+    let mut gatherer = given.is_none().then(|| clocks::Gatherer::new(&timelines));
     // Time the driver waits for the next block of spilled deliveries to be merged.
     let mut merging = 0.0;
     let merged = std::thread::scope(|scope| {
@@ -198,6 +200,11 @@ fn run(
                     v
                 }
                 (false, None) => {
+                    if let Some(g) = gatherer.as_mut() {
+                        g.add(d, rows.clone());
+                        seconds[3] += t.elapsed().as_secs_f64();
+                    }
+                    let t = Instant::now();
                     let resolved =
                         join::resolve(d, rows.clone(), &timelines, loaded.settings.tolerance_ms);
                     seconds[0] += t.elapsed().as_secs_f64();
@@ -241,6 +248,9 @@ fn run(
         merging += t.elapsed().as_secs_f64();
         merged
     })?;
+    let t = Instant::now();
+    let gathered = gatherer.map(clocks::Gatherer::finish);
+    seconds[3] += t.elapsed().as_secs_f64();
     drop(timelines);
     if let Some(g) = given {
         g.finish()?;
@@ -251,11 +261,17 @@ fn run(
             loaded.tables.insert(Kind::Deliveries, kept.gathered);
         }
     }
+    if let Some(g) = &gathered {
+        let t = Instant::now();
+        warn_of_clocks(&mut loaded, g);
+        seconds[3] += t.elapsed().as_secs_f64();
+    }
     let t = Instant::now();
     let findings = found.finish(&loaded, &basis);
     let summary = Summary::new(&findings.headline, &loaded);
     seconds[2] += t.elapsed().as_secs_f64();
     clock.laps(&[
+        ("clocks", seconds[3]),
         ("join", seconds[0]),
         ("classify", seconds[1]),
         ("aggregate", seconds[2]),
@@ -437,6 +453,35 @@ impl<'scope, 'a> Blocks<'scope, 'a> {
 
 /// Adds to `cache` the fills the misses of nodes without a cache log imply, reading the
 /// deliveries as the join will: the resident table, or a first merge of the spilled runs.
+/// Warns of each clock the estimate finds off by more than the tolerance while dataset.toml
+/// states no correction for it.
+fn warn_of_clocks(loaded: &mut LoadedDataset, gathered: &clocks::Gathered) {
+    let Ok(report) = clocks::ClockReport::estimate(gathered, &loaded.settings, None) else {
+        return;
+    };
+    let mut warnings: Vec<String> = report
+        .unstated_beyond_tolerance()
+        .map(|c| {
+            format!(
+                "clock skew: {} {} runs {} ms off{} by its causal pairs (interval {}, {} pairs), beyond the tolerance of {} ms, and dataset.toml states no [clock_offset_ms] for it; verdicts that compare its times with other logs' may be wrong (see leakscope clocks)",
+                match c.kind {
+                    clocks::ClockKind::CacheNode => "cache node",
+                    _ => "stream server",
+                },
+                c.clock,
+                c.offset_ms.unwrap_or(0),
+                c.relative_to
+                    .as_ref()
+                    .map_or(String::new(), |r| format!(" from {r}")),
+                clocks::interval_text(c.interval_ms),
+                c.pairs,
+                report.tolerance_ms
+            )
+        })
+        .collect();
+    loaded.warnings.append(&mut warnings);
+}
+
 fn infer_fills(
     loaded: &LoadedDataset,
     spilled: Option<&SpilledDeliveries>,

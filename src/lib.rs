@@ -15,6 +15,7 @@ pub mod aggregate;
 pub mod analyze;
 pub mod cite;
 pub mod classify;
+pub mod clocks;
 pub mod codes;
 pub mod context;
 pub mod dedup;

@@ -49,6 +49,21 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Estimate every clock's offset from causal pairs in the logs (each miss and its fill, each
+    /// login and its first delivery); print it, and with --out write clocks.json and
+    /// clock_offsets.toml, a [clock_offset_ms] block to review. Nothing is applied by itself.
+    Clocks {
+        dataset: PathBuf,
+        /// A folder for clocks.json and clock_offsets.toml; created if missing.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        /// The stream server or cache node the offsets are told relative to [default: the
+        /// stream servers' consensus, their median].
+        #[arg(long)]
+        reference: Option<String>,
+    },
     /// Load and check a dataset; print the row accounting per kind and file, and the first errors.
     Validate {
         dataset: PathBuf,
@@ -464,6 +479,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Clocks {
+            dataset,
+            out,
+            mapping,
+            reference,
+        } => {
+            let opts = LoadOptions {
+                mapping,
+                observer: Some(Progress::observer(!quiet)),
+                ..LoadOptions::default()
+            };
+            let report = leakscope::clocks::estimate_dataset(&dataset, &opts, reference.as_deref())
+                .with_context(|| format!("estimating the clocks of {}", dataset.display()))?;
+            print!("{}", report.text());
+            if let Some(out) = out {
+                write_clocks(&report, &out)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate {
             dataset,
             mapping,
@@ -579,4 +613,19 @@ fn run_kernel(stage: KernelStage, quiet: bool, verbose: bool) -> anyhow::Result<
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `clocks.json` and `clock_offsets.toml` into `out`.
+fn write_clocks(report: &leakscope::clocks::ClockReport, out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut json = serde_json::to_string_pretty(report)?;
+    json.push('\n');
+    for (name, text) in [
+        ("clocks.json", json),
+        ("clock_offsets.toml", report.suggested_block()),
+    ] {
+        let path = out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }

@@ -65,10 +65,11 @@ pub fn bin() -> Command {
 }
 
 /// The stages `--verbose` reports, in order.
-pub const PIPELINE_STAGES: [&str; 7] = [
+pub const PIPELINE_STAGES: [&str; 8] = [
     "load",
     "normalise",
     "intervals",
+    "clocks",
     "join",
     "classify",
     "aggregate",

@@ -9,6 +9,7 @@ mod reference;
 mod accuracy;
 mod cases;
 mod citations;
+mod clocks;
 mod determinism;
 mod differential;
 mod exports;
