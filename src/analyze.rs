@@ -54,6 +54,8 @@ pub struct Analysis {
     /// The facts behind report.md/report.html and the notification lists.
     pub findings: Findings,
     pub timings: Vec<StageTiming>,
+    /// The clocks' estimate from the run's causal pairs; none where the verdicts were given.
+    pub clocks: Option<clocks::ClockReport>,
 }
 
 /// Verdicts worked out elsewhere (a cluster's kernels), handed over block by block in the order
@@ -72,7 +74,9 @@ pub trait GivenVerdicts {
 pub const DEFAULT_BLOCK_ROWS: usize = 1 << 19;
 
 pub fn analyze(dataset: &Path, opts: &AnalyzeOptions) -> Result<Analysis> {
-    run(|| load_streaming(dataset, &opts.load), None, opts, None)
+    let mut a = run(|| load_streaming(dataset, &opts.load), None, opts, None)?;
+    at_estimated_offsets(dataset, &mut a, opts)?;
+    Ok(a)
 }
 
 /// [`analyze`], then every output written into `out`, as [`write_outputs`] would; returns the run
@@ -106,7 +110,8 @@ pub fn analyze_loaded_into(
     opts: &AnalyzeOptions,
 ) -> Result<(Analysis, Vec<StageTiming>)> {
     let staging = Staging::begin(dataset, out, opts.force)?;
-    let a = run(load, given, opts, Some(staging.path()))?;
+    let mut a = run(load, given, opts, Some(staging.path()))?;
+    at_estimated_offsets(dataset, &mut a, opts)?;
     let timings = report::write_all(&a.outcome(), None, staging.path(), &opts.report())?;
     staging.commit()?;
     Ok((a, timings))
@@ -261,11 +266,9 @@ fn run(
             loaded.tables.insert(Kind::Deliveries, kept.gathered);
         }
     }
-    if let Some(g) = &gathered {
-        let t = Instant::now();
-        warn_of_clocks(&mut loaded, g);
-        seconds[3] += t.elapsed().as_secs_f64();
-    }
+    let t = Instant::now();
+    let clock_report = gathered.and_then(|g| warn_of_clocks(&mut loaded, &g));
+    seconds[3] += t.elapsed().as_secs_f64();
     let t = Instant::now();
     let findings = found.finish(&loaded, &basis);
     let summary = Summary::new(&findings.headline, &loaded);
@@ -284,6 +287,7 @@ fn run(
         summary,
         findings,
         timings: clock.into_laps(),
+        clocks: clock_report,
     })
 }
 
@@ -455,10 +459,11 @@ impl<'scope, 'a> Blocks<'scope, 'a> {
 /// deliveries as the join will: the resident table, or a first merge of the spilled runs.
 /// Warns of each clock the estimate finds off by more than the tolerance while dataset.toml
 /// states no correction for it.
-fn warn_of_clocks(loaded: &mut LoadedDataset, gathered: &clocks::Gathered) {
-    let Ok(report) = clocks::ClockReport::estimate(gathered, &loaded.settings, None) else {
-        return;
-    };
+fn warn_of_clocks(
+    loaded: &mut LoadedDataset,
+    gathered: &clocks::Gathered,
+) -> Option<clocks::ClockReport> {
+    let report = clocks::ClockReport::estimate(gathered, &loaded.settings, None).ok()?;
     let mut warnings: Vec<String> = report
         .unstated_beyond_tolerance()
         .map(|c| {
@@ -480,6 +485,38 @@ fn warn_of_clocks(loaded: &mut LoadedDataset, gathered: &clocks::Gathered) {
         })
         .collect();
     loaded.warnings.append(&mut warnings);
+    Some(report)
+}
+
+/// Where the clocks' estimate finds a clock off beyond the tolerance that dataset.toml leaves
+/// uncorrected, the dataset analysed again at the suggested offsets, and a warning that sets its
+/// counts beside those as configured.
+fn at_estimated_offsets(dataset: &Path, a: &mut Analysis, opts: &AnalyzeOptions) -> Result<()> {
+    let Some(report) = &a.clocks else {
+        return Ok(());
+    };
+    if report.unstated_beyond_tolerance().next().is_none() {
+        return Ok(());
+    }
+    let mut again = opts.clone();
+    again.load.observer = None;
+    again.load.clock_offsets = Some(report.suggested_offsets(&a.loaded.settings.clock_offset_ms));
+    let b = run(|| load_streaming(dataset, &again.load), None, &again, None)?;
+    let (c, e) = (&a.summary, &b.summary);
+    let line = format!(
+        "clock skew: at the offsets the clocks' causal pairs suggest (leakscope clocks writes them as clock_offsets.toml), the deliveries would be leak {} (as configured {}), ambiguous {} ({}), unresolved {} ({}), ok {} ({})",
+        e.leak_deliveries,
+        c.leak_deliveries,
+        e.ambiguous_deliveries,
+        c.ambiguous_deliveries,
+        e.unresolved_deliveries,
+        c.unresolved_deliveries,
+        e.ok_deliveries,
+        c.ok_deliveries
+    );
+    a.loaded.warnings.push(line.clone());
+    a.findings.quality.warnings.push(line);
+    Ok(())
 }
 
 fn infer_fills(

@@ -121,6 +121,7 @@ impl KernelConfig {
             strict,
             observer: None,
             run_rows: run_rows.unwrap_or(0),
+            clock_offsets: None,
         };
         let config = Config::read(&self.config, &opts)?;
         Ok((config, opts))
@@ -458,6 +459,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 strict: run.strict,
                 observer: Some(Progress::observer(!quiet)),
                 run_rows: run.run_rows.unwrap_or(0),
+                clock_offsets: None,
             };
             let opts = run.options(load, command_line, verbose);
             let done = analyze::analyze_into(&dataset, &out, &opts).with_context(|| {
@@ -510,6 +512,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 strict,
                 observer: Some(Progress::observer(!quiet)),
                 run_rows: run_rows.unwrap_or(0),
+                clock_offsets: None,
             };
             let loaded = leakscope::load::load_streaming(&dataset, &opts)
                 .and_then(|mut l| l.merge_spilled(false).map(|()| l))

@@ -219,6 +219,25 @@ impl ClockReport {
             .filter(|c| c.exceeds_tolerance && c.stated_ms == 0 && c.kind != ClockKind::SessionLog)
     }
 
+    /// The corrections the estimate suggests, over `stated` (dataset.toml's): each server and node
+    /// whose interval leaves out its stated correction gets its estimate.
+    pub fn suggested_offsets(&self, stated: &BTreeMap<String, i64>) -> BTreeMap<String, i64> {
+        let mut out = stated.clone();
+        let mut named = BTreeSet::new();
+        for c in self
+            .clocks
+            .iter()
+            .filter(|c| c.kind != ClockKind::SessionLog)
+        {
+            if let Some(offset) = c.offset_ms.filter(|_| !c.holds_stated()) {
+                if named.insert(c.clock.clone()) {
+                    out.insert(c.clock.clone(), offset);
+                }
+            }
+        }
+        out
+    }
+
     /// The `[clock_offset_ms]` block the estimate suggests: every server and node whose interval
     /// leaves out what is stated (the pairs say it is off), or that has a stated correction.
     pub fn suggested_block(&self) -> String {
@@ -248,8 +267,7 @@ impl ClockReport {
                 }
                 continue;
             };
-            let holds_stated = c.interval_ms[0].is_none_or(|l| l <= c.stated_ms)
-                && c.interval_ms[1].is_none_or(|h| c.stated_ms <= h);
+            let holds_stated = c.holds_stated();
             if holds_stated && c.stated_ms == 0 {
                 continue;
             }
@@ -329,6 +347,14 @@ impl ClockReport {
             p.fill_pairs, p.misses_without_fill, p.login_pairs, p.starts_without_first_delivery
         );
         s
+    }
+}
+
+impl ClockEstimate {
+    /// Its interval holds what dataset.toml states (0 if nothing): the pairs do not say it is off.
+    pub fn holds_stated(&self) -> bool {
+        self.interval_ms[0].is_none_or(|l| l <= self.stated_ms)
+            && self.interval_ms[1].is_none_or(|h| self.stated_ms <= h)
     }
 }
 

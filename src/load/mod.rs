@@ -74,6 +74,8 @@ pub struct LoadOptions {
     /// Deliveries held in memory before they are sorted and spilled to disk as a run
     /// (0: [`runs::DEFAULT_RUN_ROWS`]). Results do not depend on it.
     pub run_rows: usize,
+    /// In place of `dataset.toml`'s `[clock_offset_ms]`: what a run at estimated offsets reads.
+    pub clock_offsets: Option<BTreeMap<String, i64>>,
 }
 
 /// Rows of one file or one kind: read = accepted + rejected + duplicates.
@@ -226,7 +228,10 @@ impl Config {
                 reason: "no such folder".into(),
             });
         }
-        let (settings, settings_file) = Settings::load(root)?;
+        let (mut settings, settings_file) = Settings::load(root)?;
+        if let Some(offsets) = &opts.clock_offsets {
+            settings.clock_offset_ms = offsets.clone();
+        }
         let mapping = Mapping::resolve(root, opts.mapping.as_deref())?;
         Ok(Config {
             root: root.to_path_buf(),

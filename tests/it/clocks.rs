@@ -1,6 +1,7 @@
 //! `leakscope clocks` against the simulator's true clocks: every interval holds the true
 //! offset, points within 100 ms at 10^5 deliveries, the suggested block makes `analyze` equal the
-//! truth, and `analyze` warns of a clock skewed beyond the tolerance that dataset.toml leaves out.
+//! truth, and `analyze` warns of a clock skewed beyond the tolerance that dataset.toml leaves out,
+//! with the counts at the estimated offsets beside those as configured.
 
 use std::path::Path;
 
@@ -125,6 +126,17 @@ fn skewed_clocks_are_found_and_their_block_gives_the_truth() {
             );
         }
 
+        // Beside the counts as configured, those at the estimated offsets: the truth's.
+        let truth = read_json(&ds.join("truth.json"));
+        let at_estimate = format!(
+            "the deliveries would be leak {} (as configured ",
+            truth["leak_deliveries"]
+        );
+        assert!(warnings.contains(&at_estimate), "{scenario}: {warnings}");
+        assert!(
+            warnings.contains(&format!("ambiguous {} (", truth["ambiguous_deliveries"])),
+            "{scenario}: {warnings}"
+        );
         let toml = std::fs::read_to_string(ds.join("dataset.toml")).unwrap();
         std::fs::write(
             ds.join("dataset.toml"),
