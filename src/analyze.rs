@@ -500,7 +500,7 @@ fn at_estimated_offsets(dataset: &Path, a: &mut Analysis, opts: &AnalyzeOptions)
     }
     let mut again = opts.clone();
     again.load.observer = None;
-    again.load.clock_offsets = Some(report.suggested_offsets(&a.loaded.settings.clock_offset_ms));
+    again.load.clock_offsets = Some(report.suggested_offsets(&a.loaded.settings));
     let b = run(|| load_streaming(dataset, &again.load), None, &again, None)?;
     let (c, e) = (&a.summary, &b.summary);
     let line = format!(

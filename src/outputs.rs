@@ -64,7 +64,10 @@ impl Staging {
             exchange(&self.dir, &self.out)?;
             // `dir` now holds the previous outputs; they have been replaced, whatever happens next.
             self.committed = true;
-            std::fs::remove_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+            // Marked at once and the marker removed last, so that a run killed while the
+            // previous outputs are deleted leaves a folder the next run recognises and removes.
+            std::fs::write(&marker, b"").map_err(|e| Error::io(&marker, e))?;
+            remove_marked(&self.dir)?;
         } else {
             std::fs::rename(&self.dir, &self.out).map_err(|e| Error::io(&self.out, e))?;
             self.committed = true;
@@ -184,6 +187,22 @@ fn remove_abandoned(parent: &Path, name: &str) {
     }
 }
 
+/// Removes a marked folder's contents, then its marker and the folder.
+fn remove_marked(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        if path.file_name() == Some(std::ffi::OsStr::new(STAGING_MARKER)) {
+            continue;
+        }
+        match path.is_dir() {
+            true => std::fs::remove_dir_all(&path),
+            false => std::fs::remove_file(&path),
+        }
+        .map_err(|e| Error::io(&path, e))?;
+    }
+    std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))
+}
+
 /// Removes a staging folder, but only one that carries our marker.
 fn remove_staging(dir: &Path) -> Result<()> {
     if !dir.join(STAGING_MARKER).exists() {
@@ -192,7 +211,7 @@ fn remove_staging(dir: &Path) -> Result<()> {
             "is in the way of the staging folder and is not one of ours",
         ));
     }
-    std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))
+    remove_marked(dir)
 }
 
 #[cfg(target_os = "linux")]

@@ -90,6 +90,10 @@ pub struct Settings {
     pub timezone: Option<Tz>,
     /// Added to the logged time of cache rows (by `cache_node`) and deliveries (by `server`).
     pub clock_offset_ms: BTreeMap<String, i64>,
+    /// Drifting clocks: from each logged instant on, the clock's correction in place of
+    /// `clock_offset_ms`'s (an extension of the contract, `[clock_offset_changes]`), sorted.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub clock_offset_changes: OffsetChanges,
     pub session_ttl_ms: i64,
     pub tolerance_ms: i64,
     /// Infer what the keys of a cache node without a cache log held from its misses (each miss
@@ -110,6 +114,49 @@ pub struct Settings {
     pub unknown_keys: Vec<String>,
 }
 
+/// Per clock, its corrections from each logged instant on: `[clock_offset_changes]`.
+pub type OffsetChanges = BTreeMap<String, Vec<(i64, i64)>>;
+
+/// One clock's `[clock_offset_changes]` entry: its changes, sorted by instant.
+fn offset_changes(name: &str, v: &toml::Value) -> std::result::Result<Vec<(i64, i64)>, String> {
+    let what = format!("clock_offset_changes.{name:?}");
+    let shape =
+        || format!("{what} must be a list of {{ from = \"<RFC 3339>\", offset_ms = <ms> }}");
+    let mut out = Vec::new();
+    for change in v.as_array().ok_or_else(shape)? {
+        let t = change.as_table().ok_or_else(shape)?;
+        let from = t.get("from").and_then(|f| f.as_str()).ok_or_else(shape)?;
+        let from = chrono::DateTime::parse_from_rfc3339(from)
+            .map_err(|e| format!("{what}: from = {from:?} is not an RFC 3339 instant: {e}"))?
+            .timestamp_millis();
+        let ms = t
+            .get("offset_ms")
+            .and_then(|o| o.as_integer())
+            .ok_or_else(shape)?;
+        let ms = CLOCK_OFFSET.check(ms, &format!("{what}.offset_ms"), &ms.to_string())?;
+        out.push((from, ms));
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+impl Settings {
+    /// The correction of a row logged at `logged` by clock `name`: the last change at or before
+    /// it, else `clock_offset_ms`'s; none where neither names the clock.
+    pub fn clock_offset_at(&self, name: &str, logged: i64) -> Option<i64> {
+        let changed = self.clock_offset_changes.get(name).and_then(|c| {
+            let i = c.partition_point(|&(from, _)| from <= logged);
+            i.checked_sub(1).map(|i| c[i].1)
+        });
+        changed.or_else(|| self.clock_offset_ms.get(name).copied())
+    }
+
+    /// Whether any row's time is corrected.
+    pub fn corrects_clocks(&self) -> bool {
+        !self.clock_offset_ms.is_empty() || !self.clock_offset_changes.is_empty()
+    }
+}
+
 fn ser_tz<S: serde::Serializer>(tz: &Option<Tz>, s: S) -> std::result::Result<S::Ok, S::Error> {
     match tz {
         Some(tz) => s.serialize_some(tz.name()),
@@ -122,6 +169,7 @@ impl Default for Settings {
         Settings {
             timezone: None,
             clock_offset_ms: BTreeMap::new(),
+            clock_offset_changes: BTreeMap::new(),
             session_ttl_ms: DEFAULT_SESSION_TTL_MS,
             tolerance_ms: DEFAULT_TOLERANCE_MS,
             infer_cache: false,
@@ -211,6 +259,15 @@ impl Settings {
                         s.clock_offset_ms.insert(name.clone(), ms);
                     }
                 }
+                "clock_offset_changes" => {
+                    let t = value.as_table().ok_or_else(|| {
+                        "clock_offset_changes must be a table of name = [{ from = \"<RFC 3339>\", offset_ms = <ms> }, ...]".to_string()
+                    })?;
+                    for (name, v) in t {
+                        s.clock_offset_changes
+                            .insert(name.clone(), offset_changes(name, v)?);
+                    }
+                }
                 other => s.unknown_keys.push(other.to_string()),
             }
         }
@@ -292,6 +349,30 @@ pub fn parse_duration_ms(text: &str) -> std::result::Result<i64, DurationError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A drifting clock's changes: read from RFC 3339 instants, sorted, each in force from its
+    /// logged instant on; a bad instant or offset is refused in one line.
+    #[test]
+    fn clock_offset_changes_take_over_from_their_instant() {
+        let s = Settings::parse(
+            "[clock_offset_ms]\n\"n1\" = -1500\n[clock_offset_changes]\n\"n1\" = [{ from = \"2020-01-01T01:00:00Z\", offset_ms = -900 }, { from = \"2020-01-01T00:00:00Z\", offset_ms = -1200 }]\n",
+        )
+        .unwrap();
+        let h = 1_577_836_800_000;
+        assert_eq!(s.clock_offset_at("n1", h - 1), Some(-1500));
+        assert_eq!(s.clock_offset_at("n1", h), Some(-1200));
+        assert_eq!(s.clock_offset_at("n1", h + 3_600_000), Some(-900));
+        assert_eq!(s.clock_offset_at("other", h), None);
+        assert!(s.corrects_clocks());
+        for bad in [
+            "[clock_offset_changes]\n\"n1\" = [{ from = \"noon\", offset_ms = 1 }]",
+            "[clock_offset_changes]\n\"n1\" = [{ from = \"2020-01-01T00:00:00Z\", offset_ms = 99999999999999 }]",
+            "[clock_offset_changes]\n\"n1\" = 5",
+        ] {
+            let e = Settings::parse(bad).unwrap_err();
+            assert!(e.contains("clock_offset_changes.\"n1\"") && !e.contains('\n'), "{e}");
+        }
+    }
 
     #[test]
     fn durations_in_every_unit() {

@@ -18,7 +18,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::load::{load_streaming, LoadOptions};
 use crate::schema::Kind;
-use crate::settings::Settings;
+use crate::settings::{OffsetChanges, Settings};
 use crate::table::Text;
 use crate::time::format_ms;
 pub use pairs::{Gathered, Gatherer};
@@ -104,6 +104,8 @@ pub struct ClockEstimate {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClockChange {
     pub from: String,
+    #[serde(skip)]
+    pub from_ms: i64,
     pub offset_ms: i64,
     pub interval_ms: [Option<i64>; 2],
 }
@@ -219,23 +221,34 @@ impl ClockReport {
             .filter(|c| c.exceeds_tolerance && c.stated_ms == 0 && c.kind != ClockKind::SessionLog)
     }
 
-    /// The corrections the estimate suggests, over `stated` (dataset.toml's): each server and node
-    /// whose interval leaves out its stated correction gets its estimate.
-    pub fn suggested_offsets(&self, stated: &BTreeMap<String, i64>) -> BTreeMap<String, i64> {
-        let mut out = stated.clone();
+    /// The corrections the estimate suggests over `settings`' (dataset.toml's): each server and
+    /// node whose interval leaves out its stated correction gets its estimate, and each clock the
+    /// estimate finds changing gets its changes.
+    pub fn suggested_offsets(&self, settings: &Settings) -> (BTreeMap<String, i64>, OffsetChanges) {
+        let mut offsets = settings.clock_offset_ms.clone();
+        let mut changes = settings.clock_offset_changes.clone();
         let mut named = BTreeSet::new();
         for c in self
             .clocks
             .iter()
             .filter(|c| c.kind != ClockKind::SessionLog)
         {
+            if !named.insert(c.clock.clone()) {
+                continue;
+            }
             if let Some(offset) = c.offset_ms.filter(|_| !c.holds_stated()) {
-                if named.insert(c.clock.clone()) {
-                    out.insert(c.clock.clone(), offset);
-                }
+                offsets.insert(c.clock.clone(), offset);
+            }
+            if !c.changes.is_empty() {
+                let steps = c
+                    .changes
+                    .iter()
+                    .map(|ch| (ch.from_ms, ch.offset_ms))
+                    .collect();
+                changes.insert(c.clock.clone(), steps);
             }
         }
-        out
+        (offsets, changes)
     }
 
     /// The `[clock_offset_ms]` block the estimate suggests: every server and node whose interval
@@ -298,8 +311,25 @@ impl ClockReport {
                     ", relative to {r}, which no pairs tie to the others"
                 ))
             );
-            for ch in &c.changes {
-                let _ = writeln!(s, "#   drifts: {} from {}", ch.offset_ms, ch.from);
+        }
+        let drifting: Vec<&ClockEstimate> = self
+            .clocks
+            .iter()
+            .filter(|c| c.kind != ClockKind::SessionLog && !c.changes.is_empty())
+            .collect();
+        if !drifting.is_empty() {
+            s.push_str("\n# Drifting clocks: from each instant on (by the clock's own log), this correction.\n[clock_offset_changes]\n");
+            let mut named = BTreeSet::new();
+            for c in drifting {
+                if !named.insert(c.clock.clone()) {
+                    continue;
+                }
+                let steps: Vec<String> = c
+                    .changes
+                    .iter()
+                    .map(|ch| format!("{{ from = {:?}, offset_ms = {} }}", ch.from, ch.offset_ms))
+                    .collect();
+                let _ = writeln!(s, "{:?} = [{}]", c.clock, steps.join(", "));
             }
         }
         s
@@ -444,6 +474,7 @@ fn clock_estimate(
                 let o = p.offset.shifted(stated);
                 ClockChange {
                     from: format_ms(p.from),
+                    from_ms: p.from,
                     offset_ms: o.value,
                     interval_ms: interval(&o),
                 }

@@ -519,9 +519,10 @@ fn apply_clock_offsets(columns: &mut [ColumnData], key: usize, ts: usize, settin
     };
     if let ColumnData::Text(keys) = &columns[key] {
         for (t, k) in times.iter_mut().zip(keys.iter()) {
-            let offset = k.and_then(|k| settings.clock_offset_ms.get(&**k));
-            if let (Some(t), Some(off)) = (t.as_mut(), offset) {
-                *t += off;
+            if let (Some(t), Some(k)) = (t.as_mut(), k) {
+                if let Some(off) = settings.clock_offset_at(k, *t) {
+                    *t += off;
+                }
             }
         }
     }

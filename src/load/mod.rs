@@ -74,8 +74,9 @@ pub struct LoadOptions {
     /// Deliveries held in memory before they are sorted and spilled to disk as a run
     /// (0: [`runs::DEFAULT_RUN_ROWS`]). Results do not depend on it.
     pub run_rows: usize,
-    /// In place of `dataset.toml`'s `[clock_offset_ms]`: what a run at estimated offsets reads.
-    pub clock_offsets: Option<BTreeMap<String, i64>>,
+    /// In place of `dataset.toml`'s `[clock_offset_ms]` and `[clock_offset_changes]`: what a
+    /// run at estimated offsets reads.
+    pub clock_offsets: Option<(BTreeMap<String, i64>, crate::settings::OffsetChanges)>,
 }
 
 /// Rows of one file or one kind: read = accepted + rejected + duplicates.
@@ -229,8 +230,9 @@ impl Config {
             });
         }
         let (mut settings, settings_file) = Settings::load(root)?;
-        if let Some(offsets) = &opts.clock_offsets {
+        if let Some((offsets, changes)) = &opts.clock_offsets {
             settings.clock_offset_ms = offsets.clone();
+            settings.clock_offset_changes = changes.clone();
         }
         let mapping = Mapping::resolve(root, opts.mapping.as_deref())?;
         Ok(Config {

@@ -453,7 +453,7 @@ impl<'a> RowContext<'a> {
         let cols = kind.columns();
         let pos = |n: &str| cols.iter().position(|c| c.name == n);
         let clock = match kind {
-            _ if settings.clock_offset_ms.is_empty() => None,
+            _ if !settings.corrects_clocks() => None,
             Kind::Cache => pos("cache_node").zip(pos("ts")),
             Kind::Deliveries => pos("server").zip(pos("ts")),
             _ => None,
@@ -659,12 +659,13 @@ pub(super) fn push_value(col: &mut ColumnData, v: Value) {
 }
 
 fn apply_clock_offset(key: usize, ts: usize, values: &mut [Value], settings: &Settings) {
-    let offset = match &values[key] {
-        Value::Text(k) => settings.clock_offset_ms.get(*k).copied(),
-        _ => None,
+    let Value::Text(k) = values[key] else {
+        return;
     };
-    if let (Some(off), Value::Time(t)) = (offset, &mut values[ts]) {
-        *t += off;
+    if let Value::Time(t) = &mut values[ts] {
+        if let Some(off) = settings.clock_offset_at(k, *t) {
+            *t += off;
+        }
     }
 }
 

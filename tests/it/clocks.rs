@@ -180,7 +180,8 @@ fn true_clocks_are_estimated_near_zero() {
 
 /// Drifting clocks: every clock's interval at the start holds its true offset there; each true
 /// change is found within the hour with its new offset within 100 ms, and the interval of each
-/// piece holds the true offset at its start; no change is found that did not happen.
+/// piece holds the true offset at its start; no change is found that did not happen; and the
+/// suggested block, changes and all, makes `analyze` equal the truth.
 #[test]
 fn drifting_clocks_are_found_piece_by_piece() {
     let dir = tmp();
@@ -245,6 +246,13 @@ fn drifting_clocks_are_found_piece_by_piece() {
         }
     }
     assert_eq!(changes, 8, "four nodes and four servers drift once each");
+
+    // The block with its [clock_offset_changes] makes analyze equal the truth.
+    let toml = std::fs::read_to_string(ds.join("dataset.toml")).unwrap();
+    let block = r.suggested_block();
+    assert!(block.contains("[clock_offset_changes]"), "{block}");
+    std::fs::write(ds.join("dataset.toml"), format!("{toml}\n{block}")).unwrap();
+    verdicts_against_truth(&ds, &dir.path().join("estimated"));
 }
 
 /// The command: a table on stdout, clocks.json and clock_offsets.toml with --out; an unknown
