@@ -267,7 +267,7 @@ fn run(
         }
     }
     let t = Instant::now();
-    let clock_report = gathered.and_then(|g| warn_of_clocks(&mut loaded, &g));
+    let clock_report = gathered.and_then(|g| warn_of_clocks(&mut loaded, g));
     seconds[3] += t.elapsed().as_secs_f64();
     let t = Instant::now();
     let findings = found.finish(&loaded, &basis);
@@ -455,36 +455,14 @@ impl<'scope, 'a> Blocks<'scope, 'a> {
     }
 }
 
-/// Adds to `cache` the fills the misses of nodes without a cache log imply, reading the
-/// deliveries as the join will: the resident table, or a first merge of the spilled runs.
 /// Warns of each clock the estimate finds off by more than the tolerance while dataset.toml
 /// states no correction for it.
 fn warn_of_clocks(
     loaded: &mut LoadedDataset,
-    gathered: &clocks::Gathered,
+    mut gathered: clocks::Gathered,
 ) -> Option<clocks::ClockReport> {
-    let report = clocks::ClockReport::estimate(gathered, &loaded.settings, None).ok()?;
-    let mut warnings: Vec<String> = report
-        .unstated_beyond_tolerance()
-        .map(|c| {
-            format!(
-                "clock skew: {} {} runs {} ms off{} by its causal pairs (interval {}, {} pairs), beyond the tolerance of {} ms, and dataset.toml states no [clock_offset_ms] for it; verdicts that compare its times with other logs' may be wrong (see leakscope clocks)",
-                match c.kind {
-                    clocks::ClockKind::CacheNode => "cache node",
-                    _ => "stream server",
-                },
-                c.clock,
-                c.offset_ms.unwrap_or(0),
-                c.relative_to
-                    .as_ref()
-                    .map_or(String::new(), |r| format!(" from {r}")),
-                clocks::interval_text(c.interval_ms),
-                c.pairs,
-                report.tolerance_ms
-            )
-        })
-        .collect();
-    loaded.warnings.append(&mut warnings);
+    let report = clocks::ClockReport::estimate(&mut gathered, &loaded.settings, None).ok()?;
+    loaded.warnings.append(&mut report.skew_warnings());
     Some(report)
 }
 
@@ -519,6 +497,8 @@ fn at_estimated_offsets(dataset: &Path, a: &mut Analysis, opts: &AnalyzeOptions)
     Ok(())
 }
 
+/// Adds to `cache` the fills the misses of nodes without a cache log imply, reading the
+/// deliveries as the join will: the resident table, or a first merge of the spilled runs.
 fn infer_fills(
     loaded: &LoadedDataset,
     spilled: Option<&SpilledDeliveries>,

@@ -16,6 +16,7 @@ use serde::Serialize;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::load::runs::GATHER_BLOCK_ROWS;
 use crate::load::{load_streaming, LoadOptions};
 use crate::schema::Kind;
 use crate::settings::{OffsetChanges, Settings};
@@ -26,9 +27,6 @@ use solve::{Link, Offset, Reference, Vertex};
 
 /// The name the session log's clock goes by.
 pub const SESSION_LOG: &str = "sessions";
-
-/// Deliveries read at a time from spilled runs.
-const BLOCK_ROWS: usize = 1 << 19;
 
 /// `leakscope clocks`: loads `dataset`, builds its timelines and estimates its clocks relative
 /// to `reference`.
@@ -49,15 +47,17 @@ pub fn estimate_dataset(
             g.add(d, 0..d.len());
         }
         Some(s) => {
-            let mut scan = s.scan(BLOCK_ROWS, loaded.files.len())?;
+            let mut scan = s.scan(GATHER_BLOCK_ROWS, loaded.files.len())?;
             while let Some(b) = scan.next_block()? {
                 g.add(&b, 0..b.len());
             }
         }
     }
-    ClockReport::estimate(&g.finish(), &loaded.settings, reference).map_err(|e| Error::Dataset {
-        path: dataset.to_path_buf(),
-        reason: e.to_string(),
+    ClockReport::estimate(&mut g.finish(), &loaded.settings, reference).map_err(|e| {
+        Error::Dataset {
+            path: dataset.to_path_buf(),
+            reason: e.to_string(),
+        }
     })
 }
 
@@ -144,7 +144,7 @@ impl ClockReport {
     /// The estimate from the gathered pairs, relative to the clock named `reference` or, by
     /// default, the stream servers' consensus.
     pub fn estimate(
-        g: &Gathered,
+        g: &mut Gathered,
         settings: &Settings,
         reference: Option<&str>,
     ) -> Result<ClockReport, ReferenceError> {
@@ -212,6 +212,30 @@ impl ClockReport {
                 starts_without_first_delivery: g.logins_unpaired,
             },
         })
+    }
+
+    /// One line per clock of [`ClockReport::unstated_beyond_tolerance`], for the data-quality
+    /// section.
+    pub fn skew_warnings(&self) -> Vec<String> {
+        self.unstated_beyond_tolerance()
+            .map(|c| {
+                format!(
+                    "clock skew: {} {} runs {} ms off{} by its causal pairs (interval {}, {} pairs), beyond the tolerance of {} ms, and dataset.toml states no [clock_offset_ms] for it; verdicts that compare its times with other logs' may be wrong (see leakscope clocks)",
+                    match c.kind {
+                        ClockKind::CacheNode => "cache node",
+                        _ => "stream server",
+                    },
+                    c.clock,
+                    c.offset_ms.unwrap_or(0),
+                    c.relative_to
+                        .as_ref()
+                        .map_or(String::new(), |r| format!(" from {r}")),
+                    interval_text(c.interval_ms),
+                    c.pairs,
+                    self.tolerance_ms
+                )
+            })
+            .collect()
     }
 
     /// The clocks whose found correction exceeds the tolerance while `dataset.toml` states none.
@@ -393,7 +417,7 @@ fn bound(b: Option<i64>) -> String {
 }
 
 /// An interval as `[lo, hi] ms`, an open bound as `open`.
-pub fn interval_text(i: [Option<i64>; 2]) -> String {
+fn interval_text(i: [Option<i64>; 2]) -> String {
     format!("[{}, {}] ms", bound(i[0]), bound(i[1]))
 }
 

@@ -96,20 +96,20 @@ impl<'a> Gatherer<'a> {
         let sessions = codes
             .sessions
             .lookup_all(d.text("session_id").slice(rows.clone()));
+        let nodes = codes.nodes.lookup_all(node.slice(rows.clone()));
         let mut server_of = Memo::new(server);
-        let mut nodes = Memo::new(node);
         for (k, i) in rows.enumerate() {
             let Some(t) = ts[i] else { continue };
             let Some(srv) = server_of.get(server, i, |v| self.servers.id(v)) else {
                 continue;
             };
-            if status[k] == Some(CacheStatus::Miss) {
-                let n = nodes.get(node, i, |v| codes.nodes.lookup(v));
+            if status[k] == Some(CacheStatus::Miss) && nodes[k] != UNKNOWN {
+                let n = nodes[k];
                 let c = key
                     .get(i)
                     .map(|v| codes.keys.lookup(v))
                     .filter(|&c| c != UNKNOWN);
-                if let (Some(n), Some(c)) = (n, c) {
+                if let Some(c) = c {
                     if let Some(slot) = self.timelines.slots.get(n, c) {
                         self.misses.push(Miss {
                             server: srv,
@@ -260,47 +260,38 @@ impl Names {
     }
 }
 
-/// What a column's values map to, worked out once per distinct value where the column is coded.
-struct Memo<T> {
-    memo: Vec<Option<Option<T>>>,
+/// The ids a column's values are given, worked out once per distinct value where the column is
+/// coded.
+struct Memo {
+    memo: Vec<u32>,
 }
 
-impl<T: Clone> Memo<T> {
-    fn new(col: &TextColumn) -> Memo<T> {
+/// A distinct value not yet given its id.
+const NOT_SEEN: u32 = u32::MAX;
+
+impl Memo {
+    fn new(col: &TextColumn) -> Memo {
         let n = col.coded().map_or(0, |(_, v)| v.len());
         Memo {
-            memo: vec![None; n],
+            memo: vec![NOT_SEEN; n],
         }
     }
 
-    /// The mapped value of cell `i`, `f` applied to its text the first time it is seen.
-    fn get_range(
-        &mut self,
-        col: &TextColumn,
-        i: usize,
-        f: impl FnOnce(&Text) -> Option<T>,
-    ) -> Option<T> {
-        match col.coded() {
-            Some((codes, values)) => {
-                let c = *codes.get(i)?;
-                if c == ABSENT {
-                    return None;
-                }
-                let slot = self.memo.get_mut(c as usize)?;
-                if slot.is_none() {
-                    *slot = Some(f(values.get(c as usize)?));
-                }
-                slot.clone().flatten()
-            }
-            None => f(col.get(i)?),
-        }
-    }
-}
-
-impl Memo<u32> {
-    /// As [`Memo::get_range`], for a map into codes where [`UNKNOWN`] is none.
+    /// The id of cell `i`'s value, `f` applied to its text the first time it is seen; none for
+    /// an absent cell.
     fn get(&mut self, col: &TextColumn, i: usize, mut f: impl FnMut(&Text) -> u32) -> Option<u32> {
-        self.get_range(col, i, |v| Some(f(v)).filter(|&c| c != UNKNOWN))
+        let Some((codes, values)) = col.coded() else {
+            return col.get(i).map(f);
+        };
+        let c = *codes.get(i)?;
+        if c == ABSENT {
+            return None;
+        }
+        let slot = self.memo.get_mut(c as usize)?;
+        if *slot == NOT_SEEN {
+            *slot = f(values.get(c as usize)?);
+        }
+        Some(*slot)
     }
 }
 

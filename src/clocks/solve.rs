@@ -103,16 +103,15 @@ pub struct Piece {
     pub offset: Offset,
 }
 
-/// The links of the gathered pairs, one per set with enough pairs.
+/// The links of the gathered pairs, one per set with enough pairs; each set is sorted by time.
 ///
 /// A server's change shows in its logins, which are sparse, and at the same instant in every
 /// link of its fills, which are dense. So a server with fill links changes only where one of them
 /// does, and its logins say at which of those instants: there their levels differ.
-pub fn links(g: &Gathered) -> Vec<Link> {
+pub fn links(g: &mut Gathered) -> Vec<Link> {
     let mut out = Vec::new();
-    for ((node, server), pairs) in &g.fills {
-        let mut p = pairs.clone();
-        let s = stretches(&mut p, LATENCY_MS, FILL_BLOCK);
+    for ((node, server), p) in &mut g.fills {
+        let s = stretches(p, LATENCY_MS, FILL_BLOCK);
         push_link(
             &mut out,
             Vertex::Server(*server),
@@ -121,19 +120,18 @@ pub fn links(g: &Gathered) -> Vec<Link> {
             false,
         );
     }
-    for (server, pairs) in &g.logins {
-        let mut p = pairs.clone();
+    for (server, p) in &mut g.logins {
         let v = Vertex::Server(*server);
         let fills: Vec<&Link> = out.iter().filter(|l| l.from == v).collect();
         let s = match fills.is_empty() {
-            true => stretches(&mut p, LATENCY_MS, LOGIN_BLOCK),
+            true => stretches(p, LATENCY_MS, LOGIN_BLOCK),
             false => {
                 let mut at: Vec<i64> = fills
                     .iter()
                     .flat_map(|l| l.stretches.iter().skip(1).map(|s| s.from))
                     .collect();
                 at.sort_unstable();
-                stretches_at(&mut p, LATENCY_MS, &at)
+                stretches_at(p, LATENCY_MS, &at)
             }
         };
         push_link(&mut out, Vertex::SessionLog, v, s, true);
