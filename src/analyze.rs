@@ -158,7 +158,13 @@ fn run(
         .settings
         .ownership_snapshots
         .then_some(timelines.snapshot_conflicts as u64);
-    let mut found = FindingsBuilder::new(&loaded, inferred, snapshot_conflicts);
+    // Without a row-table writer, the deliveries (resident or merged) are whole at the end.
+    let mut found = FindingsBuilder::new(
+        &loaded,
+        inferred,
+        snapshot_conflicts,
+        row_tables_into.is_none(),
+    );
     found.reserve(match &spilled {
         Some(s) => s.rows,
         None => loaded.table(Kind::Deliveries).len(),

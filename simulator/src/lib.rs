@@ -8,6 +8,7 @@
 
 mod clocks;
 pub mod dirty;
+pub mod mechanism;
 pub mod output;
 mod plan;
 pub mod real;
@@ -80,6 +81,11 @@ pub struct GenerateArgs {
     /// Leave the clock offsets out of dataset.toml, as when nobody knows them.
     #[arg(long)]
     pub unstated_offsets: bool,
+    /// Draw the bug's condition from the seed: an rtt bound (150-700 ms), a loss bound
+    /// (0.8-6 %) or either, and for auth-page-cache one or two regions; written to
+    /// truth_mechanism.json like the scenario's own.
+    #[arg(long)]
+    pub draw_mechanism: bool,
 }
 
 impl GenerateArgs {
@@ -103,6 +109,7 @@ impl GenerateArgs {
             skewed_clocks: 0,
             clock_drift: false,
             unstated_offsets: false,
+            draw_mechanism: false,
         }
     }
 }
@@ -172,6 +179,7 @@ const OUTPUTS: &[&str] = &[
     "truth_details.csv",
     "truth_citations.csv",
     "truth_clocks.json",
+    "truth_mechanism.json",
 ];
 
 fn prepare_out(out: &Path, force: bool) -> anyhow::Result<()> {
@@ -215,6 +223,9 @@ fn dataset_toml(args: &GenerateArgs, offsets: &str) -> String {
     }
     if args.unstated_offsets {
         flags.push_str(" --unstated-offsets");
+    }
+    if args.draw_mechanism {
+        flags.push_str(" --draw-mechanism");
     }
     if args.shape != Shape::Standard {
         flags.push_str(&format!(" --shape {}", args.shape.name()));
@@ -273,8 +284,14 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<Report> {
         .transpose()?;
     prepare_out(&args.out, args.force)?;
     let n = args.deliveries;
+    let mechanism = if args.draw_mechanism {
+        mechanism::Mechanism::draw(stream(args.seed, scenario, "mechanism"))
+    } else {
+        mechanism::Mechanism::fixed(scenario)
+    };
     let world = plan::plan(
         scenario,
+        mechanism,
         stream(args.seed, scenario, "world"),
         n,
         args.shape,
@@ -291,6 +308,10 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<Report> {
     std::fs::write(
         args.out.join("truth_clocks.json"),
         clocks::truth_json(&world, &clocks, args)?,
+    )?;
+    std::fs::write(
+        args.out.join("truth_mechanism.json"),
+        world.mechanism.truth_json(&world)?,
     )?;
 
     let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();

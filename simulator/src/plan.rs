@@ -7,6 +7,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::mechanism::Mechanism;
 use super::scenario::Scenario;
 use super::shape::Shape;
 use super::timefmt::{tick_ms, CONTROL, HIT, LOGIN, TICKS};
@@ -32,11 +33,18 @@ pub(super) struct Planner {
 }
 
 /// Plans a world for `deliveries` deliveries. Deterministic in its arguments.
-pub(super) fn plan(scenario: Scenario, rng: ChaCha8Rng, deliveries: u64, shape: Shape) -> World {
+pub(super) fn plan(
+    scenario: Scenario,
+    mechanism: Mechanism,
+    rng: ChaCha8Rng,
+    deliveries: u64,
+    shape: Shape,
+) -> World {
     let mut p = Planner {
         rng,
         w: World {
             scenario,
+            mechanism,
             ttl_ms: DEFAULT_TTL_MS,
             tolerance_ms: DEFAULT_TOLERANCE_MS,
             accounts: Vec::new(),
@@ -98,7 +106,7 @@ impl Planner {
         // network (cache-key-collision), a German household (auth-page-cache).
         let forced = match self.w.scenario {
             Scenario::CacheKeyCollision => Some("US"),
-            Scenario::AuthPageCache => Some(self.w.scenario.page_region()),
+            Scenario::AuthPageCache => Some(self.w.mechanism.regions[0]),
             Scenario::SessionMixup => None,
         };
         for a in 0..n {
@@ -364,8 +372,10 @@ impl Planner {
             }
             let inc = self.w.scenario.incident();
             if self.w.scenario == Scenario::AuthPageCache
-                && COUNTRIES[self.w.accounts[a as usize].country as usize].0
-                    == self.w.scenario.page_region()
+                && self
+                    .w
+                    .mechanism
+                    .in_region(COUNTRIES[self.w.accounts[a as usize].country as usize].0)
                 && self.rng.gen::<f64>() < 0.8
             {
                 // The sale that caused the load spike: most of the region is online during it.
@@ -535,7 +545,7 @@ impl Planner {
         tick: i64,
         component: &'static str,
         kind: &'static str,
-        version: Option<&'static str>,
+        version: Option<&str>,
         description: &str,
     ) {
         let ts = ctrl(&mut self.rng, tick);
@@ -543,7 +553,7 @@ impl Planner {
             ts,
             component,
             kind,
-            version,
+            version: version.map(str::to_string),
             description: description.to_string(),
         });
     }
@@ -627,26 +637,36 @@ impl Planner {
                 );
             }
             Scenario::AuthPageCache => {
-                self.change(
-                    inc.start,
-                    "cdn",
-                    "config",
-                    Some("edge-cfg-42"),
-                    "DE edge: cache dashboard pages to absorb load, keyed by path",
-                );
+                for region in self.w.mechanism.regions.clone() {
+                    self.change(
+                        inc.start,
+                        "cdn",
+                        "config",
+                        Some(&super::sim::region_config(region)),
+                        &format!(
+                            "{region} edge: cache dashboard pages to absorb load, keyed by path"
+                        ),
+                    );
+                }
                 self.change(
                     inc.detection,
                     "security",
                     "detection",
                     None,
-                    "users in DE see other accounts' dashboards",
+                    &format!(
+                        "users in {} see other accounts' dashboards",
+                        self.w.mechanism.region_names()
+                    ),
                 );
                 self.change(
                     inc.mitigation,
                     "cdn",
                     "mitigation",
                     None,
-                    "dashboard caching disabled; DE edge purged",
+                    &format!(
+                        "dashboard caching disabled; {} edge purged",
+                        self.w.mechanism.region_names()
+                    ),
                 );
                 self.change(
                     inc.mitigation + 1,

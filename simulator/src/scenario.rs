@@ -113,11 +113,6 @@ impl Scenario {
         }
     }
 
-    /// The country whose edge nodes cache authenticated pages (auth-page-cache).
-    pub fn page_region(self) -> &'static str {
-        "DE"
-    }
-
     /// Traffic weight multiplier of a tick (the reconnect storm after an outage, the load spike).
     pub fn surge(self, tick: i64) -> u64 {
         let inc = self.incident();

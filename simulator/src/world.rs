@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use super::mechanism::Mechanism;
 use super::scenario::Scenario;
 pub use super::specials::{Special, SpecialKind};
 
@@ -141,7 +142,7 @@ pub struct Change {
     pub ts: i64,
     pub component: &'static str,
     pub kind: &'static str,
-    pub version: Option<&'static str>,
+    pub version: Option<String>,
     pub description: String,
 }
 
@@ -149,6 +150,8 @@ pub struct Change {
 #[derive(Debug)]
 pub struct World {
     pub scenario: Scenario,
+    /// What the bug needs of a request besides its window.
+    pub mechanism: Mechanism,
     pub ttl_ms: i64,
     pub tolerance_ms: i64,
     pub accounts: Vec<Account>,

@@ -91,6 +91,11 @@ impl Attribute {
         }
     }
 
+    /// Rtt and loss: numbers, binned at the rule's cut points (or quartiles) once all are in.
+    pub fn is_numeric(self) -> bool {
+        matches!(self, Attribute::Rtt | Attribute::Loss)
+    }
+
     pub fn family(self) -> Family {
         match self {
             Attribute::Integration
@@ -100,26 +105,6 @@ impl Attribute {
             | Attribute::Loss => Family::Request,
             _ => Family::Environment,
         }
-    }
-}
-
-/// Round-trip time bucket: low < 100 ms ≤ medium < 300 ms ≤ high.
-pub fn rtt_bucket(ms: Option<f64>) -> &'static str {
-    match ms {
-        None => ABSENT,
-        Some(x) if x < 100.0 => "low (<100 ms)",
-        Some(x) if x < 300.0 => "medium (100-300 ms)",
-        Some(_) => "high (>=300 ms)",
-    }
-}
-
-/// Packet loss bucket: low < 1 % ≤ medium < 5 % ≤ high.
-pub fn loss_bucket(pct: Option<f64>) -> &'static str {
-    match pct {
-        None => ABSENT,
-        Some(x) if x < 1.0 => "low (<1%)",
-        Some(x) if x < 5.0 => "medium (1-5%)",
-        Some(_) => "high (>=5%)",
     }
 }
 
@@ -288,8 +273,8 @@ fn is_explanation(p: &Pattern) -> bool {
 }
 
 /// Each attribute's values as small integer codes over the population rows, with the names back.
-struct Coded<'a> {
-    names: Vec<Vec<&'a str>>,
+struct Coded {
+    names: Vec<Vec<String>>,
     codes: Vec<Vec<u32>>,
 }
 
@@ -334,7 +319,7 @@ impl<'a> Coder<'a> {
     }
 }
 
-fn code<'a>(values: &AttributeValues<'a>, rows: &[usize]) -> Coded<'a> {
+fn code(values: &AttributeValues<'_>, rows: &[usize]) -> Coded {
     let mut names = Vec::with_capacity(NATTR);
     let mut codes = Vec::with_capacity(NATTR);
     for col in &values.columns {
@@ -343,7 +328,7 @@ fn code<'a>(values: &AttributeValues<'a>, rows: &[usize]) -> Coded<'a> {
             .iter()
             .map(|&i| coder.code(col(i).unwrap_or(ABSENT)))
             .collect();
-        names.push(coder.names);
+        names.push(coder.names.into_iter().map(str::to_string).collect());
         codes.push(c);
     }
     Coded { names, codes }
@@ -492,9 +477,39 @@ impl AttributeCodes {
         }
     }
 
-    /// Adds deliveries `0..n` of `values`, which follow those added before.
+    /// The code of delivery `i`'s value of categorical attribute `a`.
+    pub fn code(&self, a: Attribute, i: usize) -> u32 {
+        self.codes[a as usize].get(i)
+    }
+
+    /// The value of code `c` of attribute `a`.
+    pub fn name(&self, a: Attribute, c: u32) -> &str {
+        &self.names[a as usize][c as usize]
+    }
+
+    /// Delivery `i`'s value of attribute `a`; `None` where it is absent.
+    pub fn value(&self, a: Attribute, i: usize) -> Option<&str> {
+        let v = self.name(a, self.code(a, i));
+        (v != ABSENT).then_some(v)
+    }
+
+    /// How many values attribute `a` has (absent counted as one).
+    pub fn cardinality(&self, a: Attribute) -> usize {
+        self.names[a as usize].len()
+    }
+
+    /// The code standing for an absent value of `a`, if any delivery lacks it.
+    pub fn absent_code(&self, a: Attribute) -> Option<u32> {
+        self.index[a as usize].get(ABSENT).copied()
+    }
+
+    /// Adds deliveries `0..n` of `values`, which follow those added before. Numeric attributes
+    /// are left out: their bins are only known once every delivery is in.
     pub fn add(&mut self, values: &AttributeValues, n: usize) {
         for (a, col) in values.columns.iter().enumerate() {
+            if Attribute::ALL[a].is_numeric() {
+                continue;
+            }
             // A block's few distinct values are coded locally first: one hash per distinct value
             // of the block, not per delivery.
             let mut coder = Coder::new();
@@ -521,24 +536,40 @@ impl AttributeCodes {
     }
 
     /// The factors of the population: deliveries in the window (`in_window[i]`) whose class
-    /// (`classes[i]`) is `leak` or `ok`. Delivery i is the i-th added.
-    pub fn factors(&self, classes: &[Class], in_window: &[bool]) -> Factors {
+    /// (`classes[i]`) is `leak` or `ok`. Delivery i is the i-th added. The numeric attributes
+    /// come binned from `numeric`.
+    pub fn factors(
+        &self,
+        classes: &[Class],
+        in_window: &[bool],
+        numeric: &[NumericBins<'_>],
+    ) -> Factors {
         let rows = population(classes.iter().copied(), in_window);
         let leak: Vec<bool> = rows.iter().map(|&i| classes[i] == Class::Leak).collect();
         factors_of(&rows, &leak, || {
             // Codes again in order of first appearance among the population, as `code` gives them.
             let mut names = Vec::with_capacity(NATTR);
             let mut codes = Vec::with_capacity(NATTR);
-            for (all, all_names) in self.codes.iter().zip(&self.names) {
+            for (a, attr) in Attribute::ALL.iter().enumerate() {
+                let bins = numeric.iter().find(|b| b.attr == *attr);
+                let labels: Vec<String>;
+                let (all_names, global): (&[String], Box<dyn Fn(usize) -> usize + '_>) = match bins
+                {
+                    Some(b) => {
+                        labels = b.labels();
+                        (&labels, Box::new(|i| b.bin(i)))
+                    }
+                    None => (&self.names[a], Box::new(|i| self.codes[a].get(i) as usize)),
+                };
                 let mut local = vec![u32::MAX; all_names.len()];
-                let mut local_names: Vec<&str> = Vec::new();
+                let mut local_names: Vec<String> = Vec::new();
                 let c: Vec<u32> = rows
                     .iter()
                     .map(|&i| {
-                        let g = all.get(i) as usize;
+                        let g = global(i);
                         if local[g] == u32::MAX {
                             local[g] = local_names.len() as u32;
-                            local_names.push(&all_names[g]);
+                            local_names.push(all_names[g].clone());
                         }
                         local[g]
                     })
@@ -551,9 +582,48 @@ impl AttributeCodes {
     }
 }
 
+/// A numeric attribute binned for the factor tables: the cut values (ascending) and each
+/// delivery's value (NaN where absent).
+pub struct NumericBins<'a> {
+    pub attr: Attribute,
+    pub cuts: Vec<f64>,
+    pub value: Box<dyn Fn(usize) -> f64 + Sync + 'a>,
+    pub show: fn(f64) -> String,
+}
+
+impl NumericBins<'_> {
+    /// The bins' labels, then [`ABSENT`]'s.
+    pub fn labels(&self) -> Vec<String> {
+        let show = self.show;
+        let mut out = Vec::new();
+        match self.cuts.as_slice() {
+            [] => out.push("any".to_string()),
+            cuts => {
+                out.push(format!("< {}", show(cuts[0])));
+                for w in cuts.windows(2) {
+                    out.push(format!("[{}, {})", show(w[0]), show(w[1])));
+                }
+                out.push(format!(">= {}", show(cuts[cuts.len() - 1])));
+            }
+        }
+        out.push(ABSENT.to_string());
+        out
+    }
+
+    /// Delivery `i`'s bin: the number of cuts at or below its value, or the absent bin.
+    pub fn bin(&self, i: usize) -> usize {
+        let v = (self.value)(i);
+        if v.is_nan() {
+            self.cuts.len() + 1
+        } else {
+            self.cuts.partition_point(|&c| c <= v)
+        }
+    }
+}
+
 /// The factors of population `rows` (delivery numbers, ascending), `leak[r]` telling which of
 /// them are leaks; `coded` gives their attribute codes, only asked for when there are leaks.
-fn factors_of<'a>(rows: &[usize], leak: &[bool], coded: impl FnOnce() -> Coded<'a>) -> Factors {
+fn factors_of(rows: &[usize], leak: &[bool], coded: impl FnOnce() -> Coded) -> Factors {
     // A digest per delivery, summed over a pattern's deliveries, tells equal sets apart from unequal ones.
     let hash: Vec<u64> = rows
         .iter()
@@ -779,11 +849,7 @@ mod tests {
             verdicts.push(verdict(gh && high && i % 8 != 4));
             cols[0].push(Some(if gh { "gh" } else { "alexa" }));
             cols[1].push(Some(if gh { "hub" } else { "echo" }));
-            cols[3].push(Some(if high {
-                rtt_bucket(Some(500.0))
-            } else {
-                rtt_bucket(Some(20.0))
-            }));
+            cols[3].push(Some(if high { ">= 300 ms" } else { "< 300 ms" }));
             cols[6].push(Some(["n1", "n2", "n3"][i % 3]));
         }
         let columns =
@@ -791,11 +857,8 @@ mod tests {
         let f = factors(&verdicts, &vec![true; 400], &AttributeValues { columns });
         assert_eq!(f.leaks, 50);
         let top = f.top().unwrap();
-        assert_eq!(top.label(), "integration=gh & rtt=high (>=300 ms)");
-        assert_eq!(
-            label(&top.equivalent[0]),
-            "client=hub & rtt=high (>=300 ms)"
-        );
+        assert_eq!(top.label(), "integration=gh & rtt=>= 300 ms");
+        assert_eq!(label(&top.equivalent[0]), "client=hub & rtt=>= 300 ms");
         assert!((top.support - 1.0).abs() < 1e-12);
         assert!((top.leak_rate - 0.5).abs() < 1e-12);
         assert_eq!(top.rest_rate, 0.0);
@@ -803,9 +866,9 @@ mod tests {
         assert_eq!(
             labels,
             [
-                "integration=gh & rtt=high (>=300 ms)",
+                "integration=gh & rtt=>= 300 ms",
                 "integration=gh",
-                "rtt=high (>=300 ms)"
+                "rtt=>= 300 ms"
             ]
         );
         assert!(f
@@ -819,13 +882,5 @@ mod tests {
         for (k, &(a, b)) in attribute_pairs().iter().enumerate() {
             assert_eq!(pair_number(a, b), k);
         }
-    }
-
-    #[test]
-    fn buckets() {
-        assert_eq!(rtt_bucket(Some(99.9)), "low (<100 ms)");
-        assert_eq!(rtt_bucket(Some(300.0)), "high (>=300 ms)");
-        assert_eq!(loss_bucket(Some(1.0)), "medium (1-5%)");
-        assert_eq!(loss_bucket(None), ABSENT);
     }
 }

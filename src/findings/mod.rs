@@ -8,9 +8,11 @@
 pub mod changepoint;
 pub mod collisions;
 pub mod coverage;
+pub mod decimals;
 pub mod exposures;
 pub mod factors;
 pub mod headline;
+pub mod mechanism;
 pub mod population;
 pub mod timeline;
 
@@ -32,6 +34,7 @@ pub use coverage::DataQuality;
 pub use exposures::Exposures;
 pub use factors::Factors;
 pub use headline::Headline;
+pub use mechanism::Mechanism;
 pub use population::Population;
 pub use timeline::Timeline;
 
@@ -42,19 +45,13 @@ pub struct Findings {
     pub population: Population,
     pub timeline: Timeline,
     pub factors: Factors,
+    /// The mechanism as a rule over the request's attributes and the changes.
+    pub mechanism: Mechanism,
     pub collisions: Vec<KeyCollision>,
     pub quality: DataQuality,
     pub exposures: Exposures,
     /// The first [`FIRST_LEAKS`] leak deliveries by time, as evidence.
     pub first_leaks: Notable,
-}
-
-/// A numeric column (empty where the column is absent, as every value then is).
-fn numbers<'a>(d: &'a Table, name: &str) -> &'a [Option<f64>] {
-    match d.column(name) {
-        Some(ColumnData::Num(v)) => v,
-        _ => &[],
-    }
 }
 
 /// A text column as an attribute of each delivery.
@@ -67,21 +64,9 @@ fn column_attribute(v: TextSlice<'_>) -> factors::Column<'_> {
     Box::new(move |i| v.str(i))
 }
 
-/// A numeric column as an attribute of each delivery, through its buckets.
-fn bucket_attribute(
-    v: &[Option<f64>],
-    bucket: fn(Option<f64>) -> &'static str,
-) -> factors::Column<'_> {
-    Box::new(move |i| Some(bucket(v.get(i).copied().flatten())))
-}
-
-/// Rows `rows` of a column that may be absent (then empty, as every value is absent).
-fn part<T>(v: &[T], rows: Range<usize>) -> &[T] {
-    v.get(rows).unwrap_or(&[])
-}
-
-/// The factors' attributes of rows `rows` of the deliveries, read in place from the deliveries,
-/// their verdicts and context (index 0 is row `rows.start`).
+/// The factors' categorical attributes of rows `rows` of the deliveries, read in place from the
+/// deliveries, their verdicts and context (index 0 is row `rows.start`). The numeric ones are
+/// gathered by [`mechanism::RuleColumns`] and binned at the end.
 fn attribute_values<'a>(
     d: &'a Table,
     rows: Range<usize>,
@@ -89,14 +74,13 @@ fn attribute_values<'a>(
     context: &'a DeliveryContext,
 ) -> factors::AttributeValues<'a> {
     let text = |name| column_attribute(d.text(name).slice(rows.clone()));
-    let bucket = |name, f| bucket_attribute(part(numbers(d, name), rows.clone()), f);
     factors::AttributeValues {
         columns: [
             text_attribute(&context.integration),
             text_attribute(&context.client),
             text("kind"),
-            bucket("rtt_ms", factors::rtt_bucket),
-            bucket("loss_pct", factors::loss_bucket),
+            Box::new(|_| None),
+            Box::new(|_| None),
             Box::new(|i| verdicts.get(i).and_then(|v| v.config_version.as_deref())),
             text("cache_node"),
             text("server"),
@@ -198,6 +182,7 @@ pub struct FindingsBuilder {
     ts: Vec<i64>,
     notable: Notable,
     attributes: factors::AttributeCodes,
+    rule: mechanism::RuleColumns,
     collisions: collisions::CollisionTally,
     coverage: coverage::CoverageTally,
 }
@@ -205,16 +190,20 @@ pub struct FindingsBuilder {
 impl FindingsBuilder {
     /// Findings of `loaded`, whose cache log was completed with `inferred` fills, if any, and
     /// whose owners came from registry snapshots with `snapshot_conflicts`, if they did.
+    /// `keeps_deliveries`: the deliveries table is still whole in `loaded` at [`Self::finish`]
+    /// (else the numeric attributes are gathered as the blocks go by).
     pub fn new(
         loaded: &LoadedDataset,
         inferred: Option<InferredCache>,
         snapshot_conflicts: Option<u64>,
+        keeps_deliveries: bool,
     ) -> FindingsBuilder {
         FindingsBuilder {
             classes: Vec::new(),
             ts: Vec::new(),
             notable: Notable::default(),
             attributes: factors::AttributeCodes::default(),
+            rule: mechanism::RuleColumns::new(!keeps_deliveries),
             collisions: collisions::CollisionTally::default(),
             coverage: coverage::CoverageTally::new(
                 loaded.cache_hours.clone(),
@@ -230,6 +219,7 @@ impl FindingsBuilder {
         self.classes.reserve_exact(n);
         self.ts.reserve_exact(n);
         self.attributes.reserve(n);
+        self.rule.reserve(n);
     }
 
     /// Every section's findings, once every block is in. `loaded` has its row accounting settled.
@@ -239,6 +229,7 @@ impl FindingsBuilder {
             ts,
             notable,
             attributes,
+            rule,
             collisions,
             coverage,
         } = self;
@@ -247,7 +238,7 @@ impl FindingsBuilder {
         let window = headline.first_leak.zip(headline.last_leak);
 
         // The exposures with the session windows, and the timeline with the factors, side by side.
-        let ((exposures, windows), (timeline, factors)) = rayon::join(
+        let ((exposures, windows), (timeline, mechanism, factors)) = rayon::join(
             || {
                 rayon::join(
                     || {
@@ -277,12 +268,52 @@ impl FindingsBuilder {
                     &classes,
                     &ts,
                 );
+                // The numeric attributes are read where the deliveries table still holds them.
+                let numbers = rule.numbers().unwrap_or_else(|| {
+                    let d = loaded.table(Kind::Deliveries);
+                    debug_assert_eq!(d.len(), classes.len(), "deliveries kept whole");
+                    mechanism::Numbers::of_table(d)
+                });
+                let mechanism = mechanism::mechanism(&mechanism::RuleInputs {
+                    classes: &classes,
+                    ts: &ts,
+                    codes: &attributes,
+                    columns: &rule,
+                    numbers,
+                    changes: &timeline.changes,
+                    window,
+                });
                 let in_window: Vec<bool> = ts
                     .iter()
                     .map(|&t| matches!(window, Some((a, b)) if t >= a && t <= b))
                     .collect();
                 drop(ts);
-                (timeline, attributes.factors(&classes, &in_window))
+                // The factor tables bin rtt and loss at the rule's cuts, else at their quartiles.
+                let numeric: Vec<factors::NumericBins> = [
+                    (factors::Attribute::Rtt, mechanism::Numeric::Rtt),
+                    (factors::Attribute::Loss, mechanism::Numeric::Loss),
+                ]
+                .into_iter()
+                .map(|(attr, n)| {
+                    let cuts = mechanism::cuts_of(&mechanism, n);
+                    let values = numbers[n as usize];
+                    factors::NumericBins {
+                        attr,
+                        cuts: if cuts.is_empty() {
+                            mechanism::quartiles(values, &classes, &in_window)
+                        } else {
+                            cuts
+                        },
+                        value: Box::new(move |i| values.get(i)),
+                        show: match n {
+                            mechanism::Numeric::Rtt => |v| format!("{v} ms"),
+                            _ => |v| format!("{v}%"),
+                        },
+                    }
+                })
+                .collect();
+                let factors = attributes.factors(&classes, &in_window, &numeric);
+                (timeline, mechanism, factors)
             },
         );
         let exposed: BTreeSet<&str> = exposures
@@ -303,6 +334,7 @@ impl FindingsBuilder {
             population,
             timeline,
             factors,
+            mechanism,
             collisions: collisions.finish(),
             quality,
             exposures,
@@ -320,6 +352,7 @@ impl BlockSink for FindingsBuilder {
             ts,
             notable,
             attributes,
+            rule,
             collisions,
             coverage,
         } = self;
@@ -338,9 +371,14 @@ impl BlockSink for FindingsBuilder {
                         notable.add(d, rows.clone(), first, verdicts);
                     },
                     || {
-                        attributes.add(
-                            &attribute_values(d, rows.clone(), verdicts, b.context),
-                            verdicts.len(),
+                        rayon::join(
+                            || {
+                                attributes.add(
+                                    &attribute_values(d, rows.clone(), verdicts, b.context),
+                                    verdicts.len(),
+                                )
+                            },
+                            || rule.add(d, rows.clone(), verdicts),
                         )
                     },
                 )

@@ -183,6 +183,11 @@ fn describe_change(c: &ChangeEvent) -> Vec<Inline> {
 pub fn timeline(f: &Findings, ids: &Pseudonyms) -> Vec<Block> {
     let tl = &f.timeline;
     let mut b = vec![heading(2, "3. Root-cause timeline", "timeline")];
+    b.extend(super::mechanism::lead(
+        &f.mechanism,
+        f.exposures.subjects.len(),
+    ));
+    b.push(heading(3, "Changes and leak milestones", "changes"));
     // Change events are numbered in time order; the chart marks them by number.
     let mut rows: Vec<(i64, u8, Vec<Cell>)> = tl
         .changes

@@ -15,6 +15,7 @@ mod html;
 mod investigation;
 mod manifest;
 mod markdown;
+mod mechanism;
 mod notify;
 pub mod pseudonym;
 mod tables;
@@ -139,6 +140,11 @@ fn write_reports(run: &Outcome, out: &Path, opts: &ReportOptions) -> Result<()> 
     write(&out.join("report.html"), html::render(&doc).as_bytes())?;
     notify::write_lists(&f.exposures, &ids, out)?;
     findings_csv::write_factors(&f.factors, &out.join("factors.csv"))?;
+    let rule_path = out.join("mechanism.json");
+    let mut rule = serde_json::to_string_pretty(&mechanism::json(&f.mechanism))
+        .map_err(|e| Error::output(&rule_path, e))?;
+    rule.push('\n');
+    write(&rule_path, rule.as_bytes())?;
     findings_csv::write_collisions(&f.collisions, &out.join("cache_collisions.csv"))
 }
 

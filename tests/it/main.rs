@@ -21,6 +21,7 @@ mod hostile;
 mod inferred;
 mod kernels;
 mod load;
+mod mechanism;
 mod registry;
 mod reports;
 mod sample_report;

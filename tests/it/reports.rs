@@ -182,26 +182,28 @@ fn change_point_and_top_factor_land_on_the_simulated_cause() {
     assert_eq!(tl.cause, onset.cause);
 
     let top = a.findings.factors.top().expect("a top explanation");
-    // The simulated trigger is a Google Home session on a poor network asking for a still while v2 is live:
-    // the top explanation names the integration and the rtt (and may add the kind).
+    // The simulated trigger is a Google Home session asking for a still on a poor network (rtt
+    // ≥ 300 ms or loss ≥ 2 %) while v2 is live. The factors rank ANDs, so the top explanation
+    // names the integration, and at most the kind and one side of the OR, binned at the learned
+    // cut; the OR itself is the learned rule's (section 3).
     let attrs: Vec<(Attribute, &str)> = top.items.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let named = |item: (Attribute, &str)| attrs.contains(&item);
     assert!(
-        named((Attribute::Integration, "google_home"))
-            && named((Attribute::Rtt, "high (>=300 ms)")),
+        attrs.contains(&(Attribute::Integration, "google_home")),
         "top explanation {}",
         top.label()
     );
-    let others: Vec<_> = attrs
-        .iter()
-        .filter(|(a, _)| !matches!(a, Attribute::Integration | Attribute::Rtt))
-        .collect();
+    let allowed = [
+        (Attribute::Integration, "google_home"),
+        (Attribute::Kind, "still"),
+        (Attribute::Rtt, ">= 300 ms"),
+        (Attribute::Loss, ">= 2%"),
+    ];
     assert!(
-        others.iter().all(|x| **x == (Attribute::Kind, "still")),
+        attrs.iter().all(|x| allowed.contains(x)),
         "top explanation {}",
         top.label()
     );
-    assert!(top.support > 0.9 && top.risk_ratio > 20.0, "{top:?}");
+    assert!(top.support > 0.5 && top.risk_ratio > 20.0, "{top:?}");
 
     let dir = tempfile::tempdir().unwrap();
     analyze_ok(data, dir.path());
@@ -209,7 +211,16 @@ fn change_point_and_top_factor_land_on_the_simulated_cause() {
     assert!(md.contains(
         "**Top explanation:** leaks concentrate in deliveries with integration `google_home`"
     ));
-    assert!(md.contains("round-trip time `high (>=300 ms)`"));
+    // At 20 000 deliveries the data near the planted 300 ms and 2 % are sparse: the cuts land
+    // within a few percent (tests/it/mechanism.rs holds them to 10 % at 10^5).
+    let rule = md
+        .lines()
+        .find(|l| l.starts_with("**Mechanism:**"))
+        .expect("the rule");
+    assert!(
+        rule.contains("(rtt ≥ ") && rule.contains(" or loss ≥ "),
+        "{rule}"
+    );
     assert!(md.contains("it lines up with the `deploy` of `cache` `v2`"));
 }
 

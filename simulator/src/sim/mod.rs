@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::mechanism::{CALM_LOSS10, CALM_RTT_MS};
 use super::output::Output;
 use super::registry::Snapshots;
 use super::rows::{LogKind, Row, Val};
@@ -79,7 +80,6 @@ pub struct SimStats {
 
 const STILL_MAX_AGE: i64 = 45;
 const PAGE_MAX_AGE: i64 = 10;
-const MISROUTE_SHARE: f64 = 0.25;
 /// Under the bad page config, pages are kept an hour.
 const SHARED_PAGE_MAX_AGE: i64 = 60;
 
@@ -278,7 +278,7 @@ fn write_static(w: &World, out: &mut Output, snapshots: Option<&Snapshots>) -> a
             Val::Ts(c.ts),
             Val::text(c.component),
             Val::Enum(c.kind),
-            Val::opt_text(c.version.map(str::to_string)),
+            Val::opt_text(c.version.clone()),
             Val::text(c.description.clone()),
         ];
         out.emit(LogKind::Changes, i, row)?;
@@ -379,7 +379,7 @@ impl Sim<'_> {
                     }
                     Scenario::AuthPageCache => {
                         for n in 0..w.nodes.len() as u16 {
-                            if w.country_code(n) == w.scenario.page_region() {
+                            if w.mechanism.in_region(w.country_code(n)) {
                                 self.purge(k, n);
                             }
                         }
@@ -468,12 +468,38 @@ impl Sim<'_> {
         tick_ms(k) + self.rng.gen_range(CONTROL.0..CONTROL.1)
     }
 
-    fn network(&mut self, poor: bool) -> (i64, i64) {
-        if poor {
-            (self.rng.gen_range(350..1500), self.rng.gen_range(50..250))
+    /// One request's rtt (ms) and loss (tenths of a percent), from its session's kind of network.
+    /// Both spread smoothly over the range any bound is drawn from, so that the bound the bug
+    /// follows shows in the log as a step, not as a gap between two clusters. A poor network is
+    /// slow, lossy or both (a satellite link, a crowded Wi-Fi), fixed per session, so that each
+    /// of an "rtt or loss" condition holds deliveries the other does not.
+    fn network(&mut self, poor: bool, session: u32) -> (i64, i64) {
+        let (slow, lossy) = match (poor, session.wrapping_mul(0x9E37_79B1) >> 29) {
+            (false, _) => (false, false),
+            (true, 0..=2) => (true, false),
+            (true, 3..=5) => (false, true),
+            (true, _) => (true, true),
+        };
+        let (lo, hi): (f64, f64) = if slow { (120.0, 1500.0) } else { (12.0, 400.0) };
+        let rtt = (lo.ln() + self.rng.gen::<f64>() * (hi / lo).ln())
+            .exp()
+            .round() as i64;
+        let loss10 = if lossy {
+            self.rng.gen_range(0..150)
+        } else if self.rng.gen::<f64>() < 0.6 {
+            self.rng.gen_range(0..8)
         } else {
-            (self.rng.gen_range(12..180), self.rng.gen_range(0..15))
-        }
+            self.rng.gen_range(0..40)
+        };
+        (rtt, loss10)
+    }
+
+    /// A boundary case's network: below every bound a mechanism can have.
+    fn calm_network(&mut self) -> (i64, i64) {
+        (
+            self.rng.gen_range(CALM_RTT_MS.0..CALM_RTT_MS.1),
+            self.rng.gen_range(CALM_LOSS10.0..CALM_LOSS10.1),
+        )
     }
 
     fn viewed(&mut self) -> Option<bool> {
@@ -501,7 +527,9 @@ impl Sim<'_> {
     fn request_of(&mut self, act: Activation, k: i64, seq: u32, at: Option<i64>) -> Del {
         let w = self.w;
         let s = &w.sessions[act.session as usize];
-        let (rtt, loss10) = self.network(s.poor);
+        let (rtt, loss10) = self.network(s.poor, act.session);
+        // The client asks for low-quality stills whenever this request's network is poor.
+        let poor = w.mechanism.poor.holds(rtt, loss10);
         let viewed = self.viewed();
         let mix = w.scenario.mix();
         let x = self.rng.gen_range(0..1000);
@@ -534,28 +562,25 @@ impl Sim<'_> {
                 let shared = w.scenario == Scenario::CacheKeyCollision
                     && live
                     && s.integration == Some("google_home")
-                    && s.poor;
+                    && poor;
                 let key = if shared {
                     d.cause = "shared_key";
                     "still//lq".to_string()
                 } else {
-                    format!(
-                        "still/{}/{}",
-                        cam_name(cam),
-                        if s.poor { "lq" } else { "hq" }
-                    )
+                    format!("still/{}/{}", cam_name(cam), if poor { "lq" } else { "hq" })
                 };
-                d.bytes = if s.poor {
-                    self.rng.gen_range(18_000..40_000)
+                // A JPEG's size follows its scene as much as its quality: the two overlap.
+                d.bytes = if poor {
+                    self.rng.gen_range(15_000..150_000)
                 } else {
-                    self.rng.gen_range(150_000..260_000)
+                    self.rng.gen_range(40_000..400_000)
                 };
                 (cam, key, self.shape.max_age().unwrap_or(STILL_MAX_AGE))
             } else {
                 let cam = w.accounts[act.account as usize].primary;
                 let shared = w.scenario == Scenario::AuthPageCache
                     && live
-                    && w.country_code(s.node) == w.scenario.page_region();
+                    && w.mechanism.in_region(w.country_code(s.node));
                 let (key, max_age) = if shared {
                     d.cause = "shared_page";
                     ("page/dashboard".to_string(), SHARED_PAGE_MAX_AGE)
@@ -611,7 +636,9 @@ impl Sim<'_> {
     fn misroute(&mut self, dels: &mut [Del]) {
         let w = self.w;
         for d in dels.iter_mut() {
-            if self.rng.gen::<f64>() >= MISROUTE_SHARE || self.pool.len() < 2 {
+            // The responses whose request a poor network cancelled are left on the pooled
+            // connection, and the next session's request reads them.
+            if !w.mechanism.poor.holds(d.rtt, d.loss10) || self.pool.len() < 2 {
                 continue;
             }
             let other = w.activations[self.pool[self.rng.gen_range(0..self.pool.len())] as usize];
@@ -635,7 +662,7 @@ impl Sim<'_> {
 
     fn special(&mut self, i: usize, seq: u32) -> Del {
         let sp = &self.w.specials[i];
-        let (rtt, loss10) = self.network(false);
+        let (rtt, loss10) = self.calm_network();
         let viewed = self.viewed();
         let content = special_content(sp);
         let (object, cached) = match content {
@@ -809,6 +836,11 @@ fn app_version(w: &World, session: u32) -> &'static str {
     }
 }
 
+/// The edge configuration that caches pages in `region` (one per region, as CDNs version them).
+pub fn region_config(region: &str) -> String {
+    format!("edge-cfg-42-{}", region.to_lowercase())
+}
+
 /// The cache configuration a fill was stored under.
 fn config_version(w: &World, node: u16, k: i64) -> String {
     let inc = w.scenario.incident();
@@ -817,8 +849,8 @@ fn config_version(w: &World, node: u16, k: i64) -> String {
         Scenario::CacheKeyCollision => if live { "v2" } else { "v1" }.to_string(),
         Scenario::SessionMixup => "v7".to_string(),
         Scenario::AuthPageCache => {
-            if live && w.country_code(node) == w.scenario.page_region() {
-                "edge-cfg-42".to_string()
+            if live && w.mechanism.in_region(w.country_code(node)) {
+                region_config(w.country_code(node))
             } else {
                 "edge-cfg-41".to_string()
             }
