@@ -559,6 +559,11 @@ impl AttributeCodes {
                         labels = b.labels();
                         (&labels, Box::new(|i| b.bin(i)))
                     }
+                    // A numeric attribute nobody binned has no codes: every value is absent.
+                    None if attr.is_numeric() => {
+                        labels = vec![ABSENT.to_string()];
+                        (&labels, Box::new(|_| 0))
+                    }
                     None => (&self.names[a], Box::new(|i| self.codes[a].get(i) as usize)),
                 };
                 let mut local = vec![u32::MAX; all_names.len()];
@@ -587,7 +592,7 @@ impl AttributeCodes {
 pub struct NumericBins<'a> {
     pub attr: Attribute,
     pub cuts: Vec<f64>,
-    pub value: Box<dyn Fn(usize) -> f64 + Sync + 'a>,
+    pub value: Box<dyn Fn(usize) -> f64 + 'a>,
     pub show: fn(f64) -> String,
 }
 

@@ -192,23 +192,25 @@ pub fn sentence(m: &Mechanism) -> Vec<Inline> {
         if grouped {
             out.push(text("("));
         }
+        // Without a shared part, each alternative of several conditions is bracketed on its own.
+        let bracket = |alt: &Vec<&Condition>| !grouped && alternatives.len() > 1 && alt.len() > 1;
         for (k, alt) in alternatives.iter().enumerate() {
             if k > 0 {
                 out.push(text(" or "));
             }
+            if bracket(alt) {
+                out.push(text("("));
+            }
             conjunction(m, alt, &mut out);
+            if bracket(alt) {
+                out.push(text(")"));
+            }
         }
         if grouped {
             out.push(text(")"));
         }
     }
-    let names_time = m.terms.iter().flat_map(|t| &t.conditions).any(|c| {
-        matches!(
-            c,
-            Condition::After { .. } | Condition::Before { .. } | Condition::Between { .. }
-        )
-    });
-    if let (false, Some(c)) = (names_time, m.opened_by()) {
+    if let (false, Some(c)) = (m.names_time(), m.opened_by()) {
         // The configuration the rule names is the one this change put on the fills.
         out.push(text(format!(", from {} on", change_words(&m.changes[c]))));
     }
@@ -236,7 +238,7 @@ pub fn lead(m: &Mechanism, exposed: usize) -> Vec<Block> {
         "Population at risk: {} received at least one of the {} the rule holds{}, beside the {} exposed.",
         count(m.accounts_at_risk, "account", "accounts"),
         count(m.deliveries_at_risk, "delivery", "deliveries"),
-        if m.terms.iter().flat_map(|t| &t.conditions).any(|c| matches!(c, Condition::After { .. } | Condition::Before { .. } | Condition::Between { .. })) {
+        if m.names_time() {
             ""
         } else {
             " within the exposure window"
@@ -276,4 +278,91 @@ pub fn lead(m: &Mechanism, exposed: usize) -> Vec<Block> {
         pct(MIN_TERM_SUPPORT)
     )));
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::factors::Attribute;
+    use crate::findings::mechanism::Numeric;
+
+    fn words(parts: &[Inline]) -> String {
+        parts
+            .iter()
+            .map(|p| match p {
+                Inline::Text(s) => s.clone(),
+                Inline::Code(s) => format!("`{s}`"),
+                Inline::Strong(s) => format!("**{s}**"),
+            })
+            .collect()
+    }
+
+    fn rule(terms: Vec<Vec<Condition>>) -> Mechanism {
+        Mechanism {
+            terms: terms
+                .into_iter()
+                .map(|conditions| Term {
+                    conditions,
+                    deliveries: 10,
+                    leaks: 8,
+                })
+                .collect(),
+            deliveries: 100,
+            leaks: 20,
+            matched: 20,
+            matched_leaks: 16,
+            ..Mechanism::default()
+        }
+    }
+
+    fn gh() -> Condition {
+        Condition::Is {
+            attr: Attribute::Integration,
+            value: "google_home".into(),
+        }
+    }
+
+    fn at_least(attr: Numeric, value: f64) -> Condition {
+        Condition::AtLeast { attr, value }
+    }
+
+    #[test]
+    fn shared_conditions_come_first_and_the_or_is_bracketed() {
+        let m = rule(vec![
+            vec![gh(), at_least(Numeric::Rtt, 300.0)],
+            vec![gh(), at_least(Numeric::Loss, 2.0)],
+        ]);
+        assert_eq!(
+            words(&sentence(&m)),
+            "**Mechanism:** leaks happened to deliveries with integration `google_home` and (rtt ≥ 300 ms or loss ≥ 2%); the rule covers 80.0% of the 20 leak deliveries, and 80.0% of the 20 deliveries it holds leaked (5.0% elsewhere)."
+        );
+    }
+
+    #[test]
+    fn alternatives_without_a_shared_part_are_bracketed_each() {
+        let m = rule(vec![
+            vec![gh(), at_least(Numeric::Rtt, 300.0)],
+            vec![at_least(Numeric::Loss, 2.0)],
+        ]);
+        let s = words(&sentence(&m));
+        assert!(
+            s.contains("with (integration `google_home` and rtt ≥ 300 ms) or loss ≥ 2%;"),
+            "{s}"
+        );
+        let json = json(&m);
+        assert_eq!(json["rule"]["any"][0]["all"][1]["attr"], "rtt_ms");
+        assert_eq!(json["rule"]["any"][1]["all"][0]["value"], 2.0);
+        assert_eq!(json["no_rule"], Value::Null);
+    }
+
+    #[test]
+    fn too_few_leaks_say_so() {
+        let m = Mechanism {
+            deliveries: 100,
+            leaks: 2,
+            ..Mechanism::default()
+        };
+        assert!(words(&sentence(&m)).starts_with("No rule: 2 leak deliveries are too few"));
+        assert!(json(&m)["no_rule"].as_str().unwrap().contains("too few"));
+    }
 }

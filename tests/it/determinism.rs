@@ -180,12 +180,14 @@ fn write_shuffled(ds: &Synthetic, root: &Path, seed: u64) {
     }
 }
 
-const COMPARED: [&str; 5] = [
+const COMPARED: [&str; 7] = [
     "summary.json",
     "leaks.csv",
     "leaks.parquet",
     "verdicts.parquet",
     "unresolved.csv",
+    "mechanism.json",
+    "factors.csv",
 ];
 
 fn outputs(out: &Path) -> Vec<Vec<u8>> {

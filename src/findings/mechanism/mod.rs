@@ -239,6 +239,14 @@ impl Mechanism {
             })
     }
 
+    /// Whether a condition of the rule is on time (else it holds at any time).
+    pub fn names_time(&self) -> bool {
+        self.terms
+            .iter()
+            .flat_map(|t| &t.conditions)
+            .any(|c| c.slot() == Slot::Time)
+    }
+
     /// Conditions held by every term (in the first term's order), and each term's others.
     pub fn factored(&self) -> (Vec<&Condition>, Vec<Vec<&Condition>>) {
         let Some(first) = self.terms.first() else {
@@ -337,11 +345,7 @@ fn recount(m: &mut Mechanism, inp: &RuleInputs) {
     if m.terms.is_empty() {
         return;
     }
-    let names_time = m
-        .terms
-        .iter()
-        .flat_map(|t| &t.conditions)
-        .any(|c| c.slot() == Slot::Time);
+    let names_time = m.names_time();
     let terms = &m.terms;
     // Per delivery: bit t set when term t holds it.
     let hits: Vec<u8> = (0..inp.classes.len())
@@ -495,24 +499,33 @@ mod tests {
         (classes, codes, column(&rtt), column(&loss))
     }
 
-    #[test]
-    fn an_or_of_two_thresholds_is_found_with_its_cut_points() {
-        let (classes, codes, rtt, loss) = population();
+    /// The rule of `classes`, with no change log and no recipients.
+    fn learned(
+        classes: &[Class],
+        codes: &AttributeCodes,
+        rtt: &DecimalColumn,
+        loss: &DecimalColumn,
+    ) -> Mechanism {
         let ts = vec![0; classes.len()];
-        let columns = RuleColumns::new(false);
-        let m = mechanism(&RuleInputs {
-            classes: &classes,
+        mechanism(&RuleInputs {
+            classes,
             ts: &ts,
-            codes: &codes,
-            columns: &columns,
+            codes,
+            columns: &RuleColumns::new(false),
             numbers: [
-                Numbers::Gathered(&rtt),
-                Numbers::Gathered(&loss),
+                Numbers::Gathered(rtt),
+                Numbers::Gathered(loss),
                 Numbers::Absent,
             ],
             changes: &[],
             window: None,
-        });
+        })
+    }
+
+    #[test]
+    fn an_or_of_two_thresholds_is_found_with_its_cut_points() {
+        let (classes, codes, rtt, loss) = population();
+        let m = learned(&classes, &codes, &rtt, &loss);
         let terms: Vec<&Vec<Condition>> = m.terms.iter().map(|t| &t.conditions).collect();
         let gh = Condition::Is {
             attr: Attribute::Integration,
@@ -556,21 +569,7 @@ mod tests {
     fn no_leaks_no_rule() {
         let (mut classes, codes, rtt, loss) = population();
         classes.iter_mut().for_each(|c| *c = Class::Ok);
-        let ts = vec![0; classes.len()];
-        let columns = RuleColumns::new(false);
-        let m = mechanism(&RuleInputs {
-            classes: &classes,
-            ts: &ts,
-            codes: &codes,
-            columns: &columns,
-            numbers: [
-                Numbers::Gathered(&rtt),
-                Numbers::Gathered(&loss),
-                Numbers::Absent,
-            ],
-            changes: &[],
-            window: None,
-        });
+        let m = learned(&classes, &codes, &rtt, &loss);
         assert!(m.terms.is_empty() && m.matched == 0 && m.leaks == 0);
         assert_eq!(m.deliveries, classes.len() as u64);
     }
