@@ -11,6 +11,7 @@ pub mod dirty;
 pub mod mechanism;
 pub mod output;
 mod plan;
+mod planted;
 pub mod real;
 pub mod registry;
 pub mod rows;
@@ -311,7 +312,7 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<Report> {
     )?;
     std::fs::write(
         args.out.join("truth_mechanism.json"),
-        world.mechanism.truth_json(&world)?,
+        planted::truth_json(&world.mechanism, &world)?,
     )?;
 
     let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();

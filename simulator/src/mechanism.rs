@@ -3,9 +3,7 @@
 //! The condition is planted per request, so the thresholds are there to be found in the
 //! delivery log: a client picks low-quality stills whenever its request's rtt or loss reaches
 //! a bound, and the connection pool of session-mixup gives away responses to the requests
-//! a poor network cancelled. `truth_mechanism.json` states the planted rule in the form
-//! `mechanism.json` gives the learned one; a term's `config_version`, where given, is the
-//! cache configuration that its window put on every fill, which stands for the window.
+//! a poor network cancelled. [`super::planted`] writes the rule as `truth_mechanism.json`.
 
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -13,8 +11,6 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
 use super::scenario::Scenario;
-use super::timefmt::utc;
-use super::world::World;
 
 /// A request is on a poor network when its rtt or its loss reaches a bound (each only if set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +26,7 @@ impl Poor {
     }
 
     /// One condition per bound, as the rule's `all` lists hold them.
-    fn conditions(self) -> Vec<Value> {
+    pub fn conditions(self) -> Vec<Value> {
         let mut out = Vec::new();
         if let Some(t) = self.rtt_ms {
             out.push(json!({"attr": "rtt_ms", "op": ">=", "value": t}));
@@ -120,84 +116,11 @@ impl Mechanism {
     pub fn region_names(&self) -> String {
         self.regions.join(" and ")
     }
-
-    /// The planted rule as `{"any": [{"all": [...]}]}`, its window from the world's changes.
-    pub fn rule(&self, world: &World) -> Value {
-        let (open, close) = window(world);
-        let between =
-            |open: i64| json!({"attr": "ts", "op": "between", "from": utc(open), "to": utc(close)});
-        let time = between(open);
-        let terms: Vec<Value> = match world.scenario {
-            Scenario::CacheKeyCollision => self
-                .poor
-                .conditions()
-                .into_iter()
-                .map(|c| {
-                    json!({"all": [
-                        {"attr": "integration", "op": "==", "value": "google_home"},
-                        {"attr": "kind", "op": "==", "value": "still"},
-                        c,
-                        time,
-                    ], "config_version": "v2"})
-                })
-                .collect(),
-            Scenario::SessionMixup => self
-                .poor
-                .conditions()
-                .into_iter()
-                .map(|c| json!({"all": [c, time]}))
-                .collect(),
-            Scenario::AuthPageCache => self
-                .regions
-                .iter()
-                .map(|r| {
-                    let config = super::sim::region_config(r);
-                    let open = world
-                        .changes
-                        .iter()
-                        .find(|c| c.version.as_deref() == Some(config.as_str()))
-                        .map_or(open, |c| c.ts);
-                    json!({"all": [
-                        {"attr": "country", "op": "==", "value": r},
-                        {"attr": "kind", "op": "==", "value": "page"},
-                        between(open),
-                    ], "config_version": config})
-                })
-                .collect(),
-        };
-        json!({"any": terms})
-    }
-
-    /// `truth_mechanism.json`: the planted rule, its bounds and regions.
-    pub fn truth_json(&self, world: &World) -> anyhow::Result<String> {
-        let mut text = serde_json::to_string_pretty(&json!({
-            "scenario": world.scenario.name(),
-            "drawn": self.drawn,
-            "rtt_ms": self.poor.rtt_ms,
-            "loss_pct": self.poor.loss10.map(|t| t as f64 / 10.0),
-            "regions": if world.scenario == Scenario::AuthPageCache { self.regions.clone() } else { Vec::new() },
-            "rule": self.rule(world),
-        }))?;
-        text.push('\n');
-        Ok(text)
-    }
 }
 
-/// The instants of the changes that open and close the bug's window (its start and mitigation).
-fn window(world: &World) -> (i64, i64) {
-    let (open, close) = match world.scenario {
-        Scenario::CacheKeyCollision => (("cache", "deploy"), ("google_home", "mitigation")),
-        Scenario::SessionMixup => (("edge-proxy", "note"), ("edge-proxy", "mitigation")),
-        Scenario::AuthPageCache => (("cdn", "config"), ("cdn", "mitigation")),
-    };
-    let at = |(component, kind): (&str, &str)| {
-        world
-            .changes
-            .iter()
-            .find(|c| c.component == component && c.kind == kind)
-            .map_or(0, |c| c.ts)
-    };
-    (at(open), at(close))
+/// The edge configuration that caches pages in `region` (one per region, as CDNs version them).
+pub fn region_config(region: &str) -> String {
+    format!("edge-cfg-42-{}", region.to_lowercase())
 }
 
 #[cfg(test)]

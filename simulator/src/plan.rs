@@ -642,7 +642,7 @@ impl Planner {
                         inc.start,
                         "cdn",
                         "config",
-                        Some(&super::sim::region_config(region)),
+                        Some(&super::mechanism::region_config(region)),
                         &format!(
                             "{region} edge: cache dashboard pages to absorb load, keyed by path"
                         ),

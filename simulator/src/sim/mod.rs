@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::mechanism::{CALM_LOSS10, CALM_RTT_MS};
+use super::mechanism::{region_config, CALM_LOSS10, CALM_RTT_MS};
 use super::output::Output;
 use super::registry::Snapshots;
 use super::rows::{LogKind, Row, Val};
@@ -834,11 +834,6 @@ fn app_version(w: &World, session: u32) -> &'static str {
         Some("echo_show") => "alexa-3.2",
         _ => "unknown",
     }
-}
-
-/// The edge configuration that caches pages in `region` (one per region, as CDNs version them).
-pub fn region_config(region: &str) -> String {
-    format!("edge-cfg-42-{}", region.to_lowercase())
 }
 
 /// The cache configuration a fill was stored under.
