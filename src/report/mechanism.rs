@@ -171,13 +171,21 @@ pub fn sentence(m: &Mechanism) -> Vec<Inline> {
         return vec![text(why)];
     }
     let (common, rest) = m.factored();
-    let mut out = vec![
-        strong("Mechanism:"),
-        text(" leaks happened to deliveries with "),
-    ];
+    // What the deliveries had, then when: "with a, b and (c or d), between X and Y".
+    let is_time = |c: &&Condition| {
+        matches!(
+            c,
+            Condition::After { .. } | Condition::Before { .. } | Condition::Between { .. }
+        )
+    };
+    let (when, common): (Vec<&Condition>, Vec<&Condition>) = common.into_iter().partition(is_time);
+    let mut out = vec![strong("Mechanism:"), text(" leaks happened to deliveries")];
     let alternatives: Vec<&Vec<&Condition>> = rest.iter().filter(|r| !r.is_empty()).collect();
     // The shared conditions, then the alternatives as one more item: "a, b and (c or d)".
     let items = common.len() + (!alternatives.is_empty()) as usize;
+    if items > 0 {
+        out.push(text(" with "));
+    }
     for (k, c) in common.iter().enumerate() {
         if k > 0 {
             out.push(text(if k + 1 == items { " and " } else { ", " }));
@@ -209,6 +217,10 @@ pub fn sentence(m: &Mechanism) -> Vec<Inline> {
         if grouped {
             out.push(text(")"));
         }
+    }
+    for c in when {
+        out.push(text(if items > 0 { ", " } else { " " }));
+        condition_inline(m, c, &mut out);
     }
     if let (false, Some(c)) = (m.names_time(), m.opened_by()) {
         // The configuration the rule names is the one this change put on the fills.
@@ -285,6 +297,7 @@ mod tests {
     use super::*;
     use crate::findings::factors::Attribute;
     use crate::findings::mechanism::Numeric;
+    use crate::schema::ChangeKind;
 
     fn words(parts: &[Inline]) -> String {
         parts
@@ -353,6 +366,41 @@ mod tests {
         assert_eq!(json["rule"]["any"][0]["all"][1]["attr"], "rtt_ms");
         assert_eq!(json["rule"]["any"][1]["all"][0]["value"], 2.0);
         assert_eq!(json["no_rule"], Value::Null);
+    }
+
+    #[test]
+    fn the_window_comes_after_what_the_deliveries_had() {
+        let m = rule(vec![
+            vec![
+                Condition::Between { from: 0, to: 1 },
+                gh(),
+                at_least(Numeric::Rtt, 300.0),
+            ],
+            vec![
+                Condition::Between { from: 0, to: 1 },
+                gh(),
+                at_least(Numeric::Loss, 2.0),
+            ],
+        ]);
+        let m = Mechanism {
+            changes: [ChangeKind::Deploy, ChangeKind::Mitigation]
+                .into_iter()
+                .enumerate()
+                .map(|(i, kind)| ChangeEvent {
+                    ts: 1_577_742_000_000 + i as i64 * 3_600_000,
+                    kind,
+                    component: "cache".into(),
+                    version: None,
+                    description: None,
+                })
+                .collect(),
+            ..m
+        };
+        let s = words(&sentence(&m));
+        assert!(
+            s.contains("deliveries with integration `google_home` and (rtt ≥ 300 ms or loss ≥ 2%), between the deploy of cache (2019-12-30T21:40:00.000Z) and the mitigation of cache (2019-12-30T22:40:00.000Z); the rule"),
+            "{s}"
+        );
     }
 
     #[test]
