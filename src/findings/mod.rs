@@ -5,6 +5,7 @@
 //! give the same reports byte for byte; hash maps serve look-ups, or are sorted
 //! on a total order before anything leaves them.
 
+pub mod attributes;
 pub mod changepoint;
 pub mod collisions;
 pub mod coverage;
@@ -55,12 +56,12 @@ pub struct Findings {
 }
 
 /// A text column as an attribute of each delivery.
-fn text_attribute(v: &[Option<Text>]) -> factors::Column<'_> {
+fn text_attribute(v: &[Option<Text>]) -> attributes::Column<'_> {
     Box::new(move |i| v.get(i).and_then(|x| x.as_deref()))
 }
 
 /// A text column of the deliveries as an attribute of each delivery.
-fn column_attribute(v: TextSlice<'_>) -> factors::Column<'_> {
+fn column_attribute(v: TextSlice<'_>) -> attributes::Column<'_> {
     Box::new(move |i| v.str(i))
 }
 
@@ -72,9 +73,9 @@ fn attribute_values<'a>(
     rows: Range<usize>,
     verdicts: &'a [Verdict],
     context: &'a DeliveryContext,
-) -> factors::AttributeValues<'a> {
+) -> attributes::AttributeValues<'a> {
     let text = |name| column_attribute(d.text(name).slice(rows.clone()));
-    factors::AttributeValues {
+    attributes::AttributeValues {
         columns: [
             text_attribute(&context.integration),
             text_attribute(&context.client),
@@ -181,7 +182,7 @@ pub struct FindingsBuilder {
     /// Every accepted delivery has a time: validation rejects a row without one.
     ts: Vec<i64>,
     notable: Notable,
-    attributes: factors::AttributeCodes,
+    attributes: attributes::AttributeCodes,
     rule: mechanism::RuleColumns,
     collisions: collisions::CollisionTally,
     coverage: coverage::CoverageTally,
@@ -202,7 +203,7 @@ impl FindingsBuilder {
             classes: Vec::new(),
             ts: Vec::new(),
             notable: Notable::default(),
-            attributes: factors::AttributeCodes::default(),
+            attributes: attributes::AttributeCodes::default(),
             rule: mechanism::RuleColumns::new(!keeps_deliveries),
             collisions: collisions::CollisionTally::default(),
             coverage: coverage::CoverageTally::new(
@@ -289,15 +290,15 @@ impl FindingsBuilder {
                     .collect();
                 drop(ts);
                 // The factor tables bin rtt and loss at the rule's cuts, else at their quartiles.
-                let numeric: Vec<factors::NumericBins> = [
-                    (factors::Attribute::Rtt, mechanism::Numeric::Rtt),
-                    (factors::Attribute::Loss, mechanism::Numeric::Loss),
+                let numeric: Vec<attributes::NumericBins> = [
+                    (attributes::Attribute::Rtt, mechanism::Numeric::Rtt),
+                    (attributes::Attribute::Loss, mechanism::Numeric::Loss),
                 ]
                 .into_iter()
                 .map(|(attr, n)| {
                     let cuts = mechanism::cuts_of(&mechanism, n);
                     let values = numbers[n as usize];
-                    factors::NumericBins {
+                    attributes::NumericBins {
                         attr,
                         cuts: if cuts.is_empty() {
                             mechanism::quartiles(values, &classes, &in_window)
@@ -305,14 +306,11 @@ impl FindingsBuilder {
                             cuts
                         },
                         value: Box::new(move |i| values.get(i)),
-                        show: match n {
-                            mechanism::Numeric::Rtt => |v| format!("{v} ms"),
-                            _ => |v| format!("{v}%"),
-                        },
+                        show: Box::new(move |v| n.show(v)),
                     }
                 })
                 .collect();
-                let factors = attributes.factors(&classes, &in_window, &numeric);
+                let factors = factors::gathered(&attributes, &classes, &in_window, &numeric);
                 (timeline, mechanism, factors)
             },
         );

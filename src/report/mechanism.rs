@@ -172,13 +172,8 @@ pub fn sentence(m: &Mechanism) -> Vec<Inline> {
     }
     let (common, rest) = m.factored();
     // What the deliveries had, then when: "with a, b and (c or d), between X and Y".
-    let is_time = |c: &&Condition| {
-        matches!(
-            c,
-            Condition::After { .. } | Condition::Before { .. } | Condition::Between { .. }
-        )
-    };
-    let (when, common): (Vec<&Condition>, Vec<&Condition>) = common.into_iter().partition(is_time);
+    let (when, common): (Vec<&Condition>, Vec<&Condition>) =
+        common.into_iter().partition(|c| c.is_time());
     let mut out = vec![strong("Mechanism:"), text(" leaks happened to deliveries")];
     let alternatives: Vec<&Vec<&Condition>> = rest.iter().filter(|r| !r.is_empty()).collect();
     // The shared conditions, then the alternatives as one more item: "a, b and (c or d)".

@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use super::bins::Bins;
 use super::{Numeric, RuleInputs, CATEGORICAL, MAX_OK_ROWS, NO_BIN};
-use crate::findings::factors::AttributeCodes;
+use crate::findings::attributes::AttributeCodes;
 use crate::verdict::Class;
 
 /// Counts of deliveries and of leaks among them.

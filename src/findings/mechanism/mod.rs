@@ -28,7 +28,7 @@ mod learn;
 
 use rayon::prelude::*;
 
-use super::factors::{Attribute, AttributeCodes};
+use super::attributes::{Attribute, AttributeCodes};
 use super::timeline::ChangeEvent;
 use crate::verdict::Class;
 pub use bins::readable;
@@ -146,21 +146,13 @@ pub enum Condition {
 }
 
 impl Condition {
-    /// What the condition reads, for "one attribute once per term".
-    fn slot(&self) -> Slot {
-        match self {
-            Condition::Is { attr, .. } => Slot::Cat(*attr),
-            Condition::AtLeast { attr, .. } | Condition::Below { attr, .. } => Slot::Num(*attr),
-            _ => Slot::Time,
-        }
+    /// A condition on the delivery's time (after, before or between changes).
+    pub fn is_time(&self) -> bool {
+        matches!(
+            self,
+            Condition::After { .. } | Condition::Before { .. } | Condition::Between { .. }
+        )
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Slot {
-    Cat(Attribute),
-    Num(Numeric),
-    Time,
 }
 
 /// One AND of conditions, with the deliveries of the population it holds on its own.
@@ -244,7 +236,7 @@ impl Mechanism {
         self.terms
             .iter()
             .flat_map(|t| &t.conditions)
-            .any(|c| c.slot() == Slot::Time)
+            .any(Condition::is_time)
     }
 
     /// Conditions held by every term (in the first term's order), and each term's others.
@@ -454,8 +446,8 @@ pub fn quartiles(values: Numbers, classes: &[Class], in_window: &[bool]) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::findings::attributes::{AttributeValues, Column};
     use crate::findings::decimals::DecimalColumn;
-    use crate::findings::factors::{AttributeValues, Column};
 
     /// A small population where leaks need integration `gh` and (rtt ≥ 700 ms or loss ≥ 7.5 %).
     fn population() -> (Vec<Class>, AttributeCodes, DecimalColumn, DecimalColumn) {
