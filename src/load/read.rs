@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use super::bounded::{read_bounded, Decoded, SetAside};
+use super::bounded::{read_bounded, read_bounded_sized, Decoded, SetAside};
 use super::jsonl;
 use super::parquet::ParquetRows;
 use super::raw::RawRow;
@@ -211,7 +211,10 @@ pub(super) fn decode(
 ) -> Result<Decoded, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let res = match compression {
-        Compression::None => read_bounded(file, max_row_bytes),
+        Compression::None => {
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            read_bounded_sized(file, max_row_bytes, size)
+        }
         Compression::Gzip => read_bounded(flate2::read::MultiGzDecoder::new(file), max_row_bytes),
         Compression::Zstd => {
             zstd::stream::read::Decoder::new(file).and_then(|d| read_bounded(d, max_row_bytes))
