@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 
 use crate::context::{Basis, DeliveryContext};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::infer::InferredCache;
 use crate::intervals::session_intervals;
 use crate::load::LoadedDataset;
@@ -356,7 +356,7 @@ impl BlockSink for FindingsBuilder {
         } = self;
         let first = classes.len();
         // Each tally takes the block on its own, side by side.
-        rayon::join(
+        let ((_, (_, coded)), _) = rayon::join(
             || {
                 rayon::join(
                     || {
@@ -394,6 +394,6 @@ impl BlockSink for FindingsBuilder {
                 )
             },
         );
-        Ok(())
+        coded.map_err(|e| Error::timeline("coding the recipients of the mechanism's population", e))
     }
 }

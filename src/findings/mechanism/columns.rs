@@ -1,13 +1,11 @@
 //! What the learner reads of every delivery besides its class, time and codes: the numeric attributes (where the deliveries table keeps them, or gathered) and the recipient.
 
-use std::collections::HashMap;
-
-use foldhash::fast::RandomState;
-
 use super::Numeric;
+use crate::codes::{Dictionary, UNKNOWN};
 use crate::findings::decimals::DecimalColumn;
 use crate::table::{ColumnData, Table};
 use crate::text::Text;
+use crate::timeline::TimelineError;
 use crate::verdict::Verdict;
 
 /// One numeric attribute's value per delivery.
@@ -41,22 +39,24 @@ impl Numbers<'_> {
 
 /// The recipient of every delivery, and, when the deliveries table is not kept to the end, the
 /// numeric attributes, gathered a block at a time.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RuleColumns {
     /// Per [`Numeric::ALL`]: one value per delivery; empty unless gathered.
     values: [DecimalColumn; 3],
     gather: bool,
-    /// The recipient account's code per delivery, `u32::MAX` where there is none.
+    /// The recipient account's code per delivery, [`UNKNOWN`] where there is none.
     pub(super) recipient: Vec<u32>,
-    pub(super) recipients: HashMap<Text, u32, RandomState>,
+    pub(super) recipients: Dictionary,
 }
 
 impl RuleColumns {
     /// `gather`: keep the numeric attributes (the deliveries table will be gone at the end).
     pub fn new(gather: bool) -> RuleColumns {
         RuleColumns {
+            values: Default::default(),
             gather,
-            ..RuleColumns::default()
+            recipient: Vec::new(),
+            recipients: Dictionary::new("recipient accounts"),
         }
     }
 
@@ -76,7 +76,12 @@ impl RuleColumns {
     }
 
     /// Adds rows `rows` of the deliveries `d`, whose verdicts are `verdicts`.
-    pub fn add(&mut self, d: &Table, rows: std::ops::Range<usize>, verdicts: &[Verdict]) {
+    pub fn add(
+        &mut self,
+        d: &Table,
+        rows: std::ops::Range<usize>,
+        verdicts: &[Verdict],
+    ) -> Result<(), TimelineError> {
         if self.gather {
             for (k, n) in Numeric::ALL.into_iter().enumerate() {
                 let col = match d.column(n.column()) {
@@ -93,12 +98,11 @@ impl RuleColumns {
         let mut last: Option<(&Text, u32)> = None;
         for v in verdicts {
             let code = match &v.recipient {
-                None => u32::MAX,
+                None => UNKNOWN,
                 Some(r) => match last {
                     Some((l, c)) if std::sync::Arc::ptr_eq(l, r) => c,
                     _ => {
-                        let next = self.recipients.len() as u32;
-                        let c = *self.recipients.entry(r.clone()).or_insert(next);
+                        let c = self.recipients.code(r)?;
                         last = Some((r, c));
                         c
                     }
@@ -106,5 +110,6 @@ impl RuleColumns {
             };
             self.recipient.push(code);
         }
+        Ok(())
     }
 }

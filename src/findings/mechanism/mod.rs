@@ -30,6 +30,7 @@ use rayon::prelude::*;
 
 use super::attributes::{Attribute, AttributeCodes};
 use super::timeline::ChangeEvent;
+use crate::codes::UNKNOWN;
 use crate::verdict::Class;
 pub use bins::readable;
 use coded::Count;
@@ -372,7 +373,7 @@ fn recount(m: &mut Mechanism, inp: &RuleInputs) {
                 .is_some_and(|(a, b)| inp.ts[i] >= a && inp.ts[i] <= b);
         if in_window {
             deliveries_at_risk += 1;
-            let recipient = inp.columns.recipient.get(i).copied().unwrap_or(u32::MAX);
+            let recipient = inp.columns.recipient.get(i).copied().unwrap_or(UNKNOWN);
             if let Some(a) = at_risk.get_mut(recipient as usize) {
                 *a = true;
             }
