@@ -18,6 +18,7 @@ pub fn dedup(table: Table, n_files: usize) -> (Table, Vec<u64>) {
     // Keys sorted with their row, not rows sorted by looking their keys up: at 10^7 rows every
     // look-up from a comparison was a cache miss.
     let mut order: Vec<(u128, (u32, u64), usize)> = (0..n)
+        .into_par_iter()
         .map(|i| (table.digest[i], table.source[i], i))
         .collect();
     order.par_sort_unstable();
@@ -43,6 +44,7 @@ pub fn dedup(table: Table, n_files: usize) -> (Table, Vec<u64>) {
         // The sort keys travel with their row: looked up from a comparison, each was a cache
         // miss at 10^6 rows. Ids are compared only within a run of equal id digests.
         let by_rid: Vec<(u128, Option<i64>, u128, usize)> = (0..n)
+            .into_par_iter()
             .filter(|&i| keep[i] && rid.get(i).is_some())
             .map(|i| (rid_digest[i], ts[i], table.digest[i], i))
             .collect();
@@ -54,7 +56,7 @@ pub fn dedup(table: Table, n_files: usize) -> (Table, Vec<u64>) {
             dup_per_file[table.source[i].0 as usize] += 1;
         }
     }
-    let mut kept: Vec<usize> = (0..n).filter(|&i| keep[i]).collect();
+    let mut kept: Vec<usize> = (0..n).into_par_iter().filter(|&i| keep[i]).collect();
     if ts.is_empty() {
         let id = table.text("account_id");
         kept.par_sort_unstable_by(|&a, &b| {
@@ -63,10 +65,12 @@ pub fn dedup(table: Table, n_files: usize) -> (Table, Vec<u64>) {
                 .then(table.digest[a].cmp(&table.digest[b]))
         });
     } else {
-        let mut keyed: Vec<(Option<i64>, u128, usize)> =
-            kept.iter().map(|&i| (ts[i], table.digest[i], i)).collect();
+        let mut keyed: Vec<(Option<i64>, u128, usize)> = kept
+            .par_iter()
+            .map(|&i| (ts[i], table.digest[i], i))
+            .collect();
         keyed.par_sort_unstable();
-        kept = keyed.into_iter().map(|k| k.2).collect();
+        kept = keyed.into_par_iter().map(|k| k.2).collect();
     }
     (table.select(&kept), dup_per_file)
 }
@@ -87,6 +91,11 @@ fn fold_request_ids(
                 .take_while(|k| k.0 == by_rid[start].0)
                 .count();
         let run = &mut by_rid[start..end];
+        // Most ids are met once: a run of one has nothing to fold, and its id need not be read.
+        if run.len() == 1 {
+            start = end;
+            continue;
+        }
         // Two ids with one digest: the run is ordered by id first, as without digests.
         if run.iter().any(|k| rid.get(k.3) != rid.get(run[0].3)) {
             run.sort_unstable_by(|a, b| rid.get(a.3).cmp(&rid.get(b.3)).then(a.cmp(b)));

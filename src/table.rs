@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 
+use rayon::prelude::*;
+
 use crate::schema::{ColumnType, EnumValue, Kind};
 pub use crate::text::{Text, TextColumn, TextSlice};
 
@@ -202,26 +204,46 @@ impl Table {
 
     /// Appends another table of the same kind, padding extra columns either side with nulls.
     pub fn append(&mut self, other: Table) {
+        self.append_all(vec![other]);
+    }
+
+    /// Appends other tables of the same kind in order, as [`Table::append`] of each in turn
+    /// would. Each column is joined on a thread of its own: joining a text column looks every
+    /// new value up, and one thread doing it for every column was a tenth of a log's load.
+    pub fn append_all(&mut self, others: Vec<Table>) {
+        let mut others = others.into_iter().peekable();
         // Into nothing, appending is a move (the common case of one file per kind).
         let reserved = self.digest.capacity() > 0;
-        if self.is_empty() && !reserved && self.extra.keys().all(|k| other.extra.contains_key(k)) {
-            *self = other;
-            return;
+        if let Some(first) = others.next_if(|first| {
+            self.is_empty() && !reserved && self.extra.keys().all(|k| first.extra.contains_key(k))
+        }) {
+            *self = first;
         }
-        let before = self.len();
-        let added = other.len();
-        for (mine, theirs) in self.columns.iter_mut().zip(other.columns) {
-            mine.append(theirs);
+        let mut columns: Vec<Vec<ColumnData>> = self.columns.iter().map(|_| Vec::new()).collect();
+        for other in others {
+            let before = self.len();
+            let added = other.len();
+            for (name, mut values) in other.extra {
+                let col = self.extra.entry(name).or_insert_with(|| vec![None; before]);
+                col.append(&mut values);
+            }
+            for col in self.extra.values_mut() {
+                col.resize(before + added, None);
+            }
+            self.digest.extend(other.digest);
+            self.source.extend(other.source);
+            for (theirs, column) in columns.iter_mut().zip(other.columns) {
+                theirs.push(column);
+            }
         }
-        for (name, mut values) in other.extra {
-            let col = self.extra.entry(name).or_insert_with(|| vec![None; before]);
-            col.append(&mut values);
-        }
-        for col in self.extra.values_mut() {
-            col.resize(before + added, None);
-        }
-        self.digest.extend(other.digest);
-        self.source.extend(other.source);
+        self.columns
+            .par_iter_mut()
+            .zip(columns)
+            .for_each(|(mine, theirs)| {
+                for column in theirs {
+                    mine.append(column);
+                }
+            });
     }
 
     /// Appends row `i` of `src`, a table of the same kind with the same extra columns; text is
@@ -261,7 +283,11 @@ impl Table {
     pub fn select(self, idx: &[usize]) -> Table {
         Table {
             kind: self.kind,
-            columns: self.columns.into_iter().map(|c| c.select(idx)).collect(),
+            columns: self
+                .columns
+                .into_par_iter()
+                .map(|c| c.select(idx))
+                .collect(),
             extra: self
                 .extra
                 .into_iter()

@@ -244,6 +244,50 @@ impl Eq for TimePattern {}
 static CLF: std::sync::LazyLock<TimePattern> =
     std::sync::LazyLock::new(|| TimePattern::new("%d/%b/%Y:%H:%M:%S %z"));
 
+/// A Common Log Format time as servers write it, `10/Oct/2000:13:55:36 -0700` and nothing else
+/// (two-digit day, the month's English abbreviation, seconds below 60), read without chrono's
+/// general parser, which was a tenth of an access log's split. Anything else is left to that
+/// parser: `None` here means only "not this exact shape".
+fn clf(value: &str) -> Option<i64> {
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let b: &[u8; 26] = value.as_bytes().try_into().ok()?;
+    let num = |at: std::ops::Range<usize>| {
+        b[at].iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let punctuation = [
+        (2, b'/'),
+        (6, b'/'),
+        (11, b':'),
+        (14, b':'),
+        (17, b':'),
+        (20, b' '),
+    ];
+    if punctuation.iter().any(|&(at, c)| b[at] != c) {
+        return None;
+    }
+    let month = MONTHS.iter().position(|m| b[3..6] == m[..])? as u32 + 1;
+    let (hour, minute, second) = (num(12..14)?, num(15..17)?, num(18..20)?);
+    let (off_h, off_m) = (num(22..24)?, num(24..26)?);
+    if second > 59 || off_h > 23 || off_m > 59 {
+        return None;
+    }
+    let sign = match b[21] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let local = chrono::NaiveDate::from_ymd_opt(num(7..11)? as i32, month, num(0..2)?)?
+        .and_hms_opt(hour, minute, second)?
+        .and_utc()
+        .timestamp_millis();
+    local.checked_sub(sign * i64::from(off_h * 3600 + off_m * 60) * 1000)
+}
+
 impl TimePattern {
     pub fn new(pattern: &str) -> TimePattern {
         // A pattern chrono cannot read matches no value, as chrono's own parse_from_str has it.
@@ -334,7 +378,9 @@ impl LogTime {
                 .map(LogInstant::Utc)
         };
         match self {
-            LogTime::Clf => CLF.instant(value).map(LogInstant::Utc),
+            LogTime::Clf => clf(value)
+                .or_else(|| CLF.instant(value))
+                .map(LogInstant::Utc),
             LogTime::EpochSeconds => epoch_nanos(value, 9).and_then(utc),
             LogTime::EpochMillis => epoch_nanos(value, 6).and_then(utc),
             LogTime::EpochMicros => epoch_nanos(value, 3).and_then(utc),
@@ -475,6 +521,52 @@ mod tests {
             }
         }
         assert_eq!(CLF.instant(values[0]), Some(T));
+    }
+
+    /// The Common Log Format's own reader gives what chrono's parser gives for every value of
+    /// its shape, and leaves every other value to it.
+    #[test]
+    fn common_log_times_read_as_chrono_reads_them() {
+        let mut checked = 0;
+        for year in [0, 1969, 1970, 2000, 2019, 2024, 9999] {
+            for name in ["Jan", "Feb", "Mar", "Jun", "Dec"] {
+                for day in [0, 1, 9, 28, 29, 30, 31, 32] {
+                    for time in ["00:00:00", "13:55:36", "23:59:59", "24:00:00", "12:60:00"] {
+                        for zone in ["+0000", "-0700", "+0800", "+2359", "-1230", "+0075"] {
+                            let v = format!("{day:02}/{name}/{year:04}:{time} {zone}");
+                            let chrono = DateTime::parse_from_str(&v, "%d/%b/%Y:%H:%M:%S %z")
+                                .ok()
+                                .map(|t| t.timestamp_millis());
+                            assert_eq!(clf(&v).or_else(|| CLF.instant(&v)), chrono, "{v}");
+                            checked += usize::from(clf(&v).is_some());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+        for v in [
+            "10/Oct/2000:13:55:36 -0700",
+            "10/oct/2000:13:55:36 -0700",
+            "10/October/2000:13:55:36 -0700",
+            "1/Oct/2000:13:55:36 -0700",
+            "10/Oct/2000:13:55:60 -0700",
+            "10/Oct/2000:13:55:36 -07:00",
+            "10/Oct/2000:13:55:36  -0700",
+            "10/Oct/2000:13:55:36 *0700",
+            "10/Oct/2000 13:55:36 -0700",
+        ] {
+            let chrono = DateTime::parse_from_str(v, "%d/%b/%Y:%H:%M:%S %z")
+                .ok()
+                .map(|t| t.timestamp_millis());
+            let read = LogTime::Clf.parse(v).map(|i| match i {
+                LogInstant::Utc(ms) => ms,
+                LogInstant::Local(_) => unreachable!("a CLF time has its zone"),
+            });
+            assert_eq!(read, chrono, "{v}");
+        }
+        assert_eq!(clf("10/Oct/2000:13:55:36 -0700"), Some(971_211_336_000));
+        assert_eq!(clf("10/oct/2000:13:55:36 -0700"), None);
     }
 
     #[test]

@@ -265,23 +265,23 @@ impl LinePattern {
         out: &mut [Option<Cow<'a, str>>],
     ) -> Result<(), String> {
         let declared = self.fields.len() - usize::from(self.has_datetime());
-        let mut values: Vec<&str> = if line.contains('\t') {
-            line.split('\t').collect()
-        } else {
-            line.split(' ').collect()
-        };
+        let sep = if line.contains('\t') { '\t' } else { ' ' };
+        let (mut values, mut stray) = (0, false);
+        for raw in line.split(sep) {
+            match out.get_mut(values).filter(|_| values < declared) {
+                Some(slot) => *slot = present(raw, self.escape),
+                None => stray = values == declared && raw.is_empty(),
+            }
+            values += 1;
+        }
         // CloudFront's own sample file ends a line with a stray tab.
-        if values.len() == declared + 1 && values.last() == Some(&"") {
-            values.pop();
+        if stray && values == declared + 1 {
+            values -= 1;
         }
-        if values.len() != declared {
+        if values != declared {
             return Err(format!(
-                "{} values for the {declared} fields of the #Fields directive",
-                values.len()
+                "{values} values for the {declared} fields of the #Fields directive"
             ));
-        }
-        for (slot, raw) in out.iter_mut().zip(values) {
-            *slot = present(raw, self.escape);
         }
         if self.has_datetime() {
             let at = |name: &str| self.field(name).and_then(|i| out[i].as_deref());
@@ -327,14 +327,21 @@ impl LinePattern {
         if self.escape == Escape::None {
             return line[from..].find(lit).map(|i| from + i);
         }
-        let bytes = line.as_bytes();
+        let (bytes, lit) = (line.as_bytes(), lit.as_bytes());
+        let first = *lit.first()?;
         let mut i = from;
-        while i < bytes.len() {
+        // Only a backslash or the literal's first byte can change the outcome, so the scan
+        // jumps between them rather than trying the literal at every byte.
+        while let Some(at) = bytes
+            .get(i..)
+            .and_then(|rest| memchr::memchr2(b'\\', first, rest))
+        {
+            i += at;
             if bytes[i] == b'\\' {
                 i += 2;
                 continue;
             }
-            if line.as_bytes()[i..].starts_with(lit.as_bytes()) {
+            if bytes[i..].starts_with(lit) {
                 return Some(i);
             }
             i += 1;

@@ -28,7 +28,8 @@ impl LogPlan {
     pub fn new(text: &[u8], compiled: &Compiled) -> LogPlan {
         let w3c = compiled.format() == LogFormat::W3c;
         let mut segments: Vec<Result<Compiled, String>> = vec![Ok(compiled.clone())];
-        let mut spans = Vec::new();
+        // Counted first: grown by doubling, the spans were copied and their pages zeroed again.
+        let mut spans = Vec::with_capacity(line_ends(text).count());
         let mut start = 0;
         for (line, end) in line_ends(text).enumerate() {
             let body = trim_eol(&text[start..end]);

@@ -379,11 +379,13 @@ pub(super) fn validate_rows_with(
         })
         .collect();
     let mut rejections = Vec::new();
+    let mut tables = Vec::with_capacity(parts.len());
     for (t, r, spent) in parts {
-        into.append(t);
+        tables.push(t);
         rejections.extend(r);
         *normalise += spent;
     }
+    into.append_all(tables);
     // A file's extra columns exist even when none of its rows was accepted.
     for (name, _) in &lay.extra {
         let len = into.len();
