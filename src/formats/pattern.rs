@@ -268,9 +268,11 @@ impl LinePattern {
         let sep = if line.contains('\t') { '\t' } else { ' ' };
         let (mut values, mut stray) = (0, false);
         for raw in line.split(sep) {
-            match out.get_mut(values).filter(|_| values < declared) {
-                Some(slot) => *slot = present(raw, self.escape),
-                None => stray = values == declared && raw.is_empty(),
+            // `out` has a slot for every declared field (and one more for the date and time).
+            if values < declared {
+                out[values] = present(raw, self.escape);
+            } else {
+                stray = values == declared && raw.is_empty();
             }
             values += 1;
         }
