@@ -2,10 +2,11 @@
 //! contract's and the servers' own (nginx with `$msec` and with `$time_local`, varnishncsa, W3C as CloudFront writes it, Cloudflare Logpush, Google Cloud Logging; the same
 //! deliveries, read through a mapping file).
 //!
-//! Run with `cargo bench --bench load_rate` (set `LOAD_RATE_ROWS` for another size, and
-//! `LOAD_RATE_FORMATS=csv,jsonl` for some formats only).
-//! Each format is loaded three times after one warm-up; the median is printed, with its rate as
-//! a share of CSV's in the same run when CSV is measured (it is first).
+//! Run with `cargo bench --bench load_rate` (set `LOAD_RATE_ROWS` for another size,
+//! `LOAD_RATE_FORMATS=csv,jsonl` for some formats only, and `LOAD_RATE_RUNS` for more timed
+//! loads than three).
+//! Each format is loaded that many times after one warm-up; the median is printed, with its rate
+//! as a share of CSV's in the same run when CSV is measured (it is first).
 
 use std::io::Write;
 use std::path::Path;
@@ -251,6 +252,12 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    // On a shared machine one load's time wanders by a fifth; more loads steady the median.
+    let runs: usize = std::env::var("LOAD_RATE_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(3);
     type Writer<'a> = &'a dyn Fn(&Path);
     let formats: [(&str, Writer); 12] = [
         ("csv", &|d| write_text(d, "d.csv", rows, false, None)),
@@ -291,7 +298,7 @@ fn main() {
         }
         make(&dir.path().join("deliveries"));
         let mut secs = Vec::new();
-        for run in 0..4 {
+        for run in 0..=runs {
             let start = Instant::now();
             let loaded = load(dir.path(), &LoadOptions::default()).expect("load");
             let elapsed = start.elapsed().as_secs_f64();

@@ -202,6 +202,28 @@ impl Table {
         self.source.reserve(additional);
     }
 
+    /// How many distinct values each contract column holds: those of a coded text column, 0 for
+    /// any other.
+    pub fn distinct(&self) -> Vec<usize> {
+        self.columns
+            .iter()
+            .map(|c| match c {
+                ColumnData::Text(t) => t.distinct(),
+                _ => 0,
+            })
+            .collect()
+    }
+
+    /// Room in each text column for `counts[i]` distinct values (as [`Table::distinct`] gives
+    /// them, from a table like this one), at most `most`.
+    pub fn reserve_distinct(&mut self, counts: &[usize], most: usize) {
+        for (c, &n) in self.columns.iter_mut().zip(counts) {
+            if let ColumnData::Text(t) = c {
+                t.reserve_distinct(n.min(most));
+            }
+        }
+    }
+
     /// Appends another table of the same kind, padding extra columns either side with nulls.
     pub fn append(&mut self, other: Table) {
         self.append_all(vec![other]);

@@ -99,6 +99,24 @@ impl TextColumn {
         }
     }
 
+    /// The distinct values of a coded column (values no cell holds may be among them); 0 once
+    /// it is shared text.
+    pub fn distinct(&self) -> usize {
+        match &self.repr {
+            Repr::Coded { values, .. } => values.len(),
+            Repr::Plain(_) => 0,
+        }
+    }
+
+    /// Room for `n` more distinct values in a coded column, so that its index does not grow
+    /// step by step; nothing for shared text.
+    pub fn reserve_distinct(&mut self, n: usize) {
+        if let Repr::Coded { values, index, .. } = &mut self.repr {
+            values.reserve(n);
+            index.reserve(n);
+        }
+    }
+
     /// The value of cell `i`; none past the end, as for a column the kind does not have.
     pub fn get(&self, i: usize) -> Option<&Text> {
         match &self.repr {
@@ -542,12 +560,20 @@ mod tests {
     fn repeated_values_stay_coded_and_share_one_text() {
         let c: TextColumn = ["a", "b", "a", "a"].into_iter().map(Some).collect();
         assert!(is_coded(&c));
+        assert_eq!(c.distinct(), 2);
         assert_eq!(values(&c), [Some("a"), Some("b"), Some("a"), Some("a")]);
         assert!(Arc::ptr_eq(c.get(0).unwrap(), c.get(3).unwrap()));
+        // Room taken ahead changes no value and no code.
         let mut c = c;
+        c.reserve_distinct(1000);
+        c.push(Some("b"));
+        c.push(Some("c"));
+        assert_eq!(c.distinct(), 3);
+        assert_eq!(values(&c)[4..], [Some("b"), Some("c")]);
+        assert!(Arc::ptr_eq(c.get(1).unwrap(), c.get(4).unwrap()));
         c.push_repeat(1);
         c.push_repeat(9);
-        assert_eq!(values(&c)[4..], [Some("b"), None]);
+        assert_eq!(values(&c)[6..], [Some("b"), None]);
     }
 
     #[test]
@@ -562,6 +588,7 @@ mod tests {
             !is_coded(&c),
             "a column of unique ids should not keep a dictionary"
         );
+        assert_eq!(c.distinct(), 0);
         assert_eq!(c.len(), n);
         assert_eq!(c.str(0), Some("id-0"));
         assert_eq!(c.str(3), None);

@@ -180,12 +180,14 @@ pub fn local_to_utc(naive: &NaiveDateTime, tz: Tz) -> Result<i64, TimeError> {
 }
 
 fn parse_rfc3339(value: &str) -> Option<i64> {
+    // chrono's RFC 3339 reader takes `T`, `t` or a space between the date and the time itself;
+    // only the general pattern below needs the `T`, and a copy of the text to put it in.
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Some(t.timestamp_millis());
+    }
     let mut s = value.to_string();
     if s.as_bytes().get(10) == Some(&b' ') || s.as_bytes().get(10) == Some(&b't') {
         s.replace_range(10..11, "T");
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(&s) {
-        return Some(t.timestamp_millis());
     }
     // Offsets without a colon (`+0800`) are common in server logs.
     DateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%S%.f%z")

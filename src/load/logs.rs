@@ -107,6 +107,7 @@ impl LogPlan {
                     .iter()
                     .map(|c| c.as_ref().ok().map(Compiled::scratch))
                     .collect();
+                let mut room = 0;
                 chunk
                     .iter()
                     .map(move |&(line, a, b, seg)| {
@@ -120,7 +121,7 @@ impl LogPlan {
                                 let scratch = scratch[seg]
                                     .as_mut()
                                     .expect("a scratch per compiled segment");
-                                split_line(s, c, scratch, &self.places[seg], width)
+                                split_line(s, c, scratch, &self.places[seg], width, &mut room)
                             }
                         };
                         RawRow {
@@ -137,17 +138,24 @@ impl LogPlan {
 }
 
 /// One line's cells under the plan's header: the segment's cells at `places`, the rest absent.
+/// `room` carries the bytes the previous line's cells took to the next line.
 fn split_line<'a>(
     s: &'a str,
     c: &Compiled,
     scratch: &mut crate::formats::Scratch<'a>,
     places: &[usize],
     width: usize,
+    room: &mut usize,
 ) -> Result<Cells, String> {
     let mut place = places.iter();
-    // Cells are a part of the line (a small one in a JSON entry): room for half of it, grown
-    // when more is needed.
-    let mut cells = Cells::with_capacity(s.len() / 2, width);
+    // Cells are a part of the line, a small one in a JSON entry. Lines of one log are alike, so
+    // the previous line's cells size the room (each row keeps all of it, zeroed when taken), and
+    // only the first line guesses half of itself. A line that needs more grows its room.
+    let guess = match *room {
+        0 => s.len() / 2,
+        r => r + r / 8 + 8,
+    };
+    let mut cells = Cells::with_capacity(guess, width);
     let mut next = 0;
     c.row(s, scratch, |v| {
         let at = place.next().copied().unwrap_or(next);
@@ -161,6 +169,7 @@ fn split_line<'a>(
         for _ in next..width {
             cells.push(None);
         }
+        *room = cells.bytes();
         cells
     })
 }

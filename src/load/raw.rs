@@ -18,6 +18,11 @@ impl Cells {
         self.0.is_empty()
     }
 
+    /// The bytes of every cell together.
+    pub fn bytes(&self) -> usize {
+        self.0.as_slice().len()
+    }
+
     /// Room for `fields` cells of `bytes` bytes in all.
     pub fn with_capacity(bytes: usize, fields: usize) -> Cells {
         Cells(csv::StringRecord::with_capacity(bytes, fields))

@@ -324,7 +324,8 @@ pub(super) fn validate_rows_with(
         .collect();
     let parts: Vec<(Table, Vec<Rejection>, Duration)> = chunks
         .into_par_iter()
-        .map(|chunk| {
+        // Each worker carries its last chunk's distinct values per column to the next chunk.
+        .map_init(Vec::new, |distinct: &mut Vec<usize>, chunk| {
             if let Some(p) = columnar {
                 let chunk = columnar::Chunk {
                     rows: chunk,
@@ -334,7 +335,11 @@ pub(super) fn validate_rows_with(
                 let done = columnar::validate_chunk(p, raw, &chunk, &ctx, settings, new_table());
                 return (done.table, done.rejections, done.spent);
             }
+            // Grown by doubling, each column was copied and its fresh pages zeroed again; so was
+            // each text column's index, which the rows of one file fill about alike.
             let mut table = new_table();
+            table.reserve(chunk.len());
+            table.reserve_distinct(distinct, chunk.len());
             let mut rejections = Vec::new();
             let mut interner = Interner::default();
             let spent = Cell::new(Duration::ZERO);
@@ -375,6 +380,7 @@ pub(super) fn validate_rows_with(
                     }),
                 }
             }
+            *distinct = table.distinct();
             (table, rejections, spent.get())
         })
         .collect();
