@@ -202,8 +202,8 @@ impl Table {
         self.source.reserve(additional);
     }
 
-    /// How many distinct values each contract column holds: those of a coded text column, 0 for
-    /// any other.
+    /// How many distinct values each contract column may hold ([`TextColumn::distinct`] for a
+    /// text column), 0 for any other.
     pub fn distinct(&self) -> Vec<usize> {
         self.columns
             .iter()

@@ -99,12 +99,13 @@ impl TextColumn {
         }
     }
 
-    /// The distinct values of a coded column (values no cell holds may be among them); 0 once
-    /// it is shared text.
+    /// How many distinct values the column may hold: a coded column's values (values no cell
+    /// holds may be among them), a shared-text column's cells (it is shared text because its
+    /// values proved mostly distinct).
     pub fn distinct(&self) -> usize {
         match &self.repr {
             Repr::Coded { values, .. } => values.len(),
-            Repr::Plain(_) => 0,
+            Repr::Plain(v) => v.len(),
         }
     }
 
@@ -588,7 +589,7 @@ mod tests {
             !is_coded(&c),
             "a column of unique ids should not keep a dictionary"
         );
-        assert_eq!(c.distinct(), 0);
+        assert_eq!(c.distinct(), n);
         assert_eq!(c.len(), n);
         assert_eq!(c.str(0), Some("id-0"));
         assert_eq!(c.str(3), None);

@@ -2,6 +2,7 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use chrono_tz::Tz;
@@ -322,10 +323,13 @@ pub(super) fn validate_rows_with(
         .step_by(ROWS_PER_CHUNK)
         .map(|start| start..n.min(start + ROWS_PER_CHUNK))
         .collect();
+    // The most distinct values a column may hold, in the file so far or in any chunk checked
+    // since: room for that many in a chunk's index spares its growth step by step. Only room
+    // depends on the order chunks finish in, never a value.
+    let distinct: Vec<AtomicUsize> = into.distinct().into_iter().map(AtomicUsize::new).collect();
     let parts: Vec<(Table, Vec<Rejection>, Duration)> = chunks
         .into_par_iter()
-        // Each worker carries its last chunk's distinct values per column to the next chunk.
-        .map_init(Vec::new, |distinct: &mut Vec<usize>, chunk| {
+        .map(|chunk| {
             if let Some(p) = columnar {
                 let chunk = columnar::Chunk {
                     rows: chunk,
@@ -339,7 +343,8 @@ pub(super) fn validate_rows_with(
             // each text column's index, which the rows of one file fill about alike.
             let mut table = new_table();
             table.reserve(chunk.len());
-            table.reserve_distinct(distinct, chunk.len());
+            let hint: Vec<usize> = distinct.iter().map(|d| d.load(Relaxed)).collect();
+            table.reserve_distinct(&hint, chunk.len());
             let mut rejections = Vec::new();
             let mut interner = Interner::default();
             let spent = Cell::new(Duration::ZERO);
@@ -380,7 +385,9 @@ pub(super) fn validate_rows_with(
                     }),
                 }
             }
-            *distinct = table.distinct();
+            for (d, n) in distinct.iter().zip(table.distinct()) {
+                d.fetch_max(n, Relaxed);
+            }
             (table, rejections, spent.get())
         })
         .collect();
