@@ -7,7 +7,6 @@
 //! it either takes the cell's text through the row path's own parser, or marks the row for the row
 //! path, which then decides. Marking too many rows costs time, never a different result.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::time::{Duration, Instant};
@@ -16,6 +15,7 @@ use polars::prelude::*;
 
 use super::parquet::{ParquetColumn, ParquetRows};
 use super::read::RawFile;
+use super::stopwatch::Stopwatch;
 use super::validate::{
     oversized_row, push_row, push_value, Rejection, RowContext, RowDigest, Value, TAG_BOOL,
     TAG_TEXT, TAG_TIME,
@@ -130,7 +130,7 @@ pub(super) fn validate_chunk(
     let mut side = ctx.lay.new_table(table.kind);
     let mut order = Vec::with_capacity(n);
     let mut rejections = Vec::new();
-    let row_spent = Cell::new(Duration::ZERO);
+    let row_spent = Stopwatch::default();
     for (k, &marked) in slow.iter().enumerate() {
         if !marked {
             order.push(k);
@@ -171,7 +171,7 @@ pub(super) fn validate_chunk(
     Checked {
         table: table.select(&order),
         rejections,
-        spent: spent + row_spent.get(),
+        spent: spent + row_spent.estimate(),
         by_row,
     }
 }
@@ -299,7 +299,7 @@ impl Convert<'_, '_> {
         let map = ctx.value_maps[ci];
         let part = a.slice(self.rows.start as i64, self.rows.len());
         let mut out = Vec::with_capacity(self.rows.len());
-        let unused = Cell::new(Duration::ZERO);
+        let unused = Stopwatch::default();
         let mut k = 0;
         for arr in part.downcast_iter() {
             let views = arr.views();
@@ -360,7 +360,7 @@ impl Convert<'_, '_> {
     fn by_text(&mut self, col: &ParquetColumn) -> ColumnData {
         let (ci, c, ctx) = (self.ci, self.c, self.ctx);
         let map = ctx.value_maps[ci];
-        let unused = Cell::new(Duration::ZERO);
+        let unused = Stopwatch::default();
         let mut out = ColumnData::for_type(c.ty);
         let mut buf = String::new();
         for (k, i) in self.rows.clone().enumerate() {

@@ -73,7 +73,7 @@ pub fn split_jsonl(text: Vec<u8>) -> TextRows {
             .zip(positions.par_iter())
             .map(|((&(line, span), pairs), at)| {
                 let mut nested = Vec::new();
-                let cells = pairs.map(|pairs| row_cells(&pairs, at, width, &mut nested));
+                let cells = pairs.and_then(|pairs| row_cells(&pairs, at, width, &mut nested));
                 RawRow {
                     line,
                     cells,
@@ -89,7 +89,7 @@ pub fn split_jsonl(text: Vec<u8>) -> TextRows {
     for row in &mut file.rows {
         if let Ok(cells) = &mut row.cells {
             while cells.len() < width {
-                cells.push(None);
+                cells.push_absent();
             }
         }
     }
@@ -104,7 +104,7 @@ fn row_cells(
     at: &[usize],
     width: usize,
     nested: &mut Vec<usize>,
-) -> Cells {
+) -> Result<Cells, String> {
     let mut slots: Vec<Option<&Value>> = vec![None; width];
     for ((_, v), &i) in pairs.iter().zip(at) {
         slots[i] = Some(v);
@@ -120,9 +120,9 @@ fn row_cells(
     let bytes = slots.iter().map(|v| cell(v).map_or(0, str::len)).sum();
     let mut cells = Cells::with_capacity(bytes, width);
     for v in &slots {
-        cells.push(cell(v));
+        cells.push(cell(v)).map_err(|e| e.to_string())?;
     }
-    cells
+    Ok(cells)
 }
 
 /// The 1-based number and byte span (line break included) of every line that is not blank.

@@ -157,21 +157,21 @@ fn split_line<'a>(
     };
     let mut cells = Cells::with_capacity(guess, width);
     let mut next = 0;
+    let mut too_long = Ok(());
     c.row(s, scratch, |v| {
         let at = place.next().copied().unwrap_or(next);
         for _ in next..at {
-            cells.push(None);
+            cells.push_absent();
         }
-        cells.push(v);
+        too_long = too_long.and(cells.push(v));
         next = at + 1;
-    })
-    .map(|()| {
-        for _ in next..width {
-            cells.push(None);
-        }
-        *room = cells.bytes();
-        cells
-    })
+    })?;
+    too_long.map_err(|e| e.to_string())?;
+    for _ in next..width {
+        cells.push_absent();
+    }
+    *room = cells.bytes();
+    Ok(cells)
 }
 
 /// Splits a whole log file's text into rows of contract cells, every line that is a row with

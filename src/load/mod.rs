@@ -15,6 +15,7 @@ mod run_file;
 pub mod runs;
 mod sliced;
 mod sliced_log;
+mod stopwatch;
 pub mod text;
 pub mod validate;
 

@@ -291,12 +291,13 @@ impl ParquetRows {
     pub fn row(&self, i: usize) -> RawRow {
         let mut cells = Cells::with_capacity(32 * self.columns.len(), self.columns.len());
         let mut buf = String::new();
+        let mut fits = Ok(());
         for c in &self.columns {
-            cells.push(c.cell(i, &mut buf));
+            fits = fits.and(cells.push(c.cell(i, &mut buf)));
         }
         RawRow {
             line: (self.offset + i) as u64,
-            cells: Ok(cells),
+            cells: fits.map(|()| cells).map_err(|e| e.to_string()),
             nested: Vec::new(),
             span: (0, 0),
         }

@@ -79,10 +79,9 @@ pub fn split_csv(text: Vec<u8>) -> TextRows {
                         file.headers.len()
                     ))
                 } else {
-                    match csv::StringRecord::from_byte_record(record.clone()) {
-                        Ok(r) => Ok(Cells(r)),
-                        Err(e) => {
-                            let field = e.utf8_error().field();
+                    match Cells::from_record(&record) {
+                        Ok(cells) => cells.map_err(|e| e.to_string()),
+                        Err(field) => {
                             Err(format!("invalid UTF-8 in column {:?}", file.headers[field]))
                         }
                     }

@@ -1,6 +1,5 @@
 //! Row validation: checks each raw row against the contract, types its values, and quarantines the rest.
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -12,6 +11,7 @@ use super::bounded::Oversized;
 use super::columnar;
 use super::raw::{Cells, RawRow};
 use super::read::RawFile;
+use super::stopwatch::Stopwatch;
 use crate::mapping::Mapping;
 use crate::schema::{Column, ColumnType, EnumValue, Kind, OwnershipEvent, Presence};
 use crate::settings::Settings;
@@ -347,7 +347,7 @@ pub(super) fn validate_rows_with(
             table.reserve_distinct(&hint, chunk.len());
             let mut rejections = Vec::new();
             let mut interner = Interner::default();
-            let spent = Cell::new(Duration::ZERO);
+            let spent = Stopwatch::default();
             for i in chunk {
                 let row = raw.row(i);
                 let row: &RawRow = &row;
@@ -388,7 +388,7 @@ pub(super) fn validate_rows_with(
             for (d, n) in distinct.iter().zip(table.distinct()) {
                 d.fetch_max(n, Relaxed);
             }
-            (table, rejections, spent.get())
+            (table, rejections, spent.estimate())
         })
         .collect();
     let mut rejections = Vec::new();
@@ -497,7 +497,7 @@ impl<'a> RowContext<'a> {
         &'r self,
         row: &'r RawRow,
         cells: &'r Cells,
-        spent: &Cell<Duration>,
+        spent: &Stopwatch,
     ) -> Result<Vec<Value<'r>>, RowError> {
         let mut values = Vec::with_capacity(self.cols.len());
         for (ci, c) in self.cols.iter().enumerate() {
@@ -549,7 +549,7 @@ impl<'a> RowContext<'a> {
         ci: usize,
         c: &Column,
         cell: Option<&'v str>,
-        spent: &Cell<Duration>,
+        spent: &Stopwatch,
     ) -> Result<Value<'v>, RowError> {
         let Some(v) = cell else {
             return Ok(Value::Absent);
@@ -588,9 +588,7 @@ impl<'a> RowContext<'a> {
                         "{v:?} is not a timestamp in any contract form"
                     )));
                 };
-                let started = Instant::now();
-                let t = time::parse(v.trim(), form, self.tz);
-                spent.set(spent.get() + started.elapsed());
+                let t = spent.time(|| time::parse(v.trim(), form, self.tz));
                 t.map(Value::Time).map_err(|e| err(format!("{v:?}: {e}")))
             }
         }
