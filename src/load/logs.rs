@@ -28,8 +28,11 @@ impl LogPlan {
     pub fn new(text: &[u8], compiled: &Compiled) -> LogPlan {
         let w3c = compiled.format() == LogFormat::W3c;
         let mut segments: Vec<Result<Compiled, String>> = vec![Ok(compiled.clone())];
-        // Counted first: grown by doubling, the spans were copied and their pages zeroed again.
-        let mut spans = Vec::with_capacity(line_ends(text).count());
+        // Grown by doubling, the spans were copied and their pages zeroed again; counting every
+        // line first cost a second pass over the file. Lines of one log are alike, so the lines of
+        // its first MiB size the room for all of it; a file whose lines then grow shorter only
+        // grows its spans.
+        let mut spans = Vec::with_capacity(lines_expected(text));
         let mut start = 0;
         for (line, end) in line_ends(text).enumerate() {
             let body = trim_eol(&text[start..end]);
@@ -213,6 +216,19 @@ fn json_array_as_lines(text: Vec<u8>) -> Vec<u8> {
     }
 }
 
+/// The lines `text` may hold, judged from its first MiB.
+fn lines_expected(text: &[u8]) -> usize {
+    const SAMPLE: usize = 1 << 20;
+    let sample = &text[..text.len().min(SAMPLE)];
+    let lines = line_ends(sample).count();
+    if sample.len() == text.len() {
+        return lines;
+    }
+    // A tenth more than the sample's density: under it a file of alike lines never grows.
+    let per_line = (sample.len() / lines.max(1)).max(1);
+    (text.len() / per_line).saturating_add(text.len() / per_line / 10)
+}
+
 fn trim_eol(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
@@ -223,6 +239,17 @@ mod tests {
     use super::*;
     use crate::formats::FormatSpec;
     use crate::schema::Kind;
+
+    #[test]
+    fn room_for_lines_is_judged_from_the_first_mib() {
+        assert_eq!(lines_expected(b""), 0);
+        assert_eq!(lines_expected(b"a\nbb\nccc"), 3);
+        // 3 MiB of 64-byte lines: 49152 lines, a tenth more room.
+        let text = [[b'x'; 63].as_slice(), b"\n"].concat().repeat(3 << 14);
+        assert_eq!(lines_expected(&text), 49152 + 4915);
+        // One line of 2 MiB: its first MiB, a cut line, counts as one; room for two.
+        assert_eq!(lines_expected(&vec![b'y'; 2 << 20]), 2);
+    }
 
     #[test]
     fn lines_become_rows_and_misfits_keep_their_line() {

@@ -1,8 +1,8 @@
 //! A stopwatch over many short calls that reads the clock around a sample of them only.
 //!
-//! Reading the clock twice around every timestamp a row path converts cost about a tenth of the
-//! conversion itself; the stage time it feeds is a report of where time went, not a value any
-//! output depends on, so a sample's mean times the calls serves.
+//! Reading the clock twice around every timestamp the row path converts took longer than the
+//! conversion (2% of a CSV load's samples against 1%). The stage time it feeds reports where
+//! time went; no output depends on it, so a sample's mean times the calls serves.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
