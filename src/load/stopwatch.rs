@@ -22,7 +22,7 @@ impl Stopwatch {
     pub fn time<T>(&self, f: impl FnOnce() -> T) -> T {
         let k = self.calls.get();
         self.calls.set(k + 1);
-        if k % EVERY != 0 {
+        if !k.is_multiple_of(EVERY) {
             return f();
         }
         let started = Instant::now();
