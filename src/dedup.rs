@@ -25,7 +25,7 @@ pub fn dedup(table: Table, n_files: usize) -> (Table, Vec<u64>) {
         .map(|i| (high(digest[i]), i))
         .collect();
     order.par_sort_unstable();
-    for_each_run(&order, |run| {
+    for run in order.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
         let mut whole: Vec<(u128, (u32, u64), usize)> = run
             .iter()
             .map(|&(_, i)| (digest[i], table.source[i], i))
@@ -37,7 +37,7 @@ pub fn dedup(table: Table, n_files: usize) -> (Table, Vec<u64>) {
                 keep[w[1].2] = false;
             }
         }
-    });
+    }
     drop(order);
     let ts = table.time("ts");
     if table.kind == Kind::Deliveries {
@@ -77,22 +77,6 @@ fn high(d: u128) -> u64 {
     (d >> 64) as u64
 }
 
-/// Calls `f` on every run of two or more items with equal keys in `sorted`.
-fn for_each_run<K: PartialEq>(sorted: &[(K, usize)], mut f: impl FnMut(&[(K, usize)])) {
-    let mut start = 0;
-    while start < sorted.len() {
-        let end = start
-            + sorted[start..]
-                .iter()
-                .take_while(|k| k.0 == sorted[start].0)
-                .count();
-        if end - start > 1 {
-            f(&sorted[start..end]);
-        }
-        start = end;
-    }
-}
-
 /// `rows` ordered by `ts` (absent first), then digest. Digests are distinct once copies are
 /// folded, so that is a total order. Sorted by the time and the digest's high half (24 bytes a
 /// row rather than 40); rows whose time and half meet are ordered by the whole digest.
@@ -108,16 +92,10 @@ fn by_time(rows: &[usize], ts: &[Option<i64>], digest: &[u128]) -> Vec<usize> {
         .filter_map(|&i| Some((ts[i]?, high(digest[i]), i)))
         .collect();
     timed.par_sort_unstable();
-    let mut start = 0;
-    while start < timed.len() {
-        let key = (timed[start].0, timed[start].1);
-        let end = start
-            + timed[start..]
-                .iter()
-                .take_while(|k| (k.0, k.1) == key)
-                .count();
-        timed[start..end].sort_unstable_by_key(|k| (digest[k.2], k.2));
-        start = end;
+    for run in timed.chunk_by_mut(|a, b| (a.0, a.1) == (b.0, b.1)) {
+        if run.len() > 1 {
+            run.sort_unstable_by_key(|k| (digest[k.2], k.2));
+        }
     }
     untimed
         .into_iter()
@@ -136,7 +114,7 @@ fn fold_request_ids(
 ) {
     by_rid.par_sort_unstable();
     // Most ids are met once: a run of one has nothing to fold, and its id need not be read.
-    for_each_run(&by_rid, |run| {
+    for run in by_rid.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
         let mut rows: Vec<usize> = run.iter().map(|k| k.1).collect();
         // Two ids with one hash are two ids: ordered by id first.
         rows.sort_unstable_by(|&a, &b| {
@@ -150,7 +128,7 @@ fn fold_request_ids(
                 keep[w[1]] = false;
             }
         }
-    });
+    }
 }
 
 /// Folds each run of copies in `sorted`, where copies sit side by side, into one: the copy of

@@ -20,6 +20,14 @@ impl std::fmt::Display for TooLong {
     }
 }
 
+/// Why a CSV record is not a row of cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordError {
+    /// The field at this position is not UTF-8 text.
+    NotText(usize),
+    TooLong(TooLong),
+}
+
 impl Cells {
     /// The cell at header position `i`; `None` when empty or past the end.
     pub fn get(&self, i: usize) -> Option<&str> {
@@ -73,31 +81,27 @@ impl Cells {
         self.ends.push(end);
     }
 
-    /// A CSV record's fields as cells; `Err` names the first field that is not UTF-8 text.
-    pub fn from_record(record: &csv::ByteRecord) -> Result<Result<Cells, TooLong>, usize> {
+    /// A CSV record's fields as cells.
+    pub fn from_record(record: &csv::ByteRecord) -> Result<Cells, RecordError> {
         let whole = record.as_slice();
         // Each field is checked, not only the whole: two fields may split one character.
         if !whole.is_ascii() {
             if let Some(i) = record.iter().position(|f| std::str::from_utf8(f).is_err()) {
-                return Err(i);
+                return Err(RecordError::NotText(i));
             }
         }
-        let Ok(text) = std::str::from_utf8(whole) else {
-            return Err(0);
-        };
+        // Every field is text, so the whole is.
+        let text = std::str::from_utf8(whole).map_err(|_| RecordError::NotText(0))?;
         let mut ends = Vec::with_capacity(record.len());
         let mut end = 0usize;
         for f in record {
             end += f.len();
-            match u32::try_from(end) {
-                Ok(e) => ends.push(e),
-                Err(_) => return Ok(Err(TooLong)),
-            }
+            ends.push(u32::try_from(end).map_err(|_| RecordError::TooLong(TooLong))?);
         }
-        Ok(Ok(Cells {
+        Ok(Cells {
             text: text.to_string(),
             ends,
-        }))
+        })
     }
 
     pub fn to_vec(&self) -> Vec<Option<String>> {
@@ -142,10 +146,10 @@ mod tests {
     #[test]
     fn a_record_reads_as_cells_unless_a_field_is_not_text() {
         let r = csv::ByteRecord::from(vec![&b"x"[..], b"", "ü".as_bytes()]);
-        let c = Cells::from_record(&r).unwrap().unwrap();
+        let c = Cells::from_record(&r).unwrap();
         assert_eq!(c.to_vec(), [Some("x".into()), None, Some("ü".into())]);
         // "é" is C3 A9: split across two fields, neither is text though the whole is.
         let split = csv::ByteRecord::from(vec![&b"ok"[..], b"\xC3", b"\xA9"]);
-        assert_eq!(Cells::from_record(&split), Err(1));
+        assert_eq!(Cells::from_record(&split), Err(RecordError::NotText(1)));
     }
 }

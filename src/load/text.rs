@@ -3,7 +3,7 @@
 //! They do not interpret values; they only split the text into rows and cells, and keep the
 //! text to quote a row back in the quarantine.
 
-use super::raw::{Cells, RawRow};
+use super::raw::{Cells, RawRow, RecordError};
 
 /// A CSV or JSONL file split into rows, with the text they are quoted from.
 #[derive(Debug, Default)]
@@ -79,12 +79,12 @@ pub fn split_csv(text: Vec<u8>) -> TextRows {
                         file.headers.len()
                     ))
                 } else {
-                    match Cells::from_record(&record) {
-                        Ok(cells) => cells.map_err(|e| e.to_string()),
-                        Err(field) => {
-                            Err(format!("invalid UTF-8 in column {:?}", file.headers[field]))
+                    Cells::from_record(&record).map_err(|e| match e {
+                        RecordError::NotText(field) => {
+                            format!("invalid UTF-8 in column {:?}", file.headers[field])
                         }
-                    }
+                        RecordError::TooLong(e) => e.to_string(),
+                    })
                 };
                 pending = Some((lines.line_at(start), start, cells));
             }
